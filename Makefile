@@ -1,0 +1,41 @@
+# Coupongate. `make run` starts gateway and worker; `make test` runs every test against the local
+# PostgreSQL and Redis; `make bench` measures the hot paths beside the raw PostgreSQL limits.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+BENCHTIME ?= 1x
+
+.PHONY: run build test bench lint fuzz generate clean
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: build, then start the worker and the gateway (Ctrl-C stops both)
+run: build
+	@echo "gateway on $${HTTP_ADDR:-:8080}, worker alongside; Ctrl-C stops both"
+	@trap 'kill 0' INT TERM EXIT; ./$(BIN)/worker & ./$(BIN)/gateway
+
+## test: the whole suite (fuzz seed corpora included), against the real PostgreSQL and Redis
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -p 2 -timeout 14m $(PKGS)
+
+## bench: the figures of the closing notes (see bench/README.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 90m -count 1 ./bench/
+
+## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
+fuzz:
+	@for target in $$($(GO) test -list '^Fuzz' ./core/... ./api/... ./integrations/... 2>/dev/null | grep '^Fuzz'); do \
+		pkg=$$($(GO) test -list "^$$target$$" ./core/... ./api/... ./integrations/... 2>/dev/null | grep -B0 '^ok' | awk '{print $$2}' | head -1); \
+		echo "fuzz $$target ($$pkg)"; $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+	done
+
+## lint: gofmt, go vet, and the layering rule (core imports no adapter)
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+	@! $(GO) list -deps ./core/... | grep -E 'gin-gonic|gorm.io|hibiken/asynq|coupongate/(integrations|store|api|worker)' || (echo "core must not import adapters"; exit 1)
+
+clean:
+	rm -rf $(BIN)

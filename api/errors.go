@@ -1,0 +1,79 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// errorBody is the contract's error shape.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Details []core.FieldError `json:"details"`
+}
+
+var statusOfKind = map[core.Kind]int{
+	core.KindInternal:     http.StatusInternalServerError,
+	core.KindMalformed:    http.StatusBadRequest,
+	core.KindUnauthorized: http.StatusUnauthorized,
+	core.KindNotFound:     http.StatusNotFound,
+	core.KindConflict:     http.StatusConflict,
+	core.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	core.KindInvalid:      http.StatusUnprocessableEntity,
+	core.KindRateLimited:  http.StatusTooManyRequests,
+	core.KindUnavailable:  http.StatusServiceUnavailable,
+}
+
+// renderErrors is the one place errors become responses: a core *Error maps to its status and
+// code; anything else is logged with the request id and answered with a generic 500 that reveals
+// nothing internal.
+func renderErrors(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 {
+			return
+		}
+		err := c.Errors.Last().Err
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			err = core.ErrBodyTooLarge
+		}
+		var ce *core.Error
+		if !errors.As(err, &ce) {
+			log.ErrorContext(c, "request failed", "err", err)
+			ce = &core.Error{Kind: core.KindInternal, Code: "internal_error", Message: "something went wrong on our side; the request id identifies it in our logs"}
+		} else if ce.Kind == core.KindInternal || ce.Kind == core.KindUnavailable {
+			log.ErrorContext(c, "request failed", "err", err)
+		}
+		if c.Writer.Written() {
+			// A streamed response already started: the status is out, so the best we can do is stop.
+			log.WarnContext(c, "error after the response started", "err", err)
+			return
+		}
+		if ce.Kind == core.KindRateLimited && ce.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(ce.RetryAfter.Seconds()))))
+		}
+		details := ce.Details
+		if details == nil {
+			details = []core.FieldError{}
+		}
+		c.JSON(statusOfKind[ce.Kind], errorBody{Error: errorDetail{Code: ce.Code, Message: ce.Message, Details: details}})
+	}
+}
+
+// fail records err for renderErrors and stops the handler chain.
+func fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-playground/validator/v10"
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+type ctxT = context.Context
+
+var (
+	validate     *validator.Validate
+	validateOnce sync.Once
+)
+
+func validatorInstance() *validator.Validate {
+	validateOnce.Do(func() {
+		validate = validator.New(validator.WithRequiredStructEnabled())
+		validate.RegisterTagNameFunc(func(f reflect.StructField) string {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				return ""
+			}
+			return name
+		})
+	})
+	return validate
+}
+
+// bindJSON reads a JSON body of at most MaxJSONBytes into dst and validates it: a body that is not
+// JSON answers 400, a field that breaks a rule answers 422 naming the field.
+func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, h.Config.MaxJSONBytes)
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		var maxErr *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &maxErr):
+			fail(c, core.ErrBodyTooLarge)
+		case errors.As(err, &typeErr):
+			fail(c, core.Invalid(typeErr.Field, "must be a "+typeErr.Type.String()))
+		case errors.Is(err, io.EOF):
+			fail(c, core.Malformed("the request body is empty; send a JSON object"))
+		default:
+			fail(c, core.Malformed("the request body is not valid JSON: "+err.Error()))
+		}
+		return false
+	}
+	if err := validatorInstance().Struct(dst); err != nil {
+		var verrs validator.ValidationErrors
+		if errors.As(err, &verrs) {
+			out := &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: "some fields are not valid"}
+			for _, fe := range verrs {
+				field := strings.TrimPrefix(fe.Namespace(), reflect.TypeOf(dst).Elem().Name()+".")
+				out.Details = append(out.Details, core.FieldError{Field: field, Message: ruleMessage(fe)})
+			}
+			out.Message = out.Details[0].Field + ": " + out.Details[0].Message
+			fail(c, out)
+			return false
+		}
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+func ruleMessage(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "max":
+		return "must be at most " + fe.Param()
+	case "min":
+		return "must be at least " + fe.Param()
+	case "oneof":
+		return "must be one of " + fe.Param()
+	case "email":
+		return "must be an email address"
+	case "gte":
+		return "must be at least " + fe.Param()
+	case "lte":
+		return "must be at most " + fe.Param()
+	}
+	return "breaks the rule " + fe.Tag()
+}
+
+// pathUUID reads a uuid path parameter; anything else is a 404 for that kind of object, since no
+// object has such an id.
+func pathUUID(c *gin.Context, name string, notFound error) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param(name))
+	if err != nil {
+		fail(c, notFound)
+		return uuid.UUID{}, false
+	}
+	return id, true
+}
+
+// page reads ?limit= and ?cursor=.
+func page(c *gin.Context) (core.Page, bool) {
+	p := core.Page{Cursor: c.Query("cursor")}
+	if v := c.Query("limit"); v != "" {
+		n, err := parseInt(v)
+		if err != nil || n < 1 || n > 500 {
+			fail(c, core.Invalid("limit", "must be a whole number from 1 to 500"))
+			return p, false
+		}
+		p.Limit = int(n)
+	}
+	return p.Normalize(), true
+}
+
+// listPage is the contract's paged answer.
+type listPage[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func newPage[T any](items []T, next string) listPage[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return listPage[T]{Items: items, NextCursor: next}
+}

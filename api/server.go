@@ -1,0 +1,79 @@
+// Package api is Coupongate's HTTP layer (gin). Handlers only bind and validate the request, call
+// core with the request's context, and render core's answer; one error middleware turns core
+// errors into the contract's error shape.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/core"
+)
+
+// HealthChecker pings one dependency.
+type HealthChecker interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is what the router needs; every field is required.
+type Deps struct {
+	Config    config.Config
+	Log       *slog.Logger
+	Postgres  HealthChecker
+	Redis     HealthChecker
+	Merchants *core.Merchants
+	Lists     *core.Lists
+	Codes     *core.Codes
+	Imports   *core.Imports
+	Batches   *core.Batches
+}
+
+// handlers carries the dependencies of the route handlers.
+type handlers struct {
+	Deps
+}
+
+// NewRouter builds the gateway's routes.
+func NewRouter(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.HandleMethodNotAllowed = true
+	h := &handlers{Deps: d}
+	r.Use(requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
+	r.NoRoute(func(c *gin.Context) {
+		c.Error(&core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "no such endpoint"})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.Error(&core.Error{Kind: core.KindMalformed, Code: "method_not_allowed", Message: "this endpoint does not take " + c.Request.Method})
+	})
+
+	r.GET("/healthz", h.health)
+	r.GET("/openapi.yaml", serveOpenAPI)
+
+	admin := r.Group("/api/v1", h.adminAuth)
+	admin.POST("/lists", h.createList)
+	admin.GET("/lists", h.listLists)
+	admin.GET("/lists/:list_id", h.getList)
+	admin.PATCH("/lists/:list_id", h.updateList)
+	admin.DELETE("/lists/:list_id", h.deleteList)
+
+	admin.POST("/lists/:list_id/imports", h.createImport)
+	admin.GET("/lists/:list_id/imports", h.listImports)
+	admin.GET("/lists/:list_id/imports/:import_id", h.getImport)
+
+	admin.POST("/lists/:list_id/batches", h.createBatch)
+	admin.GET("/lists/:list_id/batches", h.listBatches)
+	admin.GET("/lists/:list_id/batches/:number/codes.csv", h.exportBatch)
+
+	admin.GET("/lists/:list_id/codes", h.searchCodes)
+	admin.DELETE("/lists/:list_id/codes", h.removeCodes)
+	admin.GET("/lists/:list_id/codes/:code", h.getCode)
+	admin.DELETE("/lists/:list_id/codes/:code", h.removeCode)
+	admin.GET("/lists/:list_id/export", h.exportCodes)
+	return r
+}

@@ -1,0 +1,194 @@
+// Package config reads Coupongate's settings from environment variables. Every setting has a
+// default that works on a developer machine; Load validates them and Fields lists them for the
+// start-up log with secrets masked.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the gateway, the worker and couponctl.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection URL; the database is created when missing.
+	DatabaseURL string
+	// RedisURL is the Redis URL used by asynq, allocation cursors and rate limits.
+	RedisURL string
+	// HTTPAddr is where the gateway listens.
+	HTTPAddr string
+	// AppURL is the public base URL of the gateway (webhook addresses, OAuth redirects).
+	AppURL string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is json or text.
+	LogFormat string
+	// MaxUploadBytes caps an import upload; larger bodies answer 413.
+	MaxUploadBytes int64
+	// MaxJSONBytes caps a JSON request body.
+	MaxJSONBytes int64
+	// HoldDuration is how long a storefront reservation holds a code.
+	HoldDuration time.Duration
+	// ShutdownTimeout bounds graceful shutdown of the server and the worker.
+	ShutdownTimeout time.Duration
+	// WorkerConcurrency is the number of tasks a worker process runs at once.
+	WorkerConcurrency int
+	// DBMaxConns is the size of each process's PostgreSQL pool.
+	DBMaxConns int
+	// AppSecret signs cookies and cursors and derives the key that encrypts tokens at rest. When
+	// unset it is generated on first start and kept in the database (with a warning).
+	AppSecret string
+	// ShopifyAPIKey, ShopifyAPISecret, ShopifyScopes, ShopifyAPIVersion and ShopifyAdminURL configure
+	// the Shopify app (see the README).
+	ShopifyAPIKey     string
+	ShopifyAPISecret  string
+	ShopifyScopes     string
+	ShopifyAPIVersion string
+	ShopifyAdminURL   string
+	// ValidationFailuresPerMinute is how many failed storefront validations one client address and
+	// storefront key may make in a minute before answering 429.
+	ValidationFailuresPerMinute int
+}
+
+// Load reads the environment and validates the result.
+func Load() (Config, error) {
+	return load(os.Getenv)
+}
+
+func load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		DatabaseURL:                 r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable"),
+		RedisURL:                    r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		HTTPAddr:                    r.str("HTTP_ADDR", ":8080"),
+		AppURL:                      strings.TrimRight(r.str("APP_URL", "http://localhost:8080"), "/"),
+		LogLevel:                    r.str("LOG_LEVEL", "info"),
+		LogFormat:                   r.str("LOG_FORMAT", "json"),
+		MaxUploadBytes:              r.int64("MAX_UPLOAD_BYTES", 1<<30),
+		MaxJSONBytes:                r.int64("MAX_JSON_BYTES", 1<<20),
+		HoldDuration:                r.duration("HOLD_DURATION", 15*time.Minute),
+		ShutdownTimeout:             r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		WorkerConcurrency:           int(r.int64("WORKER_CONCURRENCY", 8)),
+		DBMaxConns:                  int(r.int64("DB_MAX_CONNS", 32)),
+		AppSecret:                   r.str("APP_SECRET", ""),
+		ShopifyAPIKey:               r.str("SHOPIFY_API_KEY", ""),
+		ShopifyAPISecret:            r.str("SHOPIFY_API_SECRET", ""),
+		ShopifyScopes:               r.str("SHOPIFY_SCOPES", "read_orders,write_discounts,read_discounts"),
+		ShopifyAPIVersion:           r.str("SHOPIFY_API_VERSION", "2025-01"),
+		ShopifyAdminURL:             r.str("SHOPIFY_ADMIN_URL", "https://{shop}"),
+		ValidationFailuresPerMinute: int(r.int64("VALIDATION_FAILURES_PER_MINUTE", 30)),
+	}
+	if len(r.errs) > 0 {
+		return Config{}, errors.Join(r.errs...)
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for name, raw := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "APP_URL": c.AppURL} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not a URL with a scheme and a host", name, mask(raw)))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat))
+	}
+	positive := map[string]int64{
+		"MAX_UPLOAD_BYTES": c.MaxUploadBytes, "MAX_JSON_BYTES": c.MaxJSONBytes,
+		"WORKER_CONCURRENCY": int64(c.WorkerConcurrency), "DB_MAX_CONNS": int64(c.DBMaxConns),
+		"HOLD_DURATION": int64(c.HoldDuration), "SHUTDOWN_TIMEOUT": int64(c.ShutdownTimeout),
+		"VALIDATION_FAILURES_PER_MINUTE": int64(c.ValidationFailuresPerMinute),
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if c.AppSecret != "" && len(c.AppSecret) < 32 {
+		errs = append(errs, errors.New("APP_SECRET must be at least 32 characters"))
+	}
+	if !strings.Contains(c.ShopifyAdminURL, "{shop}") {
+		errs = append(errs, errors.New("SHOPIFY_ADMIN_URL must contain {shop}"))
+	}
+	return errors.Join(errs...)
+}
+
+// Fields lists the settings for the start-up log as slog key/value pairs, secrets masked.
+func (c Config) Fields() []any {
+	return []any{
+		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "http_addr", c.HTTPAddr,
+		"app_url", c.AppURL, "log_level", c.LogLevel, "max_upload_bytes", c.MaxUploadBytes,
+		"hold_duration", c.HoldDuration.String(), "worker_concurrency", c.WorkerConcurrency,
+		"db_max_conns", c.DBMaxConns, "app_secret", secretState(c.AppSecret),
+		"shopify_api_key", c.ShopifyAPIKey, "shopify_api_secret", secretState(c.ShopifyAPISecret),
+		"shopify_api_version", c.ShopifyAPIVersion, "shopify_admin_url", c.ShopifyAdminURL,
+	}
+}
+
+// mask hides the password of a URL.
+func mask(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func secretState(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return "(set, masked)"
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) int64(name string, def int64) int64 {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a duration such as 15m or 30s", name, v))
+	}
+	return d
+}

@@ -1,0 +1,184 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CodeState is where a code is in its life.
+type CodeState string
+
+// Code states. A code moves available → delivered → redeemed (or straight to redeemed when used
+// without being handed out); only never-delivered codes can become removed. A used code is never reset.
+const (
+	StateAvailable CodeState = "available"
+	StateDelivered CodeState = "delivered"
+	StateRedeemed  CodeState = "redeemed"
+	StateRemoved   CodeState = "removed"
+)
+
+// ParseCodeState accepts the four states; ok is false for anything else.
+func ParseCodeState(s string) (CodeState, bool) {
+	switch CodeState(s) {
+	case StateAvailable, StateDelivered, StateRedeemed, StateRemoved:
+		return CodeState(s), true
+	}
+	return "", false
+}
+
+// Recipient is who a code was handed to. At least one of the identifiers is set.
+type Recipient struct {
+	ExternalID string `json:"external_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+}
+
+// IsZero reports whether no identifier is set.
+func (r Recipient) IsZero() bool { return r.ExternalID == "" && r.Email == "" && r.Phone == "" }
+
+// Code is one code of a list.
+type Code struct {
+	ListID      uuid.UUID
+	Seq         int64
+	Code        string
+	State       CodeState
+	Uses        int
+	Recipient   *Recipient
+	Campaign    string
+	DeliveredAt *time.Time
+	RedeemedAt  *time.Time
+	ExpiresAt   *time.Time
+	Timeline    []Event
+}
+
+// Event types on a code's timeline.
+const (
+	EventImported  = "imported"
+	EventGenerated = "generated"
+	EventDelivered = "delivered"
+	EventReserved  = "reserved"
+	EventReleased  = "released"
+	EventRedeemed  = "redeemed"
+	EventOverUse   = "over_use"
+	EventCancelled = "cancelled"
+	EventRefunded  = "refunded"
+	EventPending   = "order_pending"
+	EventRemoved   = "removed"
+	EventPushed    = "pushed"
+)
+
+// Event is one entry of a code's timeline.
+type Event struct {
+	At        time.Time       `json:"at"`
+	Type      string          `json:"type"`
+	Actor     string          `json:"actor"`
+	Channel   string          `json:"channel"`
+	Recipient *Recipient      `json:"recipient"`
+	Order     string          `json:"order"`
+	Details   json.RawMessage `json:"details"`
+}
+
+// CodeQuery filters a list's codes.
+type CodeQuery struct {
+	Prefix    string
+	State     CodeState
+	Recipient string // matches external id, email or phone exactly
+	Page      Page
+}
+
+// ExportFilter is the export's state filter: all, delivered, undelivered or redeemed.
+type ExportFilter string
+
+// Export filters.
+const (
+	ExportAll         ExportFilter = "all"
+	ExportDelivered   ExportFilter = "delivered"
+	ExportUndelivered ExportFilter = "undelivered"
+	ExportRedeemed    ExportFilter = "redeemed"
+)
+
+// ExportHeader is the header row of a code export.
+const ExportHeader = "code,state,recipient_external_id,recipient_email,recipient_phone,campaign,delivered_at,redeemed_at,expires_at,uses"
+
+// CodeStore reads and manages codes.
+type CodeStore interface {
+	// SearchCodes pages through a list's codes matching q.
+	SearchCodes(ctx context.Context, list List, q CodeQuery) ([]Code, string, error)
+	// GetCode returns one code with its timeline, or ErrCodeNotFound.
+	GetCode(ctx context.Context, list List, code string) (Code, error)
+	// RemoveCode removes one never-delivered code (ErrCodeInUse otherwise).
+	RemoveCode(ctx context.Context, list List, code string, actor string) error
+	// RemoveAvailable removes every never-delivered code and returns how many went.
+	RemoveAvailable(ctx context.Context, list List, actor string) (int64, error)
+	// ExportCodes streams the list's codes as CSV rows (header included) to w.
+	ExportCodes(ctx context.Context, list List, filter ExportFilter, w io.Writer) error
+}
+
+// Codes is the service for finding and managing codes.
+type Codes struct {
+	lists ListStore
+	store CodeStore
+}
+
+// NewCodes returns the code service.
+func NewCodes(lists ListStore, store CodeStore) *Codes { return &Codes{lists: lists, store: store} }
+
+// Search finds codes of a list.
+func (s *Codes) Search(ctx context.Context, merchantID, listID uuid.UUID, q CodeQuery) ([]Code, string, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return nil, "", err
+	}
+	q.Page = q.Page.Normalize()
+	if q.Prefix != "" {
+		q.Prefix = list.Lookup(q.Prefix)
+	}
+	return s.store.SearchCodes(ctx, list, q)
+}
+
+// Get returns a code with its timeline.
+func (s *Codes) Get(ctx context.Context, merchantID, listID uuid.UUID, code string) (Code, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return Code{}, err
+	}
+	return s.store.GetCode(ctx, list, code)
+}
+
+// Remove removes one never-delivered code.
+func (s *Codes) Remove(ctx context.Context, merchantID, listID uuid.UUID, code, actor string) error {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return err
+	}
+	return s.store.RemoveCode(ctx, list, code, actor)
+}
+
+// RemoveAvailable removes every never-delivered code of the list.
+func (s *Codes) RemoveAvailable(ctx context.Context, merchantID, listID uuid.UUID, actor string) (int64, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return 0, err
+	}
+	return s.store.RemoveAvailable(ctx, list, actor)
+}
+
+// Export streams the list's codes as CSV to w.
+func (s *Codes) Export(ctx context.Context, merchantID, listID uuid.UUID, filter ExportFilter, w io.Writer) error {
+	switch filter {
+	case "":
+		filter = ExportAll
+	case ExportAll, ExportDelivered, ExportUndelivered, ExportRedeemed:
+	default:
+		return Invalid("state", "must be all, delivered, undelivered or redeemed")
+	}
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return err
+	}
+	return s.store.ExportCodes(ctx, list, filter, w)
+}

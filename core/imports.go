@@ -1,0 +1,181 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ImportStatus is where an import is.
+type ImportStatus string
+
+// Import statuses. An import is "uploading" while the gateway stores the file; it is then queued
+// for a worker.
+const (
+	ImportUploading ImportStatus = "uploading"
+	ImportQueued    ImportStatus = "queued"
+	ImportRunning   ImportStatus = "running"
+	ImportSucceeded ImportStatus = "succeeded"
+	ImportFailed    ImportStatus = "failed"
+)
+
+// ImportFormat is how an uploaded file is read.
+type ImportFormat string
+
+// Import formats: a CSV with a header row naming a Code column, or plain text with one code a line.
+const (
+	FormatCSV  ImportFormat = "csv"
+	FormatText ImportFormat = "txt"
+)
+
+// MaxImportErrors is how many rejected rows an import report keeps.
+const MaxImportErrors = 100
+
+// RowError is one rejected row of an import.
+type RowError struct {
+	Line   int64  `json:"line"`
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Reasons a row is rejected.
+const (
+	ReasonInvalidCode     = "invalid_code"
+	ReasonDuplicateInFile = "duplicate_in_file"
+	ReasonDuplicateInList = "duplicate_in_list"
+	ReasonInvalidDate     = "invalid_date"
+)
+
+// Import is an import of codes into a list and its report.
+type Import struct {
+	ID               uuid.UUID
+	MerchantID       uuid.UUID
+	ListID           uuid.UUID
+	Number           int
+	Status           ImportStatus
+	Format           ImportFormat
+	Filename         string
+	SizeBytes        int64
+	Rows             int64
+	Imported         int64
+	DuplicatesInFile int64
+	DuplicatesInList int64
+	Invalid          int64
+	Errors           []RowError
+	Error            string
+	BytesDone        int64
+	LinesDone        int64
+	Actor            string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	FinishedAt       *time.Time
+	// ListTotal is the list's total after the import (filled when read).
+	ListTotal int64
+}
+
+// Progress is the share of the file processed, from 0 to 1.
+func (i Import) Progress() float64 {
+	switch {
+	case i.Status == ImportSucceeded:
+		return 1
+	case i.SizeBytes <= 0:
+		return 0
+	}
+	p := float64(i.BytesDone) / float64(i.SizeBytes)
+	if p > 1 {
+		p = 1
+	}
+	return p
+}
+
+// TaskQueue enqueues background work. Enqueueing the same task twice is harmless: task ids are
+// derived from the object's id and a duplicate is treated as already queued.
+type TaskQueue interface {
+	EnqueueImport(ctx context.Context, merchantID, importID uuid.UUID) error
+	EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error
+}
+
+// ImportStore keeps imports, their uploaded files and their progress.
+type ImportStore interface {
+	// CreateImport numbers and stores a new import in status uploading.
+	CreateImport(ctx context.Context, imp *Import) error
+	// WriteImportFile stores the upload from r, in pieces, and returns its size. It stops with
+	// ErrUploadTooLarge past limit bytes.
+	WriteImportFile(ctx context.Context, merchantID, importID uuid.UUID, r io.Reader, limit int64) (int64, error)
+	// MarkImportQueued records the file size and moves the import to queued.
+	MarkImportQueued(ctx context.Context, merchantID, importID uuid.UUID, size int64) error
+	// FailImport ends an import with an error for the whole file.
+	FailImport(ctx context.Context, merchantID, importID uuid.UUID, message string) error
+	GetImport(ctx context.Context, merchantID, listID, importID uuid.UUID) (Import, error)
+	ListImports(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Import, string, error)
+}
+
+// Imports is the import service used by the API; the worker runs the import itself.
+type Imports struct {
+	lists ListStore
+	store ImportStore
+	queue TaskQueue
+	now   func() time.Time
+}
+
+// NewImports returns the import service.
+func NewImports(lists ListStore, store ImportStore, queue TaskQueue) *Imports {
+	return &Imports{lists: lists, store: store, queue: queue, now: time.Now}
+}
+
+// Start stores the upload streamed from r and queues the import. A failure to store the file fails
+// the import; a failure to enqueue leaves it queued for the sweeper to enqueue again.
+func (s *Imports) Start(ctx context.Context, merchantID, listID uuid.UUID, format ImportFormat, filename string, r io.Reader, limit int64, actor string) (Import, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return Import{}, err
+	}
+	if list.Kind == KindFixed {
+		return Import{}, newError(KindConflict, "fixed_list", "a fixed list holds its one code; imports are for unique lists")
+	}
+	imp := Import{ID: uuid.New(), MerchantID: merchantID, ListID: listID, Status: ImportUploading, Format: format,
+		Filename: filename, Actor: actor, CreatedAt: s.now().UTC(), Errors: []RowError{}}
+	if err := s.store.CreateImport(ctx, &imp); err != nil {
+		return Import{}, err
+	}
+	size, err := s.store.WriteImportFile(ctx, merchantID, imp.ID, r, limit)
+	if err != nil {
+		// The upload broke off or was too large: record why, so the import does not linger.
+		_ = s.store.FailImport(context.WithoutCancel(ctx), merchantID, imp.ID, "upload failed: "+err.Error())
+		return Import{}, err
+	}
+	if err := s.store.MarkImportQueued(ctx, merchantID, imp.ID, size); err != nil {
+		return Import{}, err
+	}
+	imp.Status, imp.SizeBytes = ImportQueued, size
+	if err := s.queue.EnqueueImport(ctx, merchantID, imp.ID); err != nil {
+		return Import{}, Unavailable("redis", err)
+	}
+	imp.ListTotal = list.Counts.Total
+	return imp, nil
+}
+
+// Get returns one import of a list.
+func (s *Imports) Get(ctx context.Context, merchantID, listID, importID uuid.UUID) (Import, error) {
+	return s.store.GetImport(ctx, merchantID, listID, importID)
+}
+
+// List pages through a list's imports, newest first.
+func (s *Imports) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Import, string, error) {
+	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListImports(ctx, merchantID, listID, page.Normalize())
+}
+
+// MarshalErrors is the errors list as JSON, never null.
+func (i Import) MarshalErrors() json.RawMessage {
+	if len(i.Errors) == 0 {
+		return json.RawMessage("[]")
+	}
+	b, _ := json.Marshal(i.Errors)
+	return b
+}

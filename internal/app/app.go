@@ -1,0 +1,152 @@
+// Package app wires Coupongate's processes from config: logger, database (created and migrated
+// when needed), Redis, the store, core services and the task queue. cmd/gateway, cmd/worker and
+// cmd/couponctl each build what they need from it.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coupongate/coupongate/api"
+	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/store"
+	"github.com/coupongate/coupongate/worker"
+)
+
+// NewLogger builds the process logger: JSON or text on stderr, with request and task ids added
+// from the context.
+func NewLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	return slog.New(taskIDHandler{api.ContextHandler{Handler: h}})
+}
+
+// taskIDHandler adds the asynq task id to records logged inside a task.
+type taskIDHandler struct{ slog.Handler }
+
+func (h taskIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := worker.TaskIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("task_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h taskIDHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return taskIDHandler{h.Handler.WithAttrs(a)}
+}
+func (h taskIDHandler) WithGroup(n string) slog.Handler { return taskIDHandler{h.Handler.WithGroup(n)} }
+
+// App is a wired process.
+type App struct {
+	Config    config.Config
+	Log       *slog.Logger
+	DB        *store.DB
+	Redis     redis.UniversalClient
+	RedisOpt  asynq.RedisConnOpt
+	Queue     *worker.Queue
+	Merchants *core.Merchants
+	Lists     *core.Lists
+	Codes     *core.Codes
+	Imports   *core.Imports
+	Batches   *core.Batches
+	Importer  *core.ImportRunner
+	Generator *core.BatchRunner
+	Sweeper   *core.Sweeper
+}
+
+// Open prepares the database (creating and migrating it when needed) and wires everything.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AppSecret == "" {
+		secret, created, err := db.Secret(ctx, "app_secret", func() string { return randomHex(32) })
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		cfg.AppSecret = secret
+		log.Warn("APP_SECRET is not set: using a generated secret kept in the database; set APP_SECRET in production", "generated_now", created)
+	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		db.Close()
+		return nil, fmt.Errorf("REDIS_URL: unsupported redis connection")
+	}
+	q := worker.NewQueue(redisOpt)
+	a := &App{
+		Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: q,
+		Merchants: core.NewMerchants(db),
+		Lists:     core.NewLists(db),
+		Codes:     core.NewCodes(db, nil),
+		Imports:   core.NewImports(db, nil, q),
+		Batches:   core.NewBatches(db, nil, q),
+		Importer:  core.NewImportRunner(db, db, log),
+		Generator: core.NewBatchRunner(db, db, log),
+		Sweeper:   core.NewSweeper(db, q, log),
+	}
+	return a, nil
+}
+
+// Close releases connections.
+func (a *App) Close() {
+	_ = a.Queue.Close()
+	_ = a.Redis.Close()
+	a.DB.Close()
+}
+
+// RedisPing adapts the Redis client to api.HealthChecker.
+type RedisPing struct{ redis.UniversalClient }
+
+// Ping implements api.HealthChecker.
+func (r RedisPing) Ping(ctx context.Context) error { return r.UniversalClient.Ping(ctx).Err() }
+
+// Router builds the gateway's HTTP handler.
+func (a *App) Router() http.Handler {
+	return api.NewRouter(api.Deps{
+		Config: a.Config, Log: a.Log, Postgres: a.DB, Redis: RedisPing{a.Redis},
+		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// WorkerDeps builds the worker's dependencies.
+func (a *App) WorkerDeps() worker.Deps {
+	return worker.Deps{
+		Log: a.Log, Redis: a.RedisOpt, Concurrency: a.Config.WorkerConcurrency, Shutdown: a.Config.ShutdownTimeout,
+		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
+	}
+}

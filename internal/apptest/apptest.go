@@ -1,0 +1,226 @@
+// Package apptest runs a whole Coupongate, gateway and optionally worker, inside a test, against the
+// package's own database and Redis (see dbtest), and speaks to it over real HTTP.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/internal/app"
+	"github.com/coupongate/coupongate/internal/dbtest"
+	"github.com/coupongate/coupongate/worker"
+)
+
+// Harness is a running Coupongate.
+type Harness struct {
+	App    *app.App
+	Server *httptest.Server
+	URL    string
+}
+
+// Options adjust the harness.
+type Options struct {
+	// Worker starts the asynq worker in-process too.
+	Worker bool
+	// Configure changes the config before the app is built.
+	Configure func(*config.Config)
+}
+
+// Start builds the app on env's database and Redis and serves it; everything stops when the test ends.
+func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
+	t.Helper()
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DatabaseURL = env.DatabaseURL
+	cfg.RedisURL = env.RedisURL()
+	cfg.DBMaxConns = 16
+	cfg.WorkerConcurrency = 4
+	cfg.ShutdownTimeout = 5 * time.Second
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	log := dbtest.Logger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Router())
+	h := &Harness{App: a, Server: srv, URL: srv.URL}
+	var wg sync.WaitGroup
+	if opts.Worker {
+		deps := a.WorkerDeps()
+		deps.SweepEvery = 2 * time.Second
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker.Run(ctx, deps); err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		wg.Wait()
+		a.Close()
+	})
+	return h
+}
+
+// Merchant is a merchant made for a test, with its keys.
+type Merchant struct {
+	ID            string
+	APIKey        string
+	StorefrontKey string
+}
+
+// NewMerchant creates a merchant through core, as couponctl does.
+func (h *Harness) NewMerchant(t testing.TB, name string) Merchant {
+	t.Helper()
+	m, keys, err := h.App.Merchants.Create(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Merchant{ID: m.ID.String(), APIKey: keys.APIKey, StorefrontKey: keys.StorefrontKey}
+}
+
+// Response is a finished HTTP exchange.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response is not JSON (%v): %s", err, r.Body)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r Response) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// ErrorCode is the contract error's code, or "" when the body is not an error.
+func (r Response) ErrorCode() string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// Request is one call to make.
+type Request struct {
+	Method      string
+	Path        string
+	JSON        any // marshalled as the body when set
+	Body        io.Reader
+	ContentType string
+	APIKey      string // sent as Authorization: Bearer
+	Storefront  string // sent as X-Storefront-Key
+	Header      http.Header
+}
+
+// Do sends req and reads the whole answer.
+func (h *Harness) Do(t testing.TB, req Request) Response {
+	t.Helper()
+	body := req.Body
+	if req.JSON != nil {
+		b, err := json.Marshal(req.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+		if req.ContentType == "" {
+			req.ContentType = "application/json"
+		}
+	}
+	hr, err := http.NewRequest(req.Method, h.URL+req.Path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range req.Header {
+		hr.Header[k] = v
+	}
+	if req.ContentType != "" {
+		hr.Header.Set("Content-Type", req.ContentType)
+	}
+	if req.APIKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.APIKey)
+	}
+	if req.Storefront != "" {
+		hr.Header.Set("X-Storefront-Key", req.Storefront)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Recorder != nil {
+		Recorder(hr, resp, b)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Recorder, when set, sees every exchange; the OpenAPI conformance test uses it to check real
+// responses against api/openapi.yaml.
+var Recorder func(req *http.Request, resp *http.Response, body []byte)
+
+// Admin is shorthand for an admin call with a JSON body (nil for none).
+func (h *Harness) Admin(t testing.TB, m Merchant, method, path string, body any) Response {
+	t.Helper()
+	return h.Do(t, Request{Method: method, Path: path, JSON: body, APIKey: m.APIKey})
+}
+
+// CreateList creates a list and returns its id.
+func (h *Harness) CreateList(t testing.TB, m Merchant, body map[string]any) string {
+	t.Helper()
+	r := h.Admin(t, m, http.MethodPost, "/api/v1/lists", body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create list: %d %s", r.Status, r.Body)
+	}
+	return r.Map(t)["id"].(string)
+}
+
+// Eventually polls cond until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Lines splits a CSV or text body into lines without the trailing empty one.
+func Lines(b []byte) []string {
+	return strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// counterShards is how many counter rows a list has; concurrent writers pick one by backend pid.
+const counterShards = 16
+
+// shardExpr picks the counter shard of the current connection.
+const shardExpr = "(pg_backend_pid() % 16)"
+
+type listRow struct {
+	MerchantID        uuid.UUID `gorm:"primaryKey"`
+	ID                uuid.UUID `gorm:"primaryKey"`
+	Name              string
+	Description       string
+	Kind              string
+	FixedCode         *string
+	MaxAssignments    *int64
+	UsesPerCode       int
+	RequireIssued     bool
+	StartsAt          *time.Time
+	ExpiresAt         *time.Time
+	LowStockThreshold int64
+	ReassignWindow    int64
+	CaseInsensitive   bool
+	ArchivedAt        *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+func (listRow) TableName() string { return "code_lists" }
+
+func toListRow(l core.List) listRow {
+	r := listRow{
+		MerchantID: l.MerchantID, ID: l.ID, Name: l.Name, Description: l.Description, Kind: string(l.Kind),
+		UsesPerCode: l.UsesPerCode, RequireIssued: l.RequireIssued, StartsAt: ptrUTC(l.StartsAt), ExpiresAt: ptrUTC(l.ExpiresAt),
+		LowStockThreshold: l.LowStockThreshold, ReassignWindow: int64(l.ReassignWindow / time.Second),
+		CaseInsensitive: l.CaseInsensitive, ArchivedAt: ptrUTC(l.ArchivedAt), CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+	}
+	if l.Kind == core.KindFixed {
+		r.FixedCode = &l.FixedCode
+		r.MaxAssignments = &l.MaxAssignments
+	}
+	return r
+}
+
+func (r listRow) toCore() core.List {
+	l := core.List{
+		ID: r.ID, MerchantID: r.MerchantID, Name: r.Name, Description: r.Description, Kind: core.ListKind(r.Kind),
+		UsesPerCode: r.UsesPerCode, RequireIssued: r.RequireIssued, StartsAt: ptrUTC(r.StartsAt), ExpiresAt: ptrUTC(r.ExpiresAt),
+		LowStockThreshold: r.LowStockThreshold, ReassignWindow: time.Duration(r.ReassignWindow) * time.Second,
+		CaseInsensitive: r.CaseInsensitive, ArchivedAt: ptrUTC(r.ArchivedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.FixedCode != nil {
+		l.FixedCode = *r.FixedCode
+	}
+	if r.MaxAssignments != nil {
+		l.MaxAssignments = *r.MaxAssignments
+	}
+	return l
+}
+
+// CreateList implements core.ListStore: the list, its counter shards and, for a fixed list, its code.
+func (db *DB) CreateList(ctx context.Context, l core.List) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		r := toListRow(l)
+		_, err := tx.Exec(ctx, `INSERT INTO code_lists (merchant_id, id, name, description, kind, fixed_code, max_assignments,
+			uses_per_code, require_issued, starts_at, expires_at, low_stock_threshold, reassign_window, case_insensitive,
+			created_at, updated_at, next_seq)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+			r.MerchantID, r.ID, r.Name, r.Description, r.Kind, r.FixedCode, r.MaxAssignments, r.UsesPerCode, r.RequireIssued,
+			r.StartsAt, r.ExpiresAt, r.LowStockThreshold, r.ReassignWindow, r.CaseInsensitive, r.CreatedAt, r.UpdatedAt,
+			map[bool]int64{true: 2, false: 1}[l.Kind == core.KindFixed])
+		if err != nil {
+			return fmt.Errorf("db: insert list: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO list_counters (merchant_id, list_id, shard, available)
+			SELECT $1, $2, s, CASE WHEN s = 0 THEN $3 ELSE 0 END FROM generate_series(0, $4 - 1) AS s`,
+			l.MerchantID, l.ID, l.Counts.Available, counterShards)
+		if err != nil {
+			return fmt.Errorf("db: insert list counters: %w", err)
+		}
+		if l.Kind == core.KindFixed {
+			_, err = tx.Exec(ctx, `INSERT INTO codes (merchant_id, list_id, seq, code, lookup) VALUES ($1, $2, 1, $3, $4)`,
+				l.MerchantID, l.ID, l.FixedCode, l.Lookup(l.FixedCode))
+			if err != nil {
+				return fmt.Errorf("db: insert fixed code: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// GetList implements core.ListStore.
+func (db *DB) GetList(ctx context.Context, merchantID, listID uuid.UUID) (core.List, error) {
+	var r listRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "merchant_id = ? AND id = ?", merchantID, listID).Error; err != nil {
+		return core.List{}, notFound(err, core.ErrListNotFound)
+	}
+	l := r.toCore()
+	counts, err := db.listCounts(ctx, merchantID, []uuid.UUID{listID})
+	if err != nil {
+		return core.List{}, err
+	}
+	l.Counts = counts[listID]
+	return l, nil
+}
+
+// ListLists implements core.ListStore, oldest first, keyed on (created_at, id).
+func (db *DB) ListLists(ctx context.Context, merchantID uuid.UUID, page core.Page) ([]core.List, string, error) {
+	var after struct {
+		At time.Time `json:"t"`
+		ID uuid.UUID `json:"i"`
+	}
+	q := db.gorm.WithContext(ctx).Where("merchant_id = ?", merchantID)
+	if page.Cursor != "" {
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return nil, "", err
+		}
+		q = q.Where("(created_at, id) > (?, ?)", after.At, after.ID)
+	}
+	var rows []listRow
+	if err := q.Order("created_at, id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", fmt.Errorf("db: list lists: %w", err)
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		last := rows[len(rows)-1]
+		after.At, after.ID = last.CreatedAt, last.ID
+		next = encodeCursor(after)
+	}
+	ids := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	counts, err := db.listCounts(ctx, merchantID, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	lists := make([]core.List, len(rows))
+	for i, r := range rows {
+		lists[i] = r.toCore()
+		lists[i].Counts = counts[r.ID]
+	}
+	return lists, next, nil
+}
+
+// listCounts sums the counter shards of the given lists.
+func (db *DB) listCounts(ctx context.Context, merchantID uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]core.Counts, error) {
+	out := make(map[uuid.UUID]core.Counts, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT list_id, sum(available), sum(delivered), sum(redeemed), sum(removed)
+		FROM list_counters WHERE merchant_id = $1 AND list_id = ANY($2) GROUP BY list_id`, merchantID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("db: list counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var c core.Counts
+		if err := rows.Scan(&id, &c.Available, &c.Delivered, &c.Redeemed, &c.Removed); err != nil {
+			return nil, fmt.Errorf("db: list counts: %w", err)
+		}
+		c.Total = c.Available + c.Delivered + c.Redeemed
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
+// UpdateList implements core.ListStore under the list's row lock.
+func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, change func(*core.List) error) (core.List, error) {
+	var out core.List
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r listRow
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&r, "merchant_id = ? AND id = ?", merchantID, listID).Error; err != nil {
+			return notFound(err, core.ErrListNotFound)
+		}
+		l := r.toCore()
+		counts, err := db.listCounts(ctx, merchantID, []uuid.UUID{listID})
+		if err != nil {
+			return err
+		}
+		l.Counts = counts[listID]
+		if err := change(&l); err != nil {
+			return err
+		}
+		nr := toListRow(l)
+		if err := tx.Model(&listRow{}).Where("merchant_id = ? AND id = ?", merchantID, listID).Updates(map[string]any{
+			"name": nr.Name, "description": nr.Description, "max_assignments": nr.MaxAssignments, "uses_per_code": nr.UsesPerCode,
+			"require_issued": nr.RequireIssued, "starts_at": nr.StartsAt, "expires_at": nr.ExpiresAt,
+			"low_stock_threshold": nr.LowStockThreshold, "reassign_window": nr.ReassignWindow, "archived_at": nr.ArchivedAt,
+			"updated_at": nr.UpdatedAt,
+			// A new expiry may expire the list again later; a raised threshold may be crossed again.
+			"expired_event_at": gorm.Expr("CASE WHEN expires_at IS NOT DISTINCT FROM ? THEN expired_event_at END", nr.ExpiresAt),
+		}).Error; err != nil {
+			return fmt.Errorf("db: update list: %w", err)
+		}
+		out = l
+		return nil
+	})
+	return out, err
+}
+
+// DeleteList implements core.ListStore.
+func (db *DB) DeleteList(ctx context.Context, merchantID, listID uuid.UUID) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		var connected bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM list_connections WHERE merchant_id = $1 AND list_id = $2)
+			OR EXISTS (SELECT 1 FROM templates WHERE merchant_id = $1 AND list_id = $2)
+			FROM code_lists WHERE merchant_id = $1 AND id = $2 FOR UPDATE`, merchantID, listID).Scan(&connected)
+		if err != nil {
+			return notFound(err, core.ErrListNotFound)
+		}
+		if connected {
+			var total int64
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(available + delivered + redeemed), 0) FROM list_counters
+				WHERE merchant_id = $1 AND list_id = $2`, merchantID, listID).Scan(&total); err != nil {
+				return fmt.Errorf("db: count codes: %w", err)
+			}
+			if total > 0 {
+				return core.ErrListConnected
+			}
+		}
+		for _, stmt := range []string{
+			`DELETE FROM codes WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM allocations WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM code_events WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM import_chunks WHERE merchant_id = $1 AND import_id IN (SELECT id FROM imports WHERE merchant_id = $1 AND list_id = $2)`,
+			`DELETE FROM imports WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM batches WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM list_connections WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM code_lists WHERE merchant_id = $1 AND id = $2`,
+		} {
+			if _, err := tx.Exec(ctx, stmt, merchantID, listID); err != nil {
+				return fmt.Errorf("db: delete list: %w", err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,146 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+)
+
+// ImportRunner runs one import to its end, resuming from its checkpoint.
+type ImportRunner interface {
+	Run(ctx context.Context, merchantID, importID uuid.UUID) error
+}
+
+// BatchRunner generates one batch to its end, resuming from its checkpoint.
+type BatchRunner interface {
+	Run(ctx context.Context, merchantID, listID uuid.UUID, number int) error
+}
+
+// Sweeper does the periodic upkeep: re-enqueues work whose task was lost, expires holds, records
+// expiry events.
+type Sweeper interface {
+	Sweep(ctx context.Context) error
+}
+
+// Deps are the worker's collaborators; every field is required.
+type Deps struct {
+	Log         *slog.Logger
+	Redis       asynq.RedisConnOpt
+	Concurrency int
+	Shutdown    time.Duration
+	Imports     ImportRunner
+	Batches     BatchRunner
+	Sweeper     Sweeper
+	// SweepEvery is how often the scheduler enqueues the sweep (default one minute).
+	SweepEvery time.Duration
+}
+
+// TaskIDFrom returns the asynq task id carried by ctx, for logs.
+func TaskIDFrom(ctx context.Context) string {
+	id, _ := asynq.GetTaskID(ctx)
+	return id
+}
+
+// NewMux routes task types to handlers, with logging around each task.
+func NewMux(d Deps) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.Use(logTasks(d.Log))
+	mux.HandleFunc(TypeImportRun, func(ctx context.Context, t *asynq.Task) error {
+		var p ImportPayload
+		if err := decode(t, &p); err != nil {
+			return err
+		}
+		return d.Imports.Run(ctx, p.MerchantID, p.ImportID)
+	})
+	mux.HandleFunc(TypeBatchGenerate, func(ctx context.Context, t *asynq.Task) error {
+		var p BatchPayload
+		if err := decode(t, &p); err != nil {
+			return err
+		}
+		return d.Batches.Run(ctx, p.MerchantID, p.ListID, p.Number)
+	})
+	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
+		return d.Sweeper.Sweep(ctx)
+	})
+	return mux
+}
+
+func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			start := time.Now()
+			retry, _ := asynq.GetRetryCount(ctx)
+			err := next.ProcessTask(ctx, t)
+			attrs := []any{"task_type", t.Type(), "task_id", TaskIDFrom(ctx), "retry", retry, "duration_ms", time.Since(start).Milliseconds()}
+			if err != nil {
+				log.WarnContext(ctx, "task failed", append(attrs, "err", err)...)
+				return err
+			}
+			log.InfoContext(ctx, "task done", attrs...)
+			return nil
+		})
+	}
+}
+
+// Run serves tasks and runs the scheduler until ctx is cancelled, then shuts both down gracefully:
+// running tasks get Shutdown to finish, after which asynq hands them back to the queue.
+func Run(ctx context.Context, d Deps) error {
+	if d.SweepEvery <= 0 {
+		d.SweepEvery = time.Minute
+	}
+	srv := asynq.NewServer(d.Redis, asynq.Config{
+		Concurrency:     d.Concurrency,
+		Queues:          map[string]int{QueueDefault: 6, QueueBulk: 3, QueueMaintenance: 1},
+		ShutdownTimeout: d.Shutdown,
+		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+		Logger:          asynqLogger{d.Log},
+		LogLevel:        asynq.WarnLevel,
+		RetryDelayFunc:  retryDelay,
+	})
+	sched := asynq.NewScheduler(d.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{d.Log}, LogLevel: asynq.WarnLevel})
+	// Every worker runs a scheduler; the unique option keeps a single sweep per interval.
+	if _, err := sched.Register(fmt.Sprintf("@every %s", d.SweepEvery), asynq.NewTask(TypeSweep, nil),
+		asynq.Queue(QueueMaintenance), asynq.Unique(d.SweepEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.SweepEvery)); err != nil {
+		return fmt.Errorf("register sweep: %w", err)
+	}
+	if err := srv.Start(NewMux(d)); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	if err := sched.Start(); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("start scheduler: %w", err)
+	}
+	d.Log.InfoContext(ctx, "worker started", "concurrency", d.Concurrency)
+	<-ctx.Done()
+	d.Log.Info("worker shutting down")
+	sched.Shutdown()
+	srv.Shutdown()
+	d.Log.Info("worker stopped")
+	return nil
+}
+
+// retryDelay backs off exponentially from 2 s to 10 min, with jitter from asynq's default where it
+// is longer; errors may carry their own delay (RetryAfter).
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if ra, ok := err.(interface{ RetryAfter() time.Duration }); ok && ra.RetryAfter() > 0 {
+		return ra.RetryAfter()
+	}
+	d := 2 * time.Second << min(n, 9)
+	if d > 10*time.Minute {
+		d = 10 * time.Minute
+	}
+	return d
+}
+
+// asynqLogger adapts slog to asynq's logger.
+type asynqLogger struct{ log *slog.Logger }
+
+func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
+func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
+func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
+func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }

@@ -1,0 +1,93 @@
+// Package worker holds Coupongate's background work: the asynq task types, their payloads (ids
+// only), the handlers that run them, and the queue adapter that core enqueues through. Every task
+// is safe to run twice: handlers resume from checkpoints kept in PostgreSQL, and task ids are
+// derived from the object they work on.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// Task types, namespaced so asynq's ServeMux routes them by prefix.
+const (
+	TypeImportRun     = "import:run"
+	TypeBatchGenerate = "batch:generate"
+	TypeSweep         = "maintenance:sweep"
+)
+
+// Queue names and their weights.
+const (
+	QueueDefault     = "default"
+	QueueBulk        = "bulk"
+	QueueMaintenance = "maintenance"
+)
+
+// ImportPayload names the import to run.
+type ImportPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	ImportID   uuid.UUID `json:"import_id"`
+}
+
+// BatchPayload names the batch to generate.
+type BatchPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	ListID     uuid.UUID `json:"list_id"`
+	Number     int       `json:"number"`
+}
+
+// Queue enqueues tasks on asynq; it implements core.TaskQueue.
+type Queue struct {
+	client *asynq.Client
+}
+
+var _ core.TaskQueue = (*Queue)(nil)
+
+// NewQueue returns a queue on the given Redis connection options.
+func NewQueue(opt asynq.RedisConnOpt) *Queue { return &Queue{client: asynq.NewClient(opt)} }
+
+// Close closes the Redis connection.
+func (q *Queue) Close() error { return q.client.Close() }
+
+// EnqueueImport implements core.TaskQueue.
+func (q *Queue) EnqueueImport(ctx context.Context, merchantID, importID uuid.UUID) error {
+	return q.enqueue(ctx, TypeImportRun, ImportPayload{MerchantID: merchantID, ImportID: importID},
+		"import:"+importID.String(), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+}
+
+// EnqueueBatch implements core.TaskQueue.
+func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error {
+	return q.enqueue(ctx, TypeBatchGenerate, BatchPayload{MerchantID: merchantID, ListID: listID, Number: number},
+		fmt.Sprintf("batch:%s:%d", listID, number), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+}
+
+// enqueue sends a task with a deterministic id; a task with that id already waiting or running
+// counts as enqueued.
+func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id string, opts ...asynq.Option) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, asynq.TaskID(id))
+	_, err = q.client.EnqueueContext(ctx, asynq.NewTask(typ, b), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+// decode reads a payload; one that cannot be read will never work, so it is not retried.
+func decode(t *asynq.Task, dst any) error {
+	if err := json.Unmarshal(t.Payload(), dst); err != nil {
+		return fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
