@@ -30,6 +30,10 @@ type Deps struct {
 	Codes     *core.Codes
 	Imports   *core.Imports
 	Batches   *core.Batches
+	Allocator *core.Allocator
+	Validator *core.Validator
+	Redeemer  *core.Redeemer
+	Finder    core.CodeFinder
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -43,6 +47,12 @@ func NewRouter(d Deps) http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// Client addresses (for rate limits) come from the connection unless the operator names the
+	// proxies whose X-Forwarded-For may be believed.
+	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
+		d.Log.Warn("TRUSTED_PROXIES ignored", "err", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	h := &handlers{Deps: d}
 	r.Use(requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
 	r.NoRoute(func(c *gin.Context) {
@@ -75,5 +85,15 @@ func NewRouter(d Deps) http.Handler {
 	admin.GET("/lists/:list_id/codes/:code", h.getCode)
 	admin.DELETE("/lists/:list_id/codes/:code", h.removeCode)
 	admin.GET("/lists/:list_id/export", h.exportCodes)
+
+	admin.POST("/lists/:list_id/allocations", h.allocate)
+	admin.POST("/lists/:list_id/codes/:code/redeem", h.redeem)
+	admin.GET("/lists/:list_id/codes/:code/qr.png", h.qrCode("png"))
+	admin.GET("/lists/:list_id/codes/:code/qr.svg", h.qrCode("svg"))
+	admin.POST("/orders", h.applyOrder)
+
+	storefront := r.Group("/storefront/v1", h.storefrontAuth)
+	storefront.POST("/validate", h.validate)
+	storefront.DELETE("/reservations/:reservation_id", h.releaseReservation)
 	return r
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// ValidationFailuresPerMinute is how many failed storefront validations one client address and
 	// storefront key may make in a minute before answering 429.
 	ValidationFailuresPerMinute int
+	// TrustedProxies are the addresses or CIDRs of load balancers whose X-Forwarded-For is believed
+	// (comma-separated); empty means the connection's address is the client's.
+	TrustedProxies []string
 }
 
 // Load reads the environment and validates the result.
@@ -81,6 +84,7 @@ func load(getenv func(string) string) (Config, error) {
 		ShopifyAPIVersion:           r.str("SHOPIFY_API_VERSION", "2025-01"),
 		ShopifyAdminURL:             r.str("SHOPIFY_ADMIN_URL", "https://{shop}"),
 		ValidationFailuresPerMinute: int(r.int64("VALIDATION_FAILURES_PER_MINUTE", 30)),
+		TrustedProxies:              r.list("TRUSTED_PROXIES"),
 	}
 	if len(r.errs) > 0 {
 		return Config{}, errors.Join(r.errs...)
@@ -167,6 +171,16 @@ func (r *reader) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(r.getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (r *reader) int64(name string, def int64) int64 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,7 @@ import (
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/store"
+	"github.com/coupongate/coupongate/store/redisstore"
 	"github.com/coupongate/coupongate/worker"
 )
 
@@ -66,6 +68,9 @@ type App struct {
 	Importer  *core.ImportRunner
 	Generator *core.BatchRunner
 	Sweeper   *core.Sweeper
+	Allocator *core.Allocator
+	Validator *core.Validator
+	Redeemer  *core.Redeemer
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -104,12 +109,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: q,
 		Merchants: core.NewMerchants(db),
 		Lists:     core.NewLists(db),
-		Codes:     core.NewCodes(db, nil),
+		Codes:     core.NewCodes(db, db),
 		Imports:   core.NewImports(db, nil, q),
-		Batches:   core.NewBatches(db, nil, q),
+		Batches:   core.NewBatches(db, db, q),
 		Importer:  core.NewImportRunner(db, db, log),
 		Generator: core.NewBatchRunner(db, db, log),
 		Sweeper:   core.NewSweeper(db, q, log),
+		Allocator: core.NewAllocator(db, redisstore.NewCursor(rdb), log),
+		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute), cfg.HoldDuration, log),
+		Redeemer:  core.NewRedeemer(db, db),
 	}
 	return a, nil
 }
@@ -132,6 +140,7 @@ func (a *App) Router() http.Handler {
 	return api.NewRouter(api.Deps{
 		Config: a.Config, Log: a.Log, Postgres: a.DB, Redis: RedisPing{a.Redis},
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
+		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer, Finder: a.DB,
 	})
 }
 

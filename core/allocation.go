@@ -1,0 +1,204 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// AllocationRequest asks for a code for one recipient and campaign.
+type AllocationRequest struct {
+	Recipient Recipient
+	Campaign  string
+	// Channel says how the code reaches the recipient: api (default), email, sms, push, shopify…
+	Channel string
+	Actor   string
+}
+
+// Allocation is a code handed to a recipient.
+type Allocation struct {
+	ListID    uuid.UUID
+	Seq       int64
+	Code      string
+	Recipient Recipient
+	Campaign  string
+	ExpiresAt *time.Time
+	// Reused is true when the recipient and campaign already had this code within the list's
+	// reassign window.
+	Reused bool
+}
+
+// Allocation outcomes the store reports.
+const (
+	OutcomeOK             = "ok"
+	OutcomeMiss           = "miss"
+	OutcomeListNotFound   = "list_not_found"
+	OutcomeListArchived   = "list_archived"
+	OutcomeListNotStarted = "list_not_started"
+	OutcomeListExpired    = "list_expired"
+	OutcomeListExhausted  = "list_exhausted"
+)
+
+// AllocateResult is what one allocation statement did.
+type AllocateResult struct {
+	Outcome   string
+	Seq       int64
+	Code      string
+	ExpiresAt *time.Time
+	Reused    bool
+	// Available is the list's available count after the allocation (ok and exhausted outcomes).
+	Available int64
+	// NextSeq is the list's next free position: positions at or past it hold no code yet.
+	NextSeq           int64
+	LowStockThreshold int64
+	StockState        string
+}
+
+// AllocationStore runs the allocation statement and records stock crossings.
+type AllocationStore interface {
+	// Allocate hands out the code at position pos if it is free, or with pos nil the first free
+	// code; see migrations/00002 cg_allocate.
+	Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *int64, recipientKey string, req AllocationRequest) (AllocateResult, error)
+	// RecordStockCrossings moves the list's stock state down to where its available count now is
+	// (ok → low → out) and records one domain event per state entered. It returns the events'
+	// types; a crossing already recorded records nothing.
+	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
+}
+
+// AllocationCursor is a per-list counter over code positions, shared by every gateway process
+// (Redis). It is only a hint: the allocation statement checks each position, so a lost or reset
+// cursor costs speed, never correctness.
+type AllocationCursor interface {
+	// Next draws the next position of the list.
+	Next(ctx context.Context, listID uuid.UUID) (int64, error)
+	// AtLeast moves the cursor forward to pos when it is behind.
+	AtLeast(ctx context.Context, listID uuid.UUID, pos int64) error
+	// AtMost moves the cursor back to pos when it is past it (after the list ran out, so that codes
+	// added later are handed out in order).
+	AtMost(ctx context.Context, listID uuid.UUID, pos int64) error
+}
+
+// maxMisses is how many drawn positions may turn out taken before falling back to a scan.
+const maxMisses = 8
+
+// Allocator hands out codes: each code to exactly one recipient, under any concurrency, across
+// processes.
+type Allocator struct {
+	store  AllocationStore
+	cursor AllocationCursor
+	log    *slog.Logger
+}
+
+// NewAllocator returns the allocation service.
+func NewAllocator(store AllocationStore, cursor AllocationCursor, log *slog.Logger) *Allocator {
+	return &Allocator{store: store, cursor: cursor, log: log}
+}
+
+// Allocate hands a code of the list to the recipient. The same recipient and campaign within the
+// list's reassign window get the same code back (Reused).
+func (a *Allocator) Allocate(ctx context.Context, merchantID, listID uuid.UUID, req AllocationRequest) (Allocation, error) {
+	req.Recipient = Recipient{
+		ExternalID: strings.TrimSpace(req.Recipient.ExternalID), Email: strings.TrimSpace(req.Recipient.Email),
+		Phone: strings.TrimSpace(req.Recipient.Phone),
+	}
+	req.Campaign = strings.TrimSpace(req.Campaign)
+	if req.Channel == "" {
+		req.Channel = "api"
+	}
+	key := RecipientKey(req.Recipient)
+	switch {
+	case key == "":
+		return Allocation{}, Invalid("recipient", "needs one of external_id, email or phone")
+	case utf8.RuneCountInString(key) > 320:
+		return Allocation{}, Invalid("recipient", "identifiers must be at most 300 characters")
+	case utf8.RuneCountInString(req.Campaign) > 200:
+		return Allocation{}, Invalid("campaign", "must be at most 200 characters")
+	}
+	res, err := a.allocate(ctx, merchantID, listID, key, req)
+	if err != nil {
+		return Allocation{}, err
+	}
+	switch res.Outcome {
+	case OutcomeOK:
+	case OutcomeListNotFound:
+		return Allocation{}, ErrListNotFound
+	case OutcomeListArchived:
+		return Allocation{}, ErrListArchived
+	case OutcomeListNotStarted:
+		return Allocation{}, ErrListNotStarted
+	case OutcomeListExpired:
+		return Allocation{}, ErrListExpired
+	case OutcomeListExhausted:
+		a.recordStock(ctx, merchantID, listID, res)
+		return Allocation{}, ErrListExhausted
+	default:
+		return Allocation{}, &Error{Kind: KindInternal, Code: "internal_error", Message: "unexpected allocation outcome " + res.Outcome}
+	}
+	if !res.Reused {
+		a.recordStock(ctx, merchantID, listID, res)
+	}
+	return Allocation{ListID: listID, Seq: res.Seq, Code: res.Code, Recipient: req.Recipient, Campaign: req.Campaign,
+		ExpiresAt: res.ExpiresAt, Reused: res.Reused}, nil
+}
+
+// allocate draws positions from the cursor until one holds a free code, then falls back to the
+// scan, which also decides exhaustion.
+func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, key string, req AllocationRequest) (AllocateResult, error) {
+	for miss := 0; miss < maxMisses; miss++ {
+		pos, err := a.cursor.Next(ctx, listID)
+		if err != nil {
+			// Redis is down: allocation goes on without the cursor, slower but right.
+			a.log.WarnContext(ctx, "allocation cursor unavailable; scanning instead", "err", err)
+			break
+		}
+		res, err := a.store.Allocate(ctx, merchantID, listID, &pos, key, req)
+		if err != nil {
+			return AllocateResult{}, err
+		}
+		if res.Outcome != OutcomeMiss {
+			return res, nil
+		}
+		if pos >= res.NextSeq {
+			break // past the last code: drawing further is pointless
+		}
+	}
+	res, err := a.store.Allocate(ctx, merchantID, listID, nil, key, req)
+	if err != nil {
+		return AllocateResult{}, err
+	}
+	switch {
+	case res.Outcome == OutcomeOK && !res.Reused:
+		// Jump the cursor past the code the scan found (after a Redis reset it restarts at 1).
+		if err := a.cursor.AtLeast(ctx, listID, res.Seq); err != nil {
+			a.log.WarnContext(ctx, "allocation cursor not moved", "err", err)
+		}
+	case res.Outcome == OutcomeListExhausted && res.NextSeq > 0:
+		if err := a.cursor.AtMost(ctx, listID, res.NextSeq-1); err != nil {
+			a.log.WarnContext(ctx, "allocation cursor not moved", "err", err)
+		}
+	}
+	return res, nil
+}
+
+// recordStock records low-stock and exhausted crossings. It runs after the allocation committed,
+// in its own transaction, and only when the counts suggest a crossing; the sweeper catches any
+// crossing two racing allocations both missed.
+func (a *Allocator) recordStock(ctx context.Context, merchantID, listID uuid.UUID, res AllocateResult) {
+	crossing := (res.Available < res.LowStockThreshold && res.StockState == "ok") ||
+		(res.Available == 0 && res.StockState != "out")
+	if !crossing {
+		return
+	}
+	events, err := a.store.RecordStockCrossings(context.WithoutCancel(ctx), merchantID, listID)
+	if err != nil {
+		a.log.WarnContext(ctx, "stock crossing not recorded yet; the sweeper will", "err", err)
+		return
+	}
+	for _, e := range events {
+		a.log.InfoContext(ctx, "stock event", "type", e, "list_id", listID)
+	}
+}

@@ -1,0 +1,176 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// OrderStatus is an order's state as a platform reports it, reduced to what matters here.
+type OrderStatus string
+
+// Order statuses. Only paid counts a redemption.
+const (
+	OrderPending   OrderStatus = "pending"
+	OrderPaid      OrderStatus = "paid"
+	OrderCancelled OrderStatus = "cancelled"
+	OrderRefunded  OrderStatus = "refunded"
+)
+
+// ParseOrderStatus accepts the four statuses.
+func ParseOrderStatus(s string) (OrderStatus, bool) {
+	switch OrderStatus(s) {
+	case OrderPending, OrderPaid, OrderCancelled, OrderRefunded:
+		return OrderStatus(s), true
+	}
+	return "", false
+}
+
+// OrderEvent is the platform-neutral order event: every platform's webhooks reduce to it.
+type OrderEvent struct {
+	Platform string
+	Shop     string
+	OrderID  string
+	Status   OrderStatus
+	Codes    []string
+	Customer Recipient
+	Actor    string
+	// Note is free text kept on the timeline (manual redemptions).
+	Note string
+}
+
+// Outcomes of an order event for one code.
+const (
+	OutcomeRedeemed        = "redeemed"         // counted now
+	OutcomeAlreadyCounted  = "already_counted"  // this order and code were counted before
+	OutcomeOverUse         = "over_use"         // paid, but the code had no use left: recorded, not counted
+	OutcomeRecorded        = "recorded"         // a non-paid status, recorded on the timeline
+	OutcomeAlreadyRecorded = "already_recorded" // that status of this order was recorded before
+	OutcomeUnknownCode     = "not_found"        // no list has the code
+)
+
+// CodeOutcome is what an order event did to one of its codes.
+type CodeOutcome struct {
+	Code    string
+	Outcome string
+	ListID  uuid.UUID
+	Uses    int
+	State   CodeState
+}
+
+// OrderResult is what an order event did.
+type OrderResult struct {
+	OrderID string
+	Status  OrderStatus
+	Results []CodeOutcome
+}
+
+// RedemptionStore applies one order event to one code, atomically and idempotently: a paid event
+// counts once per (platform, shop, order, code); other statuses are recorded once each.
+type RedemptionStore interface {
+	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode) (CodeOutcome, error)
+}
+
+// Redeemer counts redemptions from order events and manual redemptions.
+type Redeemer struct {
+	codes CodeFinder
+	store RedemptionStore
+}
+
+// NewRedeemer returns the redemption service.
+func NewRedeemer(codes CodeFinder, store RedemptionStore) *Redeemer {
+	return &Redeemer{codes: codes, store: store}
+}
+
+// maxOrderCodes bounds the codes of one order event (Shopify allows 5 order codes plus shipping).
+const maxOrderCodes = 50
+
+// ApplyOrder applies an order event to each of its codes. Only paid counts; it counts once per
+// (platform, shop, order, code) whatever the retries and their order; a cancellation or refund
+// after payment stays counted and is recorded on the timeline.
+func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent) (OrderResult, error) {
+	ev.Platform, ev.Shop, ev.OrderID = strings.TrimSpace(ev.Platform), strings.TrimSpace(ev.Shop), strings.TrimSpace(ev.OrderID)
+	switch {
+	case ev.Platform == "" || utf8.RuneCountInString(ev.Platform) > 50:
+		return OrderResult{}, Invalid("platform", "is required, at most 50 characters")
+	case utf8.RuneCountInString(ev.Shop) > 255:
+		return OrderResult{}, Invalid("shop", "must be at most 255 characters")
+	case ev.OrderID == "" || utf8.RuneCountInString(ev.OrderID) > 255:
+		return OrderResult{}, Invalid("order_id", "is required, at most 255 characters")
+	case len(ev.Codes) > maxOrderCodes:
+		return OrderResult{}, Invalid("codes", "at most 50 codes per order")
+	}
+	if _, ok := ParseOrderStatus(string(ev.Status)); !ok {
+		return OrderResult{}, Invalid("status", "must be pending, paid, cancelled or refunded")
+	}
+	res := OrderResult{OrderID: ev.OrderID, Status: ev.Status, Results: []CodeOutcome{}}
+	seen := map[string]bool{}
+	for _, raw := range ev.Codes {
+		code, ok := CheckCode(raw)
+		if !ok {
+			res.Results = append(res.Results, CodeOutcome{Code: code, Outcome: OutcomeUnknownCode})
+			continue
+		}
+		f, found, err := r.codes.FindCode(ctx, merchantID, code)
+		if err != nil {
+			return OrderResult{}, err
+		}
+		if !found || f.State == StateRemoved {
+			res.Results = append(res.Results, CodeOutcome{Code: code, Outcome: OutcomeUnknownCode})
+			continue
+		}
+		key := f.List.ID.String() + "|" + f.Code
+		if seen[key] {
+			continue // the same code twice in one order is one use
+		}
+		seen[key] = true
+		out, err := r.store.ApplyOrder(ctx, merchantID, ev, f)
+		if err != nil {
+			return OrderResult{}, err
+		}
+		res.Results = append(res.Results, out)
+	}
+	return res, nil
+}
+
+// ManualRedemption is a code marked used by hand (a till, a QR scanner).
+type ManualRedemption struct {
+	OrderID string
+	Note    string
+	Actor   string
+}
+
+// Redeem marks one code of a list used by hand. Repeating the same order id is harmless; a code
+// with no use left answers ErrAlreadyUsed, one never delivered under require_issued ErrNotIssued.
+func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, code string, m ManualRedemption) (CodeOutcome, error) {
+	if utf8.RuneCountInString(m.Note) > 1000 {
+		return CodeOutcome{}, Invalid("note", "must be at most 1000 characters")
+	}
+	f, err := r.codes.FindListCode(ctx, merchantID, listID, code)
+	if err != nil {
+		return CodeOutcome{}, err
+	}
+	if f.State == StateRemoved {
+		return CodeOutcome{}, ErrCodeNotFound
+	}
+	if f.List.RequireIssued && f.State == StateAvailable {
+		return CodeOutcome{}, ErrNotIssued
+	}
+	if strings.TrimSpace(m.OrderID) == "" {
+		m.OrderID = "manual-" + uuid.NewString()
+	}
+	ev := OrderEvent{Platform: "manual", OrderID: strings.TrimSpace(m.OrderID), Status: OrderPaid, Actor: m.Actor, Note: m.Note}
+	if utf8.RuneCountInString(ev.OrderID) > 255 {
+		return CodeOutcome{}, Invalid("order_id", "must be at most 255 characters")
+	}
+	out, err := r.store.ApplyOrder(ctx, merchantID, ev, f)
+	if err != nil {
+		return CodeOutcome{}, err
+	}
+	if out.Outcome == OutcomeOverUse {
+		return out, ErrAlreadyUsed
+	}
+	return out, nil
+}

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// Allocate implements core.AllocationStore with the one-round-trip cg_allocate statement
+// (migrations/00002).
+func (db *DB) Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *int64, recipientKey string, req core.AllocationRequest) (core.AllocateResult, error) {
+	var (
+		r                           core.AllocateResult
+		seq, avail, next, threshold *int64
+		code, stock                 *string
+		expires                     *time.Time
+	)
+	err := db.pool.QueryRow(ctx, `SELECT outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
+		FROM cg_allocate($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		merchantID, listID, pos, recipientKey, nullable(req.Recipient.ExternalID), nullable(req.Recipient.Email),
+		nullable(req.Recipient.Phone), req.Campaign, req.Channel, req.Actor,
+	).Scan(&r.Outcome, &seq, &code, &expires, &r.Reused, &avail, &next, &threshold, &stock)
+	if err != nil {
+		return r, fmt.Errorf("db: allocate: %w", err)
+	}
+	r.Seq, r.Available, r.NextSeq, r.LowStockThreshold = deref(seq), deref(avail), deref(next), deref(threshold)
+	r.Code, r.StockState = deref(code), deref(stock)
+	r.ExpiresAt = ptrUTC(expires)
+	return r, nil
+}
+
+// Domain event types recorded for stock crossings and expiry.
+const (
+	EventListLowStock  = "list.low_stock"
+	EventListExhausted = "list.exhausted"
+	EventListExpired   = "list.expired"
+)
+
+// RecordStockCrossings implements core.AllocationStore. Under the list's row lock it compares the
+// stock state with the available count and moves it down (ok → low → out), recording one domain
+// event per state entered, so each crossing is recorded exactly once however many allocations
+// notice it.
+func (db *DB) RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error) {
+	var events []string
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		events = nil
+		var state string
+		var threshold, avail int64
+		err := tx.QueryRow(ctx, `SELECT stock_state, low_stock_threshold FROM code_lists WHERE merchant_id = $1 AND id = $2 FOR UPDATE`,
+			merchantID, listID).Scan(&state, &threshold)
+		if err != nil {
+			return notFound(err, core.ErrListNotFound)
+		}
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(available), 0) FROM list_counters WHERE merchant_id = $1 AND list_id = $2`,
+			merchantID, listID).Scan(&avail); err != nil {
+			return fmt.Errorf("db: stock count: %w", err)
+		}
+		next := state
+		switch {
+		case avail == 0:
+			next = "out"
+		case avail < threshold && state == "ok":
+			next = "low"
+		}
+		if next == state {
+			return nil
+		}
+		if state == "ok" && threshold > 0 {
+			events = append(events, EventListLowStock)
+		}
+		if next == "out" {
+			events = append(events, EventListExhausted)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE code_lists SET stock_state = $3 WHERE merchant_id = $1 AND id = $2`, merchantID, listID, next); err != nil {
+			return fmt.Errorf("db: stock state: %w", err)
+		}
+		payload, _ := json.Marshal(map[string]any{"list_id": listID, "available": avail, "threshold": threshold})
+		for _, e := range events {
+			if _, err := tx.Exec(ctx, `INSERT INTO domain_events (merchant_id, type, list_id, payload) VALUES ($1, $2, $3, $4)`,
+				merchantID, e, listID, payload); err != nil {
+				return fmt.Errorf("db: record %s: %w", e, err)
+			}
+		}
+		return nil
+	})
+	return events, err
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// foundCodeColumns reads a code with its list for validation and redemption.
+const foundCodeColumns = `l.id, l.name, l.kind, l.max_assignments, l.uses_per_code, l.require_issued, l.starts_at, l.expires_at,
+	l.archived_at, l.case_insensitive, c.seq, c.code, c.state, c.uses, c.available_from, c.available_till,
+	c.recipient_external_id, c.recipient_email, c.recipient_phone, c.hold_id, c.held_until, coalesce(r.customer_key, '')`
+
+func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
+	var f core.FoundCode
+	var maxAssign *int64
+	var ext, email, phone *string
+	var state string
+	err := row.Scan(&f.List.ID, &f.List.Name, &f.List.Kind, &maxAssign, &f.List.UsesPerCode, &f.List.RequireIssued,
+		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.Seq, &f.Code, &state, &f.Uses,
+		&f.AvailableFrom, &f.AvailableTill, &ext, &email, &phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
+	if err != nil {
+		return f, err
+	}
+	f.List.MaxAssignments = deref(maxAssign)
+	f.State = core.CodeState(state)
+	f.Holder = core.Recipient{ExternalID: deref(ext), Email: deref(email), Phone: deref(phone)}
+	return f, nil
+}
+
+// FindCode implements core.CodeFinder: one nested-loop lookup over the merchant's lists, each probe
+// on the unique (merchant_id, list_id, lookup) index. A code present in several lists resolves to a
+// live one in the newest active list.
+func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (core.FoundCode, bool, error) {
+	f, err := scanFoundCode(db.pool.QueryRow(ctx, `SELECT `+foundCodeColumns+`
+		FROM code_lists l
+		JOIN codes c ON c.merchant_id = l.merchant_id AND c.list_id = l.id
+		 AND c.lookup = CASE WHEN l.case_insensitive THEN $3 ELSE $2 END
+		LEFT JOIN reservations r ON r.merchant_id = c.merchant_id AND r.id = c.hold_id
+		WHERE l.merchant_id = $1
+		ORDER BY c.state = 'removed', l.archived_at IS NOT NULL, l.created_at DESC
+		LIMIT 1`, merchantID, code, strings.ToLower(code)))
+	if err == pgx.ErrNoRows {
+		return core.FoundCode{}, false, nil
+	}
+	if err != nil {
+		return core.FoundCode{}, false, fmt.Errorf("db: find code: %w", err)
+	}
+	return f, true, nil
+}
+
+// FindListCode implements core.CodeFinder.
+func (db *DB) FindListCode(ctx context.Context, merchantID, listID uuid.UUID, code string) (core.FoundCode, error) {
+	f, err := scanFoundCode(db.pool.QueryRow(ctx, `SELECT `+foundCodeColumns+`
+		FROM code_lists l
+		JOIN codes c ON c.merchant_id = l.merchant_id AND c.list_id = l.id
+		 AND c.lookup = CASE WHEN l.case_insensitive THEN $4 ELSE $3 END
+		LEFT JOIN reservations r ON r.merchant_id = c.merchant_id AND r.id = c.hold_id
+		WHERE l.merchant_id = $1 AND l.id = $2`, merchantID, listID, code, strings.ToLower(code)))
+	if err == pgx.ErrNoRows {
+		var listExists bool
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM code_lists WHERE merchant_id = $1 AND id = $2)`,
+			merchantID, listID).Scan(&listExists); err != nil {
+			return core.FoundCode{}, fmt.Errorf("db: find list: %w", err)
+		}
+		if listExists {
+			return core.FoundCode{}, core.ErrCodeNotFound
+		}
+		return core.FoundCode{}, core.ErrListNotFound
+	}
+	if err != nil {
+		return core.FoundCode{}, fmt.Errorf("db: find code: %w", err)
+	}
+	return f, nil
+}
+
+// Hold implements core.HoldStore. The guarded UPDATE takes the hold only when no other customer's
+// hold is active and a use is left, so two storefronts racing for one code get one hold.
+func (db *DB) Hold(ctx context.Context, merchantID uuid.UUID, f core.FoundCode, customerKey string, until time.Time, actor string) (core.Reservation, bool, error) {
+	var res core.Reservation
+	held := false
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		id := uuid.New()
+		renew := false
+		if h, mine := f.HeldBy(customerKey, time.Now()); h && mine {
+			id, renew = *f.HoldID, true
+		}
+		tag, err := tx.Exec(ctx, `UPDATE codes SET hold_id = $4, held_until = $5
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND state <> 'removed' AND uses < $6
+			  AND (hold_id IS NULL OR held_until <= now() OR hold_id = $4)`,
+			merchantID, f.List.ID, f.Seq, id, until, f.UseLimit())
+		if err != nil {
+			return fmt.Errorf("db: hold: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		if renew {
+			_, err = tx.Exec(ctx, `UPDATE reservations SET expires_at = $3 WHERE merchant_id = $1 AND id = $2`, merchantID, id, until)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO reservations (merchant_id, id, list_id, seq, customer_key, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				merchantID, id, f.List.ID, f.Seq, customerKey, until)
+		}
+		if err != nil {
+			return fmt.Errorf("db: record reservation: %w", err)
+		}
+		if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventReserved, actor, "storefront", nil, "",
+			map[string]any{"reservation_id": id, "expires_at": until.UTC(), "renewed": renew}); err != nil {
+			return err
+		}
+		res, held = core.Reservation{ID: id, ExpiresAt: until.UTC()}, true
+		return nil
+	})
+	return res, held, err
+}
+
+// Release implements core.HoldStore. Releasing a hold that already ended (released, redeemed or
+// run out) succeeds again; an id that never existed is ErrReservationGone.
+func (db *DB) Release(ctx context.Context, merchantID, reservationID uuid.UUID, actor string) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		var listID uuid.UUID
+		var seq int64
+		var active bool
+		err := tx.QueryRow(ctx, `SELECT list_id, seq, ended_at IS NULL AND expires_at > now() FROM reservations
+			WHERE merchant_id = $1 AND id = $2 FOR UPDATE`, merchantID, reservationID).Scan(&listID, &seq, &active)
+		if err != nil {
+			return notFound(err, core.ErrReservationGone)
+		}
+		if !active {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET ended_at = now(), ended_by = 'released' WHERE merchant_id = $1 AND id = $2`,
+			merchantID, reservationID); err != nil {
+			return fmt.Errorf("db: release: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE codes SET hold_id = NULL, held_until = NULL
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND hold_id = $4`, merchantID, listID, seq, reservationID); err != nil {
+			return fmt.Errorf("db: release: %w", err)
+		}
+		return addEvent(ctx, tx, merchantID, listID, seq, core.EventReleased, actor, "storefront", nil, "",
+			map[string]any{"reservation_id": reservationID})
+	})
+}
+
+// eventOfStatus is the timeline event a non-paid order status writes.
+var eventOfStatus = map[core.OrderStatus]string{
+	core.OrderPending:   core.EventPending,
+	core.OrderCancelled: core.EventCancelled,
+	core.OrderRefunded:  core.EventRefunded,
+}
+
+// ApplyOrder implements core.RedemptionStore. A paid event inserts the (platform, shop, order,
+// code) key first; only the transaction that inserted it counts a use, under the code's row lock,
+// so concurrent and repeated events count once. A code with no use left records an over-use.
+func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
+	out := core.CodeOutcome{Code: f.Code, ListID: f.List.ID}
+	orderRef := ev.Platform + ":" + ev.Shop + ":" + ev.OrderID
+	var customer any
+	if !ev.Customer.IsZero() {
+		customer = ev.Customer
+	}
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		details := map[string]any{"platform": ev.Platform, "shop": ev.Shop, "order_id": ev.OrderID, "status": ev.Status}
+		if ev.Note != "" {
+			details["note"] = ev.Note
+		}
+		var state string
+		if ev.Status != core.OrderPaid {
+			tag, err := tx.Exec(ctx, `INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+				merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq, ev.Status)
+			if err != nil {
+				return fmt.Errorf("db: record order status: %w", err)
+			}
+			out.Outcome = core.OutcomeAlreadyRecorded
+			if tag.RowsAffected() == 1 {
+				out.Outcome = core.OutcomeRecorded
+				var counted bool
+				_ = tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
+					AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted)
+				details["after_redemption"] = counted
+				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.Platform, customer, orderRef, details); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(ctx, `SELECT state, uses FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`,
+				merchantID, f.List.ID, f.Seq).Scan(&state, &out.Uses)
+		}
+
+		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
+			VALUES ($1, $2, $3, $4, $5, $6, false, $7) ON CONFLICT DO NOTHING`,
+			merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq, ev.Actor)
+		if err != nil {
+			return fmt.Errorf("db: record redemption: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT state, uses FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 FOR UPDATE`,
+			merchantID, f.List.ID, f.Seq).Scan(&state, &out.Uses); err != nil {
+			return fmt.Errorf("db: lock code: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			out.Outcome = core.OutcomeAlreadyCounted
+			return nil
+		}
+		limit := f.UseLimit()
+		if limit > 0 && int64(out.Uses) >= limit {
+			out.Outcome = core.OutcomeOverUse
+			details["uses"], details["limit"] = out.Uses, limit
+			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.Platform, customer, orderRef, details)
+		}
+		if f.List.RequireIssued && state == string(core.StateAvailable) {
+			details["not_issued"] = true // paid with a code never handed out: counted, and flagged
+		}
+		if err := tx.QueryRow(ctx, `UPDATE codes SET uses = uses + 1, state = 'redeemed', redeemed_at = coalesce(redeemed_at, now()),
+				hold_id = NULL, held_until = NULL
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 RETURNING uses`, merchantID, f.List.ID, f.Seq).Scan(&out.Uses); err != nil {
+			return fmt.Errorf("db: count use: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET counted = true WHERE merchant_id = $1 AND platform = $2 AND shop = $3
+			AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq); err != nil {
+			return fmt.Errorf("db: count use: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND ended_at IS NULL`, merchantID, f.List.ID, f.Seq); err != nil {
+			return fmt.Errorf("db: end reservation: %w", err)
+		}
+		if f.List.Kind == core.KindUnique && state != string(core.StateRedeemed) {
+			if _, err := tx.Exec(ctx, `UPDATE list_counters SET redeemed = redeemed + 1,
+					available = available - CASE WHEN $3 = 'available' THEN 1 ELSE 0 END,
+					delivered = delivered - CASE WHEN $3 = 'delivered' THEN 1 ELSE 0 END
+				WHERE merchant_id = $1 AND list_id = $2 AND shard = `+shardExpr, merchantID, f.List.ID, state); err != nil {
+				return fmt.Errorf("db: count redemption: %w", err)
+			}
+		}
+		out.Outcome = core.OutcomeRedeemed
+		details["use"] = out.Uses
+		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.Platform, customer, orderRef, details)
+	})
+	if err != nil {
+		return core.CodeOutcome{}, err
+	}
+	out.State = core.StateRedeemed
+	if out.Uses == 0 {
+		out.State = f.State
+	}
+	return out, nil
+}
+
+// addEvent writes one timeline event.
+func addEvent(ctx context.Context, tx pgx.Tx, merchantID, listID uuid.UUID, seq int64, typ, actor, channel string, recipient any, orderRef string, details any) error {
+	var rj, dj []byte
+	if recipient != nil {
+		rj, _ = json.Marshal(recipient)
+	}
+	if details != nil {
+		dj, _ = json.Marshal(details)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, merchantID, listID, seq, typ, actor, channel, rj, orderRef, dj)
+	if err != nil {
+		return fmt.Errorf("db: record %s event: %w", typ, err)
+	}
+	return nil
+}
