@@ -24,22 +24,6 @@ func (r *ImportRunner) Run(ctx context.Context, merchantID, importID uuid.UUID) 
 	return errors.New("import runner not written yet")
 }
 
-// BatchRunner generates batches in the worker.
-type BatchRunner struct {
-	lists ListStore
-	log   *slog.Logger
-}
-
-// NewBatchRunner returns the batch runner.
-func NewBatchRunner(lists ListStore, _ any, log *slog.Logger) *BatchRunner {
-	return &BatchRunner{lists: lists, log: log}
-}
-
-// Run generates one batch.
-func (r *BatchRunner) Run(ctx context.Context, merchantID, listID uuid.UUID, number int) error {
-	return errors.New("batch runner not written yet")
-}
-
 // Sweeper does periodic upkeep.
 type Sweeper struct {
 	log *slog.Logger
