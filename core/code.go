@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,10 +96,14 @@ type ExportFilter string
 
 // Export filters.
 const (
-	ExportAll         ExportFilter = "all"
-	ExportDelivered   ExportFilter = "delivered"
+	// ExportAll is every code of the list, removed ones included (their state column says so).
+	ExportAll ExportFilter = "all"
+	// ExportDelivered is every code that was handed out (delivered_at set), used since or not.
+	ExportDelivered ExportFilter = "delivered"
+	// ExportUndelivered is the codes still to hand out: state available.
 	ExportUndelivered ExportFilter = "undelivered"
-	ExportRedeemed    ExportFilter = "redeemed"
+	// ExportRedeemed is every code used at least once (state redeemed or a redemption time).
+	ExportRedeemed ExportFilter = "redeemed"
 )
 
 // ExportHeader is the header row of a code export.
@@ -134,6 +139,7 @@ func (s *Codes) Search(ctx context.Context, merchantID, listID uuid.UUID, q Code
 		return nil, "", err
 	}
 	q.Page = q.Page.Normalize()
+	q.Recipient = strings.TrimSpace(q.Recipient)
 	if q.Prefix != "" {
 		q.Prefix = list.Lookup(q.Prefix)
 	}
@@ -149,20 +155,30 @@ func (s *Codes) Get(ctx context.Context, merchantID, listID uuid.UUID, code stri
 	return s.store.GetCode(ctx, list, code)
 }
 
-// Remove removes one never-delivered code.
+// ErrFixedListCode answers a removal from a fixed list, whose one code is the list itself.
+var ErrFixedListCode = newError(KindConflict, "fixed_list", "a fixed list's code is the list itself; archive or delete the list instead")
+
+// Remove removes one never-delivered code. Removing a code that is already removed is a no-op.
 func (s *Codes) Remove(ctx context.Context, merchantID, listID uuid.UUID, code, actor string) error {
 	list, err := s.lists.GetList(ctx, merchantID, listID)
 	if err != nil {
 		return err
 	}
+	if list.Kind == KindFixed {
+		return ErrFixedListCode
+	}
 	return s.store.RemoveCode(ctx, list, code, actor)
 }
 
-// RemoveAvailable removes every never-delivered code of the list.
+// RemoveAvailable removes every never-delivered code of the list that is not held by a
+// reservation.
 func (s *Codes) RemoveAvailable(ctx context.Context, merchantID, listID uuid.UUID, actor string) (int64, error) {
 	list, err := s.lists.GetList(ctx, merchantID, listID)
 	if err != nil {
 		return 0, err
+	}
+	if list.Kind == KindFixed {
+		return 0, ErrFixedListCode
 	}
 	return s.store.RemoveAvailable(ctx, list, actor)
 }

@@ -1,0 +1,413 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+var _ core.CodeStore = (*DB)(nil)
+
+// removeChunk is how many codes one statement (and transaction) of a bulk removal removes, so that
+// removing millions of codes never holds one huge transaction.
+const removeChunk = 50_000
+
+// timelineLimit caps each source of a timeline (deliveries, other events) at its latest entries; a
+// fixed list's one code can be delivered millions of times.
+const timelineLimit = 1000
+
+// listEventSeq is the seq of list-level rows in code_events. No code has seq 0 (positions start at
+// 1), so such a row is never mistaken for one code's event. A bulk removal writes one row there
+// (type removed, the actor, at = the removed_at stamped on every code it removed) instead of one
+// row per code; a removed code's timeline finds it by (seq 0, type removed, at = removed_at) on
+// the code_events_code index.
+const listEventSeq = 0
+
+const codeColumns = `seq, code, state, uses, recipient_external_id, recipient_email, recipient_phone, campaign,
+	delivered_at, redeemed_at, available_till, import_no, batch_no, removed_at`
+
+type codeRow struct {
+	Seq                                 int64
+	Code, State                         string
+	Uses                                int
+	RecipientExt, RecipientEmail, Phone *string
+	Campaign                            *string
+	DeliveredAt, RedeemedAt, Till       *time.Time
+	ImportNo, BatchNo                   *int
+	RemovedAt                           *time.Time
+}
+
+func (r *codeRow) scan(row pgx.Row) error {
+	return row.Scan(&r.Seq, &r.Code, &r.State, &r.Uses, &r.RecipientExt, &r.RecipientEmail, &r.Phone, &r.Campaign,
+		&r.DeliveredAt, &r.RedeemedAt, &r.Till, &r.ImportNo, &r.BatchNo, &r.RemovedAt)
+}
+
+func (r codeRow) toCore(list core.List) core.Code {
+	c := core.Code{
+		ListID: list.ID, Seq: r.Seq, Code: r.Code, State: core.CodeState(r.State), Uses: r.Uses,
+		DeliveredAt: ptrUTC(r.DeliveredAt), RedeemedAt: ptrUTC(r.RedeemedAt), ExpiresAt: earlierTime(list.ExpiresAt, r.Till),
+	}
+	rec := core.Recipient{ExternalID: orEmpty(r.RecipientExt), Email: orEmpty(r.RecipientEmail), Phone: orEmpty(r.Phone)}
+	if !rec.IsZero() {
+		c.Recipient = &rec
+	}
+	c.Campaign = orEmpty(r.Campaign)
+	return c
+}
+
+// codeCursor is the keyset position of a code search: the last lookup when searching by prefix,
+// else the last seq.
+type codeCursor struct {
+	Lookup string `json:"l,omitempty"`
+	Seq    int64  `json:"s,omitempty"`
+}
+
+// SearchCodes implements core.CodeStore. With a prefix the codes come in lookup order and the
+// prefix is an index range on (merchant_id, list_id, lookup), byte-ordered by its C collation;
+// otherwise in list order (seq). A recipient is matched through the allocations_recipient index
+// under every key the search string could stand for (core.RecipientKeys).
+func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery) ([]core.Code, string, error) {
+	var after codeCursor
+	if q.Page.Cursor != "" {
+		if err := decodeCursor(q.Page.Cursor, &after); err != nil {
+			return nil, "", err
+		}
+	}
+	args := []any{list.MerchantID, list.ID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"merchant_id = $1", "list_id = $2"}
+	order := "seq"
+	if q.Prefix != "" {
+		order = "lookup"
+		// [prefix, prefix+U+10FFFF) holds exactly the lookups that start with prefix: in byte order
+		// no valid code continues a prefix with a character at or above U+10FFFF.
+		where = append(where, "lookup >= "+arg(q.Prefix), "lookup < "+arg(q.Prefix+"\U0010FFFF"))
+		if q.Page.Cursor != "" {
+			where = append(where, "lookup > "+arg(after.Lookup))
+		}
+	} else if q.Page.Cursor != "" {
+		where = append(where, "seq > "+arg(after.Seq))
+	}
+	if q.State != "" {
+		where = append(where, "state = "+arg(string(q.State)))
+	}
+	if q.Recipient != "" {
+		where = append(where, `seq IN (SELECT a.seq FROM allocations a
+			WHERE a.merchant_id = $1 AND a.recipient_key = ANY(`+arg(core.RecipientKeys(q.Recipient))+`) AND a.list_id = $2)`)
+	}
+	sql := `SELECT ` + codeColumns + ` FROM codes WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(q.Page.Limit+1)
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("db: search codes: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Code
+	var last codeRow
+	for rows.Next() {
+		var r codeRow
+		if err := r.scan(rows); err != nil {
+			return nil, "", fmt.Errorf("db: search codes: %w", err)
+		}
+		if len(out) == q.Page.Limit {
+			next := codeCursor{Seq: last.Seq}
+			if q.Prefix != "" {
+				next = codeCursor{Lookup: list.Lookup(last.Code)}
+			}
+			return out, encodeCursor(next), nil
+		}
+		out = append(out, r.toCore(list))
+		last = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("db: search codes: %w", err)
+	}
+	return out, "", nil
+}
+
+// GetCode implements core.CodeStore: the code and its timeline, merged in time order from its
+// origin (import, batch, or the list's creation for a fixed list's code), its deliveries
+// (allocations), and its other events (code_events, the bulk-removal row included).
+func (db *DB) GetCode(ctx context.Context, list core.List, code string) (core.Code, error) {
+	var r codeRow
+	if err := r.scan(db.pool.QueryRow(ctx, `SELECT `+codeColumns+` FROM codes
+		WHERE merchant_id = $1 AND list_id = $2 AND lookup = $3`, list.MerchantID, list.ID, list.Lookup(code))); err != nil {
+		return core.Code{}, notFound(err, core.ErrCodeNotFound)
+	}
+	c := r.toCore(list)
+	origin, err := db.originEvent(ctx, list, r)
+	if err != nil {
+		return core.Code{}, err
+	}
+	events, err := db.deliveredEvents(ctx, list, r.Seq)
+	if err != nil {
+		return core.Code{}, err
+	}
+	more, err := db.codeEvents(ctx, list, r)
+	if err != nil {
+		return core.Code{}, err
+	}
+	events = append(events, more...)
+	sort.SliceStable(events, func(i, j int) bool { return events[i].At.Before(events[j].At) })
+	c.Timeline = append([]core.Event{origin}, events...)
+	return c, nil
+}
+
+func (db *DB) originEvent(ctx context.Context, list core.List, r codeRow) (core.Event, error) {
+	switch {
+	case r.ImportNo != nil:
+		var id uuid.UUID
+		var actor string
+		var at time.Time
+		err := db.pool.QueryRow(ctx, `SELECT id, actor, created_at FROM imports WHERE merchant_id = $1 AND list_id = $2 AND number = $3`,
+			list.MerchantID, list.ID, *r.ImportNo).Scan(&id, &actor, &at)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return core.Event{}, fmt.Errorf("db: code origin: %w", err)
+		}
+		details, _ := json.Marshal(map[string]any{"import_id": id, "import": *r.ImportNo})
+		return core.Event{At: at.UTC(), Type: core.EventImported, Actor: actor, Details: details}, nil
+	case r.BatchNo != nil:
+		var actor string
+		var at time.Time
+		err := db.pool.QueryRow(ctx, `SELECT created_by, created_at FROM batches WHERE merchant_id = $1 AND list_id = $2 AND number = $3`,
+			list.MerchantID, list.ID, *r.BatchNo).Scan(&actor, &at)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return core.Event{}, fmt.Errorf("db: code origin: %w", err)
+		}
+		details, _ := json.Marshal(map[string]any{"batch": *r.BatchNo})
+		return core.Event{At: at.UTC(), Type: core.EventGenerated, Actor: actor, Details: details}, nil
+	}
+	// A fixed list's code is made with the list.
+	return core.Event{At: list.CreatedAt.UTC(), Type: "created"}, nil
+}
+
+func (db *DB) deliveredEvents(ctx context.Context, list core.List, seq int64) ([]core.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT allocated_at, actor, channel, recipient_external_id, recipient_email, recipient_phone, campaign
+		FROM allocations WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 ORDER BY allocated_at DESC, id DESC LIMIT $4`,
+		list.MerchantID, list.ID, seq, timelineLimit)
+	if err != nil {
+		return nil, fmt.Errorf("db: code deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Event
+	for rows.Next() {
+		var e core.Event
+		var ext, email, phone *string
+		var campaign string
+		if err := rows.Scan(&e.At, &e.Actor, &e.Channel, &ext, &email, &phone, &campaign); err != nil {
+			return nil, fmt.Errorf("db: code deliveries: %w", err)
+		}
+		e.At, e.Type = e.At.UTC(), core.EventDelivered
+		rec := core.Recipient{ExternalID: orEmpty(ext), Email: orEmpty(email), Phone: orEmpty(phone)}
+		if !rec.IsZero() {
+			e.Recipient = &rec
+		}
+		e.Details, _ = json.Marshal(map[string]string{"campaign": campaign})
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) codeEvents(ctx context.Context, list core.List, r codeRow) ([]core.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT at, type, actor, channel, recipient, order_ref, details FROM code_events
+		WHERE merchant_id = $1 AND list_id = $2 AND (seq = $3 OR (seq = $4 AND type = 'removed' AND at = $5))
+		ORDER BY at DESC, id DESC LIMIT $6`, list.MerchantID, list.ID, r.Seq, listEventSeq, r.RemovedAt, timelineLimit)
+	if err != nil {
+		return nil, fmt.Errorf("db: code events: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Event
+	removed := false
+	for rows.Next() {
+		var e core.Event
+		var rec []byte
+		if err := rows.Scan(&e.At, &e.Type, &e.Actor, &e.Channel, &rec, &e.Order, &e.Details); err != nil {
+			return nil, fmt.Errorf("db: code events: %w", err)
+		}
+		e.At = e.At.UTC()
+		if len(rec) > 0 && string(rec) != "null" {
+			e.Recipient = &core.Recipient{}
+			if err := json.Unmarshal(rec, e.Recipient); err != nil {
+				return nil, fmt.Errorf("db: code event recipient: %w", err)
+			}
+		}
+		removed = removed || e.Type == core.EventRemoved
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: code events: %w", err)
+	}
+	if r.RemovedAt != nil && !removed {
+		// Removed without a recorded actor (the row may have been cut by the limit): the time is
+		// still known.
+		out = append(out, core.Event{At: r.RemovedAt.UTC(), Type: core.EventRemoved})
+	}
+	return out, nil
+}
+
+// RemoveCode implements core.CodeStore: only a code that was never delivered or used and is not
+// held by a reservation goes; it stays in the table as state removed (so its timeline and the
+// list's removed count keep it), with a removed event naming the actor. Removing a removed code
+// again changes nothing and is not an error.
+func (db *DB) RemoveCode(ctx context.Context, list core.List, code, actor string) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		var seq int64
+		var state string
+		var used, held bool
+		err := tx.QueryRow(ctx, `SELECT seq, state, delivered_at IS NOT NULL OR uses > 0, hold_id IS NOT NULL AND held_until > now()
+			FROM codes WHERE merchant_id = $1 AND list_id = $2 AND lookup = $3 FOR UPDATE`,
+			list.MerchantID, list.ID, list.Lookup(code)).Scan(&seq, &state, &used, &held)
+		if err != nil {
+			return notFound(err, core.ErrCodeNotFound)
+		}
+		switch {
+		case state == string(core.StateRemoved):
+			return nil
+		case state != string(core.StateAvailable) || used || held:
+			return core.ErrCodeInUse
+		}
+		if _, err := tx.Exec(ctx, `UPDATE codes SET state = 'removed', removed_at = now()
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`, list.MerchantID, list.ID, seq); err != nil {
+			return fmt.Errorf("db: remove code: %w", err)
+		}
+		if err := countRemoved(ctx, tx, list, 1); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO code_events (merchant_id, list_id, seq, at, type, actor)
+			VALUES ($1, $2, $3, now(), 'removed', $4)`, list.MerchantID, list.ID, seq, actor); err != nil {
+			return fmt.Errorf("db: record removal: %w", err)
+		}
+		return nil
+	})
+}
+
+// RemoveAvailable implements core.CodeStore. It walks the list in seq order, removing up to
+// removeChunk codes per transaction (codes locked by a concurrent allocation are skipped: they
+// are being delivered), and updates the counters in each. Every code gets the same removed_at, and
+// one list-level code_events row (seq 0, see listEventSeq) records the actor and the running total,
+// so the timeline of each removed code names who removed it without a row per code.
+func (db *DB) RemoveAvailable(ctx context.Context, list core.List, actor string) (int64, error) {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	var total, after, eventID int64
+	for {
+		var n, last int64
+		err := db.tx(ctx, func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, `WITH victims AS (
+					SELECT seq FROM codes
+					WHERE merchant_id = $1 AND list_id = $2 AND seq > $3 AND state = 'available'
+					  AND delivered_at IS NULL AND uses = 0 AND (hold_id IS NULL OR held_until <= now())
+					ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
+				), gone AS (
+					UPDATE codes c SET state = 'removed', removed_at = $5 FROM victims v
+					WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = v.seq RETURNING c.seq
+				)
+				SELECT count(*), coalesce(max(seq), 0) FROM gone`,
+				list.MerchantID, list.ID, after, removeChunk, at).Scan(&n, &last); err != nil {
+				return fmt.Errorf("db: remove codes: %w", err)
+			}
+			if n == 0 {
+				return nil
+			}
+			if err := countRemoved(ctx, tx, list, n); err != nil {
+				return err
+			}
+			if eventID == 0 {
+				return tx.QueryRow(ctx, `INSERT INTO code_events (merchant_id, list_id, seq, at, type, actor, details)
+					VALUES ($1, $2, $3, $4, 'removed', $5, jsonb_build_object('bulk', true, 'removed', $6::bigint)) RETURNING id`,
+					list.MerchantID, list.ID, listEventSeq, at, actor, n).Scan(&eventID)
+			}
+			_, err := tx.Exec(ctx, `UPDATE code_events SET details = jsonb_set(details, '{removed}', to_jsonb((details->>'removed')::bigint + $3))
+				WHERE merchant_id = $1 AND id = $2`, list.MerchantID, eventID, n)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("db: remove codes: %w", err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+		after = last
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// countRemoved moves n codes from available to removed on this connection's counter shard.
+func countRemoved(ctx context.Context, tx pgx.Tx, list core.List, n int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE list_counters SET available = available - $3, removed = removed + $3
+		WHERE merchant_id = $1 AND list_id = $2 AND shard = `+shardExpr, list.MerchantID, list.ID, n); err != nil {
+		return fmt.Errorf("db: count removed codes: %w", err)
+	}
+	return nil
+}
+
+// rfc3339 formats a timestamptz column as RFC 3339 UTC in SQL (whole seconds).
+func rfc3339(expr string) string {
+	return `to_char((` + expr + `) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+}
+
+// ExportCodes implements core.CodeStore: the header core.ExportHeader, then one row per code in
+// list order, produced by COPY and streamed into w as PostgreSQL sends it, so memory stays flat
+// however long the list. Times are RFC 3339 UTC; expires_at is the earlier of the list's expiry
+// and the code's own available_till; the code, recipient and campaign columns are guarded against
+// spreadsheet formulas (guardFormula).
+func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.ExportFilter, w io.Writer) error {
+	expires := rfc3339("available_till")
+	if list.ExpiresAt != nil {
+		// A literal formatted here; COPY takes no bind parameters.
+		lit := "'" + list.ExpiresAt.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
+		expires = `CASE WHEN available_till IS NULL THEN ` + rfc3339(lit) + ` ELSE ` + rfc3339("least(available_till, "+lit+")") + ` END`
+	}
+	cond := ""
+	switch filter {
+	case core.ExportDelivered:
+		cond = ` AND delivered_at IS NOT NULL`
+	case core.ExportUndelivered:
+		cond = ` AND state = 'available'`
+	case core.ExportRedeemed:
+		cond = ` AND (state = 'redeemed' OR redeemed_at IS NOT NULL)`
+	}
+	sql := `COPY (SELECT ` + guardFormula("code", false) + `, state, ` +
+		guardFormula("recipient_external_id", true) + `, ` + guardFormula("recipient_email", true) + `, ` +
+		guardFormula("recipient_phone", true) + `, ` + guardFormula("campaign", true) + `, ` +
+		rfc3339("delivered_at") + `, ` + rfc3339("redeemed_at") + `, ` + expires + `, uses
+		FROM codes WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + cond + `
+		ORDER BY seq) TO STDOUT WITH (FORMAT csv)`
+	if _, err := io.WriteString(w, core.ExportHeader+"\n"); err != nil {
+		return err
+	}
+	return db.copyTo(ctx, w, sql)
+}
+
+func earlierTime(a, b *time.Time) *time.Time {
+	switch {
+	case a == nil:
+		return ptrUTC(b)
+	case b == nil || a.Before(*b):
+		return ptrUTC(a)
+	}
+	return ptrUTC(b)
+}
+
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
