@@ -50,11 +50,6 @@ func (k *keyCache) put(hash [32]byte, m core.Merchant) {
 	k.entries[hash] = cachedMerchant{merchant: m, until: time.Now().Add(authCacheTTL)}
 }
 
-var (
-	adminKeys      keyCache
-	storefrontKeys keyCache
-)
-
 // adminAuth authenticates `Authorization: Bearer <api_key>`.
 func (h *handlers) adminAuth(c *gin.Context) {
 	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -63,7 +58,7 @@ func (h *handlers) adminAuth(c *gin.Context) {
 		fail(c, core.ErrUnauthorized)
 		return
 	}
-	m, err := h.authenticate(c, &adminKeys, token, h.Merchants.Authenticate)
+	m, err := h.authenticate(c, &h.adminKeys, token, h.Merchants.Authenticate)
 	if err != nil {
 		fail(c, err)
 		return
@@ -80,7 +75,7 @@ func (h *handlers) storefrontAuth(c *gin.Context) {
 		fail(c, core.ErrStorefrontKey)
 		return
 	}
-	m, err := h.authenticate(c, &storefrontKeys, key, h.Merchants.AuthenticateStorefront)
+	m, err := h.authenticate(c, &h.storefrontKeys, key, h.Merchants.AuthenticateStorefront)
 	if err != nil {
 		fail(c, err)
 		return

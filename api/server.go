@@ -39,6 +39,8 @@ type Deps struct {
 // handlers carries the dependencies of the route handlers.
 type handlers struct {
 	Deps
+	adminKeys      keyCache
+	storefrontKeys keyCache
 }
 
 // NewRouter builds the gateway's routes.
@@ -47,6 +49,11 @@ func NewRouter(d Deps) http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// Route on the escaped path, so that a code holding '/' (sent as %2F) stays one path segment, and
+	// let unescapeParams unescape the values with path rules (gin's own unescaping follows query
+	// rules and would turn a '+' in a code into a space).
+	r.UseEscapedPath = true
+	r.UnescapePathValues = false
 	// Client addresses (for rate limits) come from the connection unless the operator names the
 	// proxies whose X-Forwarded-For may be believed.
 	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
@@ -54,7 +61,7 @@ func NewRouter(d Deps) http.Handler {
 		_ = r.SetTrustedProxies(nil)
 	}
 	h := &handlers{Deps: d}
-	r.Use(requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
+	r.Use(unescapeParams, requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
 	r.NoRoute(func(c *gin.Context) {
 		c.Error(&core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "no such endpoint"})
 	})

@@ -69,6 +69,10 @@ CREATE TABLE list_counters (
 
 -- Codes. seq is the code's dense position in its list: allocation walks it. lookup is the code as
 -- matched (lower-cased for case-insensitive lists) in byte order, so prefix search is an index range.
+-- The unique key is (merchant_id, lookup, list_id), lookup before list: a storefront looks a code up
+-- across the merchant's lists with one probe, and a point read by (merchant_id, list_id, seq) can
+-- only be served by the primary key, whatever the statistics say (with list before lookup, a new
+-- list that autoanalyze has not seen made the two indexes tie and allocations scan the list).
 -- No foreign key to code_lists: a list delete removes its codes in the same transaction, and a foreign
 -- key would cost every bulk insert a lookup.
 CREATE TABLE codes (
@@ -95,7 +99,7 @@ CREATE TABLE codes (
     hold_id               uuid,
     held_until            timestamptz,
     PRIMARY KEY (merchant_id, list_id, seq),
-    UNIQUE (merchant_id, list_id, lookup)
+    CONSTRAINT codes_lookup_key UNIQUE (merchant_id, lookup, list_id)
 ) WITH (fillfactor = 85);
 
 -- Every hand-out of a code: the delivered events of the timeline, the reassign-window lookup and the

@@ -67,13 +67,13 @@ func insertCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode
 			SELECT $1, $2, $3 + u.ord - 1, u.code, u.lookup, $6, $7, u.af, u.at, u.ist, u.ien
 			FROM unnest($4::text[], $5::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
 				WITH ORDINALITY AS u(code, lookup, af, at, ist, ien, ord)
-			ON CONFLICT (merchant_id, list_id, lookup) DO NOTHING
+			ON CONFLICT (merchant_id, lookup, list_id) DO NOTHING
 			RETURNING seq`, list.MerchantID, list.ID, base, texts, lookups, importNo, batchNo, from, till, start, end)
 	} else {
 		rows, err = tx.Query(ctx, `INSERT INTO codes (merchant_id, list_id, seq, code, lookup, import_no, batch_no)
 			SELECT $1, $2, $3 + u.ord - 1, u.code, u.lookup, $6, $7
 			FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(code, lookup, ord)
-			ON CONFLICT (merchant_id, list_id, lookup) DO NOTHING
+			ON CONFLICT (merchant_id, lookup, list_id) DO NOTHING
 			RETURNING seq`, list.MerchantID, list.ID, base, texts, lookups, importNo, batchNo)
 	}
 	if err != nil {
@@ -117,4 +117,24 @@ func addAvailable(ctx context.Context, tx pgx.Tx, list core.List, n int64) error
 		return fmt.Errorf("db: reset stock state: %w", err)
 	}
 	return nil
+}
+
+// AddCodes adds plain codes to a list in one transaction and returns how many were new. Tests,
+// benchmarks and operators' tools use it; imports and generation have their own checkpointed paths.
+func (db *DB) AddCodes(ctx context.Context, list core.List, codes []string) (int, error) {
+	news := make([]NewCode, len(codes))
+	for i, c := range codes {
+		news[i] = NewCode{Code: c}
+	}
+	added := 0
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		inserted, err := insertCodes(ctx, tx, list, news, Origin{})
+		for _, ok := range inserted {
+			if ok {
+				added++
+			}
+		}
+		return err
+	})
+	return added, err
 }

@@ -35,16 +35,16 @@ func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
 	return f, nil
 }
 
-// FindCode implements core.CodeFinder: one nested-loop lookup over the merchant's lists, each probe
-// on the unique (merchant_id, list_id, lookup) index. A code present in several lists resolves to a
-// live one in the newest active list.
+// FindCode implements core.CodeFinder: one probe of the unique (merchant_id, lookup, list_id)
+// index for the code as given and lower-cased, kept where the list's case rule matches. A code
+// present in several lists resolves to a live one in the newest active list.
 func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (core.FoundCode, bool, error) {
 	f, err := scanFoundCode(db.pool.QueryRow(ctx, `SELECT `+foundCodeColumns+`
-		FROM code_lists l
-		JOIN codes c ON c.merchant_id = l.merchant_id AND c.list_id = l.id
-		 AND c.lookup = CASE WHEN l.case_insensitive THEN $3 ELSE $2 END
+		FROM codes c
+		JOIN code_lists l ON l.merchant_id = c.merchant_id AND l.id = c.list_id
 		LEFT JOIN reservations r ON r.merchant_id = c.merchant_id AND r.id = c.hold_id
-		WHERE l.merchant_id = $1
+		WHERE c.merchant_id = $1 AND c.lookup IN ($2, $3)
+		  AND c.lookup = CASE WHEN l.case_insensitive THEN $3 ELSE $2 END
 		ORDER BY c.state = 'removed', l.archived_at IS NOT NULL, l.created_at DESC
 		LIMIT 1`, merchantID, code, strings.ToLower(code)))
 	if err == pgx.ErrNoRows {

@@ -219,9 +219,14 @@ func Main(m *testing.M, env *Env) {
 	os.Exit(code)
 }
 
-// Logger writes a test's logs to its output, shown only when the test fails or runs with -v.
+// Logger writes a test's logs to its output, shown only when the test fails or runs with -v. It
+// logs from info up (per-request lines are debug); DBTEST_LOG=debug shows everything.
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelInfo
+	if os.Getenv("DBTEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 type testWriter struct{ t testing.TB }
