@@ -192,8 +192,10 @@ func (v *Validator) Validate(ctx context.Context, merchantID uuid.UUID, req Vali
 	now := v.now().UTC()
 	customerKey := RecipientKey(req.Customer)
 	if found {
-		out.Code, out.ListID, out.ListName, out.ExpiresAt = f.Code, f.List.ID, f.List.Name, f.ExpiresAt()
 		out.Reason = judge(f, req.Customer, customerKey, now)
+		if out.Reason != ReasonNotFound { // a removed code tells nothing about its list
+			out.Code, out.ListID, out.ListName, out.ExpiresAt = f.Code, f.List.ID, f.List.Name, f.ExpiresAt()
+		}
 	}
 	if out.Reason == ReasonOK && req.Reserve && f.List.Kind == KindUnique && f.List.UsesPerCode == 1 {
 		r, held, err := v.holds.Hold(ctx, merchantID, f, customerKey, now.Add(v.hold), req.Actor)

@@ -227,7 +227,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 			return fmt.Errorf("db: count use: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
-			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND ended_at IS NULL`, merchantID, f.List.ID, f.Seq); err != nil {
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND ended_at IS NULL AND expires_at > now()`, merchantID, f.List.ID, f.Seq); err != nil {
 			return fmt.Errorf("db: end reservation: %w", err)
 		}
 		if f.List.Kind == core.KindUnique && state != string(core.StateRedeemed) {
