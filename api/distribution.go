@@ -255,3 +255,26 @@ func qrSVG(bits [][]bool) []byte {
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="%s"/></svg>`, n, n, path.String())
 	return b.Bytes()
 }
+
+type recipientCodeResponse struct {
+	List listRef `json:"list"`
+	codeDetailResponse
+}
+
+// recipientCodes: GET /api/v1/recipients/codes?email=… (or external_id=, phone=): every code a
+// recipient got, across lists, with its timeline.
+func (h *handlers) recipientCodes(c *gin.Context) {
+	entries, err := h.Recipients.Codes(c, merchantID(c), core.Recipient{
+		Email: c.Query("email"), ExternalID: c.Query("external_id"), Phone: c.Query("phone"),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	items := make([]recipientCodeResponse, len(entries))
+	for i, e := range entries {
+		items[i] = recipientCodeResponse{List: listRef{ID: e.List.ID.String(), Name: e.List.Name},
+			codeDetailResponse: codeDetailResponse{codeResponse: toCodeResponse(e.Code), Timeline: e.Code.Timeline}}
+	}
+	c.JSON(http.StatusOK, newPage(items, ""))
+}

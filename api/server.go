@@ -21,19 +21,20 @@ type HealthChecker interface {
 
 // Deps is what the router needs; every field is required.
 type Deps struct {
-	Config    config.Config
-	Log       *slog.Logger
-	Postgres  HealthChecker
-	Redis     HealthChecker
-	Merchants *core.Merchants
-	Lists     *core.Lists
-	Codes     *core.Codes
-	Imports   *core.Imports
-	Batches   *core.Batches
-	Allocator *core.Allocator
-	Validator *core.Validator
-	Redeemer  *core.Redeemer
-	Finder    core.CodeFinder
+	Config     config.Config
+	Log        *slog.Logger
+	Postgres   HealthChecker
+	Redis      HealthChecker
+	Merchants  *core.Merchants
+	Lists      *core.Lists
+	Codes      *core.Codes
+	Imports    *core.Imports
+	Batches    *core.Batches
+	Allocator  *core.Allocator
+	Validator  *core.Validator
+	Redeemer   *core.Redeemer
+	Finder     core.CodeFinder
+	Recipients *core.RecipientView
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -98,6 +99,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.GET("/lists/:list_id/codes/:code/qr.png", h.qrCode("png"))
 	admin.GET("/lists/:list_id/codes/:code/qr.svg", h.qrCode("svg"))
 	admin.POST("/orders", h.applyOrder)
+	admin.GET("/recipients/codes", h.recipientCodes)
 
 	storefront := r.Group("/storefront/v1", h.storefrontAuth)
 	storefront.POST("/validate", h.validate)
