@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core/codefile"
 )
 
 // ImportStatus is where an import is.
@@ -43,10 +46,10 @@ type RowError struct {
 
 // Reasons a row is rejected.
 const (
-	ReasonInvalidCode     = "invalid_code"
+	ReasonInvalidCode     = codefile.ReasonInvalidCode
 	ReasonDuplicateInFile = "duplicate_in_file"
 	ReasonDuplicateInList = "duplicate_in_list"
-	ReasonInvalidDate     = "invalid_date"
+	ReasonInvalidDate     = codefile.ReasonInvalidDate
 )
 
 // Import is an import of codes into a list and its report.
@@ -136,8 +139,11 @@ func (s *Imports) Start(ctx context.Context, merchantID, listID uuid.UUID, forma
 	if list.Kind == KindFixed {
 		return Import{}, newError(KindConflict, "fixed_list", "a fixed list holds its one code; imports are for unique lists")
 	}
+	if format != FormatCSV && format != FormatText {
+		return Import{}, Invalid("format", "must be csv or txt")
+	}
 	imp := Import{ID: uuid.New(), MerchantID: merchantID, ListID: listID, Status: ImportUploading, Format: format,
-		Filename: filename, Actor: actor, CreatedAt: s.now().UTC(), Errors: []RowError{}}
+		Filename: cleanFilename(filename), Actor: actor, CreatedAt: s.now().UTC(), Errors: []RowError{}}
 	if err := s.store.CreateImport(ctx, &imp); err != nil {
 		return Import{}, err
 	}
@@ -178,4 +184,13 @@ func (i Import) MarshalErrors() json.RawMessage {
 	}
 	b, _ := json.Marshal(i.Errors)
 	return b
+}
+
+// cleanFilename keeps the base name of an uploaded file as text that is safe to store and show:
+// valid UTF-8 without control characters, at most 255 characters.
+func cleanFilename(name string) string {
+	if i := strings.LastIndexAny(name, "/\\"); i >= 0 {
+		name = name[i+1:]
+	}
+	return cut(strings.TrimSpace(printableText(name)), 255)
 }

@@ -110,7 +110,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Merchants: core.NewMerchants(db),
 		Lists:     core.NewLists(db),
 		Codes:     core.NewCodes(db, db),
-		Imports:   core.NewImports(db, nil, q),
+		Imports:   core.NewImports(db, db, q),
 		Batches:   core.NewBatches(db, db, q),
 		Importer:  core.NewImportRunner(db, db, log),
 		Generator: core.NewBatchRunner(db, db, log),

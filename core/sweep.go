@@ -1,0 +1,101 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sweeper timings.
+const (
+	// StallAfter is how old queued or running work must be before the sweeper enqueues it again.
+	// Enqueueing work whose task is still waiting or running is harmless (task ids are derived
+	// from the work), so this only keeps the sweeper from racing the first enqueue.
+	StallAfter = 90 * time.Second
+	// UploadTimeout is how long an upload may take before the sweeper declares it broken off.
+	UploadTimeout = time.Hour
+	// sweepLimit bounds how much work one sweep enqueues again; the next sweep takes the rest.
+	sweepLimit = 1000
+)
+
+// ImportRef names an import.
+type ImportRef struct {
+	MerchantID uuid.UUID
+	ID         uuid.UUID
+}
+
+// BatchRef names a batch.
+type BatchRef struct {
+	MerchantID uuid.UUID
+	ListID     uuid.UUID
+	Number     int
+}
+
+// SweepStore finds work whose task may have been lost. Its queries cross merchants.
+type SweepStore interface {
+	// StalledImports returns imports queued or running that were created before before, oldest
+	// first, at most limit.
+	StalledImports(ctx context.Context, before time.Time, limit int) ([]ImportRef, error)
+	// StalledBatches returns batches queued or running that were created before before, oldest
+	// first, at most limit.
+	StalledBatches(ctx context.Context, before time.Time, limit int) ([]BatchRef, error)
+	// FailStaleUploads fails the imports still uploading that were created before before, with
+	// message, deletes their stored pieces and returns how many it failed.
+	FailStaleUploads(ctx context.Context, before time.Time, message string) (int64, error)
+}
+
+// Sweeper does periodic upkeep: it enqueues again the imports and batches whose task was lost (a
+// Redis that forgot it, an enqueue that failed after the row was written) and fails uploads that
+// never finished. Runners resume from their checkpoints, so enqueueing again is always safe.
+type Sweeper struct {
+	store SweepStore
+	queue TaskQueue
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewSweeper returns the sweeper.
+func NewSweeper(store SweepStore, queue TaskQueue, log *slog.Logger) *Sweeper {
+	return &Sweeper{store: store, queue: queue, log: log, now: time.Now}
+}
+
+// Sweep runs one round of upkeep. It carries on past a failing step and returns every failure.
+func (s *Sweeper) Sweep(ctx context.Context) error {
+	now := s.now().UTC()
+	var errs []error
+	failed, err := s.store.FailStaleUploads(ctx, now.Add(-UploadTimeout), "upload did not finish")
+	if err != nil {
+		errs = append(errs, err)
+	} else if failed > 0 {
+		s.log.InfoContext(ctx, "sweep: failed uploads that did not finish", "count", failed)
+	}
+
+	imports, err := s.store.StalledImports(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, imp := range imports {
+		if err := s.queue.EnqueueImport(ctx, imp.MerchantID, imp.ID); err != nil {
+			errs = append(errs, err)
+			break // Redis is not answering: the next sweep tries again
+		}
+	}
+
+	batches, err := s.store.StalledBatches(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, b := range batches {
+		if err := s.queue.EnqueueBatch(ctx, b.MerchantID, b.ListID, b.Number); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if len(imports)+len(batches) > 0 {
+		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches))
+	}
+	return errors.Join(errs...)
+}
