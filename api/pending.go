@@ -11,14 +11,11 @@ func notYet(c *gin.Context) {
 	fail(c, &core.Error{Kind: core.KindNotFound, Code: "not_implemented", Message: "not implemented yet"})
 }
 
-func (h *handlers) createImport(c *gin.Context) { notYet(c) }
-func (h *handlers) listImports(c *gin.Context)  { notYet(c) }
-func (h *handlers) getImport(c *gin.Context)    { notYet(c) }
-func (h *handlers) createBatch(c *gin.Context)  { notYet(c) }
-func (h *handlers) listBatches(c *gin.Context)  { notYet(c) }
-func (h *handlers) exportBatch(c *gin.Context)  { notYet(c) }
-func (h *handlers) searchCodes(c *gin.Context)  { notYet(c) }
-func (h *handlers) removeCodes(c *gin.Context)  { notYet(c) }
-func (h *handlers) getCode(c *gin.Context)      { notYet(c) }
-func (h *handlers) removeCode(c *gin.Context)   { notYet(c) }
-func (h *handlers) exportCodes(c *gin.Context)  { notYet(c) }
+func (h *handlers) createBatch(c *gin.Context) { notYet(c) }
+func (h *handlers) listBatches(c *gin.Context) { notYet(c) }
+func (h *handlers) exportBatch(c *gin.Context) { notYet(c) }
+func (h *handlers) searchCodes(c *gin.Context) { notYet(c) }
+func (h *handlers) removeCodes(c *gin.Context) { notYet(c) }
+func (h *handlers) getCode(c *gin.Context)     { notYet(c) }
+func (h *handlers) removeCode(c *gin.Context)  { notYet(c) }
+func (h *handlers) exportCodes(c *gin.Context) { notYet(c) }
