@@ -130,12 +130,32 @@ func (db *DB) MarkImportQueued(ctx context.Context, merchantID, importID uuid.UU
 	return nil
 }
 
+// Domain events recorded when an import ends, in the transaction that ends it.
+const (
+	EventImportSucceeded = "import.succeeded"
+	EventImportFailed    = "import.failed"
+)
+
+// endedImportEvent is the tail of a statement that ends imports: for every import its CTE "ended"
+// returns, one domain event with the import's report; typeParam is the placeholder holding the
+// event's type.
+func endedImportEvent(typeParam string) string {
+	return `INSERT INTO domain_events (merchant_id, type, list_id, payload)
+		SELECT merchant_id, ` + typeParam + `, list_id, jsonb_build_object('import_id', id, 'number', number, 'rows', rows,
+			'imported', imported, 'duplicates_in_file', duplicates_in_file, 'duplicates_in_list', duplicates_in_list,
+			'invalid', invalid, 'error', error)
+		FROM ended`
+}
+
 // FailImport implements core.ImportStore and core.ImportRunStore: an import that has not ended
-// fails with message, and its file goes.
+// fails with message (recording import.failed), and its file goes.
 func (db *DB) FailImport(ctx context.Context, merchantID, importID uuid.UUID, message string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE imports SET status = 'failed', error = $3, finished_at = now()
-			WHERE merchant_id = $1 AND id = $2 AND status IN ('uploading', 'queued', 'running')`, merchantID, importID, message); err != nil {
+		if _, err := tx.Exec(ctx, `WITH ended AS (
+				UPDATE imports SET status = 'failed', error = $3, finished_at = now()
+				WHERE merchant_id = $1 AND id = $2 AND status IN ('uploading', 'queued', 'running')
+				RETURNING merchant_id, id, list_id, number, rows, imported, duplicates_in_file, duplicates_in_list, invalid, error)
+			`+endedImportEvent("$4::text"), merchantID, importID, message, EventImportFailed); err != nil {
 			return fmt.Errorf("db: fail import: %w", err)
 		}
 		return deleteChunks(ctx, tx, merchantID, importID)
@@ -366,11 +386,15 @@ func mergeByLine(a, b []core.RowError, limit int) []core.RowError {
 	return out
 }
 
-// FinishImport implements core.ImportRunStore.
+// FinishImport implements core.ImportRunStore: the import succeeds (recording import.succeeded)
+// and its file goes.
 func (db *DB) FinishImport(ctx context.Context, merchantID, importID uuid.UUID) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE imports SET status = 'succeeded', finished_at = now(), bytes_done = size_bytes
-			WHERE merchant_id = $1 AND id = $2 AND status = 'running'`, merchantID, importID); err != nil {
+		if _, err := tx.Exec(ctx, `WITH ended AS (
+				UPDATE imports SET status = 'succeeded', finished_at = now(), bytes_done = size_bytes
+				WHERE merchant_id = $1 AND id = $2 AND status = 'running'
+				RETURNING merchant_id, id, list_id, number, rows, imported, duplicates_in_file, duplicates_in_list, invalid, error)
+			`+endedImportEvent("$3::text"), merchantID, importID, EventImportSucceeded); err != nil {
 			return fmt.Errorf("db: finish import: %w", err)
 		}
 		return deleteChunks(ctx, tx, merchantID, importID)
@@ -405,15 +429,17 @@ func (db *DB) StalledBatches(ctx context.Context, before time.Time, limit int) (
 	return refs, nil
 }
 
-// FailStaleUploads implements core.SweepStore, in one statement.
+// FailStaleUploads implements core.SweepStore, in one statement (recording import.failed).
 func (db *DB) FailStaleUploads(ctx context.Context, before time.Time, message string) (int64, error) {
 	var n int64
-	err := db.pool.QueryRow(ctx, `WITH failed AS (
+	err := db.pool.QueryRow(ctx, `WITH ended AS (
 			UPDATE imports SET status = 'failed', error = $2, finished_at = now()
-			WHERE status = 'uploading' AND created_at < $1 RETURNING merchant_id, id),
+			WHERE status = 'uploading' AND created_at < $1
+			RETURNING merchant_id, id, list_id, number, rows, imported, duplicates_in_file, duplicates_in_list, invalid, error),
 		gone AS (
-			DELETE FROM import_chunks c USING failed f WHERE c.merchant_id = f.merchant_id AND c.import_id = f.id)
-		SELECT count(*) FROM failed`, before, message).Scan(&n)
+			DELETE FROM import_chunks c USING ended f WHERE c.merchant_id = f.merchant_id AND c.import_id = f.id),
+		events AS (`+endedImportEvent("$3::text")+`)
+		SELECT count(*) FROM ended`, before, message, EventImportFailed).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("db: fail stale uploads: %w", err)
 	}
