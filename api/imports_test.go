@@ -665,6 +665,7 @@ func TestSweeperRequeuesLostImportsAndFailsStaleUploads(t *testing.T) {
 	fresh := newImport(core.ImportQueued, 0)              // its task is still being enqueued
 	stale := newImport(core.ImportUploading, 2*time.Hour) // the gateway died mid-upload
 	uploading := newImport(core.ImportUploading, time.Minute)
+	abandoned := newImport(core.ImportQueued, 25*time.Hour) // every retry of its task failed
 	if _, err := pool.Exec(ctx, `INSERT INTO batches (merchant_id, list_id, number, count, length, charset, created_by, created_at)
 		VALUES ($1, $2, 1, 10, 8, 'ABCDEFGH', 'test', now() - interval '5 minutes')`, mid, lid); err != nil {
 		t.Fatal(err)
@@ -697,7 +698,10 @@ func TestSweeperRequeuesLostImportsAndFailsStaleUploads(t *testing.T) {
 	if s, e := status(stale); s != "failed" || e != "upload did not finish" || chunksLeft(t, h, stale.String()) != 0 {
 		t.Fatalf("stale upload: %s %q, %d pieces", s, e, chunksLeft(t, h, stale.String()))
 	}
-	if got := importEvents(t, h, listID, "import.failed"); !reflect.DeepEqual(got, []string{stale.String() + ":0"}) {
+	if s, e := status(abandoned); s != "failed" || !strings.Contains(e, "did not finish within 24 hours") || chunksLeft(t, h, abandoned.String()) != 0 {
+		t.Fatalf("abandoned import: %s %q", s, e)
+	}
+	if got := importEvents(t, h, listID, "import.failed"); len(got) != 2 {
 		t.Fatalf("import.failed events after sweeping twice: %v", got)
 	}
 	if s, _ := status(uploading); s != "uploading" || chunksLeft(t, h, uploading.String()) == 0 {

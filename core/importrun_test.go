@@ -219,11 +219,11 @@ func TestImportRunnerReportsAtMost100CleanRejections(t *testing.T) {
 
 // fakeSweepStore serves fixed answers to the sweeper.
 type fakeSweepStore struct {
-	imports   []core.ImportRef
-	batches   []core.BatchRef
-	uploadErr error
-	before    time.Time
-	message   string
+	imports  []core.ImportRef
+	batches  []core.BatchRef
+	staleErr error
+	before   time.Time
+	failed   []string
 }
 
 func (f *fakeSweepStore) StalledImports(_ context.Context, before time.Time, _ int) ([]core.ImportRef, error) {
@@ -235,9 +235,9 @@ func (f *fakeSweepStore) StalledBatches(context.Context, time.Time, int) ([]core
 	return f.batches, nil
 }
 
-func (f *fakeSweepStore) FailStaleUploads(_ context.Context, _ time.Time, message string) (int64, error) {
-	f.message = message
-	return 0, f.uploadErr
+func (f *fakeSweepStore) FailStaleImports(_ context.Context, statuses []core.ImportStatus, before time.Time, message string) (int64, error) {
+	f.failed = append(f.failed, fmt.Sprintf("%v older than %s: %s", statuses, time.Since(before).Round(time.Hour), message))
+	return 0, f.staleErr
 }
 
 type fakeQueue struct{ imports, batches []string }
@@ -254,10 +254,10 @@ func (q *fakeQueue) EnqueueBatch(_ context.Context, _, listID uuid.UUID, number 
 
 func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	t.Parallel()
-	boom := errors.New("uploads query failed")
+	boom := errors.New("stale imports query failed")
 	imp := core.ImportRef{MerchantID: uuid.New(), ID: uuid.New()}
 	batch := core.BatchRef{MerchantID: uuid.New(), ListID: uuid.New(), Number: 3}
-	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, uploadErr: boom}
+	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -266,7 +266,14 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
 	}
-	if age := time.Since(store.before); age < core.StallAfter || age > core.StallAfter+time.Minute || store.message != "upload did not finish" {
-		t.Fatalf("stalled since %s, message %q", age, store.message)
+	if age := time.Since(store.before); age < core.StallAfter || age > core.StallAfter+time.Minute {
+		t.Fatalf("stalled since %s", age)
+	}
+	want := []string{
+		"[uploading] older than 1h0m0s: upload did not finish",
+		"[queued running] older than 24h0m0s: the import did not finish within 24 hours; upload the file again",
+	}
+	if fmt.Sprint(store.failed) != fmt.Sprint(want) {
+		t.Fatalf("failed stale imports %q, want %q", store.failed, want)
 	}
 }

@@ -17,6 +17,9 @@ const (
 	StallAfter = 90 * time.Second
 	// UploadTimeout is how long an upload may take before the sweeper declares it broken off.
 	UploadTimeout = time.Hour
+	// ImportDeadline is how long an import may stay queued or running before the sweeper gives up
+	// on it: by then its task has failed every retry, and the import would otherwise stay running.
+	ImportDeadline = 24 * time.Hour
 	// sweepLimit bounds how much work one sweep enqueues again; the next sweep takes the rest.
 	sweepLimit = 1000
 )
@@ -42,14 +45,15 @@ type SweepStore interface {
 	// StalledBatches returns batches queued or running that were created before before, oldest
 	// first, at most limit.
 	StalledBatches(ctx context.Context, before time.Time, limit int) ([]BatchRef, error)
-	// FailStaleUploads fails the imports still uploading that were created before before, with
-	// message, deletes their stored pieces and returns how many it failed.
-	FailStaleUploads(ctx context.Context, before time.Time, message string) (int64, error)
+	// FailStaleImports fails the imports in one of statuses that were created before before, with
+	// message, deletes their stored files and returns how many it failed.
+	FailStaleImports(ctx context.Context, statuses []ImportStatus, before time.Time, message string) (int64, error)
 }
 
 // Sweeper does periodic upkeep: it enqueues again the imports and batches whose task was lost (a
-// Redis that forgot it, an enqueue that failed after the row was written) and fails uploads that
-// never finished. Runners resume from their checkpoints, so enqueueing again is always safe.
+// Redis that forgot it, an enqueue that failed after the row was written), fails uploads that
+// never finished and imports that never end. Runners resume from their checkpoints, so enqueueing
+// again is always safe.
 type Sweeper struct {
 	store SweepStore
 	queue TaskQueue
@@ -66,11 +70,20 @@ func NewSweeper(store SweepStore, queue TaskQueue, log *slog.Logger) *Sweeper {
 func (s *Sweeper) Sweep(ctx context.Context) error {
 	now := s.now().UTC()
 	var errs []error
-	failed, err := s.store.FailStaleUploads(ctx, now.Add(-UploadTimeout), "upload did not finish")
-	if err != nil {
-		errs = append(errs, err)
-	} else if failed > 0 {
-		s.log.InfoContext(ctx, "sweep: failed uploads that did not finish", "count", failed)
+	for _, stale := range []struct {
+		statuses []ImportStatus
+		age      time.Duration
+		message  string
+	}{
+		{[]ImportStatus{ImportUploading}, UploadTimeout, "upload did not finish"},
+		{[]ImportStatus{ImportQueued, ImportRunning}, ImportDeadline, "the import did not finish within 24 hours; upload the file again"},
+	} {
+		failed, err := s.store.FailStaleImports(ctx, stale.statuses, now.Add(-stale.age), stale.message)
+		if err != nil {
+			errs = append(errs, err)
+		} else if failed > 0 {
+			s.log.WarnContext(ctx, "sweep: failed imports that did not finish", "count", failed, "reason", stale.message)
+		}
 	}
 
 	imports, err := s.store.StalledImports(ctx, now.Add(-StallAfter), sweepLimit)

@@ -429,19 +429,23 @@ func (db *DB) StalledBatches(ctx context.Context, before time.Time, limit int) (
 	return refs, nil
 }
 
-// FailStaleUploads implements core.SweepStore, in one statement (recording import.failed).
-func (db *DB) FailStaleUploads(ctx context.Context, before time.Time, message string) (int64, error) {
+// FailStaleImports implements core.SweepStore, in one statement (recording import.failed).
+func (db *DB) FailStaleImports(ctx context.Context, statuses []core.ImportStatus, before time.Time, message string) (int64, error) {
+	names := make([]string, len(statuses))
+	for i, s := range statuses {
+		names[i] = string(s)
+	}
 	var n int64
 	err := db.pool.QueryRow(ctx, `WITH ended AS (
 			UPDATE imports SET status = 'failed', error = $2, finished_at = now()
-			WHERE status = 'uploading' AND created_at < $1
+			WHERE status = ANY($4::text[]) AND created_at < $1
 			RETURNING merchant_id, id, list_id, number, rows, imported, duplicates_in_file, duplicates_in_list, invalid, error),
 		gone AS (
 			DELETE FROM import_chunks c USING ended f WHERE c.merchant_id = f.merchant_id AND c.import_id = f.id),
 		events AS (`+endedImportEvent("$3::text")+`)
-		SELECT count(*) FROM ended`, before, message, EventImportFailed).Scan(&n)
+		SELECT count(*) FROM ended`, before, message, EventImportFailed, names).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("db: fail stale uploads: %w", err)
+		return 0, fmt.Errorf("db: fail stale imports: %w", err)
 	}
 	return n, nil
 }
