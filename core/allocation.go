@@ -50,8 +50,10 @@ type AllocateResult struct {
 	Code      string
 	ExpiresAt *time.Time
 	Reused    bool
-	// Available is the list's available count after the allocation (ok and exhausted outcomes).
-	Available int64
+	// Available is the list's available count after the allocation, when AvailableKnown: the
+	// statement counts only near the list's tail, where a stock crossing can happen.
+	Available      int64
+	AvailableKnown bool
 	// NextSeq is the list's next free position: positions at or past it hold no code yet.
 	NextSeq           int64
 	LowStockThreshold int64
@@ -188,8 +190,8 @@ func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 // in its own transaction, and only when the counts suggest a crossing; the sweeper catches any
 // crossing two racing allocations both missed.
 func (a *Allocator) recordStock(ctx context.Context, merchantID, listID uuid.UUID, res AllocateResult) {
-	crossing := (res.Available < res.LowStockThreshold && res.StockState == "ok") ||
-		(res.Available == 0 && res.StockState != "out")
+	crossing := res.AvailableKnown && ((res.Available < res.LowStockThreshold && res.StockState == "ok") ||
+		(res.Available == 0 && res.StockState != "out"))
 	if !crossing {
 		return
 	}

@@ -30,6 +30,7 @@ func (db *DB) Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *i
 		return r, fmt.Errorf("db: allocate: %w", err)
 	}
 	r.Seq, r.Available, r.NextSeq, r.LowStockThreshold = deref(seq), deref(avail), deref(next), deref(threshold)
+	r.AvailableKnown = avail != nil
 	r.Code, r.StockState = deref(code), deref(stock)
 	r.ExpiresAt = ptrUTC(expires)
 	return r, nil

@@ -107,7 +107,7 @@ func addAvailable(ctx context.Context, tx pgx.Tx, list core.List, n int64) error
 		return nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE list_counters SET available = available + $3
-		WHERE merchant_id = $1 AND list_id = $2 AND shard = `+shardExpr, list.MerchantID, list.ID, n); err != nil {
+		WHERE merchant_id = $1 AND list_id = $2 AND shard = $4`, list.MerchantID, list.ID, n, randomShard()); err != nil {
 		return fmt.Errorf("db: count new codes: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE code_lists l SET stock_state = 'ok'

@@ -351,7 +351,7 @@ func (db *DB) RemoveAvailable(ctx context.Context, list core.List, actor string)
 // countRemoved moves n codes from available to removed on this connection's counter shard.
 func countRemoved(ctx context.Context, tx pgx.Tx, list core.List, n int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE list_counters SET available = available - $3, removed = removed + $3
-		WHERE merchant_id = $1 AND list_id = $2 AND shard = `+shardExpr, list.MerchantID, list.ID, n); err != nil {
+		WHERE merchant_id = $1 AND list_id = $2 AND shard = $4`, list.MerchantID, list.ID, n, randomShard()); err != nil {
 		return fmt.Errorf("db: count removed codes: %w", err)
 	}
 	return nil

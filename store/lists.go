@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,11 +14,12 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// counterShards is how many counter rows a list has; concurrent writers pick one by backend pid.
-const counterShards = 16
+// counterShards is how many counter rows a list has; each writer adds to one drawn at random.
+const counterShards = 64
 
-// shardExpr picks the counter shard of the current connection.
-const shardExpr = "(pg_backend_pid() % 16)"
+// randomShard draws the counter shard a write adds to. It is drawn here and passed as a parameter:
+// random() in a WHERE clause would be drawn again for every row.
+func randomShard() int16 { return int16(rand.IntN(counterShards)) }
 
 type listRow struct {
 	MerchantID        uuid.UUID `gorm:"primaryKey"`

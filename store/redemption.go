@@ -234,7 +234,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 			if _, err := tx.Exec(ctx, `UPDATE list_counters SET redeemed = redeemed + 1,
 					available = available - CASE WHEN $3 = 'available' THEN 1 ELSE 0 END,
 					delivered = delivered - CASE WHEN $3 = 'delivered' THEN 1 ELSE 0 END
-				WHERE merchant_id = $1 AND list_id = $2 AND shard = `+shardExpr, merchantID, f.List.ID, state); err != nil {
+				WHERE merchant_id = $1 AND list_id = $2 AND shard = $4`, merchantID, f.List.ID, state, randomShard()); err != nil {
 				return fmt.Errorf("db: count redemption: %w", err)
 			}
 		}
