@@ -100,7 +100,7 @@ func accepted(t testing.TB, r apptest.Response) importReport {
 func waitImport(t testing.TB, h *apptest.Harness, m apptest.Merchant, listID, importID string) importReport {
 	t.Helper()
 	var rep importReport
-	apptest.Eventually(t, 30*time.Second, "the import to end", func() bool {
+	apptest.Eventually(t, time.Minute, "the import to end", func() bool {
 		r := h.Admin(t, m, http.MethodGet, "/api/v1/lists/"+listID+"/imports/"+importID, nil)
 		if r.Status != http.StatusOK {
 			t.Fatalf("get import: %d %s", r.Status, r.Body)

@@ -46,6 +46,7 @@ type FileError struct {
 	Message string
 }
 
+// Error implements error.
 func (e *FileError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Message) }
 
 // CheckFunc trims a raw code and reports whether it is valid (core.CheckCode).
