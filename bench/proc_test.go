@@ -111,7 +111,11 @@ func startStack(tb testing.TB, extra ...string) *stack {
 	}
 	s := &stack{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	s.worker = start("worker", append(base, "DB_MAX_CONNS=12", "WORKER_CONCURRENCY=4"))
-	s.gateway = start("gateway", append(base, "DB_MAX_CONNS=48"))
+	gatewayEnv := append(base, "DB_MAX_CONNS=48")
+	if addr := os.Getenv("BENCH_GATEWAY_DEBUG_ADDR"); addr != "" { // profile the gateway during a bench
+		gatewayEnv = append(gatewayEnv, "DEBUG_ADDR="+addr)
+	}
+	s.gateway = start("gateway", gatewayEnv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {

@@ -21,6 +21,8 @@ type Config struct {
 	RedisURL string
 	// HTTPAddr is where the gateway listens.
 	HTTPAddr string
+	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
+	DebugAddr string
 	// AppURL is the public base URL of the gateway (webhook addresses, OAuth redirects).
 	AppURL string
 	// LogLevel is debug, info, warn or error.
@@ -68,6 +70,7 @@ func load(getenv func(string) string) (Config, error) {
 		DatabaseURL:                 r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable"),
 		RedisURL:                    r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		HTTPAddr:                    r.str("HTTP_ADDR", ":8080"),
+		DebugAddr:                   r.str("DEBUG_ADDR", ""),
 		AppURL:                      strings.TrimRight(r.str("APP_URL", "http://localhost:8080"), "/"),
 		LogLevel:                    r.str("LOG_LEVEL", "info"),
 		LogFormat:                   r.str("LOG_FORMAT", "json"),

@@ -39,6 +39,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	app.ServeDebug(ctx, cfg.DebugAddr, log)
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           a.Router(),

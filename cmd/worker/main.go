@@ -37,5 +37,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	app.ServeDebug(ctx, cfg.DebugAddr, log)
 	return worker.Run(ctx, a.WorkerDeps())
 }

@@ -6,6 +6,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,21 +15,71 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// Cursor is the per-list allocation cursor (core.AllocationCursor) on Redis INCR.
+// cursorBlock is how many positions a process takes from Redis at a time. Positions a process
+// takes but never uses (it stopped, or the list ran out) are holes that the allocation scan finds.
+const cursorBlock = 16
+
+// Cursor is the per-list allocation cursor (core.AllocationCursor) on Redis INCRBY. Each process
+// takes positions in blocks of 16, so Redis sees one round trip per 16 allocations.
 type Cursor struct {
-	rdb redis.UniversalClient
+	rdb    redis.UniversalClient
+	mu     sync.Mutex
+	blocks map[uuid.UUID]*block
+}
+
+// block is a process's current range of positions of one list. Its lock is held while it is
+// refilled, so concurrent callers wait for one refill instead of each taking (and wasting) a block.
+type block struct {
+	mu        sync.Mutex
+	next, end int64
 }
 
 var _ core.AllocationCursor = (*Cursor)(nil)
 
 // NewCursor returns the cursor on rdb.
-func NewCursor(rdb redis.UniversalClient) *Cursor { return &Cursor{rdb: rdb} }
+func NewCursor(rdb redis.UniversalClient) *Cursor {
+	return &Cursor{rdb: rdb, blocks: map[uuid.UUID]*block{}}
+}
 
 func cursorKey(listID uuid.UUID) string { return "cg:cursor:{" + listID.String() + "}" }
 
+func (c *Cursor) block(listID uuid.UUID) *block {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.blocks[listID]
+	if b == nil {
+		if len(c.blocks) > 10_000 {
+			c.blocks = map[uuid.UUID]*block{}
+		}
+		b = &block{}
+		c.blocks[listID] = b
+	}
+	return b
+}
+
 // Next implements core.AllocationCursor.
 func (c *Cursor) Next(ctx context.Context, listID uuid.UUID) (int64, error) {
-	return c.rdb.Incr(ctx, cursorKey(listID)).Result()
+	b := c.block(listID)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next >= b.end {
+		end, err := c.rdb.IncrBy(ctx, cursorKey(listID), cursorBlock).Result()
+		if err != nil {
+			return 0, err
+		}
+		b.next, b.end = end-cursorBlock+1, end+1
+	}
+	pos := b.next
+	b.next++
+	return pos, nil
+}
+
+// forget drops the process's block of a list after the shared cursor moved.
+func (c *Cursor) forget(listID uuid.UUID) {
+	b := c.block(listID)
+	b.mu.Lock()
+	b.next, b.end = 0, 0
+	b.mu.Unlock()
 }
 
 var atLeast = redis.NewScript(`
@@ -43,11 +94,13 @@ return 0`)
 
 // AtLeast implements core.AllocationCursor.
 func (c *Cursor) AtLeast(ctx context.Context, listID uuid.UUID, pos int64) error {
+	c.forget(listID)
 	return atLeast.Run(ctx, c.rdb, []string{cursorKey(listID)}, pos).Err()
 }
 
 // AtMost implements core.AllocationCursor.
 func (c *Cursor) AtMost(ctx context.Context, listID uuid.UUID, pos int64) error {
+	c.forget(listID)
 	return atMost.Run(ctx, c.rdb, []string{cursorKey(listID)}, pos).Err()
 }
 
