@@ -82,26 +82,38 @@ func (c *Cursor) forget(listID uuid.UUID) {
 	b.mu.Unlock()
 }
 
+// atLeast and atMost move the shared cursor and answer 1 when they did.
 var atLeast = redis.NewScript(`
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
 return 0`)
 
 var atMost = redis.NewScript(`
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v > tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if v > tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
 return 0`)
 
 // AtLeast implements core.AllocationCursor.
 func (c *Cursor) AtLeast(ctx context.Context, listID uuid.UUID, pos int64) error {
-	c.forget(listID)
-	return atLeast.Run(ctx, c.rdb, []string{cursorKey(listID)}, pos).Err()
+	return c.move(ctx, atLeast, listID, pos)
 }
 
 // AtMost implements core.AllocationCursor.
 func (c *Cursor) AtMost(ctx context.Context, listID uuid.UUID, pos int64) error {
-	c.forget(listID)
-	return atMost.Run(ctx, c.rdb, []string{cursorKey(listID)}, pos).Err()
+	return c.move(ctx, atMost, listID, pos)
+}
+
+// move runs a cursor script and, when it moved the shared cursor, drops this process's block,
+// whose positions now lie on the wrong side of it.
+func (c *Cursor) move(ctx context.Context, script *redis.Script, listID uuid.UUID, pos int64) error {
+	moved, err := script.Run(ctx, c.rdb, []string{cursorKey(listID)}, pos).Int()
+	if err != nil {
+		return err
+	}
+	if moved == 1 {
+		c.forget(listID)
+	}
+	return nil
 }
 
 // FailureLimiter counts failed storefront validations per storefront key and client address in a
