@@ -295,31 +295,33 @@ func (db *DB) RemoveCode(ctx context.Context, list core.List, code, actor string
 	})
 }
 
-// RemoveAvailable implements core.CodeStore. It walks the list in seq order, removing up to
-// removeChunk codes per transaction (codes locked by a concurrent allocation are skipped: they
-// are being delivered), and updates the counters in each. Every code gets the same removed_at, and
-// one list-level code_events row (seq 0, see listEventSeq) records the actor and the running total,
-// so the timeline of each removed code names who removed it without a row per code.
+// RemoveAvailable implements core.CodeStore. It walks the list in windows of removeChunk positions
+// (seq), one transaction each, so removing millions of codes never holds one huge transaction;
+// each window is one range UPDATE on the primary key, and the counters move in the same
+// transaction. A code a concurrent allocation is delivering is waited for and then left alone (the
+// UPDATE re-checks its conditions). Every code gets the same removed_at, and one list-level
+// code_events row (seq 0, see listEventSeq) records the actor and the running total, so each
+// removed code's timeline names who removed it without a row per code.
 func (db *DB) RemoveAvailable(ctx context.Context, list core.List, actor string) (int64, error) {
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	var total, after, eventID int64
 	for {
-		var n, last int64
+		// The window ends at the removeChunk-th position after the last one; nil: the list's end.
+		var hi *int64
+		if err := db.pool.QueryRow(ctx, `SELECT seq FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq > $3
+			ORDER BY seq OFFSET $4 LIMIT 1`, list.MerchantID, list.ID, after, removeChunk-1).Scan(&hi); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return total, fmt.Errorf("db: remove codes: %w", err)
+		}
+		var n int64
 		err := db.tx(ctx, func(tx pgx.Tx) error {
-			if err := tx.QueryRow(ctx, `WITH victims AS (
-					SELECT seq FROM codes
-					WHERE merchant_id = $1 AND list_id = $2 AND seq > $3 AND state = 'available'
-					  AND delivered_at IS NULL AND uses = 0 AND (hold_id IS NULL OR held_until <= now())
-					ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
-				), gone AS (
-					UPDATE codes c SET state = 'removed', removed_at = $5 FROM victims v
-					WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = v.seq RETURNING c.seq
-				)
-				SELECT count(*), coalesce(max(seq), 0) FROM gone`,
-				list.MerchantID, list.ID, after, removeChunk, at).Scan(&n, &last); err != nil {
-				return fmt.Errorf("db: remove codes: %w", err)
+			tag, err := tx.Exec(ctx, `UPDATE codes SET state = 'removed', removed_at = $5
+				WHERE merchant_id = $1 AND list_id = $2 AND seq > $3 AND ($4::bigint IS NULL OR seq <= $4)
+				  AND state = 'available' AND delivered_at IS NULL AND uses = 0 AND (hold_id IS NULL OR held_until <= now())`,
+				list.MerchantID, list.ID, after, hi, at)
+			if err != nil {
+				return err
 			}
-			if n == 0 {
+			if n = tag.RowsAffected(); n == 0 {
 				return nil
 			}
 			if err := countRemoved(ctx, tx, list, n); err != nil {
@@ -330,18 +332,18 @@ func (db *DB) RemoveAvailable(ctx context.Context, list core.List, actor string)
 					VALUES ($1, $2, $3, $4, 'removed', $5, jsonb_build_object('bulk', true, 'removed', $6::bigint)) RETURNING id`,
 					list.MerchantID, list.ID, listEventSeq, at, actor, n).Scan(&eventID)
 			}
-			_, err := tx.Exec(ctx, `UPDATE code_events SET details = jsonb_set(details, '{removed}', to_jsonb((details->>'removed')::bigint + $3))
+			_, err = tx.Exec(ctx, `UPDATE code_events SET details = jsonb_set(details, '{removed}', to_jsonb((details->>'removed')::bigint + $3))
 				WHERE merchant_id = $1 AND id = $2`, list.MerchantID, eventID, n)
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("db: remove codes: %w", err)
 		}
-		if n == 0 {
+		total += n
+		if hi == nil {
 			return total, nil
 		}
-		total += n
-		after = last
+		after = *hi
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
