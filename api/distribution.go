@@ -139,14 +139,14 @@ type codeOutcomeResponse struct {
 	Outcome string  `json:"outcome"`
 	ListID  *string `json:"list_id"`
 	Uses    int     `json:"uses"`
-	State   string  `json:"state"`
+	State   *string `json:"state"`
 }
 
 func toOutcome(o core.CodeOutcome) codeOutcomeResponse {
-	r := codeOutcomeResponse{Code: o.Code, Outcome: o.Outcome, Uses: o.Uses, State: string(o.State)}
+	r := codeOutcomeResponse{Code: o.Code, Outcome: o.Outcome, Uses: o.Uses}
 	if o.ListID != uuid.Nil {
-		id := o.ListID.String()
-		r.ListID = &id
+		id, state := o.ListID.String(), string(o.State)
+		r.ListID, r.State = &id, &state
 	}
 	return r
 }

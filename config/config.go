@@ -19,6 +19,8 @@ type Config struct {
 	DatabaseURL string
 	// RedisURL is the Redis URL used by asynq, allocation cursors and rate limits.
 	RedisURL string
+	// RedisClusterAddrs, when set, names the nodes of a Redis Cluster to use instead of RedisURL.
+	RedisClusterAddrs []string
 	// HTTPAddr is where the gateway listens.
 	HTTPAddr string
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
@@ -69,6 +71,7 @@ func load(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:                 r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable"),
 		RedisURL:                    r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisClusterAddrs:           r.list("REDIS_CLUSTER_ADDRS"),
 		HTTPAddr:                    r.str("HTTP_ADDR", ":8080"),
 		DebugAddr:                   r.str("DEBUG_ADDR", ""),
 		AppURL:                      strings.TrimRight(r.str("APP_URL", "http://localhost:8080"), "/"),
@@ -136,7 +139,8 @@ func (c Config) validate() error {
 // Fields lists the settings for the start-up log as slog key/value pairs, secrets masked.
 func (c Config) Fields() []any {
 	return []any{
-		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "http_addr", c.HTTPAddr,
+		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "redis_cluster_addrs", c.RedisClusterAddrs,
+		"http_addr", c.HTTPAddr,
 		"app_url", c.AppURL, "log_level", c.LogLevel, "max_upload_bytes", c.MaxUploadBytes,
 		"hold_duration", c.HoldDuration.String(), "worker_concurrency", c.WorkerConcurrency,
 		"db_max_conns", c.DBMaxConns, "app_secret", secretState(c.AppSecret),

@@ -71,6 +71,7 @@ type App struct {
 	Allocator *core.Allocator
 	Validator *core.Validator
 	Redeemer  *core.Redeemer
+	Recipient *core.RecipientView
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -94,10 +95,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		cfg.AppSecret = secret
 		log.Warn("APP_SECRET is not set: using a generated secret kept in the database; set APP_SECRET in production", "generated_now", created)
 	}
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	redisOpt, err := RedisOptions(cfg)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, err
 	}
 	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
@@ -118,8 +119,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Allocator: core.NewAllocator(db, redisstore.NewCursor(rdb), log),
 		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute), cfg.HoldDuration, log),
 		Redeemer:  core.NewRedeemer(db, db),
+		Recipient: core.NewRecipientView(db, db, db),
 	}
 	return a, nil
+}
+
+// RedisOptions are asynq's connection options for the configured Redis: a cluster when
+// REDIS_CLUSTER_ADDRS is set, else REDIS_URL (redis://, rediss:// or redis-sentinel://).
+func RedisOptions(cfg config.Config) (asynq.RedisConnOpt, error) {
+	if len(cfg.RedisClusterAddrs) > 0 {
+		return asynq.RedisClusterClientOpt{Addrs: cfg.RedisClusterAddrs}, nil
+	}
+	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return opt, nil
 }
 
 // Close releases connections.
@@ -141,6 +156,7 @@ func (a *App) Router() http.Handler {
 		Config: a.Config, Log: a.Log, Postgres: a.DB, Redis: RedisPing{a.Redis},
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer, Finder: a.DB,
+		Recipients: a.Recipient,
 	})
 }
 
