@@ -449,7 +449,7 @@ func TestCodeExport(t *testing.T) {
 		t.Fatalf("delivered row times: %q", d)
 	}
 	rd := all[guard(redeemed)]
-	if rd[1] != "redeemed" || rd[4] != "'+15550100" || rd[9] != "1" || rd[7] == "" {
+	if rd[1] != "redeemed" || rd[4] != "'+15550100" || rd[5] != "" || rd[9] != "1" || rd[7] == "" {
 		t.Fatalf("redeemed row: %q", rd)
 	}
 	if p := all["PLAIN-3"]; p[1] != "available" || p[8] != "2030-06-01T12:00:00Z" || p[6] != "" || p[2] != "" {

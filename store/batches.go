@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func (db *DB) ListBatches(ctx context.Context, merchantID, listID uuid.UUID, pag
 // exported. Codes that a spreadsheet would run as a formula are written with a leading quote.
 func (db *DB) ExportBatch(ctx context.Context, list core.List, number int, w io.Writer) error {
 	// COPY takes no bind parameters; every value below is a uuid or an integer formatted here.
-	sql := `COPY (SELECT ` + guardFormula("code", false) + ` AS code FROM codes
+	sql := `COPY (SELECT ` + guardCode + ` AS code FROM codes
 		WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + `
 		  AND batch_no = ` + strconv.Itoa(number) + ` AND state <> 'removed'
 		ORDER BY seq) TO STDOUT WITH (FORMAT csv, HEADER)`
@@ -188,29 +189,37 @@ func (db *DB) FinishBatch(ctx context.Context, merchantID, listID uuid.UUID, num
 	return nil
 }
 
-// copyTo runs a COPY … TO STDOUT and streams its output into w as it arrives.
+// copyTo runs a COPY … TO STDOUT and streams its output into w as it arrives, through a 64 KiB
+// buffer (PostgreSQL sends one message per row; the buffer turns them into few large writes).
 func (db *DB) copyTo(ctx context.Context, w io.Writer, sql string) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("db: acquire connection: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Conn().PgConn().CopyTo(ctx, w, sql); err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if _, err := conn.Conn().PgConn().CopyTo(ctx, bw, sql); err != nil {
 		return fmt.Errorf("db: copy out: %w", err)
 	}
-	return nil
+	return bw.Flush()
 }
 
 // quoteUUID is a uuid as an SQL literal (a uuid's text form has only hex digits and dashes).
 func quoteUUID(id uuid.UUID) string { return "'" + id.String() + "'::uuid" }
 
-// guardFormula is an SQL expression that writes col with a leading single quote when it starts
-// with a character a spreadsheet reads as a formula (=, +, -, @; and tab and carriage return for
-// free-text columns), as the OWASP CSV-injection guidance says. The importer strips the quote back.
-func guardFormula(col string, freeText bool) string {
-	chars := `'=', '+', '-', '@'`
-	if freeText {
-		chars += `, E'\t', E'\r'`
-	}
-	return `CASE WHEN left(` + col + `, 1) IN (` + chars + `) THEN '''' || ` + col + ` ELSE ` + col + ` END`
+// guardCode is an SQL expression that writes the code with a leading single quote when it starts
+// with a character a spreadsheet reads as a formula (=, +, -, @), as the OWASP CSV-injection
+// guidance says; the importer strips the quote back. It tests the C-collated lookup column with
+// byte-range comparisons, which cost next to nothing per row (lower-casing never makes or unmakes
+// one of these first characters, so lookup starts with one exactly when the code does).
+const guardCode = `CASE WHEN lookup < 'A' AND (lookup >= '@' OR (lookup >= '=' AND lookup < '>')
+	OR (lookup >= '+' AND lookup < ',') OR (lookup >= '-' AND lookup < '.')) THEN '''' || code ELSE code END`
+
+// guardText is guardCode for a free-text column (recipient, campaign), which may also start with a
+// tab, a carriage return or another control character; NULL and the empty string pass through untouched.
+func guardText(col string) string {
+	c := col + ` COLLATE "C"`
+	return `CASE WHEN ` + col + ` IS NULL THEN NULL WHEN ` + c + ` < 'A' AND ((` + c + ` > '' AND ` + c + ` < ' ') OR ` + c + ` >= '@'
+		OR (` + c + ` >= '=' AND ` + c + ` < '>') OR (` + c + ` >= '+' AND ` + c + ` < ',') OR (` + c + ` >= '-' AND ` + c + ` < '.'))
+		THEN '''' || ` + col + ` ELSE ` + col + ` END`
 }

@@ -368,13 +368,14 @@ func rfc3339(expr string) string {
 // list order, produced by COPY and streamed into w as PostgreSQL sends it, so memory stays flat
 // however long the list. Times are RFC 3339 UTC; expires_at is the earlier of the list's expiry
 // and the code's own available_till; the code, recipient and campaign columns are guarded against
-// spreadsheet formulas (guardFormula).
+// spreadsheet formulas (guardCode, guardText).
 func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.ExportFilter, w io.Writer) error {
 	expires := rfc3339("available_till")
 	if list.ExpiresAt != nil {
-		// A literal formatted here; COPY takes no bind parameters.
+		// Literals formatted here (COPY takes no bind parameters); the text one as rfc3339 writes it.
 		lit := "'" + list.ExpiresAt.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
-		expires = `CASE WHEN available_till IS NULL THEN ` + rfc3339(lit) + ` ELSE ` + rfc3339("least(available_till, "+lit+")") + ` END`
+		text := "'" + list.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z") + "'"
+		expires = `CASE WHEN available_till IS NULL OR available_till >= ` + lit + ` THEN ` + text + ` ELSE ` + rfc3339("available_till") + ` END`
 	}
 	cond := ""
 	switch filter {
@@ -385,9 +386,9 @@ func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.Expor
 	case core.ExportRedeemed:
 		cond = ` AND (state = 'redeemed' OR redeemed_at IS NOT NULL)`
 	}
-	sql := `COPY (SELECT ` + guardFormula("code", false) + `, state, ` +
-		guardFormula("recipient_external_id", true) + `, ` + guardFormula("recipient_email", true) + `, ` +
-		guardFormula("recipient_phone", true) + `, ` + guardFormula("campaign", true) + `, ` +
+	sql := `COPY (SELECT ` + guardCode + `, state, ` +
+		guardText("recipient_external_id") + `, ` + guardText("recipient_email") + `, ` +
+		guardText("recipient_phone") + `, ` + guardText("campaign") + `, ` +
 		rfc3339("delivered_at") + `, ` + rfc3339("redeemed_at") + `, ` + expires + `, uses
 		FROM codes WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + cond + `
 		ORDER BY seq) TO STDOUT WITH (FORMAT csv)`
