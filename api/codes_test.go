@@ -127,7 +127,7 @@ func TestCodeSearch(t *testing.T) {
 	if a.State != "delivered" || a.Recipient["email"] != "Alice@Example.com" || a.Campaign == nil || *a.Campaign != "spring" || a.Delivered == nil {
 		t.Fatalf("delivered code answer: %+v", a)
 	}
-	for _, bad := range []string{"state=used", "limit=0", "limit=501", "cursor=garbage!"} {
+	for _, bad := range []string{"state=used", "limit=0", "limit=501", "cursor=garbage!", "q=%FF", "q=A%00", "recipient=%C3"} {
 		r := get(t, h, m, "/api/v1/lists/"+list+"/codes?"+bad)
 		if r.Status != http.StatusUnprocessableEntity && r.Status != http.StatusBadRequest {
 			t.Fatalf("?%s: %d %s", bad, r.Status, r.Body)
@@ -218,8 +218,10 @@ func TestCodeDetailAndTimeline(t *testing.T) {
 	if r := get(t, h, m, "/api/v1/lists/"+list+"/codes/A+B"); r.Status != http.StatusOK || r.Map(t)["code"] != "A+B" {
 		t.Fatalf("raw + in the path: %d %s", r.Status, r.Body)
 	}
-	if r := get(t, h, m, codePath(list, "NOPE")); r.Status != http.StatusNotFound || r.ErrorCode() != "code_not_found" {
-		t.Fatalf("unknown code: %d %s", r.Status, r.Body)
+	for _, p := range []string{codePath(list, "NOPE"), "/api/v1/lists/" + list + "/codes/%FF", "/api/v1/lists/" + list + "/codes/A%00B"} {
+		if r := get(t, h, m, p); r.Status != http.StatusNotFound || r.ErrorCode() != "code_not_found" {
+			t.Fatalf("GET %s: %d %s", p, r.Status, r.Body)
+		}
 	}
 
 	// Imported, then delivered, then redeemed.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -140,6 +141,12 @@ func (s *Codes) Search(ctx context.Context, merchantID, listID uuid.UUID, q Code
 	}
 	q.Page = q.Page.Normalize()
 	q.Recipient = strings.TrimSpace(q.Recipient)
+	if !storableText(q.Prefix) {
+		return nil, "", Invalid("q", "must be UTF-8 text without NUL characters")
+	}
+	if !storableText(q.Recipient) {
+		return nil, "", Invalid("recipient", "must be UTF-8 text without NUL characters")
+	}
 	if q.Prefix != "" {
 		q.Prefix = list.Lookup(q.Prefix)
 	}
@@ -152,8 +159,16 @@ func (s *Codes) Get(ctx context.Context, merchantID, listID uuid.UUID, code stri
 	if err != nil {
 		return Code{}, err
 	}
+	code, ok := CheckCode(code)
+	if !ok {
+		return Code{}, ErrCodeNotFound
+	}
 	return s.store.GetCode(ctx, list, code)
 }
+
+// storableText reports whether s can be sent to the database as text (valid UTF-8, no NUL), so
+// that a malformed search answers 422, not a database error.
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // ErrFixedListCode answers a removal from a fixed list, whose one code is the list itself.
 var ErrFixedListCode = newError(KindConflict, "fixed_list", "a fixed list's code is the list itself; archive or delete the list instead")
@@ -166,6 +181,10 @@ func (s *Codes) Remove(ctx context.Context, merchantID, listID uuid.UUID, code, 
 	}
 	if list.Kind == KindFixed {
 		return ErrFixedListCode
+	}
+	code, ok := CheckCode(code)
+	if !ok {
+		return ErrCodeNotFound
 	}
 	return s.store.RemoveCode(ctx, list, code, actor)
 }
