@@ -114,7 +114,7 @@ func (db *DB) ExportBatch(ctx context.Context, list core.List, number int, w io.
 		WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + `
 		  AND batch_no = ` + strconv.Itoa(number) + ` AND state <> 'removed'
 		ORDER BY seq) TO STDOUT WITH (FORMAT csv, HEADER)`
-	if err := db.copyTo(ctx, w, sql); err != nil {
+	if err := db.copyTo(ctx, w, "", sql); err != nil {
 		return err
 	}
 	if _, err := db.pool.Exec(ctx, `UPDATE batches SET exported = true WHERE merchant_id = $1 AND list_id = $2 AND number = $3`,
@@ -189,15 +189,17 @@ func (db *DB) FinishBatch(ctx context.Context, merchantID, listID uuid.UUID, num
 	return nil
 }
 
-// copyTo runs a COPY … TO STDOUT and streams its output into w as it arrives, through a 64 KiB
-// buffer (PostgreSQL sends one message per row; the buffer turns them into few large writes).
-func (db *DB) copyTo(ctx context.Context, w io.Writer, sql string) error {
+// copyTo writes header, then runs a COPY … TO STDOUT and streams its output into w as it arrives,
+// through a 64 KiB buffer (PostgreSQL sends one message per row; the buffer turns them into few
+// large writes, and a COPY that fails at once fails before anything reached w).
+func (db *DB) copyTo(ctx context.Context, w io.Writer, header, sql string) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("db: acquire connection: %w", err)
 	}
 	defer conn.Release()
 	bw := bufio.NewWriterSize(w, 64<<10)
+	_, _ = bw.WriteString(header) // a bufio.Writer reports write errors on Flush
 	if _, err := conn.Conn().PgConn().CopyTo(ctx, bw, sql); err != nil {
 		return fmt.Errorf("db: copy out: %w", err)
 	}

@@ -392,10 +392,7 @@ func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.Expor
 		rfc3339("delivered_at") + `, ` + rfc3339("redeemed_at") + `, ` + expires + `, uses
 		FROM codes WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + cond + `
 		ORDER BY seq) TO STDOUT WITH (FORMAT csv)`
-	if _, err := io.WriteString(w, core.ExportHeader+"\n"); err != nil {
-		return err
-	}
-	return db.copyTo(ctx, w, sql)
+	return db.copyTo(ctx, w, core.ExportHeader+"\n", sql)
 }
 
 func earlierTime(a, b *time.Time) *time.Time {
