@@ -160,7 +160,7 @@ func (db *DB) AddBatchCodes(ctx context.Context, list core.List, number int, cod
 		for i, c := range codes {
 			nc[i].Code = c
 		}
-		inserted, err := insertCodes(ctx, tx, list, nc, Origin{BatchNo: number})
+		inserted, err := db.insertCodes(ctx, tx, list, nc, Origin{BatchNo: number})
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,9 +34,11 @@ type Origin struct {
 // rejected duplicate leaves a hole that allocation steps over. Counters and the stock state are
 // updated in the same transaction.
 //
-// One statement inserts the whole slice (unnest of arrays, ON CONFLICT DO NOTHING), which is what
-// makes imports and generation run close to raw COPY speed.
-func insertCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode, origin Origin) ([]bool, error) {
+// The slice goes in with COPY, as fast as PostgreSQL loads rows, under a savepoint: a duplicate
+// makes the COPY fail, and the slice is inserted again with one INSERT … SELECT unnest(…) ON CONFLICT
+// DO NOTHING, which keeps the new codes and reports the rest. A list that just had a duplicate
+// skips the COPY attempt for a minute, so re-imports do not pay twice.
+func (db *DB) insertCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode, origin Origin) ([]bool, error) {
 	inserted := make([]bool, len(codes))
 	if len(codes) == 0 {
 		return inserted, nil
@@ -42,6 +47,19 @@ func insertCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode
 	if err := tx.QueryRow(ctx, `UPDATE code_lists SET next_seq = next_seq + $3 WHERE merchant_id = $1 AND id = $2
 		RETURNING next_seq - $3`, list.MerchantID, list.ID, len(codes)).Scan(&base); err != nil {
 		return nil, notFound(err, core.ErrListNotFound)
+	}
+	if !db.conflicts.recent(list.ID) {
+		copied, err := copyCodes(ctx, tx, list, codes, origin, base)
+		if err != nil {
+			return nil, err
+		}
+		if copied {
+			for i := range inserted {
+				inserted[i] = true
+			}
+			return inserted, addAvailable(ctx, tx, list, int64(len(codes)))
+		}
+		db.conflicts.note(list.ID)
 	}
 	n := len(codes)
 	texts, lookups := make([]string, n), make([]string, n)
@@ -99,6 +117,66 @@ func insertCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode
 	return inserted, nil
 }
 
+// copyCodes COPYs the codes in at positions base, base+1, … under a savepoint. It answers false,
+// with the savepoint rolled back, when a code is already in the list or repeats in the slice.
+func copyCodes(ctx context.Context, tx pgx.Tx, list core.List, codes []NewCode, origin Origin, base int64) (bool, error) {
+	if _, err := tx.Exec(ctx, "SAVEPOINT copy_codes"); err != nil {
+		return false, fmt.Errorf("db: savepoint: %w", err)
+	}
+	var importNo, batchNo *int32
+	if origin.ImportNo > 0 {
+		v := int32(origin.ImportNo)
+		importNo = &v
+	}
+	if origin.BatchNo > 0 {
+		v := int32(origin.BatchNo)
+		batchNo = &v
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"codes"},
+		[]string{"merchant_id", "list_id", "seq", "code", "lookup", "import_no", "batch_no", "available_from", "available_till", "issue_start", "issue_end"},
+		pgx.CopyFromSlice(len(codes), func(i int) ([]any, error) {
+			c := codes[i]
+			return []any{list.MerchantID, list.ID, base + int64(i), c.Code, list.Lookup(c.Code), importNo, batchNo,
+				c.AvailableFrom, c.AvailableTill, c.IssueStart, c.IssueEnd}, nil
+		}))
+	if err == nil {
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT copy_codes"); err != nil {
+			return false, fmt.Errorf("db: release savepoint: %w", err)
+		}
+		return true, nil
+	}
+	if !isUniqueViolation(err) {
+		return false, fmt.Errorf("db: copy codes: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT copy_codes"); err != nil {
+		return false, fmt.Errorf("db: rollback to savepoint: %w", err)
+	}
+	return false, nil
+}
+
+// conflictMemory remembers which lists recently had duplicates, so their next slices go straight
+// to the INSERT … ON CONFLICT path. It is a per-process hint; forgetting it costs one failed COPY.
+type conflictMemory struct {
+	mu   sync.Mutex
+	seen map[uuid.UUID]time.Time
+}
+
+func (m *conflictMemory) recent(listID uuid.UUID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.seen[listID]
+	return ok && time.Since(at) < time.Minute
+}
+
+func (m *conflictMemory) note(listID uuid.UUID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil || len(m.seen) > 10_000 {
+		m.seen = map[uuid.UUID]time.Time{}
+	}
+	m.seen[listID] = time.Now()
+}
+
 // addAvailable adds n available codes to the list's counters and, when that lifts the list back to
 // or over its low-stock threshold (or out of exhaustion), resets its stock state so the next
 // crossing is recorded again.
@@ -128,7 +206,7 @@ func (db *DB) AddCodes(ctx context.Context, list core.List, codes []string) (int
 	}
 	added := 0
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		inserted, err := insertCodes(ctx, tx, list, news, Origin{})
+		inserted, err := db.insertCodes(ctx, tx, list, news, Origin{})
 		for _, ok := range inserted {
 			if ok {
 				added++

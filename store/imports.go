@@ -296,7 +296,7 @@ func (db *DB) SaveImportBatch(ctx context.Context, imp core.Import, list core.Li
 	}
 	var out core.Import
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		inserted, err := insertCodes(ctx, tx, list, codes, Origin{ImportNo: imp.Number})
+		inserted, err := db.insertCodes(ctx, tx, list, codes, Origin{ImportNo: imp.Number})
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,8 @@ type DB struct {
 	sql  *sql.DB
 	gorm *gorm.DB
 	log  *slog.Logger
+	// conflicts remembers lists that just had duplicate codes (see insertCodes).
+	conflicts conflictMemory
 }
 
 // Open connects to PostgreSQL with a pool of maxConns connections.
