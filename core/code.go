@@ -59,6 +59,7 @@ type Code struct {
 
 // Event types on a code's timeline.
 const (
+	EventCreated   = "created" // a fixed list's code, made with the list
 	EventImported  = "imported"
 	EventGenerated = "generated"
 	EventDelivered = "delivered"

@@ -74,8 +74,9 @@ type codeCursor struct {
 }
 
 // SearchCodes implements core.CodeStore. With a prefix the codes come in lookup order and the
-// prefix is an index range on (merchant_id, list_id, lookup), byte-ordered by its C collation;
-// otherwise in list order (seq). A recipient is matched through the allocations_recipient index
+// prefix is a range of the unique index (merchant_id, lookup, list_id), byte-ordered by lookup's C
+// collation, which also yields the rows in lookup order for the LIMIT; otherwise in list order
+// (seq, the primary key). A recipient is matched through the allocations_recipient index
 // under every key the search string could stand for (core.RecipientKeys).
 func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery) ([]core.Code, string, error) {
 	var after codeCursor
@@ -192,7 +193,7 @@ func (db *DB) originEvent(ctx context.Context, list core.List, r codeRow) (core.
 		return core.Event{At: at.UTC(), Type: core.EventGenerated, Actor: actor, Details: details}, nil
 	}
 	// A fixed list's code is made with the list.
-	return core.Event{At: list.CreatedAt.UTC(), Type: "created"}, nil
+	return core.Event{At: list.CreatedAt.UTC(), Type: core.EventCreated}, nil
 }
 
 func (db *DB) deliveredEvents(ctx context.Context, list core.List, seq int64) ([]core.Event, error) {
