@@ -119,6 +119,14 @@ func TestBatchGenerationEndToEnd(t *testing.T) {
 	if c["total"] != 3200 || c["available"] != 3200 {
 		t.Fatalf("counts after two batches: %v", c)
 	}
+	// A code removed since is left out of its batch's CSV.
+	gone := readCSV(t, get(t, h, m, path+"/2/codes.csv"))[1][0]
+	if r := h.Do(t, apptest.Request{Method: http.MethodDelete, Path: codePath(list, gone), APIKey: m.APIKey}); r.Status != http.StatusNoContent {
+		t.Fatalf("remove a generated code: %d %s", r.Status, r.Body)
+	}
+	if rows := readCSV(t, get(t, h, m, path+"/2/codes.csv")); len(rows) != 700 || rows[1][0] == gone {
+		t.Fatalf("batch 2 CSV after a removal: %d rows", len(rows))
+	}
 	// Batches are numbered per list.
 	other := h.CreateList(t, m, map[string]any{"name": "Other"})
 	r = h.Admin(t, m, http.MethodPost, "/api/v1/lists/"+other+"/batches", map[string]any{"count": 5})
