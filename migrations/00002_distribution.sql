@@ -60,12 +60,13 @@ CREATE INDEX redemptions_code ON redemptions (merchant_id, list_id, seq);
 -- An advisory transaction lock on (list, recipient, campaign) makes concurrent requests of one
 -- recipient queue, so the reassign-window check and the allocation are atomic for that recipient.
 -- Outcomes: ok, miss, list_not_found, list_archived, list_not_started, list_expired, list_exhausted.
+-- It answers through OUT parameters (one row, no tuplestore), the cheapest way out of PL/pgSQL.
 -- +goose StatementBegin
 CREATE FUNCTION cg_allocate(
     p_merchant uuid, p_list uuid, p_pos bigint, p_recipient_key text, p_ext text, p_email text,
-    p_phone text, p_campaign text, p_channel text, p_actor text)
-RETURNS TABLE (outcome text, seq bigint, code text, expires_at timestamptz, reused boolean,
-               available bigint, next_seq bigint, low_stock_threshold bigint, stock_state text)
+    p_phone text, p_campaign text, p_channel text, p_actor text,
+    OUT outcome text, OUT seq bigint, OUT code text, OUT expires_at timestamptz, OUT reused boolean,
+    OUT available bigint, OUT next_seq bigint, OUT low_stock_threshold bigint, OUT stock_state text)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -77,17 +78,24 @@ DECLARE
     v_count bigint;
     v_shard smallint := floor(random() * 64)::smallint;
 BEGIN
-    SELECT * INTO l FROM code_lists cl WHERE cl.merchant_id = p_merchant AND cl.id = p_list;
+    reused := false;
+    SELECT cl.kind, cl.max_assignments, cl.starts_at, cl.expires_at, cl.archived_at, cl.reassign_window, cl.next_seq,
+           cl.low_stock_threshold, cl.stock_state
+      INTO l.kind, l.max_assignments, l.starts_at, l.expires_at, l.archived_at, l.reassign_window, l.next_seq,
+           l.low_stock_threshold, l.stock_state
+      FROM code_lists cl WHERE cl.merchant_id = p_merchant AND cl.id = p_list;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'list_not_found', NULL::bigint, NULL::text, NULL::timestamptz, false, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text;
+        outcome := 'list_not_found';
         RETURN;
     END IF;
+    next_seq := l.next_seq;
+    low_stock_threshold := l.low_stock_threshold;
+    stock_state := l.stock_state;
     IF l.archived_at IS NOT NULL THEN outcome := 'list_archived';
     ELSIF l.starts_at IS NOT NULL AND l.starts_at > v_now THEN outcome := 'list_not_started';
     ELSIF l.expires_at IS NOT NULL AND l.expires_at <= v_now THEN outcome := 'list_expired';
     END IF;
     IF outcome IS NOT NULL THEN
-        RETURN QUERY SELECT outcome, NULL::bigint, NULL::text, NULL::timestamptz, false, NULL::bigint, l.next_seq, l.low_stock_threshold, l.stock_state;
         RETURN;
     END IF;
 
@@ -101,7 +109,11 @@ BEGIN
         IF FOUND THEN
             SELECT c.code, c.available_till INTO v_code, v_till FROM codes c
              WHERE c.merchant_id = p_merchant AND c.list_id = p_list AND c.seq = v_seq;
-            RETURN QUERY SELECT 'ok', v_seq, v_code, least(l.expires_at, v_till), true, NULL::bigint, l.next_seq, l.low_stock_threshold, l.stock_state;
+            outcome := 'ok';
+            seq := v_seq;
+            code := v_code;
+            expires_at := least(l.expires_at, v_till);
+            reused := true;
             RETURN;
         END IF;
     END IF;
@@ -113,7 +125,8 @@ BEGIN
         SELECT coalesce(sum(lc.delivered), 0) INTO v_count FROM list_counters lc
          WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list;
         IF l.max_assignments > 0 AND v_count >= l.max_assignments THEN
-            RETURN QUERY SELECT 'list_exhausted', NULL::bigint, NULL::text, NULL::timestamptz, false, 0::bigint, l.next_seq, l.low_stock_threshold, l.stock_state;
+            outcome := 'list_exhausted';
+            available := 0::bigint;
             RETURN;
         END IF;
         UPDATE codes c SET state = CASE WHEN c.state = 'available' THEN 'delivered' ELSE c.state END,
@@ -135,7 +148,8 @@ BEGIN
                  ORDER BY c.seq LIMIT 1 FOR UPDATE SKIP LOCKED;
             END IF;
             IF v_seq IS NULL THEN
-                RETURN QUERY SELECT 'list_exhausted', NULL::bigint, NULL::text, NULL::timestamptz, false, v_count, l.next_seq, l.low_stock_threshold, l.stock_state;
+                outcome := 'list_exhausted';
+                available := v_count;
                 RETURN;
             END IF;
         ELSE
@@ -149,7 +163,7 @@ BEGIN
            AND (c.hold_id IS NULL OR c.held_until <= v_now)
         RETURNING c.code, c.available_till INTO v_code, v_till;
         IF NOT FOUND THEN
-            RETURN QUERY SELECT 'miss', NULL::bigint, NULL::text, NULL::timestamptz, false, NULL::bigint, l.next_seq, l.low_stock_threshold, l.stock_state;
+            outcome := 'miss';
             RETURN;
         END IF;
         INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, recipient_external_id, recipient_email,
@@ -166,7 +180,11 @@ BEGIN
         -- Last, so the shard's row lock is held only until the commit.
         UPDATE list_counters lc SET available = lc.available - 1, delivered = lc.delivered + 1
          WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list AND lc.shard = v_shard;
-        RETURN QUERY SELECT 'ok', v_seq, v_code, least(l.expires_at, v_till), false, v_count, l.next_seq, l.low_stock_threshold, l.stock_state;
+        outcome := 'ok';
+        seq := v_seq;
+        code := v_code;
+        expires_at := least(l.expires_at, v_till);
+        available := v_count;
         RETURN;
     END IF;
 
@@ -176,7 +194,12 @@ BEGIN
 
     SELECT coalesce(sum(lc.available), 0) INTO v_count FROM list_counters lc
      WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list;
-    RETURN QUERY SELECT 'ok', v_seq, v_code, least(l.expires_at, v_till), false, v_count, l.next_seq, l.low_stock_threshold, l.stock_state;
+    outcome := 'ok';
+    seq := v_seq;
+    code := v_code;
+    expires_at := least(l.expires_at, v_till);
+    available := v_count;
+    RETURN;
 END
 $fn$;
 -- +goose StatementEnd
