@@ -73,11 +73,7 @@ func (h *handlers) createBatch(c *gin.Context) {
 }
 
 func (h *handlers) listBatches(c *gin.Context) {
-	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
-	if !ok {
-		return
-	}
-	p, ok := page(c)
+	listID, p, ok := listIDAndPage(c)
 	if !ok {
 		return
 	}
@@ -86,11 +82,7 @@ func (h *handlers) listBatches(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]batchResponse, len(batches))
-	for i, b := range batches {
-		out[i] = toBatchResponse(b)
-	}
-	c.JSON(http.StatusOK, newPage(out, next))
+	renderPage(c, batches, next, toBatchResponse)
 }
 
 // exportBatch streams a finished batch's codes as CSV (one column, header "code") and marks the

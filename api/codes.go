@@ -61,11 +61,7 @@ func pathCode(c *gin.Context) (string, bool) {
 }
 
 func (h *handlers) searchCodes(c *gin.Context) {
-	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
-	if !ok {
-		return
-	}
-	p, ok := page(c)
+	listID, p, ok := listIDAndPage(c)
 	if !ok {
 		return
 	}
@@ -83,11 +79,7 @@ func (h *handlers) searchCodes(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]codeResponse, len(codes))
-	for i, code := range codes {
-		out[i] = toCodeResponse(code)
-	}
-	c.JSON(http.StatusOK, newPage(out, next))
+	renderPage(c, codes, next, toCodeResponse)
 }
 
 func (h *handlers) getCode(c *gin.Context) {

@@ -142,11 +142,7 @@ func (h *handlers) getImport(c *gin.Context) {
 }
 
 func (h *handlers) listImports(c *gin.Context) {
-	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
-	if !ok {
-		return
-	}
-	p, ok := page(c)
+	listID, p, ok := listIDAndPage(c)
 	if !ok {
 		return
 	}
@@ -155,9 +151,5 @@ func (h *handlers) listImports(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]importResponse, len(imps))
-	for i, imp := range imps {
-		out[i] = toImportResponse(imp)
-	}
-	c.JSON(http.StatusOK, newPage(out, next))
+	renderPage(c, imps, next, toImportResponse)
 }

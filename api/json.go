@@ -122,6 +122,25 @@ func page(c *gin.Context) (core.Page, bool) {
 	return p.Normalize(), true
 }
 
+// listIDAndPage reads the list id path parameter and the paging query of a listing endpoint.
+func listIDAndPage(c *gin.Context) (uuid.UUID, core.Page, bool) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return listID, core.Page{}, false
+	}
+	p, ok := page(c)
+	return listID, p, ok
+}
+
+// renderPage renders one page of a listing, converting each item to its response shape.
+func renderPage[T, R any](c *gin.Context, items []T, next string, toResponse func(T) R) {
+	out := make([]R, len(items))
+	for i, it := range items {
+		out[i] = toResponse(it)
+	}
+	c.JSON(http.StatusOK, newPage(out, next))
+}
+
 // listPage is the contract's paged answer.
 type listPage[T any] struct {
 	Items      []T    `json:"items"`

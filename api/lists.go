@@ -146,11 +146,7 @@ func (h *handlers) listLists(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]listResponse, len(lists))
-	for i, l := range lists {
-		out[i] = toListResponse(l)
-	}
-	c.JSON(http.StatusOK, newPage(out, next))
+	renderPage(c, lists, next, toListResponse)
 }
 
 func (h *handlers) updateList(c *gin.Context) {

@@ -8,29 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 )
 
-func main() {
-	cfg, err := config.Load()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "configuration:", err)
-		os.Exit(2)
-	}
-	log := app.NewLogger(cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("gateway stopped with an error", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("gateway", run) }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("gateway starting", cfg.Fields()...)

@@ -4,31 +4,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 	"github.com/coupongate/coupongate/worker"
 )
 
-func main() {
-	cfg, err := config.Load()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "configuration:", err)
-		os.Exit(2)
-	}
-	log := app.NewLogger(cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("worker stopped with an error", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("worker", run) }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("worker starting", cfg.Fields()...)
