@@ -363,3 +363,65 @@ func TestTwoGatewaysAllocatingTogetherNeverRepeatACode(t *testing.T) {
 		t.Fatalf("%d allocations of %d distinct codes, %d delivered (err %v); want %d each", handed, distinct, delivered, err, total)
 	}
 }
+
+func TestSweeperRecordsExpiryAndMissedCrossingsOnce(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Sweep Stock Shop")
+	ctx := context.Background()
+	events := func(list, typ string) int {
+		var n int
+		_ = h.App.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM domain_events WHERE merchant_id = $1 AND list_id = $2 AND type = $3`, m.ID, list, typ).Scan(&n)
+		return n
+	}
+	sweep := func() {
+		if err := h.App.Sweeper.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	soon := time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	expiring := h.CreateList(t, m, map[string]any{"name": "expiring", "expires_at": soon})
+	sweep()
+	if n := events(expiring, "list.expired"); n != 0 {
+		t.Fatalf("expired before its time: %d events", n)
+	}
+	time.Sleep(800 * time.Millisecond)
+	sweep()
+	sweep()
+	if n := events(expiring, "list.expired"); n != 1 {
+		t.Fatalf("%d list.expired events after two sweeps, want 1", n)
+	}
+	// A new expiry that passes again is a new crossing.
+	h.Admin(t, m, "PATCH", "/api/v1/lists/"+expiring, map[string]any{"expires_at": time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)})
+	sweep()
+	if n := events(expiring, "list.expired"); n != 2 {
+		t.Fatalf("%d list.expired events after the expiry changed, want 2", n)
+	}
+
+	// Raising the threshold above the stock is a crossing no allocation records: the sweep does.
+	stock := h.CreateList(t, m, map[string]any{"name": "stock", "low_stock_threshold": 2})
+	seedCodes(t, h, m, stock, "SW", 10)
+	allocate(t, h, m, stock, "a@x.io", "")
+	h.Admin(t, m, "PATCH", "/api/v1/lists/"+stock, map[string]any{"low_stock_threshold": 20})
+	sweep()
+	sweep()
+	if n := events(stock, "list.low_stock"); n != 1 {
+		t.Fatalf("%d list.low_stock events after two sweeps, want 1", n)
+	}
+}
+
+func TestLoweringTheThresholdRearmsTheLowStockAlert(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Rearm Shop")
+	list := h.CreateList(t, m, map[string]any{"name": "rearm", "low_stock_threshold": 5})
+	seedCodes(t, h, m, list, "RA", 6)
+	allocate(t, h, m, list, "a@x.io", "")
+	allocate(t, h, m, list, "b@x.io", "") // 4 left: low
+	h.Admin(t, m, "PATCH", "/api/v1/lists/"+list, map[string]any{"low_stock_threshold": 3})
+	allocate(t, h, m, list, "c@x.io", "") // 3 left: not below 3
+	allocate(t, h, m, list, "d@x.io", "") // 2 left: below 3, a new crossing
+	var n int
+	_ = h.App.DB.Pool().QueryRow(context.Background(), `SELECT count(*) FROM domain_events WHERE merchant_id = $1 AND list_id = $2 AND type = 'list.low_stock'`, m.ID, list).Scan(&n)
+	if n != 2 {
+		t.Fatalf("%d low-stock events, want 2 (one per crossing)", n)
+	}
+}

@@ -224,6 +224,10 @@ type fakeSweepStore struct {
 	staleErr error
 	before   time.Time
 	failed   []string
+	// stock and expiry upkeep
+	expirations int
+	crossed     []core.ListRef
+	recorded    []uuid.UUID
 }
 
 func (f *fakeSweepStore) StalledImports(_ context.Context, before time.Time, _ int) ([]core.ImportRef, error) {
@@ -238,6 +242,20 @@ func (f *fakeSweepStore) StalledBatches(context.Context, time.Time, int) ([]core
 func (f *fakeSweepStore) FailStaleImports(_ context.Context, statuses []core.ImportStatus, before time.Time, message string) (int64, error) {
 	f.failed = append(f.failed, fmt.Sprintf("%v older than %s: %s", statuses, time.Since(before).Round(time.Hour), message))
 	return 0, f.staleErr
+}
+
+func (f *fakeSweepStore) RecordExpirations(context.Context) (int64, error) {
+	f.expirations++
+	return 1, nil
+}
+
+func (f *fakeSweepStore) ListsPastAStockCrossing(context.Context, int) ([]core.ListRef, error) {
+	return f.crossed, nil
+}
+
+func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.UUID) ([]string, error) {
+	f.recorded = append(f.recorded, listID)
+	return []string{"list.low_stock"}, nil
 }
 
 type fakeQueue struct{ imports, batches []string }
@@ -257,7 +275,8 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	boom := errors.New("stale imports query failed")
 	imp := core.ImportRef{MerchantID: uuid.New(), ID: uuid.New()}
 	batch := core.BatchRef{MerchantID: uuid.New(), ListID: uuid.New(), Number: 3}
-	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom}
+	crossed := core.ListRef{MerchantID: uuid.New(), ID: uuid.New()}
+	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -275,5 +294,8 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(store.failed) != fmt.Sprint(want) {
 		t.Fatalf("failed stale imports %q, want %q", store.failed, want)
+	}
+	if store.expirations != 1 || len(store.recorded) != 1 || store.recorded[0] != crossed.ID {
+		t.Fatalf("expirations swept %d times, stock crossings recorded for %v", store.expirations, store.recorded)
 	}
 }

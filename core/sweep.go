@@ -48,11 +48,26 @@ type SweepStore interface {
 	// FailStaleImports fails the imports in one of statuses that were created before before, with
 	// message, deletes their stored files and returns how many it failed.
 	FailStaleImports(ctx context.Context, statuses []ImportStatus, before time.Time, message string) (int64, error)
+	// RecordExpirations records one list.expired event for every list whose expiry has passed and
+	// was not recorded yet, and returns how many.
+	RecordExpirations(ctx context.Context) (int64, error)
+	// ListsPastAStockCrossing returns lists whose available count is below their stock state (a
+	// crossing that two racing allocations both missed), at most limit.
+	ListsPastAStockCrossing(ctx context.Context, limit int) ([]ListRef, error)
+	// RecordStockCrossings records the list's stock crossings (see AllocationStore).
+	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
+}
+
+// ListRef names a list.
+type ListRef struct {
+	MerchantID uuid.UUID
+	ID         uuid.UUID
 }
 
 // Sweeper does periodic upkeep: it enqueues again the imports and batches whose task was lost (a
 // Redis that forgot it, an enqueue that failed after the row was written), fails uploads that
-// never finished and imports that never end. Runners resume from their checkpoints, so enqueueing
+// never finished and imports that never end, records list expirations, and records the stock
+// crossings that racing allocations both missed. Runners resume from their checkpoints, so enqueueing
 // again is always safe.
 type Sweeper struct {
 	store SweepStore
@@ -109,6 +124,21 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	}
 	if len(imports)+len(batches) > 0 {
 		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches))
+	}
+
+	if n, err := s.store.RecordExpirations(ctx); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "sweep: recorded list expirations", "count", n)
+	}
+	lists, err := s.store.ListsPastAStockCrossing(ctx, sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, l := range lists {
+		if _, err := s.store.RecordStockCrossings(ctx, l.MerchantID, l.ID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

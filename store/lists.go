@@ -206,8 +206,11 @@ func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, chan
 			"require_issued": nr.RequireIssued, "starts_at": nr.StartsAt, "expires_at": nr.ExpiresAt,
 			"low_stock_threshold": nr.LowStockThreshold, "reassign_window": nr.ReassignWindow, "archived_at": nr.ArchivedAt,
 			"updated_at": nr.UpdatedAt,
-			// A new expiry may expire the list again later; a raised threshold may be crossed again.
+			// A new expiry may expire the list again later.
 			"expired_event_at": gorm.Expr("CASE WHEN expires_at IS NOT DISTINCT FROM ? THEN expired_event_at END", nr.ExpiresAt),
+			// A threshold lowered to or under the stock re-arms the low-stock alert; one raised above
+			// it is a crossing the sweeper records.
+			"stock_state": gorm.Expr("CASE WHEN stock_state = 'low' AND ?::bigint >= ?::bigint THEN 'ok' ELSE stock_state END", l.Counts.Available, nr.LowStockThreshold),
 		}).Error; err != nil {
 			return fmt.Errorf("db: update list: %w", err)
 		}
