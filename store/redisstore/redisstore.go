@@ -117,16 +117,20 @@ func (c *Cursor) move(ctx context.Context, script *redis.Script, listID uuid.UUI
 }
 
 // FailureLimiter counts failed storefront validations per storefront key and client address in a
-// fixed one-minute window (core.FailureLimiter).
+// fixed window (core.FailureLimiter). The count lives in Redis, shared by every gateway; a process
+// remembers the clients it saw reach the limit, so checking a client costs no round trip. A client
+// that reached the limit through other gateways is blocked here after its next failure here.
 type FailureLimiter struct {
-	rdb    redis.UniversalClient
-	limit  int64
-	window time.Duration
+	rdb     redis.UniversalClient
+	limit   int64
+	window  time.Duration
+	mu      sync.Mutex
+	blocked map[string]time.Time // merchant|client → blocked until
 }
 
 // NewFailureLimiter allows limit failures per window.
 func NewFailureLimiter(rdb redis.UniversalClient, limit int, window time.Duration) *FailureLimiter {
-	return &FailureLimiter{rdb: rdb, limit: int64(limit), window: window}
+	return &FailureLimiter{rdb: rdb, limit: int64(limit), window: window, blocked: map[string]time.Time{}}
 }
 
 func limiterKey(merchantID uuid.UUID, client string) string {
@@ -134,31 +138,51 @@ func limiterKey(merchantID uuid.UUID, client string) string {
 }
 
 // Blocked reports whether the client used up its failures, and for how long it stays blocked.
-func (f *FailureLimiter) Blocked(ctx context.Context, merchantID uuid.UUID, client string) (time.Duration, error) {
+func (f *FailureLimiter) Blocked(_ context.Context, merchantID uuid.UUID, client string) (time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	key := limiterKey(merchantID, client)
-	pipe := f.rdb.Pipeline()
-	get := pipe.Get(ctx, key)
-	ttl := pipe.PTTL(ctx, key)
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return 0, err
-	}
-	n, _ := get.Int64()
-	if n < f.limit {
+	until, ok := f.blocked[key]
+	if !ok {
 		return 0, nil
 	}
-	wait := ttl.Val()
-	if wait <= 0 {
-		wait = f.window
+	if wait := time.Until(until); wait > 0 {
+		return wait, nil
 	}
-	return wait, nil
+	delete(f.blocked, key)
+	return 0, nil
 }
 
+// countFailure adds one failure and answers the count and the window's remaining milliseconds.
 var countFailure = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`)
+return {n, redis.call('PTTL', KEYS[1])}`)
 
-// Fail records one failed validation.
+// Fail records one failed validation; at the limit the client is blocked for the rest of the window.
 func (f *FailureLimiter) Fail(ctx context.Context, merchantID uuid.UUID, client string) error {
-	return countFailure.Run(ctx, f.rdb, []string{limiterKey(merchantID, client)}, f.window.Milliseconds()).Err()
+	key := limiterKey(merchantID, client)
+	res, err := countFailure.Run(ctx, f.rdb, []string{key}, f.window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return err
+	}
+	if len(res) != 2 || res[0] < f.limit {
+		return nil
+	}
+	ttl := time.Duration(res[1]) * time.Millisecond
+	if ttl <= 0 {
+		ttl = f.window
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.blocked) > 100_000 {
+		now := time.Now()
+		for k, until := range f.blocked {
+			if until.Before(now) {
+				delete(f.blocked, k)
+			}
+		}
+	}
+	f.blocked[key] = time.Now().Add(ttl)
+	return nil
 }

@@ -99,6 +99,17 @@ func TestFailureLimiterBlocksAfterTheLimit(t *testing.T) {
 	if wait, _ := f.Blocked(ctx, m, "10.0.0.2"); wait != 0 {
 		t.Fatal("another client is blocked too")
 	}
+	// Another gateway process learns the block at the client's next failure there.
+	g := redisstore.NewFailureLimiter(env.Redis, 3, time.Minute)
+	if wait, _ := g.Blocked(ctx, m, "10.0.0.1"); wait != 0 {
+		t.Fatal("a fresh process blocks a client it never saw")
+	}
+	if err := g.Fail(ctx, m, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if wait, _ := g.Blocked(ctx, m, "10.0.0.1"); wait <= 0 {
+		t.Fatal("the second process does not block after the shared count passed the limit")
+	}
 	if wait, _ := f.Blocked(ctx, uuid.New(), "10.0.0.1"); wait != 0 {
 		t.Fatal("another merchant's storefront is blocked too")
 	}
