@@ -13,7 +13,9 @@ build:
 ## run: build, then start the worker and the gateway (Ctrl-C stops both)
 run: build
 	@echo "gateway on $${HTTP_ADDR:-:8080}, worker alongside; Ctrl-C stops both"
-	@trap 'kill 0' INT TERM EXIT; ./$(BIN)/worker & ./$(BIN)/gateway
+	@./$(BIN)/worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' INT TERM EXIT; \
+	./$(BIN)/gateway
 
 ## test: the whole suite (fuzz seed corpora included), against the real PostgreSQL and Redis
 test:

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,7 @@ func (h *handlers) storefrontAuth(c *gin.Context) {
 	c.Next()
 }
 
-func (h *handlers) authenticate(c *gin.Context, cache *keyCache, key string, verify func(ctxT, string) (core.Merchant, error)) (core.Merchant, error) {
+func (h *handlers) authenticate(c *gin.Context, cache *keyCache, key string, verify func(context.Context, string) (core.Merchant, error)) (core.Merchant, error) {
 	var hash [32]byte
 	copy(hash[:], core.HashKey(key))
 	if m, ok := cache.get(hash); ok {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/coupongate/coupongate/core"
 )
-
-type ctxT = context.Context
 
 var (
 	validate     *validator.Validate
