@@ -126,8 +126,8 @@ func Run(ctx context.Context, d Deps) error {
 	return nil
 }
 
-// retryDelay backs off exponentially from 2 s to 10 min, with jitter from asynq's default where it
-// is longer; errors may carry their own delay (RetryAfter).
+// retryDelay backs off exponentially, 2 s doubling up to 10 min; an error that knows when to come
+// back (a RetryAfter method, e.g. a platform's 429) sets the delay itself.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if ra, ok := err.(interface{ RetryAfter() time.Duration }); ok && ra.RetryAfter() > 0 {
 		return ra.RetryAfter()

@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/coupongate/coupongate/internal/dbtest"
+)
+
+var env dbtest.Env
+
+func TestMain(m *testing.M) { dbtest.Main(m, &env) }
+
+func TestEnqueueTwiceIsOneTask(t *testing.T) {
+	opt, err := asynq.ParseRedisURI(env.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQueue(opt)
+	defer q.Close()
+	ctx := context.Background()
+	merchant, imp := uuid.New(), uuid.New()
+	for i := 0; i < 3; i++ {
+		if err := q.EnqueueImport(ctx, merchant, imp); err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+		if err := q.EnqueueBatch(ctx, merchant, imp, 7); err != nil {
+			t.Fatalf("enqueue batch %d: %v", i, err)
+		}
+	}
+	inspector := asynq.NewInspector(opt)
+	defer inspector.Close()
+	tasks, err := inspector.ListPendingTasks(QueueBulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 2 {
+		t.Fatalf("%d pending tasks after enqueueing two tasks three times each, want 2", len(tasks))
+	}
+}
+
+func TestUndecodablePayloadIsNotRetried(t *testing.T) {
+	err := decode(asynq.NewTask(TypeImportRun, []byte("{not json")), &ImportPayload{})
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err %v, want SkipRetry", err)
+	}
+}
+
+type retryAfterError struct{ d time.Duration }
+
+func (e retryAfterError) Error() string              { return "throttled" }
+func (e retryAfterError) RetryAfter() time.Duration { return e.d }
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		n    int
+		err  error
+		want time.Duration
+	}{
+		{0, errors.New("x"), 2 * time.Second},
+		{3, errors.New("x"), 16 * time.Second},
+		{20, errors.New("x"), 10 * time.Minute},
+		{1, retryAfterError{7 * time.Second}, 7 * time.Second},
+	}
+	for _, tc := range tests {
+		if got := retryDelay(tc.n, tc.err, nil); got != tc.want {
+			t.Errorf("retryDelay(%d, %v) = %s, want %s", tc.n, tc.err, got, tc.want)
+		}
+	}
+}
