@@ -53,7 +53,7 @@ func TestUndecodablePayloadIsNotRetried(t *testing.T) {
 
 type retryAfterError struct{ d time.Duration }
 
-func (e retryAfterError) Error() string              { return "throttled" }
+func (e retryAfterError) Error() string             { return "throttled" }
 func (e retryAfterError) RetryAfter() time.Duration { return e.d }
 
 func TestRetryDelay(t *testing.T) {
