@@ -166,12 +166,19 @@ BEGIN
             outcome := 'miss';
             RETURN;
         END IF;
-        INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, recipient_external_id, recipient_email,
-                                 recipient_phone, campaign, channel, actor, allocated_at)
-        VALUES (p_merchant, p_list, v_seq, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor, v_now);
-        -- The exact available count (16 to 64 rows) only near the tail of the list, where a stock
-        -- crossing can be: positions ahead of this one bound the codes left. Elsewhere NULL; the
-        -- sweeper re-checks every list's stock state in any case.
+    END IF;
+
+    INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, recipient_external_id, recipient_email,
+                             recipient_phone, campaign, channel, actor, allocated_at)
+    VALUES (p_merchant, p_list, v_seq, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor, v_now);
+
+    IF l.kind = 'fixed' THEN
+        SELECT coalesce(sum(lc.available), 0) INTO v_count FROM list_counters lc
+         WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list;
+    ELSE
+        -- The exact available count (64 rows) only near the tail of the list, where a stock crossing
+        -- can be: positions ahead of this one bound the codes left. Elsewhere NULL; the sweeper
+        -- re-checks every list's stock state in any case.
         v_count := NULL;
         IF p_pos IS NULL OR l.next_seq - v_seq <= l.low_stock_threshold + 1024 THEN
             SELECT coalesce(sum(lc.available), 0) - 1 INTO v_count FROM list_counters lc
@@ -180,26 +187,12 @@ BEGIN
         -- Last, so the shard's row lock is held only until the commit.
         UPDATE list_counters lc SET available = lc.available - 1, delivered = lc.delivered + 1
          WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list AND lc.shard = v_shard;
-        outcome := 'ok';
-        seq := v_seq;
-        code := v_code;
-        expires_at := least(l.expires_at, v_till);
-        available := v_count;
-        RETURN;
     END IF;
-
-    INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, recipient_external_id, recipient_email,
-                             recipient_phone, campaign, channel, actor, allocated_at)
-    VALUES (p_merchant, p_list, v_seq, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor, v_now);
-
-    SELECT coalesce(sum(lc.available), 0) INTO v_count FROM list_counters lc
-     WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list;
     outcome := 'ok';
     seq := v_seq;
     code := v_code;
     expires_at := least(l.expires_at, v_till);
     available := v_count;
-    RETURN;
 END
 $fn$;
 -- +goose StatementEnd
