@@ -26,11 +26,13 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 90m -count 1 ./bench/
 
-## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
+## fuzz: run every fuzz target for a while (FUZZTIME, default 30s); `make test` runs their seed corpora
 fuzz:
-	@for target in $$($(GO) test -list '^Fuzz' ./core/... ./api/... ./integrations/... 2>/dev/null | grep '^Fuzz'); do \
-		pkg=$$($(GO) test -list "^$$target$$" ./core/... ./api/... ./integrations/... 2>/dev/null | grep -B0 '^ok' | awk '{print $$2}' | head -1); \
-		echo "fuzz $$target ($$pkg)"; $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$target in $$pkg"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; \
 	done
 
 ## lint: gofmt, go vet, and the layering rule (core imports no adapter)
