@@ -35,6 +35,10 @@ fuzz:
 		done; \
 	done
 
+## generate: regenerate generated code (the genqlient Shopify Admin client)
+generate:
+	$(GO) generate ./integrations/...
+
 ## lint: gofmt, go vet, and the layering rule (core imports no adapter)
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
