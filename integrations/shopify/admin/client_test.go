@@ -250,7 +250,7 @@ func TestPushCodes(t *testing.T) {
 
 func TestThrottled(t *testing.T) {
 	// Mutations cost 10: a 25-point bucket holds two, then waits.
-	f, c, clk := setup(t, shopifyfake.Config{BucketSize: 25, RestoreRate: 5})
+	f, c, clk := setup(t, shopifyfake.Config{BucketSize: 25, RestoreRate: 2})
 	ctx := context.Background()
 	id := createDiscount(t, c, "T-0")
 	add := func(code string) error {
@@ -261,17 +261,17 @@ func TestThrottled(t *testing.T) {
 		t.Fatalf("second mutation: %v", err)
 	}
 	st, ok := c.ThrottleStatus()
-	if !ok || st.CurrentlyAvailable != 5 || st.MaximumAvailable != 25 || st.RestoreRate != 5 {
-		t.Fatalf("throttle status %+v %v, want 5 of 25 at 5/s", st, ok)
+	if !ok || st.CurrentlyAvailable != 5 || st.MaximumAvailable != 25 || st.RestoreRate != 2 {
+		t.Fatalf("throttle status %+v %v, want 5 of 25 at 2/s", st, ok)
 	}
 	err := add("T-2")
 	var te *admin.ThrottledError
 	if !errors.As(err, &te) {
 		t.Fatalf("want ThrottledError, got %v", err)
 	}
-	// (10 requested - 5 available) / 5 per second.
-	if te.RetryAfter() != time.Second || te.Cost.RequestedQueryCost != 10 || te.Cost.ActualQueryCost != nil {
-		t.Fatalf("wait %s cost %+v, want 1s for 10 requested", te.RetryAfter(), te.Cost)
+	// (10 requested - 5 available) / 2 per second.
+	if te.RetryAfter() != 2500*time.Millisecond || te.Cost.RequestedQueryCost != 10 || te.Cost.ActualQueryCost != nil {
+		t.Fatalf("wait %s cost %+v, want 2.5s for 10 requested", te.RetryAfter(), te.Cost)
 	}
 	var ra admin.RetryAfterError
 	if !errors.As(err, &ra) {
