@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -129,7 +130,8 @@ func Run(ctx context.Context, d Deps) error {
 // retryDelay backs off exponentially, 2 s doubling up to 10 min; an error that knows when to come
 // back (a RetryAfter method, e.g. a platform's 429) sets the delay itself.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if ra, ok := err.(interface{ RetryAfter() time.Duration }); ok && ra.RetryAfter() > 0 {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 		return ra.RetryAfter()
 	}
 	d := 2 * time.Second << min(n, 9)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,6 +67,7 @@ func TestRetryDelay(t *testing.T) {
 		{3, errors.New("x"), 16 * time.Second},
 		{20, errors.New("x"), 10 * time.Minute},
 		{1, retryAfterError{7 * time.Second}, 7 * time.Second},
+		{1, fmt.Errorf("push batch 3: %w", retryAfterError{9 * time.Second}), 9 * time.Second},
 	}
 	for _, tc := range tests {
 		if got := retryDelay(tc.n, tc.err, nil); got != tc.want {
