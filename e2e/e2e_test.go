@@ -53,7 +53,17 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	t.Cleanup(func() { _, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	t.Cleanup(func() { // its own connection: admin is closed by then
+		c, err := pgx.Connect(context.Background(), dbtest.ServerURL())
+		if err != nil {
+			t.Errorf("drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
 	client, redisDB, release, err := dbtest.Redis(ctx)
 	if err != nil {
 		t.Fatal(err)
