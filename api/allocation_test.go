@@ -243,8 +243,12 @@ func TestFixedListHandsOutItsCodeUpToMaxAssignments(t *testing.T) {
 	if ok != 5 || exhausted != 15 {
 		t.Fatalf("%d handed out, %d refused; want 5 and 15", ok, exhausted)
 	}
-	if got := h.Admin(t, m, "GET", "/api/v1/lists/"+list, nil).Map(t)["status"]; got != "exhausted" {
-		t.Fatalf("fixed list status %v", got)
+	got := h.Admin(t, m, "GET", "/api/v1/lists/"+list, nil).Map(t)
+	if got["status"] != "exhausted" {
+		t.Fatalf("fixed list status %v", got["status"])
+	}
+	if c := got["counts"].(map[string]any); c["total"] != 1.0 || c["delivered"] != 5.0 || c["available"] != 0.0 {
+		t.Fatalf("fixed list counts %v: one code, handed out 5 times", c)
 	}
 }
 

@@ -115,7 +115,7 @@ func (db *DB) GetList(ctx context.Context, merchantID, listID uuid.UUID) (core.L
 	if err != nil {
 		return core.List{}, err
 	}
-	l.Counts = counts[listID]
+	l.Counts = countsOf(l, counts[listID])
 	return l, nil
 }
 
@@ -154,9 +154,18 @@ func (db *DB) ListLists(ctx context.Context, merchantID uuid.UUID, page core.Pag
 	lists := make([]core.List, len(rows))
 	for i, r := range rows {
 		lists[i] = r.toCore()
-		lists[i].Counts = counts[r.ID]
+		lists[i].Counts = countsOf(lists[i], counts[r.ID])
 	}
 	return lists, next, nil
+}
+
+// countsOf adjusts summed counts to the list's kind: a fixed list holds one code, however many
+// times it was handed out (its delivered count is the number of hand-outs).
+func countsOf(l core.List, c core.Counts) core.Counts {
+	if l.Kind == core.KindFixed {
+		c.Total = 1
+	}
+	return c
 }
 
 // listCounts sums the counter shards of the given lists.
@@ -196,7 +205,7 @@ func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, chan
 		if err != nil {
 			return err
 		}
-		l.Counts = counts[listID]
+		l.Counts = countsOf(l, counts[listID])
 		if err := change(&l); err != nil {
 			return err
 		}
