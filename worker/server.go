@@ -27,6 +27,11 @@ type Sweeper interface {
 	Sweep(ctx context.Context) error
 }
 
+// ShopifyWebhookProcessor acts on one stored Shopify webhook delivery; running it twice is harmless.
+type ShopifyWebhookProcessor interface {
+	Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+}
+
 // Deps are the worker's collaborators; every field is required.
 type Deps struct {
 	Log         *slog.Logger
@@ -36,6 +41,9 @@ type Deps struct {
 	Imports     ImportRunner
 	Batches     BatchRunner
 	Sweeper     Sweeper
+	// ShopifyWebhooks processes Shopify webhook deliveries (optional: without it the task type is
+	// not routed).
+	ShopifyWebhooks ShopifyWebhookProcessor
 	// SweepEvery is how often the scheduler enqueues the sweep (default one minute).
 	SweepEvery time.Duration
 }
@@ -67,6 +75,15 @@ func NewMux(d Deps) *asynq.ServeMux {
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
 		return d.Sweeper.Sweep(ctx)
 	})
+	if d.ShopifyWebhooks != nil {
+		mux.HandleFunc(TypeShopifyWebhook, func(ctx context.Context, t *asynq.Task) error {
+			var p ShopifyWebhookPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.ShopifyWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
+		})
+	}
 	return mux
 }
 

@@ -22,6 +22,8 @@ const (
 	TypeImportRun     = "import:run"
 	TypeBatchGenerate = "batch:generate"
 	TypeSweep         = "maintenance:sweep"
+	// TypeShopifyWebhook processes one stored Shopify webhook delivery.
+	TypeShopifyWebhook = "shopify:webhook"
 )
 
 // Queue names and their weights.
@@ -42,6 +44,12 @@ type BatchPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 	ListID     uuid.UUID `json:"list_id"`
 	Number     int       `json:"number"`
+}
+
+// ShopifyWebhookPayload names the stored webhook delivery to process.
+type ShopifyWebhookPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	DeliveryID uuid.UUID `json:"delivery_id"`
 }
 
 // Queue enqueues tasks on asynq; it implements core.TaskQueue.
@@ -67,6 +75,13 @@ func (q *Queue) EnqueueImport(ctx context.Context, merchantID, importID uuid.UUI
 func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error {
 	return q.enqueue(ctx, TypeBatchGenerate, BatchPayload{MerchantID: merchantID, ListID: listID, Number: number},
 		fmt.Sprintf("batch:%s:%d", listID, number), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+}
+
+// EnqueueShopifyWebhook queues the processing of a stored Shopify webhook delivery; the task id is
+// the delivery's, so a delivery is queued once. It implements shopify.WebhookQueue.
+func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
+	return q.enqueue(ctx, TypeShopifyWebhook, ShopifyWebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
+		"shopify-webhook:"+deliveryID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
 // enqueue sends a task with a deterministic id; a task with that id already waiting or running

@@ -1,0 +1,152 @@
+package shopify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// MaxWebhookBytes is the largest webhook body accepted (413 above). Shopify's order bodies are a
+// few tens of kilobytes; the cap keeps an unsigned flood from costing memory.
+const MaxWebhookBytes = 2 << 20
+
+// Answers of Intake.Receive, sent back as {"status": …} with a 200.
+const (
+	WebhookAccepted  = "accepted"  // stored and queued for processing
+	WebhookDuplicate = "duplicate" // this event was stored before: dropped
+	WebhookIgnored   = "ignored"   // a genuine delivery for a shop that is not (or no longer) ours
+)
+
+// Delivery statuses kept on webhook_deliveries.
+const (
+	DeliveryReceived  = "received"
+	DeliveryProcessed = "processed"
+	DeliveryFailed    = "failed"
+	DeliveryIgnored   = "ignored"
+)
+
+// Errors of the intake, in core's shape so the API renders them.
+var (
+	// ErrWebhookSignature answers a delivery whose X-Shopify-Hmac-Sha256 does not verify, or any
+	// delivery when no app secret is configured.
+	ErrWebhookSignature = &core.Error{Kind: core.KindUnauthorized, Code: "invalid_signature", Message: "the X-Shopify-Hmac-Sha256 signature does not match the body"}
+	// ErrWebhookShop answers a signed delivery whose X-Shopify-Shop-Domain is not a shop domain.
+	ErrWebhookShop = &core.Error{Kind: core.KindMalformed, Code: "invalid_shop", Message: "X-Shopify-Shop-Domain is not a <name>.myshopify.com domain"}
+	// ErrWebhookHeaders answers a signed delivery without a topic or without an event or webhook id.
+	ErrWebhookHeaders = &core.Error{Kind: core.KindMalformed, Code: "malformed_webhook", Message: "X-Shopify-Topic and X-Shopify-Event-Id (or X-Shopify-Webhook-Id) are required"}
+)
+
+// ShopRoute is the merchant and connection a shop belongs to.
+type ShopRoute struct {
+	MerchantID   uuid.UUID
+	ConnectionID uuid.UUID
+}
+
+// WebhookDelivery is one stored webhook delivery.
+type WebhookDelivery struct {
+	MerchantID  uuid.UUID
+	ID          uuid.UUID
+	Platform    string
+	Shop        string
+	Topic       string
+	EventKey    string
+	WebhookID   string
+	TriggeredAt *time.Time
+	Body        []byte
+	Status      string
+	Error       string
+}
+
+// WebhookIntakeStore is what the intake needs from the database.
+type WebhookIntakeStore interface {
+	// ShopRoute finds the merchant of a connected shop; found is false for an unknown shop.
+	ShopRoute(ctx context.Context, platform, shop string) (route ShopRoute, found bool, err error)
+	// InsertWebhookDelivery stores d unless a delivery with the same (merchant, platform, shop,
+	// event key) exists; inserted tells which.
+	InsertWebhookDelivery(ctx context.Context, d WebhookDelivery) (inserted bool, err error)
+}
+
+// WebhookQueue queues the processing of a stored delivery (worker.Queue implements it).
+type WebhookQueue interface {
+	EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+}
+
+// Intake receives Shopify webhook deliveries: it verifies, stores and queues them, and nothing
+// more, so it answers well within Shopify's 5 s.
+type Intake struct {
+	secrets []string
+	store   WebhookIntakeStore
+	queue   WebhookQueue
+	log     *slog.Logger
+}
+
+// NewIntake returns the intake. secrets are the app secret and, during a rotation, the previous
+// one; with no non-empty secret every delivery is refused.
+func NewIntake(store WebhookIntakeStore, queue WebhookQueue, log *slog.Logger, secrets ...string) *Intake {
+	return &Intake{secrets: secrets, store: store, queue: queue, log: log}
+}
+
+// Receive handles one delivery: header are the request's headers and body its raw bytes (the
+// caller caps them at MaxWebhookBytes). The signature is checked before anything is parsed. It
+// answers WebhookAccepted, WebhookDuplicate or WebhookIgnored, or an error: ErrWebhookSignature,
+// ErrWebhookShop, ErrWebhookHeaders, or a store error (the delivery was not stored; Shopify retries).
+// A failed enqueue after the delivery was stored is logged and still accepted: the delivery is durable.
+func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) (string, error) {
+	if err := VerifyWebhook(body, header.Get(HeaderHmac), in.secrets...); err != nil {
+		if errors.Is(err, ErrNoSecret) {
+			in.log.ErrorContext(ctx, "shopify webhook refused: SHOPIFY_API_SECRET is not configured")
+		}
+		return "", ErrWebhookSignature
+	}
+	shop, ok := CanonicalShop(strings.TrimSpace(header.Get(HeaderShopDomain)))
+	if !ok {
+		return "", ErrWebhookShop
+	}
+	topic := strings.ToLower(strings.TrimSpace(header.Get(HeaderTopic)))
+	webhookID := strings.TrimSpace(header.Get(HeaderWebhookID))
+	key := strings.TrimSpace(header.Get(HeaderEventID))
+	if key == "" {
+		key = webhookID
+	}
+	if topic == "" || key == "" || len(topic) > 255 || len(key) > 255 || len(webhookID) > 255 ||
+		!utf8.ValidString(topic) || !utf8.ValidString(key) || !utf8.ValidString(webhookID) {
+		return "", ErrWebhookHeaders
+	}
+	route, found, err := in.store.ShopRoute(ctx, Platform, shop)
+	if err != nil {
+		return "", fmt.Errorf("shopify webhook: find shop route: %w", err)
+	}
+	if !found {
+		in.log.InfoContext(ctx, "shopify webhook for an unknown shop ignored", "shop", shop, "topic", topic)
+		return WebhookIgnored, nil
+	}
+	d := WebhookDelivery{
+		MerchantID: route.MerchantID, ID: uuid.New(), Platform: Platform, Shop: shop, Topic: topic,
+		EventKey: key, WebhookID: webhookID, Body: body, Status: DeliveryReceived,
+	}
+	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(header.Get(HeaderTriggeredAt))); err == nil {
+		t = t.UTC()
+		d.TriggeredAt = &t
+	}
+	inserted, err := in.store.InsertWebhookDelivery(ctx, d)
+	if err != nil {
+		return "", fmt.Errorf("shopify webhook: store delivery: %w", err)
+	}
+	if !inserted {
+		return WebhookDuplicate, nil
+	}
+	if err := in.queue.EnqueueShopifyWebhook(ctx, d.MerchantID, d.ID); err != nil {
+		// Stored: the sweep of received deliveries picks it up again.
+		in.log.WarnContext(ctx, "shopify webhook stored but not queued", "delivery_id", d.ID, "merchant_id", d.MerchantID, "err", err)
+	}
+	return WebhookAccepted, nil
+}

@@ -1,0 +1,121 @@
+package shopify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// Webhook topics beyond the order topics.
+const (
+	TopicAppUninstalled       = "app/uninstalled"
+	TopicCustomersDataRequest = "customers/data_request"
+	TopicCustomersRedact      = "customers/redact"
+	TopicShopRedact           = "shop/redact"
+)
+
+// compliancePending is the note kept on a compliance delivery until its handler exists.
+const compliancePending = "compliance handler pending: delivery stored, not acted on yet"
+
+// WebhookProcessStore is what the processor needs from the database.
+type WebhookProcessStore interface {
+	// WebhookDelivery loads a stored delivery; found is false when there is none.
+	WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (d WebhookDelivery, found bool, err error)
+	// FinishWebhookDelivery records the delivery's final status and note.
+	FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
+	// OrderCodes returns the codes recorded for an order of a shop (from its redemptions).
+	OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error)
+	// UninstallShop marks the merchant's connections to shop uninstalled and deletes its route.
+	UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error
+}
+
+// OrderApplier applies a core order event (core.Redeemer implements it).
+type OrderApplier interface {
+	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent) (core.OrderResult, error)
+}
+
+// Processor acts on stored webhook deliveries, in the worker. Processing a delivery twice is
+// harmless: a finished delivery is skipped, and core counts each order and code once.
+type Processor struct {
+	store  WebhookProcessStore
+	orders OrderApplier
+	log    *slog.Logger
+}
+
+// NewProcessor returns the processor.
+func NewProcessor(store WebhookProcessStore, orders OrderApplier, log *slog.Logger) *Processor {
+	return &Processor{store: store, orders: orders, log: log}
+}
+
+// Process acts on one delivery and records its outcome. A delivery that can never be processed
+// (a body that is not its topic's resource) is recorded failed and answers nil; a transient error
+// is returned for the task to retry, the delivery staying received.
+func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
+	d, found, err := p.store.WebhookDelivery(ctx, merchantID, deliveryID)
+	if err != nil {
+		return err
+	}
+	if !found || d.Status != DeliveryReceived {
+		return nil
+	}
+	status, note, err := p.act(ctx, d)
+	if err != nil {
+		return err
+	}
+	if status == DeliveryFailed {
+		p.log.WarnContext(ctx, "shopify webhook failed", "delivery_id", d.ID, "topic", d.Topic, "shop", d.Shop, "reason", note)
+	}
+	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
+}
+
+// act does the topic's work and says what to record.
+func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
+	switch d.Topic {
+	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate:
+		return p.order(ctx, d)
+	case TopicAppUninstalled:
+		if err := p.store.UninstallShop(ctx, d.MerchantID, d.Platform, d.Shop); err != nil {
+			return "", "", err
+		}
+		p.log.InfoContext(ctx, "shopify app uninstalled", "merchant_id", d.MerchantID, "shop", d.Shop)
+		return DeliveryProcessed, "", nil
+	case TopicCustomersDataRequest, TopicCustomersRedact, TopicShopRedact:
+		return DeliveryProcessed, compliancePending, nil
+	}
+	return DeliveryIgnored, "topic not handled", nil
+}
+
+func (p *Processor) order(ctx context.Context, d WebhookDelivery) (string, string, error) {
+	w, err := OrderEventFromWebhook(d.Topic, d.Body)
+	if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrUnsupportedTopic) {
+		return DeliveryFailed, err.Error(), nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if w.NeedsOrderCodes {
+		codes, err := p.store.OrderCodes(ctx, d.MerchantID, Platform, d.Shop, w.OrderID)
+		if err != nil {
+			return "", "", err
+		}
+		w.Codes = codes
+	}
+	if len(w.Codes) == 0 {
+		return DeliveryProcessed, "", nil
+	}
+	for _, ev := range w.Events(d.Shop) {
+		if _, err := p.orders.ApplyOrder(ctx, d.MerchantID, ev); err != nil {
+			var ce *core.Error
+			if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
+				return DeliveryFailed, fmt.Sprintf("order event refused: %v", err), nil
+			}
+			return "", "", err
+		}
+	}
+	return DeliveryProcessed, "", nil
+}

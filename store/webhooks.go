@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/integrations/shopify"
+)
+
+var (
+	_ shopify.WebhookIntakeStore  = (*DB)(nil)
+	_ shopify.WebhookProcessStore = (*DB)(nil)
+)
+
+// ShopRoute implements shopify.WebhookIntakeStore.
+func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (shopify.ShopRoute, bool, error) {
+	var r shopify.ShopRoute
+	err := db.pool.QueryRow(ctx, `SELECT merchant_id, connection_id FROM shop_routes WHERE platform = $1 AND shop = $2`,
+		platform, shop).Scan(&r.MerchantID, &r.ConnectionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+// InsertWebhookDelivery implements shopify.WebhookIntakeStore.
+func (db *DB) InsertWebhookDelivery(ctx context.Context, d shopify.WebhookDelivery) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO webhook_deliveries
+		(merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
+		ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING`,
+		d.MerchantID, d.ID, d.Platform, d.Shop, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// WebhookDelivery implements shopify.WebhookProcessStore.
+func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (shopify.WebhookDelivery, bool, error) {
+	d := shopify.WebhookDelivery{MerchantID: merchantID, ID: id}
+	err := db.pool.QueryRow(ctx, `SELECT platform, shop, topic, event_key, webhook_id, triggered_at, body, status, error
+		FROM webhook_deliveries WHERE merchant_id = $1 AND id = $2`, merchantID, id).
+		Scan(&d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, false, nil
+	}
+	return d, err == nil, err
+}
+
+// FinishWebhookDelivery implements shopify.WebhookProcessStore.
+func (db *DB) FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET status = $3, error = $4, processed_at = now()
+		WHERE merchant_id = $1 AND id = $2`, merchantID, id, status, note)
+	return err
+}
+
+// OrderCodes implements shopify.WebhookProcessStore: the codes an order redeemed or recorded,
+// from its redemption rows.
+func (db *DB) OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT c.code FROM redemptions r
+		JOIN codes c ON c.merchant_id = r.merchant_id AND c.list_id = r.list_id AND c.seq = r.seq
+		WHERE r.merchant_id = $1 AND r.platform = $2 AND r.shop = $3 AND r.order_id = $4
+		ORDER BY c.code`, merchantID, platform, shop, orderID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// UninstallShop implements shopify.WebhookProcessStore.
+func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE connections SET state = 'uninstalled'
+			WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND state <> 'uninstalled'`, merchantID, platform, shop); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM shop_routes WHERE platform = $1 AND shop = $2 AND merchant_id = $3`, platform, shop, merchantID)
+		return err
+	})
+}
