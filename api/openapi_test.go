@@ -248,6 +248,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		c.MaxJSONBytes = oaMaxJSON
 		c.MaxUploadBytes = oaMaxUpload
 		c.ValidationFailuresPerMinute = 6
+		c.ShopifyAPISecret = testShopifySecret
 	}})
 
 	// Every route of the router is described, and every described operation is a route.
@@ -301,6 +302,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	dl := down.CreateList(t, dm, map[string]any{"name": "Down"})
 	oaExpect(t, down, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + dl + "/batches", JSON: map[string]any{"count": 1}, APIKey: dm.APIKey}, http.StatusServiceUnavailable)
 	oaExpect(t, down, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + dl + "/imports", Body: strings.NewReader("A\n"), ContentType: "text/plain", APIKey: dm.APIKey}, http.StatusServiceUnavailable)
+	// Without an app secret no webhook is accepted.
+	oaExpect(t, down, shopifyWebhook(testShopifySecret, "orders/paid", "openapi-shop.myshopify.com", "", []byte(`{}`)), http.StatusUnauthorized)
 	completed = true
 }
 
@@ -739,6 +742,18 @@ func oaScenario(t *testing.T, h *apptest.Harness) {
 	other := h.NewMerchant(t, "OpenAPI Other Shop")
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists/" + spring, APIKey: other.APIKey}, http.StatusNotFound)
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: codes + "/" + annCode, APIKey: other.APIKey}, http.StatusNotFound)
+
+	// Shopify webhooks: accepted, a duplicate, a shop not ours, a bad signature, a bad shop, too large.
+	const oaShop = "openapi-shop.myshopify.com"
+	connectShop(t, h, m.ID, oaShop)
+	paid := shopifyFixture(t, "order-paid-no-code.json")
+	event := uuid.NewString()
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "orders/paid", oaShop, event, paid), http.StatusOK)
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "orders/paid", oaShop, event, paid), http.StatusOK)
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "orders/paid", "nobody-here.myshopify.com", "", paid), http.StatusOK)
+	oaExpect(t, h, shopifyWebhook("wrong-secret", "orders/paid", oaShop, "", paid), http.StatusUnauthorized)
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "orders/paid", "not a shop", "", paid), http.StatusBadRequest)
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "orders/paid", oaShop, "", bytes.Repeat([]byte(" "), 2<<20+1)), http.StatusRequestEntityTooLarge)
 
 	// Failed validations are slowed down: 429 with Retry-After.
 	brute := h.NewMerchant(t, "OpenAPI Brute Shop")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
 // HealthChecker pings one dependency.
@@ -35,6 +36,8 @@ type Deps struct {
 	Redeemer   *core.Redeemer
 	Finder     core.CodeFinder
 	Recipients *core.RecipientView
+	// ShopifyWebhooks receives POST /webhooks/shopify.
+	ShopifyWebhooks *shopify.Intake
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -72,6 +75,8 @@ func NewRouter(d Deps) http.Handler {
 
 	r.GET("/healthz", h.health)
 	r.GET("/openapi.yaml", serveOpenAPI)
+	// Platform webhooks authenticate by their signature, not by an API key.
+	r.POST("/webhooks/shopify", h.shopifyWebhook)
 
 	admin := r.Group("/api/v1", h.adminAuth)
 	admin.POST("/lists", h.createList)

@@ -19,6 +19,7 @@ import (
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/store"
 	"github.com/coupongate/coupongate/store/redisstore"
 	"github.com/coupongate/coupongate/worker"
@@ -72,6 +73,9 @@ type App struct {
 	Validator *core.Validator
 	Redeemer  *core.Redeemer
 	Recipient *core.RecipientView
+	// ShopifyIntake receives Shopify webhooks; ShopifyWebhooks processes them in the worker.
+	ShopifyIntake   *shopify.Intake
+	ShopifyWebhooks *shopify.Processor
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -121,6 +125,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Redeemer:  core.NewRedeemer(db, db),
 		Recipient: core.NewRecipientView(db, db, db),
 	}
+	a.ShopifyIntake = shopify.NewIntake(db, q, log, cfg.ShopifyAPISecret)
+	a.ShopifyWebhooks = shopify.NewProcessor(db, a.Redeemer, log)
 	return a, nil
 }
 
@@ -156,7 +162,7 @@ func (a *App) Router() http.Handler {
 		Config: a.Config, Log: a.Log, Postgres: a.DB, Redis: RedisPing{a.Redis},
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer, Finder: a.DB,
-		Recipients: a.Recipient,
+		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
 	})
 }
 
@@ -173,5 +179,6 @@ func (a *App) WorkerDeps() worker.Deps {
 	return worker.Deps{
 		Log: a.Log, Redis: a.RedisOpt, Concurrency: a.Config.WorkerConcurrency, Shutdown: a.Config.ShutdownTimeout,
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
+		ShopifyWebhooks: a.ShopifyWebhooks,
 	}
 }
