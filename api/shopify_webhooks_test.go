@@ -158,6 +158,14 @@ func TestShopifyWebhooks(t *testing.T) {
 		t.Fatalf("%d deliveries not processed", failed)
 	}
 
+	// A delivery stored but never queued (Redis lost the enqueue) is queued again by the sweeper.
+	lost := uuid.New()
+	if _, err := db.Exec(ctx, `INSERT INTO webhook_deliveries (merchant_id, id, platform, shop, topic, event_key, body, received_at)
+		VALUES ($1, $2, 'shopify', $3, 'orders/paid', $4, $5, now() - interval '2 minutes')`, m.ID, lost, shop, uuid.NewString(), second); err != nil {
+		t.Fatal(err)
+	}
+	waitDeliveries(t, h, m.ID)
+
 	// app/uninstalled revokes the connection and the route: later deliveries are ignored.
 	deliver(sign("app/uninstalled", uuid.NewString(), []byte(`{"id": 1, "domain": "test-shop.myshopify.com"}`)), http.StatusOK, "accepted")
 	waitDeliveries(t, h, m.ID)

@@ -228,6 +228,11 @@ type fakeSweepStore struct {
 	expirations int
 	crossed     []core.ListRef
 	recorded    []uuid.UUID
+	webhooks    []core.WebhookRef
+}
+
+func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
+	return f.webhooks, nil
 }
 
 func (f *fakeSweepStore) StalledImports(_ context.Context, before time.Time, _ int) ([]core.ImportRef, error) {
@@ -258,7 +263,12 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 	return []string{"list.low_stock"}, nil
 }
 
-type fakeQueue struct{ imports, batches []string }
+type fakeQueue struct{ imports, batches, webhooks []string }
+
+func (q *fakeQueue) EnqueueWebhook(_ context.Context, platform string, _, deliveryID uuid.UUID) error {
+	q.webhooks = append(q.webhooks, platform+":"+deliveryID.String())
+	return nil
+}
 
 func (q *fakeQueue) EnqueueImport(_ context.Context, _, importID uuid.UUID) error {
 	q.imports = append(q.imports, importID.String())
@@ -276,7 +286,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	imp := core.ImportRef{MerchantID: uuid.New(), ID: uuid.New()}
 	batch := core.BatchRef{MerchantID: uuid.New(), ListID: uuid.New(), Number: 3}
 	crossed := core.ListRef{MerchantID: uuid.New(), ID: uuid.New()}
-	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed}}
+	hook := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "shopify"}
+	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
+		webhooks: []core.WebhookRef{hook}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -284,6 +296,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
+	}
+	if fmt.Sprint(q.webhooks) != "[shopify:"+hook.ID.String()+"]" {
+		t.Fatalf("enqueued webhooks %v", q.webhooks)
 	}
 	if age := time.Since(store.before); age < core.StallAfter || age > core.StallAfter+time.Minute {
 		t.Fatalf("stalled since %s", age)

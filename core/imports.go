@@ -99,6 +99,8 @@ func (i Import) Progress() float64 {
 type TaskQueue interface {
 	EnqueueImport(ctx context.Context, merchantID, importID uuid.UUID) error
 	EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error
+	// EnqueueWebhook queues the processing of a stored webhook delivery of platform.
+	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
 }
 
 // ImportStore keeps imports, their uploaded files and their progress.

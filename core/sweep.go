@@ -37,6 +37,13 @@ type BatchRef struct {
 	Number     int
 }
 
+// WebhookRef names a stored platform webhook delivery.
+type WebhookRef struct {
+	MerchantID uuid.UUID
+	ID         uuid.UUID
+	Platform   string
+}
+
 // SweepStore finds work whose task may have been lost. Its queries cross merchants.
 type SweepStore interface {
 	// StalledImports returns imports queued or running that were created before before, oldest
@@ -56,6 +63,9 @@ type SweepStore interface {
 	ListsPastAStockCrossing(ctx context.Context, limit int) ([]ListRef, error)
 	// RecordStockCrossings records the list's stock crossings (see AllocationStore).
 	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
+	// StalledWebhookDeliveries returns webhook deliveries still received (not processed) that
+	// arrived before before, oldest first, at most limit.
+	StalledWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 }
 
 // ListRef names a list.
@@ -64,7 +74,7 @@ type ListRef struct {
 	ID         uuid.UUID
 }
 
-// Sweeper does periodic upkeep: it enqueues again the imports and batches whose task was lost (a
+// Sweeper does periodic upkeep: it enqueues again the imports, batches and webhook deliveries whose task was lost (a
 // Redis that forgot it, an enqueue that failed after the row was written), fails uploads that
 // never finished and imports that never end, records list expirations, and records the stock
 // crossings that racing allocations both missed. Runners resume from their checkpoints, so enqueueing
@@ -122,8 +132,20 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	if len(imports)+len(batches) > 0 {
-		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches))
+	// Webhook deliveries are stored before they are queued; one whose enqueue failed (or whose
+	// task Redis forgot) is queued again here.
+	webhooks, err := s.store.StalledWebhookDeliveries(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, w := range webhooks {
+		if err := s.queue.EnqueueWebhook(ctx, w.Platform, w.MerchantID, w.ID); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if len(imports)+len(batches)+len(webhooks) > 0 {
+		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches), "webhooks", len(webhooks))
 	}
 
 	if n, err := s.store.RecordExpirations(ctx); err != nil {

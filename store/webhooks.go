@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
@@ -80,5 +82,19 @@ func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform,
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM shop_routes WHERE platform = $1 AND shop = $2 AND merchant_id = $3`, platform, shop, merchantID)
 		return err
+	})
+}
+
+// StalledWebhookDeliveries implements core.SweepStore (through the partial index on received
+// deliveries).
+func (db *DB) StalledWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id, platform FROM webhook_deliveries
+		WHERE status = 'received' AND received_at < $1 ORDER BY received_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookRef, error) {
+		var w core.WebhookRef
+		return w, r.Scan(&w.MerchantID, &w.ID, &w.Platform)
 	})
 }

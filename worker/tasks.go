@@ -84,6 +84,15 @@ func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryI
 		"shopify-webhook:"+deliveryID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
+// EnqueueWebhook implements core.TaskQueue: it queues a stored delivery of platform.
+func (q *Queue) EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error {
+	switch platform {
+	case "shopify":
+		return q.EnqueueShopifyWebhook(ctx, merchantID, deliveryID)
+	}
+	return fmt.Errorf("enqueue webhook: no task for platform %q", platform)
+}
+
 // enqueue sends a task with a deterministic id; a task with that id already waiting or running
 // counts as enqueued.
 func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id string, opts ...asynq.Option) error {

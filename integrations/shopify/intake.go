@@ -145,7 +145,7 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 		return WebhookDuplicate, nil
 	}
 	if err := in.queue.EnqueueShopifyWebhook(ctx, d.MerchantID, d.ID); err != nil {
-		// Stored: the sweep of received deliveries picks it up again.
+		// Stored: the sweeper queues received deliveries older than core.StallAfter again.
 		in.log.WarnContext(ctx, "shopify webhook stored but not queued", "delivery_id", d.ID, "merchant_id", d.MerchantID, "err", err)
 	}
 	return WebhookAccepted, nil
