@@ -1,0 +1,83 @@
+package shopify_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify"
+)
+
+type fakeProcessStore struct {
+	d           shopify.WebhookDelivery
+	orderCodes  []string
+	uninstalled int
+	finished    []string
+}
+
+func (s *fakeProcessStore) WebhookDelivery(context.Context, uuid.UUID, uuid.UUID) (shopify.WebhookDelivery, bool, error) {
+	return s.d, true, nil
+}
+
+func (s *fakeProcessStore) FinishWebhookDelivery(_ context.Context, _, _ uuid.UUID, status, _ string) error {
+	s.d.Status = status
+	s.finished = append(s.finished, status)
+	return nil
+}
+
+func (s *fakeProcessStore) OrderCodes(context.Context, uuid.UUID, string, string, string) ([]string, error) {
+	return s.orderCodes, nil
+}
+
+func (s *fakeProcessStore) UninstallShop(context.Context, uuid.UUID, string, string) error {
+	s.uninstalled++
+	return nil
+}
+
+type fakeOrders struct{ events []core.OrderEvent }
+
+func (o *fakeOrders) ApplyOrder(_ context.Context, _ uuid.UUID, ev core.OrderEvent) (core.OrderResult, error) {
+	o.events = append(o.events, ev)
+	return core.OrderResult{}, nil
+}
+
+func TestProcessor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fx := readFixtures(t)
+	run := func(topic string, body []byte, orderCodes ...string) (*fakeProcessStore, *fakeOrders) {
+		t.Helper()
+		s := &fakeProcessStore{d: shopify.WebhookDelivery{Shop: "test-shop.myshopify.com", Platform: shopify.Platform, Topic: topic, Body: body, Status: shopify.DeliveryReceived}, orderCodes: orderCodes}
+		o := &fakeOrders{}
+		p := shopify.NewProcessor(s, o, slog.New(slog.DiscardHandler))
+		for range 2 { // the second run finds the delivery finished and does nothing
+			if err := p.Process(ctx, uuid.New(), uuid.New()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, o
+	}
+
+	s, o := run("orders/updated", fx["order-partially-refunded-TENOFF.json"])
+	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != "test-shop.myshopify.com" || len(s.finished) != 1 || s.finished[0] != shopify.DeliveryProcessed {
+		t.Fatalf("paid order: events %+v, finished %v", o.events, s.finished)
+	}
+	if _, o := run("orders/paid", fx["order-paid-manual-FAKE30.json"]); len(o.events) != 0 {
+		t.Fatalf("a manual discount was applied: %+v", o.events)
+	}
+	if _, o := run("refunds/create", []byte(`{"id": 9, "order_id": 450789469}`), "TENOFF"); len(o.events) != 1 || o.events[0].Status != core.OrderRefunded || o.events[0].Codes[0] != "TENOFF" {
+		t.Fatalf("refund: %+v", o.events)
+	}
+	if s, _ := run("orders/paid", []byte(`not json`)); s.d.Status != shopify.DeliveryFailed {
+		t.Fatalf("invalid body: status %q", s.d.Status)
+	}
+	if s, _ := run("app/uninstalled", []byte(`{}`)); s.uninstalled != 1 || s.d.Status != shopify.DeliveryProcessed {
+		t.Fatalf("uninstall: %d, %q", s.uninstalled, s.d.Status)
+	}
+	if s, o := run("shop/redact", []byte(`{}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed {
+		t.Fatalf("compliance: %q", s.d.Status)
+	}
+}
