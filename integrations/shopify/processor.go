@@ -19,9 +19,6 @@ const (
 	TopicShopRedact           = "shop/redact"
 )
 
-// compliancePending is the note kept on a compliance delivery until its handler exists.
-const compliancePending = "compliance handler pending: delivery stored, not acted on yet"
-
 // WebhookProcessStore is what the processor needs from the database.
 type WebhookProcessStore interface {
 	// WebhookDelivery loads a stored delivery; found is false when there is none.
@@ -32,6 +29,7 @@ type WebhookProcessStore interface {
 	OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error)
 	// UninstallShop marks the merchant's connections to shop uninstalled and deletes its route.
 	UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error
+	ComplianceStore
 }
 
 // OrderApplier applies a core order event (core.Redeemer implements it).
@@ -85,7 +83,7 @@ func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note st
 		p.log.InfoContext(ctx, "shopify app uninstalled", "merchant_id", d.MerchantID, "shop", d.Shop)
 		return DeliveryProcessed, "", nil
 	case TopicCustomersDataRequest, TopicCustomersRedact, TopicShopRedact:
-		return DeliveryProcessed, compliancePending, nil
+		return p.compliance(ctx, d)
 	}
 	return DeliveryIgnored, "topic not handled", nil
 }

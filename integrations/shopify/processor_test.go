@@ -12,10 +12,13 @@ import (
 )
 
 type fakeProcessStore struct {
-	d           shopify.WebhookDelivery
-	orderCodes  []string
-	uninstalled int
-	finished    []string
+	d            shopify.WebhookDelivery
+	orderCodes   []string
+	uninstalled  int
+	finished     []string
+	exports      []shopify.CustomerDataRequest
+	redactions   []shopify.CustomerRedact
+	shopRedacted int
 }
 
 func (s *fakeProcessStore) WebhookDelivery(context.Context, uuid.UUID, uuid.UUID) (shopify.WebhookDelivery, bool, error) {
@@ -34,6 +37,21 @@ func (s *fakeProcessStore) OrderCodes(context.Context, uuid.UUID, string, string
 
 func (s *fakeProcessStore) UninstallShop(context.Context, uuid.UUID, string, string) error {
 	s.uninstalled++
+	return nil
+}
+
+func (s *fakeProcessStore) SaveCustomerExport(_ context.Context, _ uuid.UUID, req shopify.CustomerDataRequest) error {
+	s.exports = append(s.exports, req)
+	return nil
+}
+
+func (s *fakeProcessStore) RedactCustomer(_ context.Context, _ uuid.UUID, req shopify.CustomerRedact) error {
+	s.redactions = append(s.redactions, req)
+	return nil
+}
+
+func (s *fakeProcessStore) RedactShop(context.Context, uuid.UUID, string, string) error {
+	s.shopRedacted++
 	return nil
 }
 
@@ -77,7 +95,27 @@ func TestProcessor(t *testing.T) {
 	if s, _ := run("app/uninstalled", []byte(`{}`)); s.uninstalled != 1 || s.d.Status != shopify.DeliveryProcessed {
 		t.Fatalf("uninstall: %d, %q", s.uninstalled, s.d.Status)
 	}
-	if s, o := run("shop/redact", []byte(`{}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed {
-		t.Fatalf("compliance: %q", s.d.Status)
+	if s, o := run("shop/redact", []byte(`{}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed || s.shopRedacted != 1 {
+		t.Fatalf("shop/redact: %q, %d", s.d.Status, s.shopRedacted)
+	}
+	s, _ = run("customers/data_request", []byte(`{"shop_domain": "test-shop.myshopify.com", "orders_requested": [299938, "gid://shopify/Order/280263551"],
+		"customer": {"id": 191167, "email": " John@Example.com", "phone": "555-625-1199"}, "data_request": {"id": 9999}}`))
+	if len(s.exports) != 1 || s.d.Status != shopify.DeliveryProcessed {
+		t.Fatalf("data request: %q, %+v", s.d.Status, s.exports)
+	}
+	if e := s.exports[0]; e.RequestID != "9999" || e.Customer.ID != "191167" || len(e.OrderIDs) != 2 || e.OrderIDs[1] != "280263551" {
+		t.Fatalf("data request parsed as %+v", e)
+	}
+	if keys := s.exports[0].Customer.RecipientKeys(); len(keys) != 4 || keys[0] != "ext:191167" || keys[2] != "email:john@example.com" || keys[3] != "phone:5556251199" {
+		t.Fatalf("recipient keys %q", keys)
+	}
+	s, _ = run("customers/redact", []byte(`{"customer": {"id": 191167}, "orders_to_redact": [299938]}`))
+	if len(s.redactions) != 1 || s.redactions[0].Customer.ID != "191167" || s.redactions[0].OrderIDs[0] != "299938" {
+		t.Fatalf("redact: %+v", s.redactions)
+	}
+	for _, body := range []string{`not json`, `{"customer": {}}`, `{}`} {
+		if s, _ := run("customers/redact", []byte(body)); s.d.Status != shopify.DeliveryFailed || len(s.redactions) != 0 {
+			t.Fatalf("redact %s: %q", body, s.d.Status)
+		}
 	}
 }

@@ -1,0 +1,144 @@
+package shopify
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// ComplianceCustomer is the customer a customers/data_request or customers/redact names. It is
+// personal data: never logged.
+type ComplianceCustomer struct {
+	// ID is Shopify's numeric customer id in decimal ("" when absent).
+	ID    string
+	Email string
+	Phone string
+}
+
+// IsZero reports whether the customer carries no identifier.
+func (c ComplianceCustomer) IsZero() bool { return c.ID == "" && c.Email == "" && c.Phone == "" }
+
+// RecipientKeys are the core.RecipientKey forms under which the customer's allocations may have
+// been recorded: the Shopify customer id (plain and as a GraphQL id) as external id, the email and
+// the phone.
+func (c ComplianceCustomer) RecipientKeys() []string {
+	var keys []string
+	add := func(r core.Recipient) {
+		if k := core.RecipientKey(r); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if c.ID != "" {
+		add(core.Recipient{ExternalID: c.ID})
+		add(core.Recipient{ExternalID: "gid://shopify/Customer/" + c.ID})
+	}
+	add(core.Recipient{Email: c.Email})
+	add(core.Recipient{Phone: c.Phone})
+	return keys
+}
+
+// CustomerDataRequest is a customers/data_request delivery, parsed.
+type CustomerDataRequest struct {
+	DeliveryID uuid.UUID
+	Shop       string
+	RequestID  string
+	Customer   ComplianceCustomer
+	OrderIDs   []string
+}
+
+// CustomerRedact is a customers/redact delivery, parsed.
+type CustomerRedact struct {
+	Shop     string
+	Customer ComplianceCustomer
+	OrderIDs []string
+}
+
+// ComplianceStore is what the compliance handlers need from the database. Every method is scoped
+// to the merchant of the delivery's shop route and is idempotent.
+type ComplianceStore interface {
+	// SaveCustomerExport assembles the customer's codes and timelines into a document and stores it
+	// for the merchant, once per delivery.
+	SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req CustomerDataRequest) error
+	// RedactCustomer erases the customer's personal data, keeping codes, counts and the facts of
+	// delivery and redemption.
+	RedactCustomer(ctx context.Context, merchantID uuid.UUID, req CustomerRedact) error
+	// RedactShop deletes the shop's platform data for the merchant.
+	RedactShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error
+}
+
+type complianceBody struct {
+	ShopDomain string `json:"shop_domain"`
+	Customer   *struct {
+		ID    flexString `json:"id"`
+		Email flexString `json:"email"`
+		Phone flexString `json:"phone"`
+	} `json:"customer"`
+	OrdersRequested []flexString `json:"orders_requested"`
+	OrdersToRedact  []flexString `json:"orders_to_redact"`
+	DataRequest     *struct {
+		ID flexString `json:"id"`
+	} `json:"data_request"`
+}
+
+func parseCompliance(body []byte) (complianceBody, ComplianceCustomer, bool) {
+	var b complianceBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return b, ComplianceCustomer{}, false
+	}
+	var c ComplianceCustomer
+	if b.Customer != nil {
+		c = ComplianceCustomer{ID: strings.TrimSpace(string(b.Customer.ID)), Email: strings.TrimSpace(string(b.Customer.Email)),
+			Phone: strings.TrimSpace(string(b.Customer.Phone))}
+	}
+	return b, c, true
+}
+
+func orderIDs(ids []flexString) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if s := strings.TrimSpace(string(id)); s != "" {
+			out = append(out, strings.TrimPrefix(s, "gid://shopify/Order/"))
+		}
+	}
+	return out
+}
+
+// compliance handles the three mandatory compliance topics. The customer's identifiers are never
+// logged.
+func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
+	if d.Topic == TopicShopRedact {
+		if err := p.store.RedactShop(ctx, d.MerchantID, d.Platform, d.Shop); err != nil {
+			return "", "", err
+		}
+		p.log.InfoContext(ctx, "shopify shop redacted", "merchant_id", d.MerchantID, "shop", d.Shop)
+		return DeliveryProcessed, "", nil
+	}
+	b, c, ok := parseCompliance(d.Body)
+	if !ok {
+		return DeliveryFailed, "invalid compliance payload", nil
+	}
+	if c.IsZero() {
+		return DeliveryFailed, "compliance payload names no customer", nil
+	}
+	switch d.Topic {
+	case TopicCustomersDataRequest:
+		req := CustomerDataRequest{DeliveryID: d.ID, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersRequested)}
+		if b.DataRequest != nil {
+			req.RequestID = string(b.DataRequest.ID)
+		}
+		if err := p.store.SaveCustomerExport(ctx, d.MerchantID, req); err != nil {
+			return "", "", err
+		}
+		p.log.InfoContext(ctx, "shopify customer data exported", "merchant_id", d.MerchantID, "shop", d.Shop, "delivery_id", d.ID)
+	case TopicCustomersRedact:
+		if err := p.store.RedactCustomer(ctx, d.MerchantID, CustomerRedact{Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersToRedact)}); err != nil {
+			return "", "", err
+		}
+		p.log.InfoContext(ctx, "shopify customer redacted", "merchant_id", d.MerchantID, "shop", d.Shop, "delivery_id", d.ID)
+	}
+	return DeliveryProcessed, "", nil
+}
