@@ -1,7 +1,8 @@
-// Package shopify holds the pure, self-contained pieces of Coupongate's Shopify app: the checks
-// that tell a genuine Shopify request from a forged one, and the reduction of Shopify's order
-// webhooks to core's platform-neutral order event.
+// Package shopify is Coupongate's Shopify app: the checks that tell a genuine Shopify request from
+// a forged one, the reduction of Shopify's order webhooks to core's platform-neutral order event,
+// and the webhook intake and processing built on them.
 //
+// Pure pieces (no I/O, no state, the current time passed in):
 //   - VerifyQuery checks the hex HMAC Shopify puts on install, OAuth callback and embedded-app
 //     URLs, with its timestamp and shop.
 //   - VerifyWebhook checks the base64 HMAC of a webhook delivery's raw body.
@@ -10,9 +11,15 @@
 //   - OrderEventFromWebhook turns an orders/* or refunds/create body into the statuses to apply,
 //     the discount codes to redeem and the manual discount titles merely to record.
 //
-// Nothing here does I/O, keeps state or reads the clock: every check takes the current time from
-// its caller. Every secret is compared in constant time (hmac.Equal). The Sign* functions compute
-// what Shopify sends, for fakes and tests.
+// Services, over the ports they declare (implemented by the store and the worker's queue):
+//   - Intake verifies a delivery before reading it, stores it durably once (deduplicated on
+//     X-Shopify-Event-Id) and queues it.
+//   - Processor applies a stored delivery: order topics through core.Redeemer, app/uninstalled,
+//     and the compliance topics (customers/data_request stores an export of the customer's codes
+//     and timelines, customers/redact erases their personal data, shop/redact deletes the shop's).
 //
-// The package imports core only; it knows nothing of gin, gorm, asynq or the store.
+// Every secret is compared in constant time (hmac.Equal). The Sign* functions compute what Shopify
+// sends, for fakes and tests. Subpackages: admin (the genqlient Admin GraphQL client) and
+// shopifyfake (a fake Shopify for tests). The package imports core only; it knows nothing of gin,
+// gorm, asynq or the store.
 package shopify
