@@ -203,10 +203,7 @@ func (h *handlers) qrCode(format string) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		f, err := h.Finder.FindListCode(c, merchantID(c), listID, c.Param("code"))
-		if err == nil && f.State == core.StateRemoved {
-			err = core.ErrCodeNotFound
-		}
+		f, err := h.Redeemer.ListCode(c, merchantID(c), listID, c.Param("code"))
 		if err != nil {
 			fail(c, err)
 			return

@@ -175,6 +175,8 @@ func TestManualRedeem(t *testing.T) {
 		{"no body", path(list, "TILL-2"), nil, 200, ""},
 		{"not issued", path(issued, "ISSUED-1"), map[string]any{}, 409, "not_issued"},
 		{"unknown code", path(list, "NOPE"), map[string]any{}, 404, "code_not_found"},
+		{"a NUL byte is no code", path(list, "A%00B"), map[string]any{}, 404, "code_not_found"},
+		{"invalid UTF-8 is no code", path(list, "%FF"), map[string]any{}, 404, "code_not_found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

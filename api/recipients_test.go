@@ -108,7 +108,7 @@ func TestQRCodes(t *testing.T) {
 	for _, tc := range []struct {
 		path   string
 		status int
-	}{{"/codes/NOPE/qr.png", 404}, {"/codes/QR-1/qr.png?size=5", 422}} {
+	}{{"/codes/NOPE/qr.png", 404}, {"/codes/QR-1/qr.png?size=5", 422}, {"/codes/%00/qr.png", 404}, {"/codes/%FF/qr.svg", 404}} {
 		if r := h.Admin(t, m, http.MethodGet, "/api/v1/lists/"+list+tc.path, nil); r.Status != tc.status {
 			t.Fatalf("%s: %d", tc.path, r.Status)
 		}

@@ -34,7 +34,6 @@ type Deps struct {
 	Allocator  *core.Allocator
 	Validator  *core.Validator
 	Redeemer   *core.Redeemer
-	Finder     core.CodeFinder
 	Recipients *core.RecipientView
 	// ShopifyWebhooks receives POST /webhooks/shopify.
 	ShopifyWebhooks *shopify.Intake

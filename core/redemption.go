@@ -135,6 +135,24 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 	return res, nil
 }
 
+// ListCode returns a live code of one list, as a till needs it (to redeem it, or to draw its QR
+// code): ErrListNotFound, or ErrCodeNotFound for a code that is not a valid code, not in the list,
+// or removed.
+func (r *Redeemer) ListCode(ctx context.Context, merchantID, listID uuid.UUID, raw string) (FoundCode, error) {
+	code, ok := CheckCode(raw)
+	if !ok {
+		return FoundCode{}, ErrCodeNotFound // never sent to the database: it could not be stored
+	}
+	f, err := r.codes.FindListCode(ctx, merchantID, listID, code)
+	if err != nil {
+		return FoundCode{}, err
+	}
+	if f.State == StateRemoved {
+		return FoundCode{}, ErrCodeNotFound
+	}
+	return f, nil
+}
+
 // ManualRedemption is a code marked used by hand (a till, a QR scanner).
 type ManualRedemption struct {
 	OrderID string
@@ -148,12 +166,9 @@ func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, cod
 	if utf8.RuneCountInString(m.Note) > 1000 {
 		return CodeOutcome{}, Invalid("note", "must be at most 1000 characters")
 	}
-	f, err := r.codes.FindListCode(ctx, merchantID, listID, code)
+	f, err := r.ListCode(ctx, merchantID, listID, code)
 	if err != nil {
 		return CodeOutcome{}, err
-	}
-	if f.State == StateRemoved {
-		return CodeOutcome{}, ErrCodeNotFound
 	}
 	if f.List.RequireIssued && f.State == StateAvailable {
 		return CodeOutcome{}, ErrNotIssued

@@ -161,7 +161,7 @@ func (a *App) Router() http.Handler {
 	return api.NewRouter(api.Deps{
 		Config: a.Config, Log: a.Log, Postgres: a.DB, Redis: RedisPing{a.Redis},
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
-		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer, Finder: a.DB,
+		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer,
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
 	})
 }
