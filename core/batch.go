@@ -106,11 +106,6 @@ func (s *Batches) Create(ctx context.Context, merchantID, listID uuid.UUID, spec
 	return b, nil
 }
 
-// Get returns one batch.
-func (s *Batches) Get(ctx context.Context, merchantID, listID uuid.UUID, number int) (Batch, error) {
-	return s.store.GetBatch(ctx, merchantID, listID, number)
-}
-
 // List pages through a list's batches.
 func (s *Batches) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Batch, string, error) {
 	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"strings"
 	"time"
@@ -177,15 +176,6 @@ func (s *Imports) List(ctx context.Context, merchantID, listID uuid.UUID, page P
 		return nil, "", err
 	}
 	return s.store.ListImports(ctx, merchantID, listID, page.Normalize())
-}
-
-// MarshalErrors is the errors list as JSON, never null.
-func (i Import) MarshalErrors() json.RawMessage {
-	if len(i.Errors) == 0 {
-		return json.RawMessage("[]")
-	}
-	b, _ := json.Marshal(i.Errors)
-	return b
 }
 
 // cleanFilename keeps the base name of an uploaded file as text that is safe to store and show:
