@@ -248,6 +248,26 @@ func TestListDelete(t *testing.T) {
 	if r := h.Admin(t, m, http.MethodDelete, "/api/v1/lists/"+empty, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("empty connected list: %d %s", r.Status, r.Body)
 	}
+
+	// A used list leaves nothing behind: no code, hold, order record, redemption or template.
+	used := h.CreateList(t, m, map[string]any{"name": "used"})
+	seedCodes(t, h, m, used, "GONE", 2)
+	allocate(t, h, m, used, "a@x.io", "")
+	validate(t, h, m, map[string]any{"code": "GONE-2", "reserve": true, "customer": map[string]any{"email": "b@x.io"}})
+	order(t, h, m, "gone-1", "pending", "GONE-1")
+	order(t, h, m, "gone-1", "paid", "GONE-1")
+	if r := h.Admin(t, m, http.MethodDelete, "/api/v1/lists/"+used, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete used list: %d %s", r.Status, r.Body)
+	}
+	for _, table := range []string{"codes", "allocations", "code_events", "reservations", "order_codes", "redemptions", "templates", "list_counters"} {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE merchant_id = $1 AND list_id = $2`, m.ID, used).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("%d rows of the deleted list left in %s", n, table)
+		}
+	}
 }
 
 func TestHealthz(t *testing.T) {

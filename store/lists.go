@@ -257,6 +257,10 @@ func (db *DB) DeleteList(ctx context.Context, merchantID, listID uuid.UUID) erro
 			`DELETE FROM imports WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM batches WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM list_connections WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM templates WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM reservations WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM order_codes WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM redemptions WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM code_lists WHERE merchant_id = $1 AND id = $2`,
 		} {
 			if _, err := tx.Exec(ctx, stmt, merchantID, listID); err != nil {
