@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -48,7 +49,9 @@ func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 		case errors.As(err, &maxErr):
 			fail(c, core.ErrBodyTooLarge)
 		case errors.As(err, &typeErr):
-			fail(c, core.Invalid(typeErr.Field, "must be a "+typeErr.Type.String()))
+			fail(c, core.Invalid(typeErr.Field, "must be "+jsonKind(typeErr.Type)))
+		case errors.As(err, new(*time.ParseError)):
+			fail(c, core.Malformed("a time field is not an RFC 3339 time such as 2030-01-31T00:00:00Z: "+err.Error()))
 		case errors.Is(err, io.EOF):
 			fail(c, core.Malformed("the request body is empty; send a JSON object"))
 		default:
@@ -72,6 +75,34 @@ func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// jsonKind names what a field expects in words a client developer knows, not Go type names.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map:
+		return "an object"
+	case reflect.Struct:
+		if t.PkgPath() == "time" && t.Name() == "Time" {
+			return "an RFC 3339 time such as 2030-01-31T00:00:00Z"
+		}
+		return "an object"
+	}
+	return "a JSON " + t.Kind().String()
 }
 
 func ruleMessage(fe validator.FieldError) string {

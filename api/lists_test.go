@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,12 @@ func TestListCreateValidation(t *testing.T) {
 			}
 			if tc.code != "" && r.ErrorCode() != tc.code {
 				t.Fatalf("error code %q, want %q: %s", r.ErrorCode(), tc.code, r.Body)
+			}
+			if tc.name == "bad date" && !strings.Contains(string(r.Body), "RFC 3339") {
+				t.Fatalf("the message does not say what a time looks like: %s", r.Body)
+			}
+			if tc.name == "string for number" && !strings.Contains(string(r.Body), "must be a whole number") {
+				t.Fatalf("the message does not say what the field takes: %s", r.Body)
 			}
 			if tc.field != "" {
 				var e struct {
