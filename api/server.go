@@ -37,6 +37,10 @@ type Deps struct {
 	Recipients *core.RecipientView
 	// ShopifyWebhooks receives POST /webhooks/shopify.
 	ShopifyWebhooks *shopify.Intake
+	// ShopifyInstaller connects shops (install, OAuth callback, token exchange).
+	ShopifyInstaller *shopify.Installer
+	// Connections serves connections and pushes.
+	Connections *core.Connections
 }
 
 // handlers carries the dependencies of the route handlers.

@@ -37,6 +37,8 @@ type Config struct {
 	MaxJSONBytes int64
 	// HoldDuration is how long a storefront reservation holds a code.
 	HoldDuration time.Duration
+	// ReconcileInterval is how often every shop's recently updated orders are fetched.
+	ReconcileInterval time.Duration
 	// ShutdownTimeout bounds graceful shutdown of the server and the worker.
 	ShutdownTimeout time.Duration
 	// WorkerConcurrency is the number of tasks a worker process runs at once.
@@ -80,6 +82,7 @@ func load(getenv func(string) string) (Config, error) {
 		MaxUploadBytes:              r.int64("MAX_UPLOAD_BYTES", 1<<30),
 		MaxJSONBytes:                r.int64("MAX_JSON_BYTES", 1<<20),
 		HoldDuration:                r.duration("HOLD_DURATION", 15*time.Minute),
+		ReconcileInterval:           r.duration("RECONCILE_INTERVAL", 15*time.Minute),
 		ShutdownTimeout:             r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		WorkerConcurrency:           int(r.int64("WORKER_CONCURRENCY", 8)),
 		DBMaxConns:                  int(r.int64("DB_MAX_CONNS", 32)),
@@ -119,7 +122,7 @@ func (c Config) validate() error {
 	positive := map[string]int64{
 		"MAX_UPLOAD_BYTES": c.MaxUploadBytes, "MAX_JSON_BYTES": c.MaxJSONBytes,
 		"WORKER_CONCURRENCY": int64(c.WorkerConcurrency), "DB_MAX_CONNS": int64(c.DBMaxConns),
-		"HOLD_DURATION": int64(c.HoldDuration), "SHUTDOWN_TIMEOUT": int64(c.ShutdownTimeout),
+		"HOLD_DURATION": int64(c.HoldDuration), "RECONCILE_INTERVAL": int64(c.ReconcileInterval), "SHUTDOWN_TIMEOUT": int64(c.ShutdownTimeout),
 		"VALIDATION_FAILURES_PER_MINUTE": int64(c.ValidationFailuresPerMinute),
 	}
 	for name, v := range positive {
@@ -142,7 +145,7 @@ func (c Config) Fields() []any {
 		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "redis_cluster_addrs", c.RedisClusterAddrs,
 		"http_addr", c.HTTPAddr,
 		"app_url", c.AppURL, "log_level", c.LogLevel, "max_upload_bytes", c.MaxUploadBytes,
-		"hold_duration", c.HoldDuration.String(), "worker_concurrency", c.WorkerConcurrency,
+		"hold_duration", c.HoldDuration.String(), "reconcile_interval", c.ReconcileInterval.String(), "worker_concurrency", c.WorkerConcurrency,
 		"db_max_conns", c.DBMaxConns, "app_secret", secretState(c.AppSecret),
 		"shopify_api_key", c.ShopifyAPIKey, "shopify_api_secret", secretState(c.ShopifyAPISecret),
 		"shopify_api_version", c.ShopifyAPIVersion, "shopify_admin_url", c.ShopifyAdminURL,

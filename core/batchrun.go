@@ -47,6 +47,8 @@ type BatchRunner struct {
 	Chunk int
 	// Rand is the randomness source (crypto/rand when nil); tests replace it.
 	Rand io.Reader
+	// Listener hears that the list gained codes (optional).
+	Listener CodeListener
 }
 
 // NewBatchRunner returns the batch runner.
@@ -118,5 +120,6 @@ func (r *BatchRunner) Run(ctx context.Context, merchantID, listID uuid.UUID, num
 		return fmt.Errorf("finish batch: %w", err)
 	}
 	r.log.InfoContext(ctx, "batch generated", "list_id", listID, "batch", number, "count", b.Count)
+	notifyCodesChanged(ctx, r.Listener, r.log, merchantID, listID)
 	return nil
 }

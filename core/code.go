@@ -129,6 +129,8 @@ type CodeStore interface {
 type Codes struct {
 	lists ListStore
 	store CodeStore
+	// Listener hears that codes were removed (optional), so pushes delete them from shops.
+	Listener CodeListener
 }
 
 // NewCodes returns the code service.
@@ -187,7 +189,13 @@ func (s *Codes) Remove(ctx context.Context, merchantID, listID uuid.UUID, code, 
 	if !ok {
 		return ErrCodeNotFound
 	}
-	return s.store.RemoveCode(ctx, list, code, actor)
+	if err := s.store.RemoveCode(ctx, list, code, actor); err != nil {
+		return err
+	}
+	if s.Listener != nil {
+		return s.Listener.CodesChanged(ctx, merchantID, listID)
+	}
+	return nil
 }
 
 // RemoveAvailable removes every never-delivered code of the list that is not held by a
@@ -200,7 +208,11 @@ func (s *Codes) RemoveAvailable(ctx context.Context, merchantID, listID uuid.UUI
 	if list.Kind == KindFixed {
 		return 0, ErrFixedListCode
 	}
-	return s.store.RemoveAvailable(ctx, list, actor)
+	n, err := s.store.RemoveAvailable(ctx, list, actor)
+	if err != nil || n == 0 || s.Listener == nil {
+		return n, err
+	}
+	return n, s.Listener.CodesChanged(ctx, merchantID, listID)
 }
 
 // Export streams the list's codes as CSV to w.

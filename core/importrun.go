@@ -85,6 +85,8 @@ type ImportRunner struct {
 	log   *slog.Logger
 	// BatchSize is how many rows are saved per transaction (DefaultImportBatchSize when 0).
 	BatchSize int
+	// Listener hears that the list gained codes (optional).
+	Listener CodeListener
 }
 
 // NewImportRunner returns the import runner.
@@ -186,6 +188,7 @@ func (r *ImportRunner) Run(ctx context.Context, merchantID, importID uuid.UUID) 
 	r.log.InfoContext(ctx, "import succeeded", "import_id", imp.ID, "rows", imp.Rows, "imported", imp.Imported,
 		"duplicates_in_file", imp.DuplicatesInFile, "duplicates_in_list", imp.DuplicatesInList, "invalid", imp.Invalid,
 		"duration_ms", time.Since(started).Milliseconds())
+	notifyCodesChanged(ctx, r.Listener, r.log, merchantID, imp.ListID)
 	return nil
 }
 

@@ -60,17 +60,27 @@ func NewMerchants(store MerchantStore) *Merchants {
 
 // Create makes a merchant and returns it with its keys in clear.
 func (s *Merchants) Create(ctx context.Context, name string) (Merchant, MerchantKeys, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return Merchant{}, MerchantKeys{}, Invalid("name", "must be 1 to 200 characters")
-	}
-	m := Merchant{ID: uuid.New(), Name: name, CreatedAt: s.now().UTC()}
-	keys := MerchantKeys{APIKey: newKey(apiKeyPrefix, m.ID), StorefrontKey: newKey(storefrontKeyPrefix, m.ID)}
-	err := s.store.CreateMerchant(ctx, StoredMerchant{Merchant: m, APIKeyHash: HashKey(keys.APIKey), StorefrontKeyHash: HashKey(keys.StorefrontKey)})
+	stored, keys, err := NewStoredMerchant(name, s.now())
 	if err != nil {
 		return Merchant{}, MerchantKeys{}, err
 	}
-	return m, keys, nil
+	if err := s.store.CreateMerchant(ctx, stored); err != nil {
+		return Merchant{}, MerchantKeys{}, err
+	}
+	return stored.Merchant, keys, nil
+}
+
+// NewStoredMerchant makes a new merchant named name, with fresh keys: the record to store and
+// the keys in clear. A shop installing the app gets its merchant this way, in the same
+// transaction as its connection.
+func NewStoredMerchant(name string, now time.Time) (StoredMerchant, MerchantKeys, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return StoredMerchant{}, MerchantKeys{}, Invalid("name", "must be 1 to 200 characters")
+	}
+	m := Merchant{ID: uuid.New(), Name: name, CreatedAt: now.UTC()}
+	keys := MerchantKeys{APIKey: newKey(apiKeyPrefix, m.ID), StorefrontKey: newKey(storefrontKeyPrefix, m.ID)}
+	return StoredMerchant{Merchant: m, APIKeyHash: HashKey(keys.APIKey), StorefrontKeyHash: HashKey(keys.StorefrontKey)}, keys, nil
 }
 
 // Authenticate returns the merchant whose admin API key this is, or ErrUnauthorized.

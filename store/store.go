@@ -28,6 +28,8 @@ type DB struct {
 	log  *slog.Logger
 	// conflicts remembers lists that just had duplicate codes (see insertCodes).
 	conflicts conflictMemory
+	// sealer seals connection credentials at rest (see UseSealer).
+	sealer *Sealer
 }
 
 // Open connects to PostgreSQL with a pool of maxConns connections.

@@ -76,8 +76,15 @@ func (db *DB) OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, sh
 // UninstallShop implements shopify.WebhookProcessStore.
 func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE connections SET state = 'uninstalled'
+		// The app's token is revoked with the uninstall: forget it, and stop the shop's pushes.
+		if _, err := tx.Exec(ctx, `UPDATE connections SET state = 'uninstalled', credentials = NULL,
+			credentials_version = credentials_version + 1, token_expires_at = NULL, remote_webhooks = '[]', updated_at = now()
 			WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND state <> 'uninstalled'`, merchantID, platform, shop); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE list_connections p SET state = 'stopped', updated_at = now() FROM connections c
+			WHERE p.merchant_id = $1 AND c.merchant_id = $1 AND c.id = p.connection_id AND c.platform = $2 AND c.shop = $3`,
+			merchantID, platform, shop); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM shop_routes WHERE platform = $1 AND shop = $2 AND merchant_id = $3`, platform, shop, merchantID)

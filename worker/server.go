@@ -32,6 +32,23 @@ type ShopifyWebhookProcessor interface {
 	Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error
 }
 
+// PushRunner runs one push of a list's codes to a connection until every code is in the shop.
+type PushRunner interface {
+	RunPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
+}
+
+// Reconciler fetches a connection's recently updated orders; ReconcileAll queues that for every
+// active connection.
+type Reconciler interface {
+	Reconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error
+	ReconcileAll(ctx context.Context) error
+}
+
+// Disconnector removes a disconnected connection's platform webhooks and credentials.
+type Disconnector interface {
+	Disconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
+}
+
 // Deps are the worker's collaborators; every field is required.
 type Deps struct {
 	Log         *slog.Logger
@@ -46,6 +63,12 @@ type Deps struct {
 	ShopifyWebhooks ShopifyWebhookProcessor
 	// SweepEvery is how often the scheduler enqueues the sweep (default one minute).
 	SweepEvery time.Duration
+	// Pushes, Reconciler and Disconnector do the connections' work (optional).
+	Pushes       PushRunner
+	Reconciler   Reconciler
+	Disconnector Disconnector
+	// ReconcileEvery is how often every connection's orders are reconciled (default 15 minutes).
+	ReconcileEvery time.Duration
 }
 
 // TaskIDFrom returns the asynq task id carried by ctx, for logs.
@@ -82,6 +105,36 @@ func NewMux(d Deps) *asynq.ServeMux {
 				return err
 			}
 			return d.ShopifyWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
+		})
+	}
+	if d.Pushes != nil {
+		mux.HandleFunc(TypePushRun, func(ctx context.Context, t *asynq.Task) error {
+			var p PushPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.Pushes.RunPush(ctx, p.MerchantID, p.ListID, p.ConnectionID)
+		})
+	}
+	if d.Reconciler != nil {
+		mux.HandleFunc(TypeReconcile, func(ctx context.Context, t *asynq.Task) error {
+			var p ConnectionPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.Reconciler.Reconcile(ctx, p.MerchantID, p.ConnectionID)
+		})
+		mux.HandleFunc(TypeReconcileAll, func(ctx context.Context, _ *asynq.Task) error {
+			return d.Reconciler.ReconcileAll(ctx)
+		})
+	}
+	if d.Disconnector != nil {
+		mux.HandleFunc(TypeDisconnect, func(ctx context.Context, t *asynq.Task) error {
+			var p ConnectionPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.Disconnector.Disconnect(ctx, p.MerchantID, p.ConnectionID)
 		})
 	}
 	return mux
@@ -127,6 +180,15 @@ func Run(ctx context.Context, d Deps) error {
 	if _, err := sched.Register(fmt.Sprintf("@every %s", d.SweepEvery), asynq.NewTask(TypeSweep, nil),
 		asynq.Queue(QueueMaintenance), asynq.Unique(d.SweepEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.SweepEvery)); err != nil {
 		return fmt.Errorf("register sweep: %w", err)
+	}
+	if d.Reconciler != nil {
+		if d.ReconcileEvery <= 0 {
+			d.ReconcileEvery = 15 * time.Minute
+		}
+		if _, err := sched.Register(fmt.Sprintf("@every %s", d.ReconcileEvery), asynq.NewTask(TypeReconcileAll, nil),
+			asynq.Queue(QueueMaintenance), asynq.Unique(d.ReconcileEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.ReconcileEvery)); err != nil {
+			return fmt.Errorf("register reconciliation: %w", err)
+		}
 	}
 	if err := srv.Start(NewMux(d)); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)

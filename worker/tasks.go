@@ -24,6 +24,14 @@ const (
 	TypeSweep         = "maintenance:sweep"
 	// TypeShopifyWebhook processes one stored Shopify webhook delivery.
 	TypeShopifyWebhook = "shopify:webhook"
+	// TypePushRun pushes a list's codes to a connected shop (resuming where it stopped).
+	TypePushRun = "push:run"
+	// TypeReconcile fetches one connection's recently updated orders.
+	TypeReconcile = "connection:reconcile"
+	// TypeReconcileAll queues TypeReconcile for every active connection (scheduled).
+	TypeReconcileAll = "connection:reconcile-all"
+	// TypeDisconnect removes a disconnected shop's webhooks and forgets its credentials.
+	TypeDisconnect = "connection:disconnect"
 )
 
 // Queue names and their weights.
@@ -50,6 +58,19 @@ type BatchPayload struct {
 type ShopifyWebhookPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 	DeliveryID uuid.UUID `json:"delivery_id"`
+}
+
+// PushPayload names a push: a list and the connection it is pushed to.
+type PushPayload struct {
+	MerchantID   uuid.UUID `json:"merchant_id"`
+	ListID       uuid.UUID `json:"list_id"`
+	ConnectionID uuid.UUID `json:"connection_id"`
+}
+
+// ConnectionPayload names a connection.
+type ConnectionPayload struct {
+	MerchantID   uuid.UUID `json:"merchant_id"`
+	ConnectionID uuid.UUID `json:"connection_id"`
 }
 
 // Queue enqueues tasks on asynq; it implements core.TaskQueue.
@@ -82,6 +103,25 @@ func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, 
 func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
 	return q.enqueue(ctx, TypeShopifyWebhook, ShopifyWebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
 		"shopify-webhook:"+deliveryID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
+}
+
+// EnqueuePush implements core.ConnectionQueue. One push task per list and connection waits or
+// runs at a time; the runner takes every code there is before it stops.
+func (q *Queue) EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error {
+	return q.enqueue(ctx, TypePushRun, PushPayload{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID},
+		"push:"+listID.String()+":"+connectionID.String(), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+}
+
+// EnqueueReconcile implements core.ConnectionQueue.
+func (q *Queue) EnqueueReconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error {
+	return q.enqueue(ctx, TypeReconcile, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
+		"reconcile:"+connectionID.String(), asynq.Queue(QueueMaintenance), asynq.MaxRetry(5), asynq.Timeout(30*time.Minute))
+}
+
+// EnqueueDisconnect implements core.ConnectionQueue.
+func (q *Queue) EnqueueDisconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
+	return q.enqueue(ctx, TypeDisconnect, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
+		"disconnect:"+connectionID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
 }
 
 // EnqueueWebhook implements core.TaskQueue: it queues a stored delivery of platform.

@@ -76,6 +76,12 @@ type App struct {
 	// ShopifyIntake receives Shopify webhooks; ShopifyWebhooks processes them in the worker.
 	ShopifyIntake   *shopify.Intake
 	ShopifyWebhooks *shopify.Processor
+	// ShopifyInstaller connects and disconnects shops; ShopifyPusher pushes codes into them and
+	// ShopifyReconciler fetches their orders.
+	ShopifyInstaller  *shopify.Installer
+	ShopifyPusher     *shopify.Pusher
+	ShopifyReconciler *shopify.Reconciler
+	Connections       *core.Connections
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -99,6 +105,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		cfg.AppSecret = secret
 		log.Warn("APP_SECRET is not set: using a generated secret kept in the database; set APP_SECRET in production", "generated_now", created)
 	}
+	sealer, err := store.NewSealer(cfg.AppSecret)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.UseSealer(sealer)
 	redisOpt, err := RedisOptions(cfg)
 	if err != nil {
 		db.Close()
@@ -127,7 +139,24 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a.ShopifyIntake = shopify.NewIntake(db, q, log, cfg.ShopifyAPISecret)
 	a.ShopifyWebhooks = shopify.NewProcessor(db, a.Redeemer, log)
+	shopifyApp := ShopifyApp(cfg)
+	a.ShopifyInstaller = shopify.NewInstaller(shopifyApp, db, cfg.AppURL, log)
+	a.ShopifyPusher = shopify.NewPusher(shopifyApp, db, log)
+	a.ShopifyReconciler = shopify.NewReconciler(shopifyApp, db, q, a.Redeemer, log)
+	a.Connections = core.NewConnections(db, db, q, shopify.Platform)
+	// Pushes follow their lists: codes added by imports and batches, codes removed.
+	a.Importer.Listener = a.Connections
+	a.Generator.Listener = a.Connections
+	a.Codes.Listener = a.Connections
 	return a, nil
+}
+
+// ShopifyApp is the Shopify app's settings from config.
+func ShopifyApp(cfg config.Config) shopify.App {
+	return shopify.App{
+		APIKey: cfg.ShopifyAPIKey, APISecret: cfg.ShopifyAPISecret, Scopes: shopify.ParseScopes(cfg.ShopifyScopes),
+		APIVersion: cfg.ShopifyAPIVersion, AdminURL: cfg.ShopifyAdminURL,
+	}
 }
 
 // RedisOptions are asynq's connection options for the configured Redis: a cluster when
@@ -163,6 +192,7 @@ func (a *App) Router() http.Handler {
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer,
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
+		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections,
 	})
 }
 
@@ -180,5 +210,7 @@ func (a *App) WorkerDeps() worker.Deps {
 		Log: a.Log, Redis: a.RedisOpt, Concurrency: a.Config.WorkerConcurrency, Shutdown: a.Config.ShutdownTimeout,
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
 		ShopifyWebhooks: a.ShopifyWebhooks,
+		Pushes:          a.ShopifyPusher, Reconciler: a.ShopifyReconciler, Disconnector: a.ShopifyInstaller,
+		ReconcileEvery:  a.Config.ReconcileInterval,
 	}
 }

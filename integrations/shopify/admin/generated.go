@@ -9,6 +9,29 @@ import (
 	"github.com/Khan/genqlient/graphql"
 )
 
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode includes the requested fields of the GraphQL type DiscountCodeNode.
+// The GraphQL type's documentation follows.
+//
+// A node containing a code discount and its related events.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode struct {
+	// A globally-unique ID.
+	Id string `json:"id"`
+}
+
+// GetId returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode.Id, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) GetId() string { return v.Id }
+
+// CodeDiscountNodeByCodeResponse is returned by CodeDiscountNodeByCode on success.
+type CodeDiscountNodeByCodeResponse struct {
+	// Returns a code discount identified by its discount code.
+	CodeDiscountNodeByCode *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode `json:"codeDiscountNodeByCode"`
+}
+
+// GetCodeDiscountNodeByCode returns CodeDiscountNodeByCodeResponse.CodeDiscountNodeByCode, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeResponse) GetCodeDiscountNodeByCode() *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode {
+	return v.CodeDiscountNodeByCode
+}
+
 // The input fields for the value of the discount and how it is applied.
 type DiscountAmountInput struct {
 	// The value of the discount.
@@ -531,6 +554,59 @@ func (v *DiscountRedeemCodeBulkCreationResponse) GetDiscountRedeemCodeBulkCreati
 	return v.DiscountRedeemCodeBulkCreation
 }
 
+// DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation includes the requested fields of the GraphQL type DiscountRedeemCodeBulkCreation.
+// The GraphQL type's documentation follows.
+//
+// The properties and status of a bulk discount redeem code creation operation.
+type DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation struct {
+	// A globally-unique ID.
+	Id string `json:"id"`
+	// Whether the bulk creation is still queued (`false`) or has been run (`true`).
+	Done bool `json:"done"`
+	// The number of codes to create.
+	CodesCount int `json:"codesCount"`
+	// The number of codes created successfully.
+	ImportedCount int `json:"importedCount"`
+	// The number of codes that weren't created successfully.
+	FailedCount int `json:"failedCount"`
+}
+
+// GetId returns DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation.Id, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation) GetId() string {
+	return v.Id
+}
+
+// GetDone returns DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation.Done, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation) GetDone() bool {
+	return v.Done
+}
+
+// GetCodesCount returns DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation.CodesCount, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation) GetCodesCount() int {
+	return v.CodesCount
+}
+
+// GetImportedCount returns DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation.ImportedCount, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation) GetImportedCount() int {
+	return v.ImportedCount
+}
+
+// GetFailedCount returns DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation.FailedCount, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation) GetFailedCount() int {
+	return v.FailedCount
+}
+
+// DiscountRedeemCodeBulkCreationStatusResponse is returned by DiscountRedeemCodeBulkCreationStatus on success.
+type DiscountRedeemCodeBulkCreationStatusResponse struct {
+	// Returns a bulk code creation resource by ID.
+	DiscountRedeemCodeBulkCreation *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation `json:"discountRedeemCodeBulkCreation"`
+}
+
+// GetDiscountRedeemCodeBulkCreation returns DiscountRedeemCodeBulkCreationStatusResponse.DiscountRedeemCodeBulkCreation, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationStatusResponse) GetDiscountRedeemCodeBulkCreation() *DiscountRedeemCodeBulkCreationStatusDiscountRedeemCodeBulkCreation {
+	return v.DiscountRedeemCodeBulkCreation
+}
+
 // The input fields for the redeem code to attach to a discount.
 type DiscountRedeemCodeInput struct {
 	// The code that a customer can use at checkout to receive the associated discount.
@@ -773,6 +849,61 @@ type WebhookSubscriptionCreateWebhookSubscriptionCreateWebhookSubscriptionCreate
 // GetId returns WebhookSubscriptionCreateWebhookSubscriptionCreateWebhookSubscriptionCreatePayloadWebhookSubscription.Id, and is useful for accessing the field via an interface.
 func (v *WebhookSubscriptionCreateWebhookSubscriptionCreateWebhookSubscriptionCreatePayloadWebhookSubscription) GetId() string {
 	return v.Id
+}
+
+// WebhookSubscriptionDeleteResponse is returned by WebhookSubscriptionDelete on success.
+type WebhookSubscriptionDeleteResponse struct {
+	// Deletes a webhook subscription.
+	//
+	// Building an app? If you only use app-specific webhooks, you won't need this. App-specific webhook subscriptions specified in your `shopify.app.toml` may be easier. They are automatically kept up to date by Shopify & require less maintenance. Please read [About managing webhook subscriptions](https://shopify.dev/docs/apps/build/webhooks/subscribe).
+	WebhookSubscriptionDelete *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload `json:"webhookSubscriptionDelete"`
+}
+
+// GetWebhookSubscriptionDelete returns WebhookSubscriptionDeleteResponse.WebhookSubscriptionDelete, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionDeleteResponse) GetWebhookSubscriptionDelete() *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload {
+	return v.WebhookSubscriptionDelete
+}
+
+// WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload includes the requested fields of the GraphQL type WebhookSubscriptionDeletePayload.
+// The GraphQL type's documentation follows.
+//
+// Return type for `webhookSubscriptionDelete` mutation.
+type WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload struct {
+	// The ID of the deleted webhook subscription.
+	DeletedWebhookSubscriptionId string `json:"deletedWebhookSubscriptionId"`
+	// The list of errors that occurred from executing the mutation.
+	UserErrors []*WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError `json:"userErrors"`
+}
+
+// GetDeletedWebhookSubscriptionId returns WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload.DeletedWebhookSubscriptionId, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload) GetDeletedWebhookSubscriptionId() string {
+	return v.DeletedWebhookSubscriptionId
+}
+
+// GetUserErrors returns WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload.UserErrors, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayload) GetUserErrors() []*WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError {
+	return v.UserErrors
+}
+
+// WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError includes the requested fields of the GraphQL type UserError.
+// The GraphQL type's documentation follows.
+//
+// Represents an error in the input of a mutation.
+type WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError struct {
+	// The path to the input field that caused the error.
+	Field []string `json:"field"`
+	// The error message.
+	Message string `json:"message"`
+}
+
+// GetField returns WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError.Field, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError) GetField() []string {
+	return v.Field
+}
+
+// GetMessage returns WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError.Message, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionDeleteWebhookSubscriptionDeleteWebhookSubscriptionDeletePayloadUserErrorsUserError) GetMessage() string {
+	return v.Message
 }
 
 // The supported topics for webhook subscriptions. You can use webhook subscriptions to receive
@@ -1390,6 +1521,14 @@ var AllWebhookSubscriptionTopic = []WebhookSubscriptionTopic{
 	WebhookSubscriptionTopicDeliveryPromiseSettingsUpdate,
 }
 
+// __CodeDiscountNodeByCodeInput is used internally by genqlient
+type __CodeDiscountNodeByCodeInput struct {
+	Code string `json:"code"`
+}
+
+// GetCode returns __CodeDiscountNodeByCodeInput.Code, and is useful for accessing the field via an interface.
+func (v *__CodeDiscountNodeByCodeInput) GetCode() string { return v.Code }
+
 // __DiscountCodeBasicCreateInput is used internally by genqlient
 type __DiscountCodeBasicCreateInput struct {
 	Title                  string                          `json:"title"`
@@ -1460,6 +1599,14 @@ type __DiscountRedeemCodeBulkCreationInput struct {
 // GetId returns __DiscountRedeemCodeBulkCreationInput.Id, and is useful for accessing the field via an interface.
 func (v *__DiscountRedeemCodeBulkCreationInput) GetId() string { return v.Id }
 
+// __DiscountRedeemCodeBulkCreationStatusInput is used internally by genqlient
+type __DiscountRedeemCodeBulkCreationStatusInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __DiscountRedeemCodeBulkCreationStatusInput.Id, and is useful for accessing the field via an interface.
+func (v *__DiscountRedeemCodeBulkCreationStatusInput) GetId() string { return v.Id }
+
 // __OrdersInput is used internally by genqlient
 type __OrdersInput struct {
 	First int     `json:"first"`
@@ -1487,6 +1634,50 @@ func (v *__WebhookSubscriptionCreateInput) GetTopic() WebhookSubscriptionTopic {
 
 // GetCallbackUrl returns __WebhookSubscriptionCreateInput.CallbackUrl, and is useful for accessing the field via an interface.
 func (v *__WebhookSubscriptionCreateInput) GetCallbackUrl() string { return v.CallbackUrl }
+
+// __WebhookSubscriptionDeleteInput is used internally by genqlient
+type __WebhookSubscriptionDeleteInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __WebhookSubscriptionDeleteInput.Id, and is useful for accessing the field via an interface.
+func (v *__WebhookSubscriptionDeleteInput) GetId() string { return v.Id }
+
+// The query executed by CodeDiscountNodeByCode.
+const CodeDiscountNodeByCode_Operation = `
+query CodeDiscountNodeByCode ($code: String!) {
+	codeDiscountNodeByCode(code: $code) {
+		id
+	}
+}
+`
+
+// CodeDiscountNodeByCode finds the code discount that holds a redeem code, so
+// that a push rerun recognises a code (or a discount) it created before.
+func CodeDiscountNodeByCode(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	code string,
+) (data_ *CodeDiscountNodeByCodeResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "CodeDiscountNodeByCode",
+		Query:  CodeDiscountNodeByCode_Operation,
+		Variables: &__CodeDiscountNodeByCodeInput{
+			Code: code,
+		},
+	}
+
+	data_ = &CodeDiscountNodeByCodeResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
 
 // The mutation executed by DiscountCodeBasicCreate.
 const DiscountCodeBasicCreate_Operation = `
@@ -1649,7 +1840,7 @@ query DiscountRedeemCodeBulkCreation ($id: ID!) {
 		codesCount
 		importedCount
 		failedCount
-		codes(first: 250) {
+		codes(first: 100) {
 			nodes {
 				code
 				discountRedeemCode {
@@ -1683,6 +1874,48 @@ func DiscountRedeemCodeBulkCreation(
 	}
 
 	data_ = &DiscountRedeemCodeBulkCreationResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by DiscountRedeemCodeBulkCreationStatus.
+const DiscountRedeemCodeBulkCreationStatus_Operation = `
+query DiscountRedeemCodeBulkCreationStatus ($id: ID!) {
+	discountRedeemCodeBulkCreation(id: $id) {
+		id
+		done
+		codesCount
+		importedCount
+		failedCount
+	}
+}
+`
+
+// DiscountRedeemCodeBulkCreationStatus asks only whether a bulk creation is
+// done and how many codes it imported or failed: it costs one point, so a push
+// polls with it and reads the per-code results (DiscountRedeemCodeBulkCreation)
+// only when some code failed.
+func DiscountRedeemCodeBulkCreationStatus(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *DiscountRedeemCodeBulkCreationStatusResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "DiscountRedeemCodeBulkCreationStatus",
+		Query:  DiscountRedeemCodeBulkCreationStatus_Operation,
+		Variables: &__DiscountRedeemCodeBulkCreationStatusInput{
+			Id: id,
+		},
+	}
+
+	data_ = &DiscountRedeemCodeBulkCreationStatusResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -1783,6 +2016,46 @@ func WebhookSubscriptionCreate(
 	}
 
 	data_ = &WebhookSubscriptionCreateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by WebhookSubscriptionDelete.
+const WebhookSubscriptionDelete_Operation = `
+mutation WebhookSubscriptionDelete ($id: ID!) {
+	webhookSubscriptionDelete(id: $id) {
+		deletedWebhookSubscriptionId
+		userErrors {
+			field
+			message
+		}
+	}
+}
+`
+
+// WebhookSubscriptionDelete removes a webhook subscription the app made, when a
+// merchant disconnects the shop.
+func WebhookSubscriptionDelete(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *WebhookSubscriptionDeleteResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "WebhookSubscriptionDelete",
+		Query:  WebhookSubscriptionDelete_Operation,
+		Variables: &__WebhookSubscriptionDeleteInput{
+			Id: id,
+		},
+	}
+
+	data_ = &WebhookSubscriptionDeleteResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -197,6 +197,7 @@ func (f *Fake) rootLocked(s *shop, op ast.Operation, now time.Time) map[string]a
 			"discountRedeemCodeBulkAdd":        resolver(func(a map[string]any) (any, error) { return f.discountRedeemCodeBulkAdd(s, a, now), nil }),
 			"discountCodeRedeemCodeBulkDelete": resolver(func(a map[string]any) (any, error) { return f.redeemCodeBulkDelete(s, a, now), nil }),
 			"webhookSubscriptionCreate":        resolver(func(a map[string]any) (any, error) { return f.webhookSubscriptionCreate(s, a), nil }),
+			"webhookSubscriptionDelete":        resolver(func(a map[string]any) (any, error) { return f.webhookSubscriptionDelete(s, a), nil }),
 		}
 	}
 	return map[string]any{
@@ -453,6 +454,18 @@ func (f *Fake) webhookSubscriptionCreate(s *shop, args map[string]any) map[strin
 		"__typename": "WebhookSubscription", "id": w.ID, "topic": w.Topic, "format": w.Format,
 		"endpoint": map[string]any{"__typename": "WebhookHttpEndpoint", "callbackUrl": cb},
 	}, "userErrors": []any{}}
+}
+
+func (f *Fake) webhookSubscriptionDelete(s *shop, args map[string]any) map[string]any {
+	id := str(args["id"])
+	for i, w := range s.webhooks {
+		if w.ID == id {
+			s.webhooks = append(s.webhooks[:i], s.webhooks[i+1:]...)
+			return map[string]any{"deletedWebhookSubscriptionId": id, "userErrors": []any{}}
+		}
+	}
+	return map[string]any{"deletedWebhookSubscriptionId": nil, "userErrors": []any{map[string]any{
+		"__typename": "UserError", "field": []any{"id"}, "message": "Webhook subscription does not exist"}}}
 }
 
 func isLoopback(host string) bool {

@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+const pushColumns = `p.merchant_id, p.list_id, p.connection_id, c.platform, c.shop, p.state, p.discount, p.remote_id,
+	p.pushed, p.failed, p.deleted, p.error, p.created_at, p.updated_at,
+	(SELECT count(*) FROM codes k WHERE k.merchant_id = p.merchant_id AND k.list_id = p.list_id
+		AND k.seq >= p.next_seq AND k.state <> 'removed')
+	+ (SELECT count(*) FROM code_pushes s WHERE s.merchant_id = p.merchant_id AND s.list_id = p.list_id
+		AND s.connection_id = p.connection_id AND s.state = 'submitted')`
+
+const pushFrom = ` FROM list_connections p JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id`
+
+func scanPush(row pgx.Row) (core.Push, error) {
+	var p core.Push
+	var discount []byte
+	err := row.Scan(&p.MerchantID, &p.ListID, &p.ConnectionID, &p.Platform, &p.Shop, &p.State, &discount, &p.RemoteID,
+		&p.Pushed, &p.Failed, &p.Deleted, &p.Error, &p.CreatedAt, &p.UpdatedAt, &p.Pending)
+	if err != nil {
+		return p, err
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, json.Unmarshal(discount, &p.Discount)
+}
+
+// CreatePush implements core.ConnectionStore. The list row is locked so that a list being
+// deleted is not pushed.
+func (db *DB) CreatePush(ctx context.Context, p core.Push) (core.Push, bool, error) {
+	var out core.Push
+	created := false
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM code_lists WHERE merchant_id = $1 AND id = $2 FOR SHARE`,
+			p.MerchantID, p.ListID).Scan(&one); err != nil {
+			return notFound(err, core.ErrListNotFound)
+		}
+		discount, err := json.Marshal(p.Discount)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO list_connections (merchant_id, list_id, connection_id, state, discount)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.MerchantID, p.ListID, p.ConnectionID, p.State, discount)
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		out, err = scanPush(tx.QueryRow(ctx, `SELECT `+pushColumns+pushFrom+`
+			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3`, p.MerchantID, p.ListID, p.ConnectionID))
+		return err
+	})
+	return out, created, err
+}
+
+// RestartPush implements core.ConnectionStore.
+func (db *DB) RestartPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (core.Push, error) {
+	ref := core.PushRef{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID}
+	if _, err := db.pool.Exec(ctx, `UPDATE list_connections SET state = 'pending', error = '', updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND state = 'error'`, merchantID, listID, connectionID); err != nil {
+		return core.Push{}, err
+	}
+	return db.GetPush(ctx, ref)
+}
+
+// ListPushes implements core.ConnectionStore.
+func (db *DB) ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]core.Push, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+pushColumns+pushFrom+`
+		WHERE p.merchant_id = $1 AND p.list_id = $2 ORDER BY p.created_at, p.connection_id`, merchantID, listID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Push, error) { return scanPush(r) })
+}
+
+// GetPush implements core.PushStore.
+func (db *DB) GetPush(ctx context.Context, ref core.PushRef) (core.Push, error) {
+	p, err := scanPush(db.pool.QueryRow(ctx, `SELECT `+pushColumns+pushFrom+`
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3`, ref.MerchantID, ref.ListID, ref.ConnectionID))
+	return p, notFound(err, core.ErrListNotFound)
+}
+
+// SetPushState implements core.PushStore; a stopped push stays stopped.
+func (db *DB) SetPushState(ctx context.Context, ref core.PushRef, state, reason string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE list_connections SET state = $4, error = $5, updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND state <> 'stopped'`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, state, truncateText(reason, 1000))
+	return err
+}
+
+// FirstPushCode implements core.PushStore.
+func (db *DB) FirstPushCode(ctx context.Context, ref core.PushRef) (core.PushCode, bool, error) {
+	var c core.PushCode
+	err := db.pool.QueryRow(ctx, `WITH first AS (
+			SELECT k.seq, k.code FROM codes k JOIN list_connections p
+				ON p.merchant_id = k.merchant_id AND p.list_id = k.list_id AND p.connection_id = $3
+			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= p.next_seq AND k.state <> 'removed'
+			ORDER BY k.seq LIMIT 1)
+		UPDATE list_connections p SET creating_seq = first.seq, updated_at = now() FROM first
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3
+		RETURNING first.seq, first.code`, ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+// CreatingPushCode implements core.PushStore.
+func (db *DB) CreatingPushCode(ctx context.Context, ref core.PushRef) (core.PushCode, bool, error) {
+	var c core.PushCode
+	err := db.pool.QueryRow(ctx, `SELECT k.seq, k.code FROM list_connections p
+		JOIN codes k ON k.merchant_id = p.merchant_id AND k.list_id = p.list_id AND k.seq = p.creating_seq
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3 AND p.remote_id = ''`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+// SetPushRemote implements core.PushStore: the discount id, and its first code as pushed (the
+// cursor moves past it).
+func (db *DB) SetPushRemote(ctx context.Context, ref core.PushRef, remoteID string, first core.PushOutcome) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE list_connections SET remote_id = $4, creating_seq = NULL,
+			next_seq = GREATEST(next_seq, $5 + 1), updated_at = now()
+			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`,
+			ref.MerchantID, ref.ListID, ref.ConnectionID, remoteID, first.Seq); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state)
+			VALUES ($1, $2, $3, $4, 'submitted') ON CONFLICT DO NOTHING`, ref.MerchantID, ref.ListID, ref.ConnectionID, first.Seq); err != nil {
+			return err
+		}
+		return finishPushCodes(ctx, tx, ref, []core.PushOutcome{first})
+	})
+}
+
+// ClaimPushCodes implements core.PushStore.
+func (db *DB) ClaimPushCodes(ctx context.Context, ref core.PushRef, limit int) ([]core.PushCode, error) {
+	var out []core.PushCode
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var next int64
+		if err := tx.QueryRow(ctx, `SELECT next_seq FROM list_connections
+			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 FOR UPDATE`,
+			ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&next); err != nil {
+			return notFound(err, core.ErrListNotFound)
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state)
+			SELECT k.merchant_id, k.list_id, $3, k.seq, 'submitted' FROM codes k
+			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= $4 AND k.state <> 'removed'
+			ORDER BY k.seq LIMIT $5
+			ON CONFLICT DO NOTHING
+			RETURNING seq`, ref.MerchantID, ref.ListID, ref.ConnectionID, next, limit)
+		if err != nil {
+			return err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		last := seqs[0]
+		for _, s := range seqs {
+			last = max(last, s)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE list_connections SET next_seq = $4 + 1, updated_at = now()
+			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`, ref.MerchantID, ref.ListID, ref.ConnectionID, last); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT seq, code, '', '' FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = ANY($3) ORDER BY seq`,
+			ref.MerchantID, ref.ListID, seqs)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scanPushCode)
+		return err
+	})
+	return out, err
+}
+
+func scanPushCode(r pgx.CollectableRow) (core.PushCode, error) {
+	var c core.PushCode
+	return c, r.Scan(&c.Seq, &c.Code, &c.BatchID, &c.RemoteID)
+}
+
+// pushCodesWhere selects a push's code rows joined to their codes.
+const pushCodesSelect = `SELECT s.seq, k.code, s.batch_id, s.remote_id FROM code_pushes s
+	JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+	WHERE s.merchant_id = $1 AND s.list_id = $2 AND s.connection_id = $3 `
+
+// UnsentPushCodes implements core.PushStore.
+func (db *DB) UnsentPushCodes(ctx context.Context, ref core.PushRef, limit int) ([]core.PushCode, error) {
+	rows, err := db.pool.Query(ctx, pushCodesSelect+`AND s.state = 'submitted' AND s.batch_id = '' ORDER BY s.seq LIMIT $4`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanPushCode)
+}
+
+// SetPushBatch implements core.PushStore.
+func (db *DB) SetPushBatch(ctx context.Context, ref core.PushRef, seqs []int64, batchID string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE code_pushes SET batch_id = $5, updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND seq = ANY($4) AND state = 'submitted'`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs, batchID)
+	return err
+}
+
+// OpenPushBatches implements core.PushStore.
+func (db *DB) OpenPushBatches(ctx context.Context, ref core.PushRef) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT batch_id FROM code_pushes
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND state = 'submitted' AND batch_id <> ''
+		GROUP BY batch_id ORDER BY min(seq)`, ref.MerchantID, ref.ListID, ref.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// PushBatchCodes implements core.PushStore.
+func (db *DB) PushBatchCodes(ctx context.Context, ref core.PushRef, batchID string) ([]core.PushCode, error) {
+	rows, err := db.pool.Query(ctx, pushCodesSelect+`AND s.state = 'submitted' AND s.batch_id = $4 ORDER BY s.seq`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, batchID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanPushCode)
+}
+
+// FinishPushCodes implements core.PushStore.
+func (db *DB) FinishPushCodes(ctx context.Context, ref core.PushRef, outcomes []core.PushOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error { return finishPushCodes(ctx, tx, ref, outcomes) })
+}
+
+// finishPushCodes moves submitted codes to pushed or failed, writes one timeline event per code
+// and adds to the push's counts, all in one set-based statement.
+func finishPushCodes(ctx context.Context, tx pgx.Tx, ref core.PushRef, outcomes []core.PushOutcome) error {
+	seqs := make([]int64, len(outcomes))
+	pushed := make([]bool, len(outcomes))
+	remote := make([]string, len(outcomes))
+	reasons := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		seqs[i], pushed[i], remote[i], reasons[i] = o.Seq, o.Pushed, o.RemoteID, truncateText(o.Error, 500)
+	}
+	_, err := tx.Exec(ctx, `WITH o AS (
+			SELECT * FROM unnest($4::bigint[], $5::boolean[], $6::text[], $7::text[]) AS o(seq, pushed, remote_id, error)),
+		done AS (
+			UPDATE code_pushes s SET state = CASE WHEN o.pushed THEN 'pushed' ELSE 'failed' END,
+				remote_id = o.remote_id, error = CASE WHEN o.pushed THEN '' ELSE o.error END, updated_at = now()
+			FROM o WHERE s.merchant_id = $1 AND s.list_id = $2 AND s.connection_id = $3 AND s.seq = o.seq
+				AND s.state = 'submitted'
+			RETURNING s.seq, o.pushed, o.remote_id, o.error),
+		conn AS (
+			SELECT c.platform, c.shop, p.remote_id AS discount_id FROM list_connections p
+			JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id
+			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3),
+		events AS (
+			INSERT INTO code_events (merchant_id, list_id, seq, type, actor, details)
+			SELECT $1, $2, done.seq, CASE WHEN done.pushed THEN 'pushed' ELSE 'push_failed' END, conn.platform,
+				jsonb_strip_nulls(jsonb_build_object('connection_id', $3::text, 'platform', conn.platform, 'shop', conn.shop,
+					'discount_id', NULLIF(conn.discount_id, ''), 'remote_id', NULLIF(done.remote_id, ''),
+					'error', NULLIF(CASE WHEN done.pushed THEN '' ELSE done.error END, ''))))
+			FROM done, conn)
+		UPDATE list_connections SET
+			pushed = pushed + (SELECT count(*) FROM done WHERE done.pushed),
+			failed = failed + (SELECT count(*) FROM done WHERE NOT done.pushed), updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs, pushed, remote, reasons)
+	return err
+}
+
+// RemovedPushedCodes implements core.PushStore.
+func (db *DB) RemovedPushedCodes(ctx context.Context, ref core.PushRef, limit int) ([]core.PushCode, error) {
+	rows, err := db.pool.Query(ctx, pushCodesSelect+`AND s.state = 'pushed' AND k.state = 'removed' ORDER BY s.seq LIMIT $4`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanPushCode)
+}
+
+// MarkPushCodesDeleted implements core.PushStore.
+func (db *DB) MarkPushCodesDeleted(ctx context.Context, ref core.PushRef, seqs []int64) error {
+	_, err := db.pool.Exec(ctx, `WITH done AS (
+			UPDATE code_pushes SET state = 'deleted', updated_at = now()
+			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND seq = ANY($4) AND state = 'pushed'
+			RETURNING seq),
+		conn AS (
+			SELECT c.platform, c.shop FROM connections c WHERE c.merchant_id = $1 AND c.id = $3),
+		events AS (
+			INSERT INTO code_events (merchant_id, list_id, seq, type, actor, details)
+			SELECT $1, $2, done.seq, 'unpushed', conn.platform,
+				jsonb_build_object('connection_id', $3::text, 'platform', conn.platform, 'shop', conn.shop)
+			FROM done, conn)
+		UPDATE list_connections SET deleted = deleted + (SELECT count(*) FROM done), updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs)
+	return err
+}
+
+var _ core.PushStore = (*DB)(nil)
