@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
 const (
@@ -51,12 +52,17 @@ func (k *keyCache) put(hash [32]byte, m core.Merchant) {
 	k.entries[hash] = cachedMerchant{merchant: m, until: time.Now().Add(authCacheTTL)}
 }
 
-// adminAuth authenticates `Authorization: Bearer <api_key>`.
+// adminAuth authenticates `Authorization: Bearer <api_key>`, or a Shopify session token from the
+// embedded app (`Authorization: Bearer <JWT>`).
 func (h *handlers) adminAuth(c *gin.Context) {
 	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	token = strings.TrimSpace(token)
 	if !ok || token == "" {
 		fail(c, core.ErrUnauthorized)
+		return
+	}
+	if looksLikeJWT(token) {
+		h.sessionTokenAuth(c, token)
 		return
 	}
 	m, err := h.authenticate(c, &h.adminKeys, token, h.Merchants.Authenticate)
@@ -66,6 +72,52 @@ func (h *handlers) adminAuth(c *gin.Context) {
 	}
 	c.Set(merchantKey, m)
 	c.Set(actorKey, "api_key:"+core.KeyFingerprint(token))
+	c.Next()
+}
+
+// Session-token refusals: 401 with the code of every other refused credential.
+var (
+	errSessionTokenRefused = &core.Error{Kind: core.KindUnauthorized, Code: "unauthorized",
+		Message: "the Shopify session token is not valid (signature, audience or expiry); ask App Bridge for a fresh one"}
+	errSessionShopUnknown = &core.Error{Kind: core.KindUnauthorized, Code: "unauthorized",
+		Message: "the shop of this Shopify session token is not connected to Coupongate"}
+)
+
+// looksLikeJWT tells a Shopify session token (three dot-separated parts) from an API key.
+func looksLikeJWT(token string) bool {
+	return !strings.HasPrefix(token, "cg_admin_") && strings.Count(token, ".") == 2
+}
+
+// sessionTokenAuth authenticates a Shopify session token sent by the embedded app: it must be
+// signed with the app's secret for the app's API key and current; the shop in its dest claim must
+// be connected, and the request acts for that shop's merchant. Nothing is cached, so a shop that
+// uninstalls or disconnects loses access at once.
+func (h *handlers) sessionTokenAuth(c *gin.Context, token string) {
+	claims, err := shopify.VerifySessionToken(token, h.Config.ShopifyAPIKey, h.Config.ShopifyAPISecret, time.Now())
+	if err != nil {
+		h.Log.DebugContext(c, "shopify session token refused", "err", err)
+		fail(c, errSessionTokenRefused)
+		return
+	}
+	route, found, err := h.ShopRoutes.ShopRoute(c, shopify.Platform, claims.Shop)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !found {
+		fail(c, errSessionShopUnknown)
+		return
+	}
+	m, err := h.Merchants.Get(c, route.MerchantID)
+	if err != nil {
+		if core.IsKind(err, core.KindUnauthorized) {
+			err = errSessionShopUnknown
+		}
+		fail(c, err)
+		return
+	}
+	c.Set(merchantKey, m)
+	c.Set(actorKey, "shopify_session:"+claims.Shop)
 	c.Next()
 }
 

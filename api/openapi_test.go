@@ -26,6 +26,7 @@ import (
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify/shopifyfake"
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
@@ -178,6 +179,7 @@ func newOAChecker(t *testing.T) *oaChecker {
 	// Images are checked by type and magic bytes; their bodies are strings to the schema.
 	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("image/svg+xml", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, SchemaValidationOptions: oaStrictFormats}
 	return &oaChecker{doc: doc, router: router, opts: opts, covered: map[string]map[string]bool{}}
 }
@@ -244,11 +246,12 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	t.Cleanup(func() { apptest.Recorder = nil })
 
+	fake := shopifyfake.New(t, shopifyfake.Config{ClientID: testShopifyKey, ClientSecret: testShopifySecret})
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.MaxJSONBytes = oaMaxJSON
 		c.MaxUploadBytes = oaMaxUpload
 		c.ValidationFailuresPerMinute = 6
-		c.ShopifyAPISecret = testShopifySecret
+		shopifyConfig(c, fake)
 	}})
 
 	// Every route of the router is described, and every described operation is a route.
@@ -294,6 +297,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 
 	oaScenario(t, h)
+	oaShopifyScenario(t, h, fake)
 
 	// Redis down: /healthz answers 503, and so does what must queue work for the worker.
 	down := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }})
@@ -304,6 +308,13 @@ func TestOpenAPIConformance(t *testing.T) {
 	oaExpect(t, down, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + dl + "/imports", Body: strings.NewReader("A\n"), ContentType: "text/plain", APIKey: dm.APIKey}, http.StatusServiceUnavailable)
 	// Without an app secret no webhook is accepted.
 	oaExpect(t, down, shopifyWebhook(testShopifySecret, "orders/paid", "openapi-shop.myshopify.com", "", []byte(`{}`)), http.StatusUnauthorized)
+	// Without the Shopify settings the install pages answer 503.
+	for _, path := range []string{"/shopify/install", "/shopify/callback", "/shopify/app"} {
+		q := signedQuery(testShopifySecret, map[string]string{"shop": "openapi-shop.myshopify.com"})
+		if r := browserGet(t, down.URL+path+"?"+q); r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("%s without Shopify settings: %d %s", path, r.Status, r.Body)
+		}
+	}
 	completed = true
 }
 
@@ -761,6 +772,65 @@ func oaScenario(t *testing.T, h *apptest.Harness) {
 		storefront(brute, map[string]any{"code": fmt.Sprint("GUESS-", i)}, http.StatusOK)
 	}
 	storefront(brute, map[string]any{"code": "GUESS-6"}, http.StatusTooManyRequests)
+}
+
+// oaShopifyScenario installs shops through every Shopify page, with the refusals a merchant or an
+// attacker meets, and calls the admin API with a session token. The pages redirect, so they are
+// fetched with browserGet, which records them like apptest does.
+func oaShopifyScenario(t *testing.T, h *apptest.Harness, fake *shopifyfake.Fake) {
+	page := func(path string, params map[string]string, want int) apptest.Response {
+		t.Helper()
+		r := browserGet(t, h.URL+path+"?"+signedQuery(testShopifySecret, params))
+		if r.Status != want {
+			t.Fatalf("GET %s: %d, want %d: %s", path, r.Status, want, r.Body)
+		}
+		return r
+	}
+
+	// OAuth install: refusals, then the whole flow.
+	shop := testShop("openapi-oauth")
+	page("/shopify/install", map[string]string{"shop": "openapi.example.com"}, http.StatusBadRequest)
+	if r := browserGet(t, h.URL+"/shopify/install?shop="+shop+"&timestamp=1&hmac=00"); r.Status != http.StatusUnauthorized {
+		t.Fatalf("unsigned install: %d %s", r.Status, r.Body)
+	}
+	cookie, q := oauthStart(t, h, shop, "")
+	for _, bad := range []struct {
+		q       url.Values
+		cookies []*http.Cookie
+		want    int
+	}{
+		{q, nil, http.StatusUnauthorized},
+		{resign(q, map[string]string{"shop": "openapi.example.com"}), []*http.Cookie{cookie}, http.StatusBadRequest},
+		{resign(q, map[string]string{"code": "not-a-code"}), []*http.Cookie{cookie}, http.StatusBadRequest},
+	} {
+		if r := callback(t, h, bad.q, bad.cookies...); r.Status != bad.want {
+			t.Fatalf("callback: %d, want %d: %s", r.Status, bad.want, r.Body)
+		}
+	}
+	if r := callback(t, h, q, cookie); r.Status != http.StatusFound {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
+	}
+	narrow := testShop("openapi-scopes")
+	cookie, q = oauthStart(t, h, narrow, "read_orders")
+	if r := callback(t, h, q, cookie); r.Status != http.StatusConflict {
+		t.Fatalf("callback with fewer scopes: %d %s", r.Status, r.Body)
+	}
+
+	// Embedded install by token exchange, and the app page.
+	embedded := testShop("openapi-embedded")
+	page("/shopify/install", map[string]string{"shop": embedded, "embedded": "1", "id_token": fake.SessionToken(shop, time.Minute)}, http.StatusUnauthorized)
+	page("/shopify/install", map[string]string{"shop": embedded, "embedded": "1", "id_token": fake.SessionToken(embedded, time.Minute)}, http.StatusOK)
+	page("/shopify/app", map[string]string{"shop": embedded}, http.StatusOK)
+	page("/shopify/app", map[string]string{"shop": shop, "id_token": fake.SessionToken(shop, time.Minute)}, http.StatusOK)
+	page("/shopify/app", map[string]string{"shop": narrow}, http.StatusNotFound)
+	page("/shopify/app", map[string]string{"shop": "openapi.example.com"}, http.StatusBadRequest)
+	page("/shopify/app", map[string]string{"shop": embedded, "timestamp": "1"}, http.StatusUnauthorized)
+
+	// The admin API with a session token.
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusOK)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists", JSON: map[string]any{"name": "Embedded"}, APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusCreated)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: fake.SessionToken(embedded, -time.Minute)}, http.StatusUnauthorized)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: fake.SessionToken(narrow, time.Minute)}, http.StatusUnauthorized)
 }
 
 // oaList reads a list through core, for seeding codes.

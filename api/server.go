@@ -41,6 +41,8 @@ type Deps struct {
 	ShopifyInstaller *shopify.Installer
 	// Connections serves connections and pushes.
 	Connections *core.Connections
+	// ShopRoutes finds a connected shop's merchant (session-token auth, the app page).
+	ShopRoutes ShopRoutes
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -80,6 +82,10 @@ func NewRouter(d Deps) http.Handler {
 	r.GET("/openapi.yaml", serveOpenAPI)
 	// Platform webhooks authenticate by their signature, not by an API key.
 	r.POST("/webhooks/shopify", h.shopifyWebhook)
+	// The Shopify install, OAuth callback and app page authenticate by Shopify's query signature.
+	r.GET("/shopify/install", h.shopifyInstall)
+	r.GET("/shopify/callback", h.shopifyCallback)
+	r.GET("/shopify/app", h.shopifyApp)
 
 	admin := r.Group("/api/v1", h.adminAuth)
 	admin.POST("/lists", h.createList)

@@ -111,6 +111,17 @@ func (s *Merchants) authenticate(ctx context.Context, prefix, key string, fail e
 	return m.Merchant, nil
 }
 
+// Get returns the merchant with this id, or ErrUnauthorized when there is none: it serves callers
+// that authenticated the merchant some other way (a Shopify session token names a shop, and the
+// shop's route names the merchant).
+func (s *Merchants) Get(ctx context.Context, id uuid.UUID) (Merchant, error) {
+	m, err := s.store.GetMerchant(ctx, id)
+	if err != nil {
+		return Merchant{}, err
+	}
+	return m.Merchant, nil
+}
+
 // HashKey is the stored form of a key: SHA-256. Keys carry 256 random bits, so a fast hash is
 // enough; a slow password hash would only slow every request.
 func HashKey(key string) []byte {

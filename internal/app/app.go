@@ -193,6 +193,7 @@ func (a *App) Router() http.Handler {
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer,
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections,
+		ShopRoutes: a.DB,
 	})
 }
 
