@@ -232,7 +232,10 @@ func (db *DB) RemoteWebhooks(ctx context.Context, merchantID, connectionID uuid.
 	var ids []string
 	err := db.pool.QueryRow(ctx, `SELECT remote_webhooks FROM connections WHERE merchant_id = $1 AND id = $2`,
 		merchantID, connectionID).Scan(&ids)
-	return ids, notFound(err, core.ErrConnectionNotFound)
+	if err != nil {
+		return nil, notFound(err, core.ErrConnectionNotFound)
+	}
+	return ids, nil
 }
 
 // MarkConnectionError moves an active connection to state error with the reason.

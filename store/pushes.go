@@ -84,7 +84,10 @@ func (db *DB) ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]c
 func (db *DB) GetPush(ctx context.Context, ref core.PushRef) (core.Push, error) {
 	p, err := scanPush(db.pool.QueryRow(ctx, `SELECT `+pushColumns+pushFrom+`
 		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3`, ref.MerchantID, ref.ListID, ref.ConnectionID))
-	return p, notFound(err, core.ErrListNotFound)
+	if err != nil {
+		return p, notFound(err, core.ErrListNotFound)
+	}
+	return p, nil
 }
 
 // SetPushState implements core.PushStore; a stopped push stays stopped.
@@ -98,14 +101,14 @@ func (db *DB) SetPushState(ctx context.Context, ref core.PushRef, state, reason 
 // FirstPushCode implements core.PushStore.
 func (db *DB) FirstPushCode(ctx context.Context, ref core.PushRef) (core.PushCode, bool, error) {
 	var c core.PushCode
-	err := db.pool.QueryRow(ctx, `WITH first AS (
+	err := db.pool.QueryRow(ctx, `WITH head AS (
 			SELECT k.seq, k.code FROM codes k JOIN list_connections p
 				ON p.merchant_id = k.merchant_id AND p.list_id = k.list_id AND p.connection_id = $3
 			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= p.next_seq AND k.state <> 'removed'
 			ORDER BY k.seq LIMIT 1)
-		UPDATE list_connections p SET creating_seq = first.seq, updated_at = now() FROM first
+		UPDATE list_connections p SET creating_seq = head.seq, updated_at = now() FROM head
 		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3
-		RETURNING first.seq, first.code`, ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
+		RETURNING head.seq, head.code`, ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}
@@ -269,7 +272,7 @@ func finishPushCodes(ctx context.Context, tx pgx.Tx, ref core.PushRef, outcomes 
 			SELECT $1, $2, done.seq, CASE WHEN done.pushed THEN 'pushed' ELSE 'push_failed' END, conn.platform,
 				jsonb_strip_nulls(jsonb_build_object('connection_id', $3::text, 'platform', conn.platform, 'shop', conn.shop,
 					'discount_id', NULLIF(conn.discount_id, ''), 'remote_id', NULLIF(done.remote_id, ''),
-					'error', NULLIF(CASE WHEN done.pushed THEN '' ELSE done.error END, ''))))
+					'error', NULLIF(CASE WHEN done.pushed THEN '' ELSE done.error END, '')))
 			FROM done, conn)
 		UPDATE list_connections SET
 			pushed = pushed + (SELECT count(*) FROM done WHERE done.pushed),

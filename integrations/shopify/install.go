@@ -98,7 +98,18 @@ func (i *Installer) subscribe(ctx context.Context, shop, token string) ([]string
 	client := admin.NewClient(i.app.ShopURL(shop), i.app.APIVersion, token, i.app.HTTP)
 	var ids []string
 	for _, topic := range WebhookTopics {
-		resp, err := admin.WebhookSubscriptionCreate(ctx, client, topic, i.callbackURL)
+		var resp *admin.WebhookSubscriptionCreateResponse
+		var err error
+		for waits := 0; ; waits++ {
+			resp, err = admin.WebhookSubscriptionCreate(ctx, client, topic, i.callbackURL)
+			var te *admin.ThrottledError
+			if !errors.As(err, &te) || waits == maxThrottleWaits {
+				break
+			}
+			if err := sleepCtx(ctx, te.Wait); err != nil {
+				return ids, err
+			}
+		}
 		if err != nil {
 			return ids, fmt.Errorf("subscribe %s: %w", topic, err)
 		}

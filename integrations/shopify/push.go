@@ -21,7 +21,6 @@ import (
 const (
 	mutationCost = 10
 	statusCost   = 1
-	detailCost   = 110
 	lookupCost   = 1
 )
 
@@ -434,22 +433,28 @@ func (r *pushRun) resubmit(ctx context.Context, codes []core.PushCode) error {
 // settleFailures reads a bulk creation code by code. A code Shopify calls taken is pushed when
 // this discount holds it (an earlier submission of ours), failed otherwise.
 func (r *pushRun) settleFailures(ctx context.Context, bulkID string, codes []core.PushCode) error {
-	var detail *admin.DiscountRedeemCodeBulkCreationResponse
-	err := r.caller.call(ctx, detailCost, func(c graphql.Client) error {
-		var err error
-		detail, err = admin.DiscountRedeemCodeBulkCreation(ctx, c, bulkID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	bySeq := make(map[string][]int64, len(codes))
 	for _, c := range codes {
 		key := strings.ToUpper(c.Code)
 		bySeq[key] = append(bySeq[key], c.Seq)
 	}
 	var outcomes []core.PushOutcome
-	if d := detail.DiscountRedeemCodeBulkCreation; d != nil && d.Codes != nil {
+	var after *string
+	for {
+		first := r.detailPage()
+		var detail *admin.DiscountRedeemCodeBulkCreationResponse
+		err := r.caller.call(ctx, float64(3+2*first), func(c graphql.Client) error {
+			var err error
+			detail, err = admin.DiscountRedeemCodeBulkCreation(ctx, c, bulkID, first, after)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		d := detail.DiscountRedeemCodeBulkCreation
+		if d == nil || d.Codes == nil {
+			break
+		}
 		for _, n := range d.Codes.Nodes {
 			if n == nil {
 				continue
@@ -461,30 +466,17 @@ func (r *pushRun) settleFailures(ctx context.Context, bulkID string, codes []cor
 			}
 			seq := seqs[0]
 			bySeq[key] = seqs[1:]
-			if n.DiscountRedeemCode != nil {
-				outcomes = append(outcomes, core.PushOutcome{Seq: seq, Pushed: true, RemoteID: n.DiscountRedeemCode.Id})
-				continue
+			o, err := r.outcome(ctx, seq, n)
+			if err != nil {
+				return err
 			}
-			var msgs []string
-			taken := false
-			for _, e := range n.Errors {
-				if e != nil {
-					msgs = append(msgs, e.Message)
-					taken = taken || e.Code == admin.DiscountErrorCodeTaken
-				}
-			}
-			if taken {
-				owner, err := r.discountOf(ctx, n.Code)
-				if err != nil {
-					return err
-				}
-				if owner == r.push.RemoteID {
-					outcomes = append(outcomes, core.PushOutcome{Seq: seq, Pushed: true})
-					continue
-				}
-			}
-			outcomes = append(outcomes, core.PushOutcome{Seq: seq, Error: strings.Join(msgs, "; ")})
+			outcomes = append(outcomes, o)
 		}
+		if d.Codes.PageInfo == nil || !d.Codes.PageInfo.HasNextPage || d.Codes.PageInfo.EndCursor == "" {
+			break
+		}
+		cursor := d.Codes.PageInfo.EndCursor
+		after = &cursor
 	}
 	// Codes the answer did not mention stay submitted; without a batch they are sent again.
 	if err := r.store.FinishPushCodes(ctx, r.ref, outcomes); err != nil {
@@ -498,6 +490,41 @@ func (r *pushRun) settleFailures(ctx context.Context, bulkID string, codes []cor
 		return r.store.SetPushBatch(ctx, r.ref, rest, "")
 	}
 	return nil
+}
+
+// detailPage is how many codes one detailed bulk creation query asks for: 100, or fewer when
+// the shop's bucket could never hold that query's cost (about two points a code).
+func (r *pushRun) detailPage() int {
+	if r.caller.known && r.caller.status.MaximumAvailable > 0 {
+		return max(1, min(100, int((r.caller.status.MaximumAvailable-3)/2)))
+	}
+	return 100
+}
+
+// outcome reads one code of a bulk creation. A code Shopify calls taken is pushed when this
+// discount holds it (an earlier submission of ours), failed otherwise.
+func (r *pushRun) outcome(ctx context.Context, seq int64, n *admin.DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCode) (core.PushOutcome, error) {
+	if n.DiscountRedeemCode != nil {
+		return core.PushOutcome{Seq: seq, Pushed: true, RemoteID: n.DiscountRedeemCode.Id}, nil
+	}
+	var msgs []string
+	taken := false
+	for _, e := range n.Errors {
+		if e != nil {
+			msgs = append(msgs, e.Message)
+			taken = taken || e.Code == admin.DiscountErrorCodeTaken
+		}
+	}
+	if taken {
+		owner, err := r.discountOf(ctx, n.Code)
+		if err != nil {
+			return core.PushOutcome{}, err
+		}
+		if owner == r.push.RemoteID {
+			return core.PushOutcome{Seq: seq, Pushed: true}, nil
+		}
+	}
+	return core.PushOutcome{Seq: seq, Error: strings.Join(msgs, "; ")}, nil
 }
 
 // deleteRemoved deletes from the shop the pushed codes that were removed from the list.

@@ -153,7 +153,7 @@ func TestPushCodes(t *testing.T) {
 		polls := 0
 		for {
 			clk.Add(100 * time.Millisecond) // the bucket restores 1000 points
-			got, err := admin.DiscountRedeemCodeBulkCreation(ctx, c, bulkID)
+			got, err := admin.DiscountRedeemCodeBulkCreation(ctx, c, bulkID, 100, nil)
 			if err != nil {
 				t.Fatalf("bulk creation: %v", err)
 			}
@@ -328,10 +328,10 @@ func TestHTTPFailures(t *testing.T) {
 			f, c, _ := setup(t, shopifyfake.Config{})
 			id := createDiscount(t, c, "F-0")
 			f.FailNext(1, tc.status, tc.retryAfter)
-			_, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, id)
+			_, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, id, 100, nil)
 			tc.check(t, err)
 			// Only the next request failed.
-			if _, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, "gid://shopify/DiscountRedeemCodeBulkCreation/0"); err != nil {
+			if _, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, "gid://shopify/DiscountRedeemCodeBulkCreation/0", 100, nil); err != nil {
 				t.Fatalf("after the failure: %v", err)
 			}
 		})
@@ -341,7 +341,7 @@ func TestHTTPFailures(t *testing.T) {
 		token := f.IssueToken(shopDomain)
 		c := admin.NewClient(f.ShopURL(shopDomain), apiVersion, token, f.Client())
 		f.RevokeToken(token)
-		_, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, "gid://shopify/DiscountRedeemCodeBulkCreation/1")
+		_, err := admin.DiscountRedeemCodeBulkCreation(context.Background(), c, "gid://shopify/DiscountRedeemCodeBulkCreation/1", 100, nil)
 		if !errors.Is(err, admin.ErrUnauthorized) || strings.Contains(err.Error(), token) {
 			t.Fatalf("want ErrUnauthorized without the token, got %v", err)
 		}

@@ -464,11 +464,18 @@ func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreation) GetCodes(
 type DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnection struct {
 	// A list of nodes that are contained in DiscountRedeemCodeBulkCreationCodeEdge. You can fetch data about an individual node, or you can follow the edges to fetch data about a collection of related nodes. At each node, you specify the fields that you want to retrieve.
 	Nodes []*DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCode `json:"nodes"`
+	// An object that’s used to retrieve [cursor information](https://shopify.dev/api/usage/pagination-graphql) about the current page.
+	PageInfo *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo `json:"pageInfo"`
 }
 
 // GetNodes returns DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnection.Nodes, and is useful for accessing the field via an interface.
 func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnection) GetNodes() []*DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCode {
 	return v.Nodes
+}
+
+// GetPageInfo returns DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnection) GetPageInfo() *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo {
+	return v.PageInfo
 }
 
 // DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCode includes the requested fields of the GraphQL type DiscountRedeemCodeBulkCreationCode.
@@ -541,6 +548,29 @@ func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscou
 // GetMessage returns DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCodeErrorsDiscountUserError.Message, and is useful for accessing the field via an interface.
 func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionNodesDiscountRedeemCodeBulkCreationCodeErrorsDiscountUserError) GetMessage() string {
 	return v.Message
+}
+
+// DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo includes the requested fields of the GraphQL type PageInfo.
+// The GraphQL type's documentation follows.
+//
+// Returns information about pagination in a connection, in accordance with the
+// [Relay specification](https://relay.dev/graphql/connections.htm#sec-undefined.PageInfo).
+// For more information, please read our [GraphQL Pagination Usage Guide](https://shopify.dev/api/usage/pagination-graphql).
+type DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo struct {
+	// Whether there are more pages to fetch following the current page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor corresponding to the last node in edges.
+	EndCursor string `json:"endCursor"`
+}
+
+// GetHasNextPage returns DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo.HasNextPage, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo) GetHasNextPage() bool {
+	return v.HasNextPage
+}
+
+// GetEndCursor returns DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo.EndCursor, and is useful for accessing the field via an interface.
+func (v *DiscountRedeemCodeBulkCreationDiscountRedeemCodeBulkCreationCodesDiscountRedeemCodeBulkCreationCodeConnectionPageInfo) GetEndCursor() string {
+	return v.EndCursor
 }
 
 // DiscountRedeemCodeBulkCreationResponse is returned by DiscountRedeemCodeBulkCreation on success.
@@ -1593,11 +1623,19 @@ func (v *__DiscountRedeemCodeBulkAddInput) GetCodes() []*DiscountRedeemCodeInput
 
 // __DiscountRedeemCodeBulkCreationInput is used internally by genqlient
 type __DiscountRedeemCodeBulkCreationInput struct {
-	Id string `json:"id"`
+	Id    string  `json:"id"`
+	First int     `json:"first"`
+	After *string `json:"after"`
 }
 
 // GetId returns __DiscountRedeemCodeBulkCreationInput.Id, and is useful for accessing the field via an interface.
 func (v *__DiscountRedeemCodeBulkCreationInput) GetId() string { return v.Id }
+
+// GetFirst returns __DiscountRedeemCodeBulkCreationInput.First, and is useful for accessing the field via an interface.
+func (v *__DiscountRedeemCodeBulkCreationInput) GetFirst() int { return v.First }
+
+// GetAfter returns __DiscountRedeemCodeBulkCreationInput.After, and is useful for accessing the field via an interface.
+func (v *__DiscountRedeemCodeBulkCreationInput) GetAfter() *string { return v.After }
 
 // __DiscountRedeemCodeBulkCreationStatusInput is used internally by genqlient
 type __DiscountRedeemCodeBulkCreationStatusInput struct {
@@ -1833,14 +1871,14 @@ func DiscountRedeemCodeBulkAdd(
 
 // The query executed by DiscountRedeemCodeBulkCreation.
 const DiscountRedeemCodeBulkCreation_Operation = `
-query DiscountRedeemCodeBulkCreation ($id: ID!) {
+query DiscountRedeemCodeBulkCreation ($id: ID!, $first: Int!, $after: String) {
 	discountRedeemCodeBulkCreation(id: $id) {
 		id
 		done
 		codesCount
 		importedCount
 		failedCount
-		codes(first: 100) {
+		codes(first: $first, after: $after) {
 			nodes {
 				code
 				discountRedeemCode {
@@ -1852,24 +1890,33 @@ query DiscountRedeemCodeBulkCreation ($id: ID!) {
 					message
 				}
 			}
+			pageInfo {
+				hasNextPage
+				endCursor
+			}
 		}
 	}
 }
 `
 
 // DiscountRedeemCodeBulkCreation reports on a bulk creation started by
-// DiscountRedeemCodeBulkAdd: whether it is done, its counts, and per code the
-// redeem code's ID or the errors Shopify gave.
+// DiscountRedeemCodeBulkAdd code by code: the redeem code's ID or the errors
+// Shopify gave. It costs about two points per code asked for, so a push reads
+// it only when some code failed, a page sized to the shop's bucket at a time.
 func DiscountRedeemCodeBulkCreation(
 	ctx_ context.Context,
 	client_ graphql.Client,
 	id string,
+	first int,
+	after *string,
 ) (data_ *DiscountRedeemCodeBulkCreationResponse, err_ error) {
 	req_ := &graphql.Request{
 		OpName: "DiscountRedeemCodeBulkCreation",
 		Query:  DiscountRedeemCodeBulkCreation_Operation,
 		Variables: &__DiscountRedeemCodeBulkCreationInput{
-			Id: id,
+			Id:    id,
+			First: first,
+			After: after,
 		},
 	}
 

@@ -675,6 +675,19 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
+// AddDiscount makes a percentage code discount holding code, as a merchant could in the admin,
+// and returns its GID.
+func (f *Fake) AddDiscount(shopDomain, title, code string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shopLocked(shopDomain)
+	pct := 0.2
+	d := &discount{id: s.newID("DiscountCodeNode"), title: title, startsAt: f.cfg.Now(), percentage: &pct}
+	s.discounts[d.id] = d
+	s.codes[strings.ToUpper(code)] = &redeemCode{id: s.newID("DiscountRedeemCode"), code: code, discountID: d.id}
+	return d.id
+}
+
 // AddOrder stores an order for the orders query and returns its GID.
 func (f *Fake) AddOrder(shopDomain string, o Order) string {
 	f.mu.Lock()
