@@ -290,7 +290,8 @@ func TestOpenAPIConformance(t *testing.T) {
 			continue
 		}
 		concrete := strings.NewReplacer("{list_id}", uuid.NewString(), "{import_id}", uuid.NewString(),
-			"{reservation_id}", uuid.NewString(), "{number}", "1", "{code}", "CODE-1").Replace(path)
+			"{reservation_id}", uuid.NewString(), "{number}", "1", "{code}", "CODE-1",
+			"{connection_id}", uuid.NewString()).Replace(path)
 		for method := range item.Operations() {
 			oaExpect(t, h, apptest.Request{Method: method, Path: concrete}, http.StatusUnauthorized)
 		}
@@ -831,6 +832,66 @@ func oaShopifyScenario(t *testing.T, h *apptest.Harness, fake *shopifyfake.Fake)
 	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists", JSON: map[string]any{"name": "Embedded"}, APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusCreated)
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: fake.SessionToken(embedded, -time.Minute)}, http.StatusUnauthorized)
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: fake.SessionToken(narrow, time.Minute)}, http.StatusUnauthorized)
+
+	// Connections and pushes, as the embedded app calls them.
+	as := func(method, path string, body any, want int) apptest.Response {
+		t.Helper()
+		return oaExpect(t, h, apptest.Request{Method: method, Path: path, JSON: body, APIKey: fake.SessionToken(embedded, time.Minute)}, want)
+	}
+	var conns struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	as(http.MethodGet, "/api/v1/connections", nil, http.StatusOK).JSON(t, &conns)
+	if len(conns.Items) != 1 {
+		t.Fatalf("the embedded shop's merchant has %d connections", len(conns.Items))
+	}
+	conn := conns.Items[0].ID
+	as(http.MethodGet, "/api/v1/connections?limit=0", nil, http.StatusUnprocessableEntity)
+	as(http.MethodGet, "/api/v1/connections?cursor=nonsense", nil, http.StatusBadRequest)
+	var list struct {
+		ID string `json:"id"`
+	}
+	as(http.MethodPost, "/api/v1/lists", map[string]any{"name": "Pushed"}, http.StatusCreated).JSON(t, &list)
+	discount := map[string]any{"title": "Ten", "value_type": "percentage", "value": 10}
+	push := func(body map[string]any, want int) apptest.Response {
+		t.Helper()
+		return as(http.MethodPost, "/api/v1/lists/"+list.ID+"/connections", body, want)
+	}
+	push(map[string]any{"connection_id": conn, "discount": discount}, http.StatusAccepted)
+	push(map[string]any{"connection_id": conn, "discount": discount}, http.StatusOK)
+	push(map[string]any{"connection_id": conn, "discount": map[string]any{"title": "Ten", "value_type": "bogo", "value": 10}}, http.StatusUnprocessableEntity)
+	push(map[string]any{"connection_id": conn, "discount": map[string]any{"title": "Ten", "value_type": "percentage", "value": 120}}, http.StatusUnprocessableEntity)
+	push(map[string]any{"connection_id": uuid.NewString(), "discount": discount}, http.StatusNotFound)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list.ID + "/connections", Body: strings.NewReader("{"),
+		ContentType: "application/json", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusBadRequest)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list.ID + "/connections",
+		Body: strings.NewReader(`{"connection_id":"` + conn + `","discount":{"title":"` + strings.Repeat("x", oaMaxJSON) + `"}}`),
+		ContentType: "application/json", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusRequestEntityTooLarge)
+	as(http.MethodGet, "/api/v1/lists/"+list.ID+"/connections", nil, http.StatusOK)
+	as(http.MethodGet, "/api/v1/lists/"+uuid.NewString()+"/connections", nil, http.StatusNotFound)
+	as(http.MethodPost, "/api/v1/connections/"+conn+"/reconcile", nil, http.StatusAccepted)
+	as(http.MethodPost, "/api/v1/connections/"+uuid.NewString()+"/reconcile", nil, http.StatusNotFound)
+	as(http.MethodDelete, "/api/v1/connections/"+uuid.NewString(), nil, http.StatusNotFound)
+
+	// Once the shop is disconnected, its session token no longer opens the admin API.
+	var owner string
+	if err := h.App.DB.Pool().QueryRow(context.Background(), `SELECT merchant_id FROM connections WHERE id = $1`, conn).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	as(http.MethodDelete, "/api/v1/connections/"+conn, nil, http.StatusOK)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/connections", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusUnauthorized)
+	other := h.NewMerchant(t, "OpenAPI connections")
+	otherConn := connectShop(t, h, other.ID, testShop("openapi-routed"))
+	otherList := h.CreateList(t, other, map[string]any{"name": "Inactive"})
+	if _, err := h.App.DB.Pool().Exec(context.Background(), `UPDATE connections SET state = 'error', error = 'the shop stopped answering' WHERE id = $1`, otherConn); err != nil {
+		t.Fatal(err)
+	}
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/connections/" + otherConn.String() + "/reconcile", APIKey: other.APIKey}, http.StatusConflict)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + otherList + "/connections",
+		JSON: map[string]any{"connection_id": otherConn.String(), "discount": discount}, APIKey: other.APIKey}, http.StatusConflict)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/connections", APIKey: other.APIKey}, http.StatusOK)
 }
 
 // oaList reads a list through core, for seeding codes.

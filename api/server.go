@@ -115,6 +115,12 @@ func NewRouter(d Deps) http.Handler {
 	admin.POST("/orders", h.applyOrder)
 	admin.GET("/recipients/codes", h.recipientCodes)
 
+	admin.GET("/connections", h.listConnections)
+	admin.DELETE("/connections/:connection_id", h.disconnect)
+	admin.POST("/connections/:connection_id/reconcile", h.reconcile)
+	admin.POST("/lists/:list_id/connections", h.pushList)
+	admin.GET("/lists/:list_id/connections", h.listPushes)
+
 	storefront := r.Group("/storefront/v1", h.storefrontAuth)
 	storefront.POST("/validate", h.validate)
 	storefront.DELETE("/reservations/:reservation_id", h.releaseReservation)

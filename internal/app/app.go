@@ -212,6 +212,6 @@ func (a *App) WorkerDeps() worker.Deps {
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
 		ShopifyWebhooks: a.ShopifyWebhooks,
 		Pushes:          a.ShopifyPusher, Reconciler: a.ShopifyReconciler, Disconnector: a.ShopifyInstaller,
-		ReconcileEvery:  a.Config.ReconcileInterval,
+		ReconcileEvery: a.Config.ReconcileInterval,
 	}
 }
