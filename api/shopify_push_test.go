@@ -352,6 +352,14 @@ func TestShopifyPushThrottledFailingAndRerun(t *testing.T) {
 
 	// A code the shop has in another discount is recorded failed with Shopify's reason.
 	importAndPushClash(t, s, m, list, "TH-CLASH", p.DiscountID, shop)
+
+	// Codes that arrive without telling the push (written straight to the table here) are
+	// found by the sweeper.
+	importByHand(t, s.Harness, m, list, "test", "TH-SWEPT-1", "TH-SWEPT-2")
+	s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 1002 })
+	if got := s.fake.RedeemCodes(shop, p.DiscountID); !slices.Contains(got, "TH-SWEPT-2") {
+		t.Fatal("the swept code is not in the shop")
+	}
 }
 
 // importAndPushClash adds a code to the shop under another discount first, then to the list,

@@ -229,6 +229,11 @@ type fakeSweepStore struct {
 	crossed     []core.ListRef
 	recorded    []uuid.UUID
 	webhooks    []core.WebhookRef
+	pushes      []core.PushRef
+}
+
+func (f *fakeSweepStore) PushesBehind(context.Context, time.Time, int) ([]core.PushRef, error) {
+	return f.pushes, nil
 }
 
 func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
@@ -263,7 +268,12 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 	return []string{"list.low_stock"}, nil
 }
 
-type fakeQueue struct{ imports, batches, webhooks []string }
+type fakeQueue struct{ imports, batches, webhooks, pushes []string }
+
+func (q *fakeQueue) EnqueuePush(_ context.Context, _, listID, connectionID uuid.UUID) error {
+	q.pushes = append(q.pushes, listID.String()+":"+connectionID.String())
+	return nil
+}
 
 func (q *fakeQueue) EnqueueWebhook(_ context.Context, platform string, _, deliveryID uuid.UUID) error {
 	q.webhooks = append(q.webhooks, platform+":"+deliveryID.String())
@@ -287,8 +297,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	batch := core.BatchRef{MerchantID: uuid.New(), ListID: uuid.New(), Number: 3}
 	crossed := core.ListRef{MerchantID: uuid.New(), ID: uuid.New()}
 	hook := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "shopify"}
+	push := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
 	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
-		webhooks: []core.WebhookRef{hook}}
+		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -296,6 +307,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
+	}
+	if fmt.Sprint(q.pushes) != "["+push.ListID.String()+":"+push.ConnectionID.String()+"]" {
+		t.Fatalf("enqueued pushes %v", q.pushes)
 	}
 	if fmt.Sprint(q.webhooks) != "[shopify:"+hook.ID.String()+"]" {
 		t.Fatalf("enqueued webhooks %v", q.webhooks)

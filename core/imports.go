@@ -100,6 +100,8 @@ type TaskQueue interface {
 	EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error
 	// EnqueueWebhook queues the processing of a stored webhook delivery of platform.
 	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
+	// EnqueuePush runs (or resumes) the push of a list to a connection.
+	EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
 }
 
 // ImportStore keeps imports, their uploaded files and their progress.

@@ -66,6 +66,9 @@ type SweepStore interface {
 	// StalledWebhookDeliveries returns webhook deliveries still received (not processed) that
 	// arrived before before, oldest first, at most limit.
 	StalledWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
+	// PushesBehind returns pushes whose run stalled (pending or pushing, untouched since before)
+	// and active pushes of connected shops with codes not submitted yet, at most limit.
+	PushesBehind(ctx context.Context, before time.Time, limit int) ([]PushRef, error)
 }
 
 // ListRef names a list.
@@ -144,8 +147,20 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	if len(imports)+len(batches)+len(webhooks) > 0 {
-		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches), "webhooks", len(webhooks))
+	// A push whose task was lost, or codes added while its last run was finishing.
+	pushes, err := s.store.PushesBehind(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range pushes {
+		if err := s.queue.EnqueuePush(ctx, p.MerchantID, p.ListID, p.ConnectionID); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if len(imports)+len(batches)+len(webhooks)+len(pushes) > 0 {
+		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches),
+			"webhooks", len(webhooks), "pushes", len(pushes))
 	}
 
 	if n, err := s.store.RecordExpirations(ctx); err != nil {

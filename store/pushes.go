@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -309,6 +310,24 @@ func (db *DB) MarkPushCodesDeleted(ctx context.Context, ref core.PushRef, seqs [
 		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`,
 		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs)
 	return err
+}
+
+// PushesBehind implements core.SweepStore. It scans pushes across merchants; the EXISTS is one
+// index probe on the codes' primary key per active push.
+func (db *DB) PushesBehind(ctx context.Context, before time.Time, limit int) ([]core.PushRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT p.merchant_id, p.list_id, p.connection_id FROM list_connections p
+		JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id AND c.state = 'active'
+		WHERE (p.state IN ('pending', 'pushing') AND p.updated_at < $1)
+			OR (p.state = 'active' AND EXISTS (SELECT 1 FROM codes k WHERE k.merchant_id = p.merchant_id
+				AND k.list_id = p.list_id AND k.seq >= p.next_seq AND k.state <> 'removed'))
+		ORDER BY p.updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.PushRef, error) {
+		var p core.PushRef
+		return p, r.Scan(&p.MerchantID, &p.ListID, &p.ConnectionID)
+	})
 }
 
 var _ core.PushStore = (*DB)(nil)
