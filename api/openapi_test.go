@@ -291,7 +291,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 		concrete := strings.NewReplacer("{list_id}", uuid.NewString(), "{import_id}", uuid.NewString(),
 			"{reservation_id}", uuid.NewString(), "{number}", "1", "{code}", "CODE-1",
-			"{connection_id}", uuid.NewString()).Replace(path)
+			"{connection_id}", uuid.NewString(), "{export_id}", uuid.NewString()).Replace(path)
 		for method := range item.Operations() {
 			oaExpect(t, h, apptest.Request{Method: method, Path: concrete}, http.StatusUnauthorized)
 		}
@@ -867,13 +867,30 @@ func oaShopifyScenario(t *testing.T, h *apptest.Harness, fake *shopifyfake.Fake)
 	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list.ID + "/connections", Body: strings.NewReader("{"),
 		ContentType: "application/json", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusBadRequest)
 	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list.ID + "/connections",
-		Body: strings.NewReader(`{"connection_id":"` + conn + `","discount":{"title":"` + strings.Repeat("x", oaMaxJSON) + `"}}`),
+		Body:        strings.NewReader(`{"connection_id":"` + conn + `","discount":{"title":"` + strings.Repeat("x", oaMaxJSON) + `"}}`),
 		ContentType: "application/json", APIKey: fake.SessionToken(embedded, time.Minute)}, http.StatusRequestEntityTooLarge)
 	as(http.MethodGet, "/api/v1/lists/"+list.ID+"/connections", nil, http.StatusOK)
 	as(http.MethodGet, "/api/v1/lists/"+uuid.NewString()+"/connections", nil, http.StatusNotFound)
 	as(http.MethodPost, "/api/v1/connections/"+conn+"/reconcile", nil, http.StatusAccepted)
 	as(http.MethodPost, "/api/v1/connections/"+uuid.NewString()+"/reconcile", nil, http.StatusNotFound)
 	as(http.MethodDelete, "/api/v1/connections/"+uuid.NewString(), nil, http.StatusNotFound)
+
+	// A customer data request of the shop, and the export it produced.
+	request := `{"shop_domain": "` + embedded + `", "customer": {"id": 1, "email": "nobody@example.com"}, "orders_requested": [], "data_request": {"id": 7}}`
+	oaExpect(t, h, shopifyWebhook(testShopifySecret, "customers/data_request", embedded, uuid.NewString(), []byte(request)), http.StatusOK)
+	var exports struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	apptest.Eventually(t, 10*time.Second, "the data request's export", func() bool {
+		as(http.MethodGet, "/api/v1/compliance-exports", nil, http.StatusOK).JSON(t, &exports)
+		return len(exports.Items) == 1
+	})
+	as(http.MethodGet, "/api/v1/compliance-exports/"+exports.Items[0].ID, nil, http.StatusOK)
+	as(http.MethodGet, "/api/v1/compliance-exports/"+uuid.NewString(), nil, http.StatusNotFound)
+	as(http.MethodGet, "/api/v1/compliance-exports?limit=501", nil, http.StatusUnprocessableEntity)
+	as(http.MethodGet, "/api/v1/compliance-exports?cursor=nonsense", nil, http.StatusBadRequest)
 
 	// Once the shop is disconnected, its session token no longer opens the admin API.
 	var owner string

@@ -41,6 +41,8 @@ type Deps struct {
 	ShopifyInstaller *shopify.Installer
 	// Connections serves connections and pushes.
 	Connections *core.Connections
+	// ComplianceExports serves the documents of customer data requests.
+	ComplianceExports *core.ComplianceExports
 	// ShopRoutes finds a connected shop's merchant (session-token auth, the app page).
 	ShopRoutes ShopRoutes
 }
@@ -120,6 +122,8 @@ func NewRouter(d Deps) http.Handler {
 	admin.POST("/connections/:connection_id/reconcile", h.reconcile)
 	admin.POST("/lists/:list_id/connections", h.pushList)
 	admin.GET("/lists/:list_id/connections", h.listPushes)
+	admin.GET("/compliance-exports", h.listComplianceExports)
+	admin.GET("/compliance-exports/:export_id", h.getComplianceExport)
 
 	storefront := r.Group("/storefront/v1", h.storefrontAuth)
 	storefront.POST("/validate", h.validate)

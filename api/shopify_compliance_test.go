@@ -82,15 +82,27 @@ func TestShopifyCompliance(t *testing.T) {
 	event := uuid.NewString()
 	deliver(sign("customers/data_request", event, request), "accepted")
 	deliver(sign("customers/data_request", event, request), "duplicate")
-	var exports int
-	var doc []byte
-	var ref, reqID string
-	if err := db.QueryRow(ctx, `SELECT count(*) OVER (), document, customer_ref, request_id FROM compliance_exports WHERE merchant_id = $1`, m.ID).
-		Scan(&exports, &doc, &ref, &reqID); err != nil {
-		t.Fatal(err)
+	// The merchant reads it over the API, to hand to the customer.
+	waitDeliveries(t, h, m.ID)
+	var exports struct {
+		Items []struct {
+			ID          string `json:"id"`
+			CustomerRef string `json:"customer_ref"`
+			RequestID   string `json:"data_request_id"`
+			Shop        string `json:"shop"`
+		} `json:"items"`
 	}
-	if exports != 1 || ref != "207119551" || reqID != "9999" {
-		t.Fatalf("exports %d, customer_ref %q, request_id %q", exports, ref, reqID)
+	get(t, h, m, "/api/v1/compliance-exports").JSON(t, &exports)
+	if len(exports.Items) != 1 || exports.Items[0].CustomerRef != "207119551" || exports.Items[0].RequestID != "9999" || exports.Items[0].Shop != shop {
+		t.Fatalf("compliance exports: %+v", exports.Items)
+	}
+	var one struct {
+		Document json.RawMessage `json:"document"`
+	}
+	get(t, h, m, "/api/v1/compliance-exports/"+exports.Items[0].ID).JSON(t, &one)
+	doc := []byte(one.Document)
+	if r := get(t, h, h.NewMerchant(t, "Another"), "/api/v1/compliance-exports/"+exports.Items[0].ID); r.Status != http.StatusNotFound {
+		t.Fatalf("another merchant reads the export: %d", r.Status)
 	}
 	var export struct {
 		Shop  string `json:"shop"`

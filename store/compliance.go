@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -198,3 +199,53 @@ func (db *DB) RedactShop(ctx context.Context, merchantID uuid.UUID, platform, sh
 		return nil
 	})
 }
+
+// ListComplianceExports implements core.ComplianceStore.
+func (db *DB) ListComplianceExports(ctx context.Context, merchantID uuid.UUID, page core.Page) ([]core.ComplianceExport, string, error) {
+	type position struct {
+		At time.Time `json:"at"`
+		ID uuid.UUID `json:"id"`
+	}
+	after := position{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if page.Cursor != "" {
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return nil, "", err
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, platform, shop, customer_ref, request_id, created_at FROM compliance_exports
+		WHERE merchant_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4`,
+		merchantID, after.At, after.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.ComplianceExport, error) {
+		var e core.ComplianceExport
+		err := r.Scan(&e.ID, &e.Platform, &e.Shop, &e.CustomerRef, &e.RequestID, &e.CreatedAt)
+		e.CreatedAt = e.CreatedAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > page.Limit {
+		out = out[:page.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(position{At: last.CreatedAt, ID: last.ID})
+	}
+	return out, next, nil
+}
+
+// GetComplianceExport implements core.ComplianceStore.
+func (db *DB) GetComplianceExport(ctx context.Context, merchantID, id uuid.UUID) (core.ComplianceExport, error) {
+	e := core.ComplianceExport{ID: id}
+	err := db.pool.QueryRow(ctx, `SELECT platform, shop, customer_ref, request_id, document, created_at FROM compliance_exports
+		WHERE merchant_id = $1 AND id = $2`, merchantID, id).Scan(&e.Platform, &e.Shop, &e.CustomerRef, &e.RequestID, &e.Document, &e.CreatedAt)
+	if err != nil {
+		return core.ComplianceExport{}, notFound(err, core.ErrComplianceExportNotFound)
+	}
+	e.CreatedAt = e.CreatedAt.UTC()
+	return e, nil
+}
+
+var _ core.ComplianceStore = (*DB)(nil)

@@ -192,7 +192,7 @@ func (a *App) Router() http.Handler {
 		Merchants: a.Merchants, Lists: a.Lists, Codes: a.Codes, Imports: a.Imports, Batches: a.Batches,
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer,
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
-		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections,
+		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		ShopRoutes: a.DB,
 	})
 }
