@@ -380,3 +380,86 @@ func importAndPushClash(t *testing.T, s shopifyStack, m apptest.Merchant, list, 
 		t.Fatal("the clashing code landed in our discount")
 	}
 }
+
+// TestShopifyMerchantJourney is the issue's "done when", over HTTP only: a merchant installs
+// the app through OAuth, the embedded app (with session tokens) creates a list, imports codes
+// and pushes them into the shop, and a paid Shopify order that used a pushed code redeems it.
+func TestShopifyMerchantJourney(t *testing.T) {
+	fake := shopifyfake.New(t, shopifyfake.Config{ClientID: testShopifyKey, ClientSecret: testShopifySecret})
+	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) { shopifyConfig(c, fake) }})
+	shop := testShop("journey")
+	cookie, q := oauthStart(t, h, shop, "")
+	if r := callback(t, h, q, cookie); r.Status != http.StatusFound {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
+	}
+	as := func(method, path string, body any) apptest.Response {
+		t.Helper()
+		return h.Do(t, apptest.Request{Method: method, Path: path, JSON: body, APIKey: fake.SessionToken(shop, time.Minute)})
+	}
+	var conns struct {
+		Items []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"items"`
+	}
+	as(http.MethodGet, "/api/v1/connections", nil).JSON(t, &conns)
+	if len(conns.Items) != 1 || conns.Items[0].State != core.ConnectionActive {
+		t.Fatalf("connections after install: %+v", conns.Items)
+	}
+	var list struct {
+		ID string `json:"id"`
+	}
+	as(http.MethodPost, "/api/v1/lists", map[string]any{"name": "Journey"}).JSON(t, &list)
+	codes := numbered("JOURNEY-", 30)
+	r := h.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list.ID + "/imports", Body: strings.NewReader(strings.Join(codes, "\n")),
+		ContentType: "text/plain", APIKey: fake.SessionToken(shop, time.Minute)})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+	if r := as(http.MethodPost, "/api/v1/lists/"+list.ID+"/connections", map[string]any{"connection_id": conns.Items[0].ID,
+		"discount": map[string]any{"title": "Journey 15", "value_type": "percentage", "value": 15}}); r.Status != http.StatusAccepted {
+		t.Fatalf("push: %d %s", r.Status, r.Body)
+	}
+	var push pushState
+	apptest.Eventually(t, 30*time.Second, "every code in the shop", func() bool {
+		var page struct {
+			Items []pushState `json:"items"`
+		}
+		as(http.MethodGet, "/api/v1/lists/"+list.ID+"/connections", nil).JSON(t, &page)
+		if len(page.Items) == 1 {
+			push = page.Items[0]
+		}
+		return push.State == core.PushActive && push.Pushed == 30
+	})
+	if got := fake.RedeemCodes(shop, push.DiscountID); !slices.Equal(got, sorted(codes)) {
+		t.Fatalf("the shop holds %v", got)
+	}
+
+	// The customer checks out with a pushed code; Shopify sends the order as created, then paid.
+	code := codes[11]
+	for _, step := range []struct{ topic, status string }{{"orders/create", "pending"}, {"orders/paid", "paid"}} {
+		req := shopifyWebhook(testShopifySecret, step.topic, shop, uuid.NewString(), orderWebhook(9001, step.status, code))
+		if r := h.Do(t, req); r.Status != http.StatusOK || !strings.Contains(string(r.Body), "accepted") {
+			t.Fatalf("%s: %d %s", step.topic, r.Status, r.Body)
+		}
+	}
+	var detail struct {
+		State    string `json:"state"`
+		Uses     int    `json:"uses"`
+		Timeline []struct {
+			Type  string `json:"type"`
+			Actor string `json:"actor"`
+		} `json:"timeline"`
+	}
+	apptest.Eventually(t, 10*time.Second, "the paid order to redeem the code", func() bool {
+		as(http.MethodGet, codePath(list.ID, code), nil).JSON(t, &detail)
+		return detail.Uses == 1
+	})
+	var types []string
+	for _, e := range detail.Timeline {
+		types = append(types, e.Type)
+	}
+	if !slices.Contains(types, "pushed") || !slices.Contains(types, "order_pending") || !slices.Contains(types, "redeemed") {
+		t.Fatalf("the code's timeline: %v", types)
+	}
+}
