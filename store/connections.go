@@ -209,6 +209,40 @@ func (db *DB) SaveCredentials(ctx context.Context, merchantID, connectionID uuid
 	return tag.RowsAffected() == 1, nil
 }
 
+// RefreshCredentials implements shopify.CredentialStore: refresh runs inside a transaction that
+// holds the connection's row lock, and its result is sealed and stored in the same transaction.
+func (db *DB) RefreshCredentials(ctx context.Context, merchantID, connectionID uuid.UUID,
+	refresh func(core.Credentials) (core.Credentials, bool, error)) (core.Credentials, error) {
+	var out core.Credentials
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var sealed []byte
+		if err := tx.QueryRow(ctx, `SELECT credentials FROM connections WHERE merchant_id = $1 AND id = $2 FOR UPDATE`,
+			merchantID, connectionID).Scan(&sealed); err != nil {
+			return notFound(err, core.ErrConnectionNotFound)
+		}
+		cur, err := db.openCredentials(merchantID, connectionID, sealed)
+		if err != nil {
+			return err
+		}
+		next, changed, err := refresh(cur)
+		if err != nil {
+			return err
+		}
+		out = next
+		if !changed {
+			return nil
+		}
+		box, err := db.sealCredentials(merchantID, connectionID, next)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE connections SET credentials = $3, credentials_version = credentials_version + 1,
+			token_expires_at = $4, updated_at = now() WHERE merchant_id = $1 AND id = $2`, merchantID, connectionID, box, next.ExpiresAt)
+		return err
+	})
+	return out, err
+}
+
 // ForgetCredentials erases a connection's credentials and the record of its platform webhooks.
 func (db *DB) ForgetCredentials(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	_, err := db.pool.Exec(ctx, `UPDATE connections SET credentials = NULL, credentials_version = credentials_version + 1,

@@ -177,12 +177,15 @@ func (a App) token(ctx context.Context, shop string, form url.Values) (Grant, er
 	return g, nil
 }
 
-// CredentialStore keeps a connection's sealed credentials with a version for atomic updates.
+// CredentialStore keeps a connection's sealed credentials.
 type CredentialStore interface {
+	// Credentials returns the connection's credentials and their version.
 	Credentials(ctx context.Context, merchantID, connectionID uuid.UUID) (core.Credentials, int64, error)
-	// SaveCredentials replaces the credentials if still at version; saved false means another
-	// process wrote first.
-	SaveCredentials(ctx context.Context, merchantID, connectionID uuid.UUID, c core.Credentials, version int64) (bool, error)
+	// RefreshCredentials runs refresh on the current credentials under a lock on the connection
+	// and stores what it returns, whole, when it says they changed. Concurrent refreshes of one
+	// connection run one after the other, so a rotating refresh token is used once.
+	RefreshCredentials(ctx context.Context, merchantID, connectionID uuid.UUID,
+		refresh func(current core.Credentials) (next core.Credentials, changed bool, err error)) (core.Credentials, error)
 }
 
 // RefreshBefore is how long before expiry an access token is refreshed.
@@ -208,42 +211,42 @@ func NewTokens(app App, store CredentialStore) *Tokens {
 // Access returns a usable access token for the connection; stale forces a refresh (the shop
 // answered 401 to the token stale).
 func (t *Tokens) Access(ctx context.Context, merchantID, connectionID uuid.UUID, shop, stale string) (string, error) {
-	for attempt := 0; attempt < 3; attempt++ {
-		creds, version, err := t.store.Credentials(ctx, merchantID, connectionID)
-		if err != nil {
-			return "", err
-		}
-		if creds.AccessToken == "" {
-			return "", ErrNoCredentials
-		}
-		fresh := creds.ExpiresAt == nil || t.now().Add(RefreshBefore).Before(*creds.ExpiresAt)
-		if fresh && creds.AccessToken != stale {
-			return creds.AccessToken, nil
-		}
-		if creds.RefreshToken == "" {
-			if creds.AccessToken != stale {
-				return creds.AccessToken, nil // a non-expiring token: nothing to refresh
-			}
-			return "", fmt.Errorf("%w: the access token was refused and there is no refresh token", ErrGrantRefused)
-		}
-		g, err := t.app.Refresh(ctx, shop, creds.RefreshToken)
-		if errors.Is(err, ErrGrantRefused) {
-			// Refresh tokens rotate: another process may have used this one a moment ago.
-			if _, now, rerr := t.store.Credentials(ctx, merchantID, connectionID); rerr == nil && now != version {
-				continue
-			}
-		}
-		if err != nil {
-			return "", err
-		}
-		saved, err := t.store.SaveCredentials(ctx, merchantID, connectionID, g.Credentials, version)
-		if err != nil {
-			return "", err
-		}
-		if saved {
-			return g.Credentials.AccessToken, nil
-		}
-		// Another process refreshed first: read its pair.
+	creds, _, err := t.store.Credentials(ctx, merchantID, connectionID)
+	if err != nil {
+		return "", err
 	}
-	return "", errors.New("shopify: could not settle the access token after concurrent refreshes")
+	if t.usable(creds, stale) {
+		return creds.AccessToken, nil
+	}
+	creds, err = t.store.RefreshCredentials(ctx, merchantID, connectionID, func(cur core.Credentials) (core.Credentials, bool, error) {
+		switch {
+		case t.usable(cur, stale):
+			return cur, false, nil // another process refreshed while this one waited
+		case cur.AccessToken == "":
+			return cur, false, ErrNoCredentials
+		case cur.RefreshToken == "":
+			if cur.AccessToken != stale {
+				return cur, false, nil // a non-expiring token: nothing to refresh
+			}
+			return cur, false, fmt.Errorf("%w: the access token was refused and there is no refresh token", ErrGrantRefused)
+		}
+		g, err := t.app.Refresh(ctx, shop, cur.RefreshToken)
+		if err != nil {
+			return cur, false, err
+		}
+		return g.Credentials, true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return creds.AccessToken, nil
+}
+
+// usable reports whether creds hold an access token that is not the refused one and does not
+// expire within RefreshBefore.
+func (t *Tokens) usable(creds core.Credentials, stale string) bool {
+	if creds.AccessToken == "" || creds.AccessToken == stale {
+		return false
+	}
+	return creds.ExpiresAt == nil || t.now().Add(RefreshBefore).Before(*creds.ExpiresAt)
 }
