@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify/shopifyfake"
+	"github.com/coupongate/coupongate/store"
+)
+
+// benchAppSecret seals the bench shops' access tokens; the stack is started with the same one.
+const benchAppSecret = "bench-app-secret-0123456789abcdef-0123456789"
+
+// shopifyEnv is the stack's Shopify configuration: the app's credentials and where its Admin API is.
+func shopifyEnv(clientID, clientSecret, adminURL string) []string {
+	return []string{"APP_SECRET=" + benchAppSecret, "SHOPIFY_API_KEY=" + clientID, "SHOPIFY_API_SECRET=" + clientSecret,
+		"SHOPIFY_ADMIN_URL=" + adminURL, "SHOPIFY_API_VERSION=2025-01"}
+}
+
+// installShop connects shop with an access token as the OAuth callback does (webhook
+// subscriptions aside) and returns the new merchant's API key and the connection's id.
+func installShop(tb testing.TB, shop, token string) (core.MerchantKeys, uuid.UUID) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, env.DatabaseURL, 2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	sealer, err := store.NewSealer(benchAppSecret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db.UseSealer(sealer)
+	var keys core.MerchantKeys
+	route, created, err := db.InstallShop(ctx, "shopify", shop, core.Credentials{AccessToken: token}, "write_discounts,read_orders,read_discounts",
+		func() (core.StoredMerchant, error) {
+			m, k, err := core.NewStoredMerchant("Bench "+shop, time.Now())
+			keys = k
+			return m, err
+		})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !created {
+		tb.Fatalf("shop %s was installed before: no new merchant, no API key", shop)
+	}
+	return keys, route.ConnectionID
+}
+
+// benchShop is a shop domain no earlier run of the bench installed.
+func benchShop(kind string) string {
+	return fmt.Sprintf("bench-%s-%d.myshopify.com", kind, time.Now().UnixNano())
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// paidOrder is a minimal orders/paid body that used code at checkout.
+func paidOrder(id int64, code string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": id, "name": fmt.Sprintf("#%d", 1000+id%100000), "email": fmt.Sprintf("buyer%d@example.com", id), "financial_status": "paid",
+		"discount_codes":        []any{map[string]any{"code": code, "amount": "10.00", "type": "percentage"}},
+		"discount_applications": []any{map[string]any{"type": "discount_code", "code": code, "value": "10.0", "value_type": "percentage"}},
+	})
+	return b
+}
+
+// delivery is one signed webhook delivery, built before the timed passes.
+type delivery struct {
+	body                []byte
+	hmac, webhookID, ev string
+}
+
+// BenchmarkShopifyIntake: signed orders/paid deliveries per second and their latency through
+// POST /webhooks/shopify with 64 clients, one order per code, then every delivery sent again with
+// the same event id (Shopify's retries); then the time until the worker has processed them all,
+// every code counted exactly once. Beside it: raw single-row INSERT … ON CONFLICT DO NOTHING of
+// the same bodies into a table shaped like webhook_deliveries over 64 pgx connections.
+func BenchmarkShopifyIntake(b *testing.B) {
+	n := envInt("BENCH_WEBHOOKS", 50_000)
+	const secret = "bench-shopify-secret"
+	ctx := context.Background()
+	p := pool(b, 4)
+	defer p.Close()
+	resetCodes(b, p)
+	if _, err := p.Exec(ctx, `TRUNCATE webhook_deliveries`); err != nil {
+		b.Fatal(err)
+	}
+	shop := benchShop("intake")
+	keys, _ := installShop(b, shop, "shpat_bench_intake")
+	s := startStack(b, shopifyEnv("bench-client-id", secret, "http://127.0.0.1:1/{shop}")...)
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop(b)
+		}
+	}()
+	list, codes := seedList(b, s, keys.APIKey, n, "W")
+	var merchantID uuid.UUID
+	if err := p.QueryRow(ctx, `SELECT merchant_id FROM code_lists WHERE id = $1`, list).Scan(&merchantID); err != nil {
+		b.Fatal(err)
+	}
+
+	deliveries := make([]delivery, n)
+	for i := range deliveries {
+		body := paidOrder(int64(5_000_000_000+i), codes[i])
+		deliveries[i] = delivery{body: body, hmac: shopifyfake.SignWebhook(secret, body),
+			webhookID: fmt.Sprintf("bench-wh-%d", i), ev: fmt.Sprintf("bench-ev-%d", i)}
+	}
+	url := s.url + "/webhooks/shopify"
+	send := func(want string) func(i int) error {
+		return func(i int) error {
+			d := deliveries[i]
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(d.body))
+			h := req.Header
+			h.Set("Content-Type", "application/json")
+			h.Set("X-Shopify-Topic", "orders/paid")
+			h.Set("X-Shopify-Hmac-Sha256", d.hmac)
+			h.Set("X-Shopify-Shop-Domain", shop)
+			h.Set("X-Shopify-Webhook-Id", d.webhookID)
+			h.Set("X-Shopify-Event-Id", d.ev)
+			h.Set("X-Shopify-Triggered-At", time.Now().UTC().Format(time.RFC3339Nano))
+			h.Set("X-Shopify-API-Version", "2025-01")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			out, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"`+want+`"`)) {
+				return fmt.Errorf("delivery %d: %d %s %v (want %s)", i, resp.StatusCode, out, err, want)
+			}
+			return nil
+		}
+	}
+	start := time.Now()
+	res := load(b, n, clients, 0, send("accepted"))
+	again := load(b, n, clients, 0, send("duplicate"))
+	intakeDone := time.Since(start)
+
+	// The worker processes the deliveries as they come: wait until none is left received.
+	var received, processed, total int64
+	for deadline := time.Now().Add(15 * time.Minute); ; {
+		if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'received'), count(*) FILTER (WHERE status = 'processed'), count(*)
+			FROM webhook_deliveries WHERE merchant_id = $1`, merchantID).Scan(&received, &processed, &total); err != nil {
+			b.Fatal(err)
+		}
+		if received == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d deliveries still received after 15 minutes (%d processed of %d)", received, processed, total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	allProcessed := time.Since(start)
+	s.stop(b)
+	stopped = true
+	if total != int64(n) || processed != int64(n) {
+		b.Fatalf("%d deliveries stored, %d processed; want %d each (%d sent twice)", total, processed, n, n)
+	}
+	var once, uses, codeRows int64
+	if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE uses = 1), coalesce(sum(uses), 0), count(*) FROM codes WHERE list_id = $1`,
+		list).Scan(&once, &uses, &codeRows); err != nil {
+		b.Fatal(err)
+	}
+	if once != int64(n) || uses != int64(n) || codeRows != int64(n) {
+		b.Fatalf("%d of %d codes used exactly once, %d uses in all; want %d and %d", once, codeRows, uses, n, n)
+	}
+
+	// The physical limit: the row intake stores per delivery, as single-row INSERTs.
+	for _, q := range []string{`DROP TABLE IF EXISTS raw_deliveries`, `CREATE TABLE raw_deliveries (LIKE webhook_deliveries INCLUDING ALL)`} {
+		if _, err := p.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw := pool(b, clients)
+	defer raw.Close()
+	ids := make([]uuid.UUID, 2*n)
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	insert := func(off int) func(i int) error {
+		return func(i int) error {
+			d := deliveries[i]
+			_, err := raw.Exec(ctx, `INSERT INTO raw_deliveries
+				(merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
+				ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING`,
+				merchantID, ids[off+i], "shopify", shop, "orders/paid", d.ev, d.webhookID, time.Now().UTC(), d.body)
+			return err
+		}
+	}
+	rawFirst := load(b, n, clients, 0, insert(0))
+	rawAgain := load(b, n, clients, 0, insert(n))
+	_, _ = p.Exec(ctx, `DROP TABLE raw_deliveries`)
+
+	report(row{fmt.Sprintf("Shopify orders/paid deliveries/s, HTTP, %d clients, %d deliveries", clients, n),
+		fmt.Sprintf("%.0f (p50 %s, p99 %s)", res.perSecond(), ms(res.pct(.5)), ms(res.pct(.99))),
+		fmt.Sprintf("%.0f raw INSERTs/s (p99 %s)", rawFirst.perSecond(), ms(rawFirst.pct(.99))),
+		fmt.Sprintf("%.2f of raw (goal ≥ 2,000/s, p99 < 50 ms)", res.perSecond()/rawFirst.perSecond()),
+		fmt.Sprintf("the worker processes alongside; body %d bytes", len(deliveries[0].body))})
+	report(row{"Shopify deliveries sent again (same event id)",
+		fmt.Sprintf("%.0f/s (p50 %s, p99 %s)", again.perSecond(), ms(again.pct(.5)), ms(again.pct(.99))),
+		fmt.Sprintf("%.0f raw conflicting INSERTs/s (p99 %s)", rawAgain.perSecond(), ms(rawAgain.pct(.99))),
+		fmt.Sprintf("%.2f of raw", again.perSecond()/rawAgain.perSecond()), "all answered duplicate"})
+	report(row{"Shopify deliveries processed by the worker",
+		fmt.Sprintf("%.1f s from the first delivery, %.0f/s", allProcessed.Seconds(), float64(n)/allProcessed.Seconds()),
+		fmt.Sprintf("intake took %.1f s (both passes)", intakeDone.Seconds()), "",
+		fmt.Sprintf("%d deliveries sent twice → %d stored, %d processed, %d uses, every code used once", n, total, processed, uses)})
+}
+
+// BenchmarkShopifyPush100k: a 100,000-code list (BENCH_PUSH_CODES) pushed into a fake Shopify
+// whose cost bucket is Shopify's (1,000 points, restored at 100 a second), from the POST to the
+// push active with every code pushed, beside the least time the bucket allows for the mutations
+// alone (one discount create and one bulk add per 100 codes, 10 points each).
+func BenchmarkShopifyPush100k(b *testing.B) {
+	n := envInt("BENCH_PUSH_CODES", 100_000)
+	fake, err := shopifyfake.Start(shopifyfake.Config{ClientID: "bench-client-id", ClientSecret: "bench-shopify-secret",
+		BucketSize: 1000, RestoreRate: 100, BulkDelay: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fake.Close()
+	cfg := fake.Config()
+	p := pool(b, 4)
+	defer p.Close()
+	resetCodes(b, p)
+	shop := benchShop("push")
+	keys, conn := installShop(b, shop, fake.IssueToken(shop))
+	// LOG_LEVEL=info: the worker logs "push done" with its polls and throttle wait.
+	s := startStack(b, append(shopifyEnv(cfg.ClientID, cfg.ClientSecret, fake.URL()+"/{shop}"), "LOG_LEVEL=info")...)
+	defer s.stop(b)
+	list, codes := seedList(b, s, keys.APIKey, n, "S")
+
+	type push struct {
+		State      string `json:"state"`
+		DiscountID string `json:"discount_id"`
+		Pushed     int64  `json:"pushed"`
+		Failed     int64  `json:"failed"`
+		Pending    int64  `json:"pending"`
+		Error      string `json:"error"`
+	}
+	before := fake.Requests()
+	start := time.Now()
+	var created push
+	if st := call(b, "POST", s.url+"/api/v1/lists/"+list+"/connections", keys.APIKey, map[string]any{"connection_id": conn.String(),
+		"discount": map[string]any{"title": "Bench", "value_type": "percentage", "value": 10, "applies_once_per_customer": false}}, &created); st != 202 {
+		b.Fatalf("push: %d %+v", st, created)
+	}
+	var last push
+	for deadline := start.Add(20 * time.Minute); ; {
+		var page struct{ Items []push }
+		if st := call(b, "GET", s.url+"/api/v1/lists/"+list+"/connections", keys.APIKey, nil, &page); st != 200 || len(page.Items) != 1 {
+			b.Fatalf("pushes: %d %+v", st, page)
+		}
+		last = page.Items[0]
+		if last.State == "active" && last.Pushed == int64(n) {
+			break
+		}
+		if last.State == "error" || last.State == "stopped" {
+			b.Fatalf("push ended %s: %+v", last.State, last)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("push not done after 20 minutes: %+v", last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	requests := fake.Requests() - before
+	if last.Failed != 0 || last.Pending != 0 {
+		b.Fatalf("push done with %d failed, %d pending: %+v", last.Failed, last.Pending, last)
+	}
+	inShop := fake.RedeemCodes(shop, last.DiscountID)
+	want := slices.Clone(codes)
+	slices.Sort(want)
+	if len(inShop) != n || !slices.Equal(inShop, want) {
+		b.Fatalf("the shop's discount holds %d codes, want the list's %d", len(inShop), n)
+	}
+
+	calls := int(math.Ceil(float64(n-1)/float64(cfg.MaxCodesPerBulkAdd))) + 1
+	minimum := max(0, (float64(calls)*10-cfg.BucketSize)/cfg.RestoreRate)
+	ratio := "— (the bucket alone holds every mutation)"
+	if minimum > 0 {
+		ratio = fmt.Sprintf("%.2f× (goal ≤ 1.2×)", elapsed.Seconds()/minimum)
+	}
+	report(row{fmt.Sprintf("push %d codes to Shopify (fake, bucket %.0f, %.0f points/s), POST → active (s)", n, cfg.BucketSize, cfg.RestoreRate),
+		fmt.Sprintf("%.1f", elapsed.Seconds()),
+		fmt.Sprintf("%.1f (throttle minimum: %d mutations × 10 points)", minimum, calls),
+		ratio,
+		fmt.Sprintf("%d GraphQL requests (%d beyond the mutations); %d codes in the shop, 0 failed", requests, requests-calls, len(inShop))})
+}
