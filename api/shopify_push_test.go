@@ -238,10 +238,11 @@ func TestShopifyInstallPushAndRedeem(t *testing.T) {
 	if u := codeUses(t, s.Harness, m, first[3]); u != 1 {
 		t.Fatalf("reconciliation counted an order its webhook had counted: %d uses", u)
 	}
-	var synced *time.Time
-	if err := s.App.DB.Pool().QueryRow(ctx, `SELECT synced_at FROM connections WHERE merchant_id = $1 AND id = $2`, m.ID, conn).Scan(&synced); err != nil || synced == nil {
-		t.Fatalf("reconciliation did not record its sync mark (%v)", err)
-	}
+	apptest.Eventually(t, 10*time.Second, "reconciliation to record its sync mark", func() bool {
+		var synced *time.Time
+		err := s.App.DB.Pool().QueryRow(ctx, `SELECT synced_at FROM connections WHERE merchant_id = $1 AND id = $2`, m.ID, conn).Scan(&synced)
+		return err == nil && synced != nil
+	})
 
 	// Disconnecting removes the shop's webhooks, forgets the token and stops the push.
 	r = s.Admin(t, m, http.MethodDelete, "/api/v1/connections/"+conn.String(), nil)
