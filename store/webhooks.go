@@ -28,17 +28,24 @@ func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (shopify.Sho
 	return r, err == nil, err
 }
 
-// InsertWebhookDelivery implements shopify.WebhookIntakeStore.
-func (db *DB) InsertWebhookDelivery(ctx context.Context, d shopify.WebhookDelivery) (bool, error) {
-	tag, err := db.pool.Exec(ctx, `INSERT INTO webhook_deliveries
-		(merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
-		ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING`,
-		d.MerchantID, d.ID, d.Platform, d.Shop, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body)
-	if err != nil {
-		return false, err
+// StoreWebhookDelivery implements shopify.WebhookIntakeStore: the route lookup and the insert
+// are one statement, so a delivery costs one round trip to PostgreSQL.
+func (db *DB) StoreWebhookDelivery(ctx context.Context, d *shopify.WebhookDelivery) (found, inserted bool, err error) {
+	var merchantID *uuid.UUID
+	err = db.pool.QueryRow(ctx, `WITH route AS (
+			SELECT merchant_id FROM shop_routes WHERE platform = $1 AND shop = $2),
+		stored AS (
+			INSERT INTO webhook_deliveries (merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
+			SELECT route.merchant_id, $3, $1, $2, $4, $5, $6, $7, $8, 'received' FROM route
+			ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING
+			RETURNING id)
+		SELECT (SELECT merchant_id FROM route), EXISTS (SELECT 1 FROM stored)`,
+		d.Platform, d.Shop, d.ID, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body).Scan(&merchantID, &inserted)
+	if err != nil || merchantID == nil {
+		return false, false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	d.MerchantID = *merchantID
+	return true, inserted, nil
 }
 
 // WebhookDelivery implements shopify.WebhookProcessStore.

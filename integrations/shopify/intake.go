@@ -68,11 +68,11 @@ type WebhookDelivery struct {
 
 // WebhookIntakeStore is what the intake needs from the database.
 type WebhookIntakeStore interface {
-	// ShopRoute finds the merchant of a connected shop; found is false for an unknown shop.
-	ShopRoute(ctx context.Context, platform, shop string) (route ShopRoute, found bool, err error)
-	// InsertWebhookDelivery stores d unless a delivery with the same (merchant, platform, shop,
-	// event key) exists; inserted tells which.
-	InsertWebhookDelivery(ctx context.Context, d WebhookDelivery) (inserted bool, err error)
+	// StoreWebhookDelivery finds the merchant the delivery's shop is routed to and stores d for
+	// it (d.MerchantID is filled in), unless a delivery with the same (merchant, platform, shop,
+	// event key) exists, in one round trip. found is false for a shop that is not routed;
+	// inserted tells whether d was stored.
+	StoreWebhookDelivery(ctx context.Context, d *WebhookDelivery) (found, inserted bool, err error)
 }
 
 // WebhookQueue queues the processing of a stored delivery (worker.Queue implements it).
@@ -121,25 +121,21 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 		!utf8.ValidString(topic) || !utf8.ValidString(key) || !utf8.ValidString(webhookID) {
 		return "", ErrWebhookHeaders
 	}
-	route, found, err := in.store.ShopRoute(ctx, Platform, shop)
-	if err != nil {
-		return "", fmt.Errorf("shopify webhook: find shop route: %w", err)
-	}
-	if !found {
-		in.log.InfoContext(ctx, "shopify webhook for an unknown shop ignored", "shop", shop, "topic", topic)
-		return WebhookIgnored, nil
-	}
 	d := WebhookDelivery{
-		MerchantID: route.MerchantID, ID: uuid.New(), Platform: Platform, Shop: shop, Topic: topic,
+		ID: uuid.New(), Platform: Platform, Shop: shop, Topic: topic,
 		EventKey: key, WebhookID: webhookID, Body: body, Status: DeliveryReceived,
 	}
 	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(header.Get(HeaderTriggeredAt))); err == nil {
 		t = t.UTC()
 		d.TriggeredAt = &t
 	}
-	inserted, err := in.store.InsertWebhookDelivery(ctx, d)
+	found, inserted, err := in.store.StoreWebhookDelivery(ctx, &d)
 	if err != nil {
 		return "", fmt.Errorf("shopify webhook: store delivery: %w", err)
+	}
+	if !found {
+		in.log.InfoContext(ctx, "shopify webhook for an unknown shop ignored", "shop", shop, "topic", topic)
+		return WebhookIgnored, nil
 	}
 	if !inserted {
 		return WebhookDuplicate, nil

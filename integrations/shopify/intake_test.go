@@ -19,16 +19,16 @@ type fakeIntakeStore struct {
 	deliveries map[string]shopify.WebhookDelivery
 }
 
-func (s *fakeIntakeStore) ShopRoute(_ context.Context, _, shop string) (shopify.ShopRoute, bool, error) {
-	return s.route, s.known && shop == "test-shop.myshopify.com", nil
-}
-
-func (s *fakeIntakeStore) InsertWebhookDelivery(_ context.Context, d shopify.WebhookDelivery) (bool, error) {
-	if _, ok := s.deliveries[d.EventKey]; ok {
-		return false, nil
+func (s *fakeIntakeStore) StoreWebhookDelivery(_ context.Context, d *shopify.WebhookDelivery) (bool, bool, error) {
+	if !s.known || d.Shop != "test-shop.myshopify.com" {
+		return false, false, nil
 	}
-	s.deliveries[d.EventKey] = d
-	return true, nil
+	d.MerchantID = s.route.MerchantID
+	if _, ok := s.deliveries[d.EventKey]; ok {
+		return true, false, nil
+	}
+	s.deliveries[d.EventKey] = *d
+	return true, true, nil
 }
 
 type fakeWebhookQueue struct {
