@@ -464,3 +464,47 @@ func TestShopifyMerchantJourney(t *testing.T) {
 		t.Fatalf("the code's timeline: %v", types)
 	}
 }
+
+// TestShopifyRevokedAccessAndReinstall: when the shop revokes the app's token, the connection
+// turns error and its push stops; installing again and asking for the push again resumes it
+// where it stopped, into the same discount.
+func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
+	s := startShopifyStack(t, shopifyfake.Config{BulkDelay: 10 * time.Millisecond})
+	ctx := context.Background()
+	m := s.NewMerchant(t, "Revoked Shop")
+	const shop = "revoked.myshopify.com"
+	list := s.CreateList(t, m, map[string]any{"name": "Revoked"})
+	waitImport(t, s.Harness, m, list, accepted(t, postImport(t, s.Harness, m, list, "a.txt", strings.Join(numbered("RV-", 20), "\n"))).ID)
+	token := s.fake.IssueToken(shop)
+	conn := s.install(t, m, shop, shopify.Grant{Credentials: core.Credentials{AccessToken: token}, Scope: "write_discounts,read_orders,read_discounts"})
+	if r := s.Admin(t, m, http.MethodPost, "/api/v1/lists/"+list+"/connections", pushBody(conn)); r.Status != http.StatusAccepted {
+		t.Fatalf("push: %d %s", r.Status, r.Body)
+	}
+	first := s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 20 })
+
+	s.fake.RevokeToken(token)
+	waitImport(t, s.Harness, m, list, accepted(t, postImport(t, s.Harness, m, list, "b.txt", strings.Join(numbered("RV-LATE-", 5), "\n"))).ID)
+	stopped := s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushStopped })
+	if !strings.Contains(stopped.Error, "install the app again") {
+		t.Fatalf("stopped push: %+v", stopped)
+	}
+	r := get(t, s.Harness, m, "/api/v1/connections")
+	if !strings.Contains(string(r.Body), `"state":"error"`) {
+		t.Fatalf("connection after the revoke: %s", r.Body)
+	}
+	if r := s.Admin(t, m, http.MethodPost, "/api/v1/connections/"+conn.String()+"/reconcile", nil); r.Status != http.StatusConflict {
+		t.Fatalf("reconcile of a connection in error: %d %s", r.Status, r.Body)
+	}
+
+	if _, _, err := s.App.ShopifyInstaller.Install(ctx, shop, shopify.Grant{Credentials: core.Credentials{AccessToken: s.fake.IssueToken(shop)},
+		Scope: "write_discounts,read_orders,read_discounts"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Admin(t, m, http.MethodPost, "/api/v1/lists/"+list+"/connections", pushBody(conn)); r.Status != http.StatusOK {
+		t.Fatalf("push after reinstall: %d %s", r.Status, r.Body)
+	}
+	again := s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 25 })
+	if again.DiscountID != first.DiscountID || len(s.fake.RedeemCodes(shop, first.DiscountID)) != 25 {
+		t.Fatalf("after reinstall: %+v, the shop holds %d codes", again, len(s.fake.RedeemCodes(shop, first.DiscountID)))
+	}
+}

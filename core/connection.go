@@ -106,7 +106,8 @@ type ConnectionStore interface {
 	// CreatePush stores p unless the list is already pushed to that connection; it returns the
 	// push as stored and whether it was created now.
 	CreatePush(ctx context.Context, p Push) (Push, bool, error)
-	// RestartPush moves a push in state error back to pending (a retry asked for by the merchant).
+	// RestartPush moves a push in state error or stopped back to pending (a retry asked for by the
+	// merchant, or a push of a shop that was reconnected).
 	RestartPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (Push, error)
 	// ListPushes returns every push of a list, with counts.
 	ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]Push, error)
@@ -195,8 +196,8 @@ func ValidateDiscount(d Discount) error {
 }
 
 // StartPush pushes a list's codes to a connected shop. A list already pushed to that connection
-// is not pushed twice: its push is resumed (or, after an error, retried) and returned with
-// created false.
+// is not pushed twice: its push is resumed (or, after an error or a reconnection, started again
+// where it stopped) and returned with created false.
 func (s *Connections) StartPush(ctx context.Context, merchantID, listID uuid.UUID, in PushInput) (Push, bool, error) {
 	in.Discount.Title = strings.TrimSpace(in.Discount.Title)
 	if err := ValidateDiscount(in.Discount); err != nil {
@@ -222,15 +223,13 @@ func (s *Connections) StartPush(ctx context.Context, merchantID, listID uuid.UUI
 	if err != nil {
 		return Push{}, false, err
 	}
-	if !created && p.State == PushError {
+	if !created && (p.State == PushError || p.State == PushStopped) {
 		if p, err = s.store.RestartPush(ctx, merchantID, listID, conn.ID); err != nil {
 			return Push{}, false, err
 		}
 	}
-	if p.State != PushStopped {
-		if err := s.queue.EnqueuePush(ctx, merchantID, listID, conn.ID); err != nil {
-			return Push{}, false, err
-		}
+	if err := s.queue.EnqueuePush(ctx, merchantID, listID, conn.ID); err != nil {
+		return Push{}, false, err
 	}
 	return p, created, nil
 }

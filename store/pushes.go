@@ -65,7 +65,7 @@ func (db *DB) CreatePush(ctx context.Context, p core.Push) (core.Push, bool, err
 func (db *DB) RestartPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (core.Push, error) {
 	ref := core.PushRef{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID}
 	if _, err := db.pool.Exec(ctx, `UPDATE list_connections SET state = 'pending', error = '', updated_at = now()
-		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND state = 'error'`, merchantID, listID, connectionID); err != nil {
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 AND state IN ('error', 'stopped')`, merchantID, listID, connectionID); err != nil {
 		return core.Push{}, err
 	}
 	return db.GetPush(ctx, ref)

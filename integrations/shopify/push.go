@@ -41,6 +41,8 @@ type PushStore interface {
 	core.PushStore
 	GetConnection(ctx context.Context, merchantID, id uuid.UUID) (core.Connection, error)
 	GetList(ctx context.Context, merchantID, listID uuid.UUID) (core.List, error)
+	// MarkConnectionError moves an active connection to state error with the reason.
+	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
 	CredentialStore
 }
 
@@ -115,7 +117,12 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 		p.log.WarnContext(ctx, "shopify refused the push", "list_id", listID, "connection_id", connectionID, "reason", refused.reason)
 		return p.store.SetPushState(ctx, ref, core.PushError, refused.reason)
 	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrGrantRefused):
-		return p.store.SetPushState(ctx, ref, core.PushStopped, "the shop no longer grants access: "+err.Error())
+		// The shop revoked the app's access: nothing works until the app is installed again.
+		reason := "Shopify refused the app's access token; install the app again"
+		if err := p.store.MarkConnectionError(ctx, merchantID, connectionID, reason); err != nil {
+			return err
+		}
+		return p.store.SetPushState(ctx, ref, core.PushStopped, reason)
 	case err != nil:
 		return err
 	}

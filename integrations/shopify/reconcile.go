@@ -33,6 +33,8 @@ type ReconcileStore interface {
 	// ActiveConnections pages through the platform's active connections across merchants.
 	ActiveConnections(ctx context.Context, platform string, afterMerchant, afterID uuid.UUID, limit int) ([]core.Connection, error)
 	SetSyncedAt(ctx context.Context, merchantID, connectionID uuid.UUID, at time.Time) error
+	// MarkConnectionError moves an active connection to state error with the reason.
+	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
 	CredentialStore
 }
 
@@ -109,8 +111,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uui
 			return err
 		})
 		if errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrGrantRefused) {
-			r.log.WarnContext(ctx, "reconciliation skipped: no access to the shop", "shop", conn.Shop, "err", err)
-			return nil
+			r.log.WarnContext(ctx, "reconciliation stopped: no access to the shop", "shop", conn.Shop, "err", err)
+			return r.store.MarkConnectionError(ctx, merchantID, connectionID, "Shopify refused the app's access token; install the app again")
 		}
 		if err != nil {
 			return err
