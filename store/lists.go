@@ -248,6 +248,18 @@ func (db *DB) DeleteList(ctx context.Context, merchantID, listID uuid.UUID) erro
 			if total > 0 {
 				return core.ErrListConnected
 			}
+			// Codes removed from the list stay redeemable in a shop until the push has deleted
+			// them there: the list goes only after that.
+			var inShop bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM list_connections p
+				JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id AND c.state = 'active'
+				WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.state <> 'stopped' AND p.pushed > p.deleted)`,
+				merchantID, listID).Scan(&inShop); err != nil {
+				return fmt.Errorf("db: pushed codes: %w", err)
+			}
+			if inShop {
+				return core.ErrListConnected
+			}
 		}
 		for _, stmt := range []string{
 			`DELETE FROM codes WHERE merchant_id = $1 AND list_id = $2`,
@@ -257,6 +269,7 @@ func (db *DB) DeleteList(ctx context.Context, merchantID, listID uuid.UUID) erro
 			`DELETE FROM imports WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM batches WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM list_connections WHERE merchant_id = $1 AND list_id = $2`,
+			`DELETE FROM code_pushes WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM templates WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM reservations WHERE merchant_id = $1 AND list_id = $2`,
 			`DELETE FROM order_codes WHERE merchant_id = $1 AND list_id = $2`,

@@ -75,53 +75,59 @@ type ConnectionPayload struct {
 
 // Queue enqueues tasks on asynq; it implements core.TaskQueue.
 type Queue struct {
-	client *asynq.Client
+	client    *asynq.Client
+	inspector *asynq.Inspector
 }
 
 var _ core.TaskQueue = (*Queue)(nil)
 
 // NewQueue returns a queue on the given Redis connection options.
-func NewQueue(opt asynq.RedisConnOpt) *Queue { return &Queue{client: asynq.NewClient(opt)} }
+func NewQueue(opt asynq.RedisConnOpt) *Queue {
+	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt)}
+}
 
 // Close closes the Redis connection.
-func (q *Queue) Close() error { return q.client.Close() }
+func (q *Queue) Close() error {
+	_ = q.inspector.Close()
+	return q.client.Close()
+}
 
 // EnqueueImport implements core.TaskQueue.
 func (q *Queue) EnqueueImport(ctx context.Context, merchantID, importID uuid.UUID) error {
 	return q.enqueue(ctx, TypeImportRun, ImportPayload{MerchantID: merchantID, ImportID: importID},
-		"import:"+importID.String(), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+		"import:"+importID.String(), QueueBulk, asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
 }
 
 // EnqueueBatch implements core.TaskQueue.
 func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error {
 	return q.enqueue(ctx, TypeBatchGenerate, BatchPayload{MerchantID: merchantID, ListID: listID, Number: number},
-		fmt.Sprintf("batch:%s:%d", listID, number), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+		fmt.Sprintf("batch:%s:%d", listID, number), QueueBulk, asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
 }
 
 // EnqueueShopifyWebhook queues the processing of a stored Shopify webhook delivery; the task id is
 // the delivery's, so a delivery is queued once. It implements shopify.WebhookQueue.
 func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
 	return q.enqueue(ctx, TypeShopifyWebhook, ShopifyWebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
-		"shopify-webhook:"+deliveryID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
+		"shopify-webhook:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
 // EnqueuePush implements core.ConnectionQueue. One push task per list and connection waits or
 // runs at a time; the runner takes every code there is before it stops.
 func (q *Queue) EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error {
 	return q.enqueue(ctx, TypePushRun, PushPayload{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID},
-		"push:"+listID.String()+":"+connectionID.String(), asynq.Queue(QueueBulk), asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+		"push:"+listID.String()+":"+connectionID.String(), QueueBulk, asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
 }
 
 // EnqueueReconcile implements core.ConnectionQueue.
 func (q *Queue) EnqueueReconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	return q.enqueue(ctx, TypeReconcile, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
-		"reconcile:"+connectionID.String(), asynq.Queue(QueueMaintenance), asynq.MaxRetry(5), asynq.Timeout(30*time.Minute))
+		"reconcile:"+connectionID.String(), QueueMaintenance, asynq.MaxRetry(5), asynq.Timeout(30*time.Minute))
 }
 
 // EnqueueDisconnect implements core.ConnectionQueue.
 func (q *Queue) EnqueueDisconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	return q.enqueue(ctx, TypeDisconnect, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
-		"disconnect:"+connectionID.String(), asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
+		"disconnect:"+connectionID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
 }
 
 // EnqueueWebhook implements core.TaskQueue: it queues a stored delivery of platform.
@@ -133,19 +139,31 @@ func (q *Queue) EnqueueWebhook(ctx context.Context, platform string, merchantID,
 	return fmt.Errorf("enqueue webhook: no task for platform %q", platform)
 }
 
-// enqueue sends a task with a deterministic id; a task with that id already waiting or running
-// counts as enqueued.
-func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id string, opts ...asynq.Option) error {
+// enqueue sends a task with a deterministic id on queue. A task with that id already waiting or
+// running counts as enqueued; one that asynq keeps only as a record (archived after its last
+// retry, or completed) would block the id, so it is deleted and the task enqueued again.
+func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id, queue string, opts ...asynq.Option) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return err
 	}
-	opts = append(opts, asynq.TaskID(id))
-	_, err = q.client.EnqueueContext(ctx, asynq.NewTask(typ, b), opts...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return nil
+	opts = append(opts, asynq.TaskID(id), asynq.Queue(queue))
+	for attempt := 0; ; attempt++ {
+		_, err = q.client.EnqueueContext(ctx, asynq.NewTask(typ, b), opts...)
+		if errors.Is(err, asynq.ErrDuplicateTask) {
+			return nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return err
+		}
+		info, ierr := q.inspector.GetTaskInfo(queue, id)
+		if ierr != nil || attempt > 0 || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+			return nil // waiting, scheduled, retrying or running: it will do the work
+		}
+		if derr := q.inspector.DeleteTask(queue, id); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("enqueue %s: delete the archived task: %w", id, derr)
+		}
 	}
-	return err
 }
 
 // decode reads a payload; one that cannot be read will never work, so it is not retried.

@@ -45,6 +45,41 @@ func TestEnqueueTwiceIsOneTask(t *testing.T) {
 	}
 }
 
+// TestArchivedTaskDoesNotBlockItsID: a push whose task used up its retries (archived, a record
+// asynq keeps for months) can be enqueued again; one that is waiting is not enqueued twice.
+func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
+	opt, err := asynq.ParseRedisURI(env.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQueue(opt)
+	defer q.Close()
+	inspector := asynq.NewInspector(opt)
+	defer inspector.Close()
+	ctx := context.Background()
+	merchant, list, conn := uuid.New(), uuid.New(), uuid.New()
+	id := "push:" + list.String() + ":" + conn.String()
+	if err := q.EnqueuePush(ctx, merchant, list, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := inspector.ArchiveTask(QueueBulk, id); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := q.EnqueuePush(ctx, merchant, list, conn); err != nil {
+			t.Fatalf("enqueue after archive: %v", err)
+		}
+	}
+	info, err := inspector.GetTaskInfo(QueueBulk, id)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("the push after its archived task: %v, %v", info, err)
+	}
+	archived, err := inspector.ListArchivedTasks(QueueBulk)
+	if err != nil || len(archived) != 0 {
+		t.Fatalf("archived tasks left: %d (%v)", len(archived), err)
+	}
+}
+
 func TestUndecodablePayloadIsNotRetried(t *testing.T) {
 	err := decode(asynq.NewTask(TypeImportRun, []byte("{not json")), &ImportPayload{})
 	if !errors.Is(err, asynq.SkipRetry) {
