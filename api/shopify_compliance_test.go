@@ -181,8 +181,12 @@ func TestShopifyCompliance(t *testing.T) {
 		t.Fatalf("%d deliveries processed without a note, want 4", processed)
 	}
 
-	// shop/redact: the connection, its list link, the route and the deliveries of the shop go;
-	// the list and its codes stay; later deliveries for the shop are ignored.
+	// The merchant uninstalls the app; 48 hours later shop/redact comes for the shop, which is no
+	// longer routed: it is still taken. The connection, its list link, the route and the
+	// deliveries of the shop go; the list and its codes stay; later deliveries are ignored.
+	deliver(sign("app/uninstalled", uuid.NewString(), `{"id": 954889, "domain": "`+shop+`"}`), "accepted")
+	waitDeliveries(t, h, m.ID)
+	deliver(sign("orders/paid", uuid.NewString(), string(shopifyFixture(t, "order-partially-refunded-TENOFF.json"))), "ignored")
 	deliver(sign("shop/redact", uuid.NewString(), `{"shop_id": 954889, "shop_domain": "`+shop+`"}`), "accepted")
 	var left int
 	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM connections WHERE merchant_id = $1)

@@ -337,8 +337,15 @@ func TestShopifyPushThrottledFailingAndRerun(t *testing.T) {
 	}
 	// ...and a crash during the discount's creation: the rerun adopts the discount that holds
 	// the code it was created with instead of making a second one.
-	if _, err := db.Exec(ctx, `UPDATE list_connections SET remote_id = '', creating_seq = 1 WHERE merchant_id = $1 AND list_id = $2`, m.ID, list); err != nil {
-		t.Fatal(err)
+	// (The crash came after Shopify made the discount with the first code and before that was
+	// recorded: no discount id, no record of the first code.)
+	for _, q := range []string{
+		`UPDATE list_connections SET remote_id = '', creating_seq = 1, creating_at = now(), pushed = pushed - 1 WHERE merchant_id = $1 AND list_id = $2`,
+		`DELETE FROM code_pushes WHERE merchant_id = $1 AND list_id = $2 AND seq = 1`,
+	} {
+		if _, err := db.Exec(ctx, q, m.ID, list); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.App.ShopifyPusher.RunPush(ctx, ref.MerchantID, ref.ListID, ref.ConnectionID); err != nil {
 		t.Fatal(err)
@@ -504,6 +511,17 @@ func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
 		t.Fatalf("push after reinstall: %d %s", r.Status, r.Body)
 	}
 	again := s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 25 })
+
+	// Shopify retries an app/uninstalled from before the reinstall: it changes nothing.
+	late := shopifyWebhook(s.fake.Config().ClientSecret, "app/uninstalled", shop, uuid.NewString(), []byte(`{"domain": "`+shop+`"}`))
+	late.Header.Set("X-Shopify-Triggered-At", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
+	if r := s.Do(t, late); r.Status != http.StatusOK {
+		t.Fatalf("late uninstall: %d %s", r.Status, r.Body)
+	}
+	waitDeliveries(t, s.Harness, m.ID)
+	if r := get(t, s.Harness, m, "/api/v1/connections"); !strings.Contains(string(r.Body), `"state":"active"`) {
+		t.Fatalf("a stale uninstall undid the reinstall: %s", r.Body)
+	}
 	if again.DiscountID != first.DiscountID || len(s.fake.RedeemCodes(shop, first.DiscountID)) != 25 {
 		t.Fatalf("after reinstall: %+v, the shop holds %d codes", again, len(s.fake.RedeemCodes(shop, first.DiscountID)))
 	}

@@ -106,6 +106,8 @@ type ConnectionStore interface {
 	// CreatePush stores p unless the list is already pushed to that connection; it returns the
 	// push as stored and whether it was created now.
 	CreatePush(ctx context.Context, p Push) (Push, bool, error)
+	// MarkPushesChanged records that the list's codes changed now, for every push of the list.
+	MarkPushesChanged(ctx context.Context, merchantID, listID uuid.UUID) error
 	// RestartPush moves a push in state error or stopped back to pending (a retry asked for by the
 	// merchant, or a push of a shop that was reconnected).
 	RestartPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (Push, error)
@@ -261,6 +263,10 @@ type Credentials struct {
 // String keeps credentials out of logs and error messages.
 func (Credentials) String() string { return "core.Credentials{…}" }
 
+// LogValue keeps credentials out of structured logs (slog's JSON handler would otherwise
+// marshal the fields).
+func (Credentials) LogValue() slog.Value { return slog.StringValue("core.Credentials{…}") }
+
 // GoString keeps credentials out of %#v.
 func (c Credentials) GoString() string { return c.String() }
 
@@ -299,9 +305,18 @@ type PushStore interface {
 	// FirstPushCode records that the discount is being created with the first code not yet
 	// submitted and returns it (found false when the list has none).
 	FirstPushCode(ctx context.Context, ref PushRef) (code PushCode, found bool, err error)
-	// CreatingPushCode returns the code recorded by FirstPushCode, if the discount's creation
-	// was started and not finished.
-	CreatingPushCode(ctx context.Context, ref PushRef) (code PushCode, found bool, err error)
+	// CreatingPushCode returns the code recorded by FirstPushCode and when (database time), if
+	// the discount's creation was started and neither finished nor given up on that code.
+	CreatingPushCode(ctx context.Context, ref PushRef) (code PushCode, startedAt time.Time, found bool, err error)
+	// LockPush takes the push's run lock, so two runs never interleave (a task whose lease ran
+	// out can be started again while it still runs); ok is false when another run holds it.
+	LockPush(ctx context.Context, ref PushRef) (release func(), ok bool, err error)
+	// BeginPushRun returns the database's time at the start of a run.
+	BeginPushRun(ctx context.Context, ref PushRef) (time.Time, error)
+	// FinishPushRun ends a run begun at startedAt: the push becomes active and covers every
+	// change made before startedAt. changed tells that the list changed since, so the run should
+	// go round again instead.
+	FinishPushRun(ctx context.Context, ref PushRef, startedAt time.Time) (changed bool, err error)
 	// SetPushRemote records the platform's discount id and that code as pushed.
 	SetPushRemote(ctx context.Context, ref PushRef, remoteID string, first PushOutcome) error
 	// ClaimPushCodes takes up to limit codes past the cursor that are not removed, records them
@@ -350,8 +365,12 @@ func notifyCodesChanged(ctx context.Context, l CodeListener, log *slog.Logger, m
 	}
 }
 
-// CodesChanged implements CodeListener: it runs every live push of the list.
+// CodesChanged implements CodeListener: it records the change on the list's pushes (a run that
+// is already going sees it before it finishes, the sweeper after) and runs every live push.
 func (s *Connections) CodesChanged(ctx context.Context, merchantID, listID uuid.UUID) error {
+	if err := s.store.MarkPushesChanged(ctx, merchantID, listID); err != nil {
+		return err
+	}
 	pushes, err := s.store.ListPushes(ctx, merchantID, listID)
 	if err != nil {
 		return err

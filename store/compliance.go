@@ -185,6 +185,7 @@ func (db *DB) RedactShop(ctx context.Context, merchantID uuid.UUID, platform, sh
 			args []any
 		}{
 			{"list connections", `DELETE FROM list_connections WHERE merchant_id = $1 AND connection_id = ANY($2::uuid[])`, []any{merchantID, ids}},
+			{"pushed codes", `DELETE FROM code_pushes WHERE merchant_id = $1 AND connection_id = ANY($2::uuid[])`, []any{merchantID, ids}},
 			{"route", `DELETE FROM shop_routes WHERE platform = $2 AND shop = $3 AND merchant_id = $1`, []any{merchantID, platform, shop}},
 			{"deliveries", `DELETE FROM webhook_deliveries WHERE merchant_id = $1 AND platform = $2 AND shop = $3`, []any{merchantID, platform, shop}},
 			{"exports", `DELETE FROM compliance_exports WHERE merchant_id = $1 AND platform = $2 AND shop = $3`, []any{merchantID, platform, shop}},

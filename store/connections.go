@@ -168,7 +168,7 @@ func (db *DB) InstallShop(ctx context.Context, platform, shop string, creds core
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE connections SET state = 'active', error = '', scopes = $3, credentials = $4,
-			credentials_version = credentials_version + 1, token_expires_at = $5, updated_at = now()
+			credentials_version = credentials_version + 1, token_expires_at = $5, installed_at = now(), updated_at = now()
 			WHERE merchant_id = $1 AND id = $2`, route.MerchantID, route.ConnectionID, scopes, sealed, creds.ExpiresAt); err != nil {
 			return err
 		}
@@ -215,6 +215,10 @@ func (db *DB) RefreshCredentials(ctx context.Context, merchantID, connectionID u
 	refresh func(core.Credentials) (core.Credentials, bool, error)) (core.Credentials, error) {
 	var out core.Credentials
 	err := db.tx(ctx, func(tx pgx.Tx) error {
+		// Waiting behind another process's refresh is fine; waiting forever is not.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '30s'`); err != nil {
+			return err
+		}
 		var sealed []byte
 		if err := tx.QueryRow(ctx, `SELECT credentials FROM connections WHERE merchant_id = $1 AND id = $2 FOR UPDATE`,
 			merchantID, connectionID).Scan(&sealed); err != nil {
@@ -243,10 +247,12 @@ func (db *DB) RefreshCredentials(ctx context.Context, merchantID, connectionID u
 	return out, err
 }
 
-// ForgetCredentials erases a connection's credentials and the record of its platform webhooks.
+// ForgetCredentials erases the credentials and the record of platform webhooks of a connection
+// that is not active (a shop installed again meanwhile keeps its new ones).
 func (db *DB) ForgetCredentials(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	_, err := db.pool.Exec(ctx, `UPDATE connections SET credentials = NULL, credentials_version = credentials_version + 1,
-		token_expires_at = NULL, remote_webhooks = '[]', updated_at = now() WHERE merchant_id = $1 AND id = $2`, merchantID, connectionID)
+		token_expires_at = NULL, remote_webhooks = '[]', updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND state <> 'active'`, merchantID, connectionID)
 	return err
 }
 

@@ -212,11 +212,48 @@ func TestTokensRefreshOnceUnderARace(t *testing.T) {
 		t.Fatalf("a token expiring within %s was not refreshed: %q, %v", shopify.RefreshBefore, next, err)
 	}
 
-	// Forgotten credentials: no token.
+	// An active connection keeps its credentials; once disconnected they are forgotten: no token.
+	if err := db.ForgetCredentials(ctx, route.MerchantID, route.ConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.Access(ctx, route.MerchantID, route.ConnectionID, shop, ""); err != nil {
+		t.Fatalf("an active connection lost its token: %v", err)
+	}
+	if _, err := db.DisconnectConnection(ctx, route.MerchantID, route.ConnectionID); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.ForgetCredentials(ctx, route.MerchantID, route.ConnectionID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tokens.Access(ctx, route.MerchantID, route.ConnectionID, shop, ""); !errors.Is(err, shopify.ErrNoCredentials) {
 		t.Fatalf("after forgetting: %v", err)
 	}
+}
+
+// TestPushLockIsExclusive: two runs of one push never interleave, another push is not held up,
+// and the lock is free again once released.
+func TestPushLockIsExclusive(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	ref := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
+	release, ok, err := db.LockPush(ctx, ref)
+	if err != nil || !ok {
+		t.Fatalf("first lock: %v %v", ok, err)
+	}
+	if _, ok, err := db.LockPush(ctx, ref); err != nil || ok {
+		t.Fatalf("a second run took the lock (%v, %v)", ok, err)
+	}
+	other := ref
+	other.ConnectionID = uuid.New()
+	releaseOther, ok, err := db.LockPush(ctx, other)
+	if err != nil || !ok {
+		t.Fatalf("another push is held up: %v %v", ok, err)
+	}
+	releaseOther()
+	release()
+	again, ok, err := db.LockPush(ctx, ref)
+	if err != nil || !ok {
+		t.Fatalf("after release: %v %v", ok, err)
+	}
+	again()
 }

@@ -48,12 +48,16 @@ func (db *DB) CreatePush(ctx context.Context, p core.Push) (core.Push, bool, err
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO list_connections (merchant_id, list_id, connection_id, state, discount)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.MerchantID, p.ListID, p.ConnectionID, p.State, discount)
-		if err != nil {
+		// A push asked for again before its discount exists (it was refused) takes the discount
+		// as given now; once the shop has the discount, it stays.
+		err = tx.QueryRow(ctx, `INSERT INTO list_connections (merchant_id, list_id, connection_id, state, discount)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (merchant_id, list_id, connection_id) DO UPDATE SET discount = EXCLUDED.discount
+				WHERE list_connections.remote_id = ''
+			RETURNING xmax = 0`, p.MerchantID, p.ListID, p.ConnectionID, p.State, discount).Scan(&created)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		created = tag.RowsAffected() == 1
 		out, err = scanPush(tx.QueryRow(ctx, `SELECT `+pushColumns+pushFrom+`
 			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3`, p.MerchantID, p.ListID, p.ConnectionID))
 		return err
@@ -107,7 +111,7 @@ func (db *DB) FirstPushCode(ctx context.Context, ref core.PushRef) (core.PushCod
 				ON p.merchant_id = k.merchant_id AND p.list_id = k.list_id AND p.connection_id = $3
 			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= p.next_seq AND k.state <> 'removed'
 			ORDER BY k.seq LIMIT 1)
-		UPDATE list_connections p SET creating_seq = head.seq, updated_at = now() FROM head
+		UPDATE list_connections p SET creating_seq = head.seq, creating_at = now(), updated_at = now() FROM head
 		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3
 		RETURNING head.seq, head.code`, ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -116,17 +120,69 @@ func (db *DB) FirstPushCode(ctx context.Context, ref core.PushRef) (core.PushCod
 	return c, err == nil, err
 }
 
-// CreatingPushCode implements core.PushStore.
-func (db *DB) CreatingPushCode(ctx context.Context, ref core.PushRef) (core.PushCode, bool, error) {
+// CreatingPushCode implements core.PushStore. A code recorded since (failed as taken by another
+// discount) is not the one the discount is being created with any more.
+func (db *DB) CreatingPushCode(ctx context.Context, ref core.PushRef) (core.PushCode, time.Time, bool, error) {
 	var c core.PushCode
-	err := db.pool.QueryRow(ctx, `SELECT k.seq, k.code FROM list_connections p
+	var at time.Time
+	err := db.pool.QueryRow(ctx, `SELECT k.seq, k.code, p.creating_at FROM list_connections p
 		JOIN codes k ON k.merchant_id = p.merchant_id AND k.list_id = p.list_id AND k.seq = p.creating_seq
-		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3 AND p.remote_id = ''`,
-		ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code)
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3 AND p.remote_id = ''
+			AND NOT EXISTS (SELECT 1 FROM code_pushes s WHERE s.merchant_id = p.merchant_id AND s.list_id = p.list_id
+				AND s.connection_id = p.connection_id AND s.seq = p.creating_seq)`,
+		ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&c.Seq, &c.Code, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, false, nil
+		return c, at, false, nil
 	}
-	return c, err == nil, err
+	return c, at, err == nil, err
+}
+
+// LockPush implements core.PushStore with a session advisory lock held on a connection of its
+// own until release (or until that connection dies with its process).
+func (db *DB) LockPush(ctx context.Context, ref core.PushRef) (func(), bool, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	key := "push:" + ref.MerchantID.String() + ":" + ref.ListID.String() + ":" + ref.ConnectionID.String()
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			// The session must not keep the lock: close it rather than return it to the pool.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, true, nil
+}
+
+// BeginPushRun implements core.PushStore.
+func (db *DB) BeginPushRun(ctx context.Context, _ core.PushRef) (time.Time, error) {
+	var now time.Time
+	err := db.pool.QueryRow(ctx, `SELECT now()`).Scan(&now)
+	return now, err
+}
+
+// FinishPushRun implements core.PushStore.
+func (db *DB) FinishPushRun(ctx context.Context, ref core.PushRef, startedAt time.Time) (bool, error) {
+	var changed bool
+	err := db.pool.QueryRow(ctx, `UPDATE list_connections SET state = CASE WHEN state = 'stopped' THEN state ELSE 'active' END,
+			error = CASE WHEN state = 'stopped' THEN error ELSE '' END, synced_through = $4, updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3
+		RETURNING coalesce(changed_at > $4, false)`, ref.MerchantID, ref.ListID, ref.ConnectionID, startedAt).Scan(&changed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return changed, err
+}
+
+// MarkPushesChanged implements core.ConnectionStore.
+func (db *DB) MarkPushesChanged(ctx context.Context, merchantID, listID uuid.UUID) error {
+	_, err := db.pool.Exec(ctx, `UPDATE list_connections SET changed_at = now() WHERE merchant_id = $1 AND list_id = $2`, merchantID, listID)
+	return err
 }
 
 // SetPushRemote implements core.PushStore: the discount id, and its first code as pushed (the
@@ -313,13 +369,15 @@ func (db *DB) MarkPushCodesDeleted(ctx context.Context, ref core.PushRef, seqs [
 }
 
 // PushesBehind implements core.SweepStore. It scans pushes across merchants; the EXISTS is one
-// index probe on the codes' primary key per active push.
+// index probe on the codes' primary key per active push, and a change (a removal) that no run
+// covered is a comparison of two columns.
 func (db *DB) PushesBehind(ctx context.Context, before time.Time, limit int) ([]core.PushRef, error) {
 	rows, err := db.pool.Query(ctx, `SELECT p.merchant_id, p.list_id, p.connection_id FROM list_connections p
 		JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id AND c.state = 'active'
 		WHERE (p.state IN ('pending', 'pushing') AND p.updated_at < $1)
 			OR (p.state = 'active' AND EXISTS (SELECT 1 FROM codes k WHERE k.merchant_id = p.merchant_id
 				AND k.list_id = p.list_id AND k.seq >= p.next_seq AND k.state <> 'removed'))
+			OR (p.state = 'active' AND p.changed_at > coalesce(p.synced_through, '-infinity'))
 		ORDER BY p.updated_at LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, err

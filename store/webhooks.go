@@ -29,18 +29,24 @@ func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (shopify.Sho
 }
 
 // StoreWebhookDelivery implements shopify.WebhookIntakeStore: the route lookup and the insert
-// are one statement, so a delivery costs one round trip to PostgreSQL.
+// are one statement, so a delivery costs one round trip to PostgreSQL. A compliance topic of a
+// shop that is no longer routed (shop/redact comes 48 hours after the uninstall) goes to the
+// merchant that connected the shop last: a lookup across merchants, on the rare compliance path.
 func (db *DB) StoreWebhookDelivery(ctx context.Context, d *shopify.WebhookDelivery) (found, inserted bool, err error) {
 	var merchantID *uuid.UUID
 	err = db.pool.QueryRow(ctx, `WITH route AS (
-			SELECT merchant_id FROM shop_routes WHERE platform = $1 AND shop = $2),
+			SELECT merchant_id FROM (
+				SELECT merchant_id, 0 AS rank FROM shop_routes WHERE platform = $1 AND shop = $2
+				UNION ALL
+				(SELECT merchant_id, 1 FROM connections WHERE $9 AND platform = $1 AND shop = $2 ORDER BY created_at DESC LIMIT 1)
+			) candidates ORDER BY rank LIMIT 1),
 		stored AS (
 			INSERT INTO webhook_deliveries (merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
 			SELECT route.merchant_id, $3, $1, $2, $4, $5, $6, $7, $8, 'received' FROM route
 			ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING
 			RETURNING id)
 		SELECT (SELECT merchant_id FROM route), EXISTS (SELECT 1 FROM stored)`,
-		d.Platform, d.Shop, d.ID, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body).Scan(&merchantID, &inserted)
+		d.Platform, d.Shop, d.ID, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body, shopify.IsComplianceTopic(d.Topic)).Scan(&merchantID, &inserted)
 	if err != nil || merchantID == nil {
 		return false, false, err
 	}
@@ -80,21 +86,23 @@ func (db *DB) OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, sh
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// UninstallShop implements shopify.WebhookProcessStore.
-func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error {
+// UninstallShop implements shopify.WebhookProcessStore. An uninstall from before the shop's
+// latest install (a late retry of app/uninstalled) changes nothing.
+func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string, triggeredAt *time.Time) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		// The app's token is revoked with the uninstall: forget it, and stop the shop's pushes.
-		if _, err := tx.Exec(ctx, `UPDATE connections SET state = 'uninstalled', credentials = NULL,
-			credentials_version = credentials_version + 1, token_expires_at = NULL, remote_webhooks = '[]', updated_at = now()
-			WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND state <> 'uninstalled'`, merchantID, platform, shop); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE list_connections p SET state = 'stopped', updated_at = now() FROM connections c
-			WHERE p.merchant_id = $1 AND c.merchant_id = $1 AND c.id = p.connection_id AND c.platform = $2 AND c.shop = $3`,
-			merchantID, platform, shop); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM shop_routes WHERE platform = $1 AND shop = $2 AND merchant_id = $3`, platform, shop, merchantID)
+		// The app's token is revoked with the uninstall: forget it, stop the shop's pushes, and
+		// stop routing its webhooks.
+		_, err := tx.Exec(ctx, `WITH gone AS (
+				UPDATE connections SET state = 'uninstalled', credentials = NULL, credentials_version = credentials_version + 1,
+					token_expires_at = NULL, remote_webhooks = '[]', updated_at = now()
+				WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND state <> 'uninstalled'
+					AND ($4::timestamptz IS NULL OR installed_at IS NULL OR installed_at < $4)
+				RETURNING id),
+			stopped AS (
+				UPDATE list_connections SET state = 'stopped', updated_at = now()
+				WHERE merchant_id = $1 AND connection_id IN (SELECT id FROM gone))
+			DELETE FROM shop_routes WHERE platform = $2 AND shop = $3 AND merchant_id = $1
+				AND connection_id IN (SELECT id FROM gone)`, merchantID, platform, shop, triggeredAt)
 		return err
 	})
 }

@@ -142,3 +142,13 @@ func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, 
 	}
 	return DeliveryProcessed, "", nil
 }
+
+// IsComplianceTopic reports whether topic is one of the mandatory privacy topics, which are
+// answered even for a shop that uninstalled the app.
+func IsComplianceTopic(topic string) bool {
+	switch topic {
+	case TopicCustomersDataRequest, TopicCustomersRedact, TopicShopRedact:
+		return true
+	}
+	return false
+}

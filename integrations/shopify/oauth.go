@@ -218,7 +218,7 @@ func (t *Tokens) Access(ctx context.Context, merchantID, connectionID uuid.UUID,
 	if t.usable(creds, stale) {
 		return creds.AccessToken, nil
 	}
-	creds, err = t.store.RefreshCredentials(ctx, merchantID, connectionID, func(cur core.Credentials) (core.Credentials, bool, error) {
+	next, err := t.store.RefreshCredentials(ctx, merchantID, connectionID, func(cur core.Credentials) (core.Credentials, bool, error) {
 		switch {
 		case t.usable(cur, stale):
 			return cur, false, nil // another process refreshed while this one waited
@@ -236,10 +236,16 @@ func (t *Tokens) Access(ctx context.Context, merchantID, connectionID uuid.UUID,
 		}
 		return g.Credentials, true, nil
 	})
+	// A refresh that failed for a passing reason (network, 5xx) leaves a token that has not
+	// expired yet usable.
+	if err != nil && !errors.Is(err, ErrGrantRefused) && !errors.Is(err, ErrNoCredentials) &&
+		creds.AccessToken != "" && creds.AccessToken != stale && (creds.ExpiresAt == nil || t.now().Before(*creds.ExpiresAt)) {
+		return creds.AccessToken, nil
+	}
 	if err != nil {
 		return "", err
 	}
-	return creds.AccessToken, nil
+	return next.AccessToken, nil
 }
 
 // usable reports whether creds hold an access token that is not the refused one and does not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -27,8 +28,10 @@ type WebhookProcessStore interface {
 	FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
 	// OrderCodes returns the codes recorded for an order of a shop (from its redemptions).
 	OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error)
-	// UninstallShop marks the merchant's connections to shop uninstalled and deletes its route.
-	UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error
+	// UninstallShop marks the merchant's connections to shop uninstalled, forgets their tokens,
+	// stops their pushes and deletes the route, unless the shop was installed again after
+	// triggeredAt (nil: unknown).
+	UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string, triggeredAt *time.Time) error
 	ComplianceStore
 }
 
@@ -77,7 +80,7 @@ func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note st
 	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate:
 		return p.order(ctx, d)
 	case TopicAppUninstalled:
-		if err := p.store.UninstallShop(ctx, d.MerchantID, d.Platform, d.Shop); err != nil {
+		if err := p.store.UninstallShop(ctx, d.MerchantID, d.Platform, d.Shop, d.TriggeredAt); err != nil {
 			return "", "", err
 		}
 		p.log.InfoContext(ctx, "shopify app uninstalled", "merchant_id", d.MerchantID, "shop", d.Shop)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -35,7 +36,7 @@ func (s *fakeProcessStore) OrderCodes(context.Context, uuid.UUID, string, string
 	return s.orderCodes, nil
 }
 
-func (s *fakeProcessStore) UninstallShop(context.Context, uuid.UUID, string, string) error {
+func (s *fakeProcessStore) UninstallShop(context.Context, uuid.UUID, string, string, *time.Time) error {
 	s.uninstalled++
 	return nil
 }

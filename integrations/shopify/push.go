@@ -104,13 +104,23 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 	if err != nil {
 		return err
 	}
+	release, locked, err := p.store.LockPush(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !locked {
+		// Another run is going; it takes every change recorded before it finishes.
+		p.log.InfoContext(ctx, "push already running elsewhere", "list_id", listID, "connection_id", connectionID)
+		return nil
+	}
+	defer release()
 	if err := p.store.SetPushState(ctx, ref, core.PushPushing, ""); err != nil {
 		return err
 	}
 	run := &pushRun{Pusher: p, ref: ref, push: push, list: list,
 		caller: newShopCaller(p.app, p.tokens, merchantID, connectionID, conn.Shop)}
 	started := p.now()
-	err = run.run(ctx)
+	err = run.rounds(ctx)
 	var refused errPushRefused
 	switch {
 	case errors.As(err, &refused):
@@ -127,8 +137,29 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 		return err
 	}
 	p.log.InfoContext(ctx, "push done", "list_id", listID, "connection_id", connectionID, "submitted", run.submitted,
-		"polls", run.polls, "throttle_wait_ms", run.caller.Waited.Milliseconds(), "duration_ms", p.now().Sub(started).Milliseconds())
-	return p.store.SetPushState(ctx, ref, core.PushActive, "")
+		"polls", run.polls, "rounds", run.roundsRun, "throttle_wait_ms", run.caller.Waited.Milliseconds(),
+		"duration_ms", p.now().Sub(started).Milliseconds())
+	return nil
+}
+
+// rounds runs until a round ends with no change to the list recorded since it began: codes
+// added or removed while a round ran (whose enqueued task was dropped as a duplicate of this
+// one) are taken by the next round.
+func (r *pushRun) rounds(ctx context.Context) error {
+	for {
+		r.roundsRun++
+		startedAt, err := r.store.BeginPushRun(ctx, r.ref)
+		if err != nil {
+			return err
+		}
+		if err := r.run(ctx); err != nil {
+			return err
+		}
+		changed, err := r.store.FinishPushRun(ctx, r.ref, startedAt)
+		if err != nil || !changed {
+			return err
+		}
+	}
 }
 
 // pushRun is one run of a push.
@@ -139,7 +170,7 @@ type pushRun struct {
 	list   core.List
 	caller *shopCaller
 
-	submitted, polls int
+	submitted, polls, roundsRun, passes int
 }
 
 type openBulk struct {
@@ -170,7 +201,8 @@ func (r *pushRun) run(ctx context.Context) error {
 	for _, id := range ids {
 		open = append(open, openBulk{id: id})
 	}
-	// Codes a previous run recorded but may not have sent.
+	// Codes a previous run recorded but may not have sent (or that a bulk answer did not
+	// mention).
 	for {
 		codes, err := r.store.UnsentPushCodes(ctx, r.ref, r.batchSize())
 		if err != nil {
@@ -215,23 +247,35 @@ func (r *pushRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.deleteRemoved(ctx)
+	if err := r.deleteRemoved(ctx); err != nil {
+		return err
+	}
+	if unsent, err := r.store.UnsentPushCodes(ctx, r.ref, 1); err != nil || len(unsent) == 0 {
+		return err
+	}
+	if r.passes++; r.passes > 3 {
+		r.log.WarnContext(ctx, "codes Shopify's answers never mentioned are left for the next run", "list_id", r.ref.ListID)
+		return nil
+	}
+	return r.run(ctx)
 }
 
 // createDiscount makes the discount with the first code not in the shop; done is true when the
 // list has no code yet (the push waits for codes). A creation that a crashed run started is
 // adopted, not repeated.
 func (r *pushRun) createDiscount(ctx context.Context) (done bool, err error) {
-	if code, found, err := r.store.CreatingPushCode(ctx, r.ref); err != nil {
+	if code, startedAt, found, err := r.store.CreatingPushCode(ctx, r.ref); err != nil {
 		return false, err
 	} else if found {
-		id, err := r.discountOf(ctx, code.Code)
+		owner, err := r.ownerOf(ctx, code.Code)
 		if err != nil {
 			return false, err
 		}
-		if id != "" {
-			r.push.RemoteID = id
-			return false, r.store.SetPushRemote(ctx, r.ref, id, core.PushOutcome{Seq: code.Seq, Pushed: true})
+		// Adopt only the discount this push made: its title, created since the attempt began
+		// (a minute's slack for clocks). Anything else holding the code is the merchant's own.
+		if owner.id != "" && owner.title == r.push.Discount.Title && !owner.createdAt.Before(startedAt.Add(-time.Minute)) {
+			r.push.RemoteID = owner.id
+			return false, r.store.SetPushRemote(ctx, r.ref, owner.id, core.PushOutcome{Seq: code.Seq, Pushed: true})
 		}
 	}
 	for attempt := 0; attempt < 10; attempt++ {
@@ -330,21 +374,29 @@ func (r *pushRun) createWith(ctx context.Context, code string) (string, []userEr
 	return "", errs, nil
 }
 
-// discountOf returns the id of the code discount that holds code in the shop ("" when none).
-func (r *pushRun) discountOf(ctx context.Context, code string) (string, error) {
+// discountOwner is the code discount that holds a code in the shop.
+type discountOwner struct {
+	id        string
+	title     string
+	createdAt time.Time
+}
+
+// ownerOf returns the code discount that holds code in the shop (id "" when none).
+func (r *pushRun) ownerOf(ctx context.Context, code string) (discountOwner, error) {
 	var resp *admin.CodeDiscountNodeByCodeResponse
 	err := r.caller.call(ctx, lookupCost, func(c graphql.Client) error {
 		var err error
 		resp, err = admin.CodeDiscountNodeByCode(ctx, c, code)
 		return err
 	})
-	if err != nil {
-		return "", err
+	if err != nil || resp.CodeDiscountNodeByCode == nil {
+		return discountOwner{}, err
 	}
-	if resp.CodeDiscountNodeByCode == nil {
-		return "", nil
+	o := discountOwner{id: resp.CodeDiscountNodeByCode.Id}
+	if basic, ok := resp.CodeDiscountNodeByCode.CodeDiscount.(*admin.CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic); ok {
+		o.title, o.createdAt = basic.Title, basic.CreatedAt
 	}
-	return resp.CodeDiscountNodeByCode.Id, nil
+	return o, nil
 }
 
 // submit sends codes recorded submitted in one bulk add and records the bulk creation's id.
@@ -523,11 +575,11 @@ func (r *pushRun) outcome(ctx context.Context, seq int64, n *admin.DiscountRedee
 		}
 	}
 	if taken {
-		owner, err := r.discountOf(ctx, n.Code)
+		owner, err := r.ownerOf(ctx, n.Code)
 		if err != nil {
 			return core.PushOutcome{}, err
 		}
-		if owner == r.push.RemoteID {
+		if owner.id == r.push.RemoteID {
 			return core.PushOutcome{Seq: seq, Pushed: true}, nil
 		}
 	}

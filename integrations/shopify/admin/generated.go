@@ -4,6 +4,8 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
@@ -16,10 +18,253 @@ import (
 type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode struct {
 	// A globally-unique ID.
 	Id string `json:"id"`
+	// The underlying code discount object.
+	CodeDiscount CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode `json:"-"`
 }
 
 // GetId returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode.Id, and is useful for accessing the field via an interface.
 func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) GetId() string { return v.Id }
+
+// GetCodeDiscount returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode.CodeDiscount, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) GetCodeDiscount() CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode {
+	return v.CodeDiscount
+}
+
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode
+		CodeDiscount json.RawMessage `json:"codeDiscount"`
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	{
+		dst := &v.CodeDiscount
+		src := firstPass.CodeDiscount
+		if len(src) != 0 && string(src) != "null" {
+			err = __unmarshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode(
+				src, dst)
+			if err != nil {
+				return fmt.Errorf(
+					"unable to unmarshal CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode.CodeDiscount: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+type __premarshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode struct {
+	Id string `json:"id"`
+
+	CodeDiscount json.RawMessage `json:"codeDiscount"`
+}
+
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode) __premarshalJSON() (*__premarshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode, error) {
+	var retval __premarshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode
+
+	retval.Id = v.Id
+	{
+
+		dst := &retval.CodeDiscount
+		src := v.CodeDiscount
+		var err error
+		*dst, err = __marshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode(
+			&src)
+		if err != nil {
+			return nil, fmt.Errorf(
+				"unable to marshal CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNode.CodeDiscount: %w", err)
+		}
+	}
+	return &retval, nil
+}
+
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode includes the requested fields of the GraphQL interface DiscountCode.
+//
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode is implemented by the following types:
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping
+// The GraphQL type's documentation follows.
+//
+// The type of discount associated with the discount code. For example, the discount code might offer a basic discount of a fixed percentage, or a fixed amount, on specific products or the order. Alternatively, the discount might offer the customer free shipping on their order. A third option is a Buy X, Get Y (BXGY) discount, which offers a customer discounts on select products if they add a specific product to their order.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode interface {
+	implementsGraphQLInterfaceCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode()
+	// GetTypename returns the receiver's concrete GraphQL type-name (see interface doc for possible values).
+	GetTypename() string
+}
+
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp) implementsGraphQLInterfaceCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode() {
+}
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic) implementsGraphQLInterfaceCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode() {
+}
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy) implementsGraphQLInterfaceCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode() {
+}
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping) implementsGraphQLInterfaceCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode() {
+}
+
+func __unmarshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode(b []byte, v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode) error {
+	if string(b) == "null" {
+		return nil
+	}
+
+	var tn struct {
+		TypeName string `json:"__typename"`
+	}
+	err := json.Unmarshal(b, &tn)
+	if err != nil {
+		return err
+	}
+
+	switch tn.TypeName {
+	case "DiscountCodeApp":
+		*v = new(CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp)
+		return json.Unmarshal(b, *v)
+	case "DiscountCodeBasic":
+		*v = new(CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic)
+		return json.Unmarshal(b, *v)
+	case "DiscountCodeBxgy":
+		*v = new(CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy)
+		return json.Unmarshal(b, *v)
+	case "DiscountCodeFreeShipping":
+		*v = new(CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping)
+		return json.Unmarshal(b, *v)
+	case "":
+		return fmt.Errorf(
+			"response was missing DiscountCode.__typename")
+	default:
+		return fmt.Errorf(
+			`unexpected concrete type for CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode: "%v"`, tn.TypeName)
+	}
+}
+
+func __marshalCodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode(v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode) ([]byte, error) {
+
+	var typename string
+	switch v := (*v).(type) {
+	case *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp:
+		typename = "DiscountCodeApp"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp
+		}{typename, v}
+		return json.Marshal(result)
+	case *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic:
+		typename = "DiscountCodeBasic"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic
+		}{typename, v}
+		return json.Marshal(result)
+	case *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy:
+		typename = "DiscountCodeBxgy"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy
+		}{typename, v}
+		return json.Marshal(result)
+	case *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping:
+		typename = "DiscountCodeFreeShipping"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping
+		}{typename, v}
+		return json.Marshal(result)
+	case nil:
+		return []byte("null"), nil
+	default:
+		return nil, fmt.Errorf(
+			`unexpected concrete type for CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCode: "%T"`, v)
+	}
+}
+
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp includes the requested fields of the GraphQL type DiscountCodeApp.
+// The GraphQL type's documentation follows.
+//
+// A code app discount.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp struct {
+	Typename string `json:"__typename"`
+}
+
+// GetTypename returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp.Typename, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeApp) GetTypename() string {
+	return v.Typename
+}
+
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic includes the requested fields of the GraphQL type DiscountCodeBasic.
+// The GraphQL type's documentation follows.
+//
+// A code discount that offers customers a percentage or fixed amount discount on specific products, collections, or the entire order.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic struct {
+	Typename string `json:"__typename"`
+	// The title of the discount.
+	Title string `json:"title"`
+	// The date and time when the discount was created.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// GetTypename returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic.Typename, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic) GetTypename() string {
+	return v.Typename
+}
+
+// GetTitle returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic.Title, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic) GetTitle() string {
+	return v.Title
+}
+
+// GetCreatedAt returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic.CreatedAt, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBasic) GetCreatedAt() time.Time {
+	return v.CreatedAt
+}
+
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy includes the requested fields of the GraphQL type DiscountCodeBxgy.
+// The GraphQL type's documentation follows.
+//
+// A code discount that offers customers a Buy X, Get Y (BXGY) discount.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy struct {
+	Typename string `json:"__typename"`
+}
+
+// GetTypename returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy.Typename, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeBxgy) GetTypename() string {
+	return v.Typename
+}
+
+// CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping includes the requested fields of the GraphQL type DiscountCodeFreeShipping.
+// The GraphQL type's documentation follows.
+//
+// A code discount that offers customers free shipping on their order.
+type CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping struct {
+	Typename string `json:"__typename"`
+}
+
+// GetTypename returns CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping.Typename, and is useful for accessing the field via an interface.
+func (v *CodeDiscountNodeByCodeCodeDiscountNodeByCodeDiscountCodeNodeCodeDiscountDiscountCodeFreeShipping) GetTypename() string {
+	return v.Typename
+}
 
 // CodeDiscountNodeByCodeResponse is returned by CodeDiscountNodeByCode on success.
 type CodeDiscountNodeByCodeResponse struct {
@@ -1686,12 +1931,20 @@ const CodeDiscountNodeByCode_Operation = `
 query CodeDiscountNodeByCode ($code: String!) {
 	codeDiscountNodeByCode(code: $code) {
 		id
+		codeDiscount {
+			__typename
+			... on DiscountCodeBasic {
+				title
+				createdAt
+			}
+		}
 	}
 }
 `
 
-// CodeDiscountNodeByCode finds the code discount that holds a redeem code, so
-// that a push rerun recognises a code (or a discount) it created before.
+// CodeDiscountNodeByCode finds the code discount that holds a redeem code, with
+// its title and creation time, so that a push rerun recognises a code (or a
+// discount) it created before and never adopts somebody else's.
 func CodeDiscountNodeByCode(
 	ctx_ context.Context,
 	client_ graphql.Client,

@@ -34,6 +34,7 @@ type shop struct {
 type discount struct {
 	id                     string
 	title                  string
+	createdAt              time.Time
 	startsAt               time.Time
 	endsAt                 *time.Time
 	usageLimit             *int
@@ -230,7 +231,9 @@ func discountNode(d *discount) map[string]any {
 	if d == nil {
 		return nil
 	}
-	return map[string]any{"__typename": "DiscountCodeNode", "id": d.id}
+	return map[string]any{"__typename": "DiscountCodeNode", "id": d.id, "codeDiscount": map[string]any{
+		"__typename": "DiscountCodeBasic", "title": d.title, "createdAt": d.createdAt.UTC().Format(time.RFC3339),
+	}}
 }
 
 func userErrors(errs []userError) []any {
@@ -245,7 +248,7 @@ func (f *Fake) discountCodeBasicCreate(s *shop, args map[string]any, now time.Ti
 	in, _ := args["basicCodeDiscount"].(map[string]any)
 	var errs []userError
 	field := func(name ...string) []string { return append([]string{"basicCodeDiscount"}, name...) }
-	d := &discount{title: str(in["title"]), appliesOncePerCustomer: in["appliesOncePerCustomer"] == true}
+	d := &discount{title: str(in["title"]), createdAt: now, appliesOncePerCustomer: in["appliesOncePerCustomer"] == true}
 	code := str(in["code"])
 	if strings.TrimSpace(d.title) == "" {
 		errs = append(errs, userError{field("title"), "BLANK", "Title can't be blank"})
@@ -682,7 +685,7 @@ func (f *Fake) AddDiscount(shopDomain, title, code string) string {
 	defer f.mu.Unlock()
 	s := f.shopLocked(shopDomain)
 	pct := 0.2
-	d := &discount{id: s.newID("DiscountCodeNode"), title: title, startsAt: f.cfg.Now(), percentage: &pct}
+	d := &discount{id: s.newID("DiscountCodeNode"), title: title, createdAt: f.cfg.Now(), startsAt: f.cfg.Now(), percentage: &pct}
 	s.discounts[d.id] = d
 	s.codes[strings.ToUpper(code)] = &redeemCode{id: s.newID("DiscountRedeemCode"), code: code, discountID: d.id}
 	return d.id
