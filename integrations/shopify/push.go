@@ -609,7 +609,8 @@ func (r *pushRun) deleteRemoved(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if p := resp.GetDiscountCodeRedeemCodeBulkDelete(); p == nil || p.Job == nil {
+		p := resp.GetDiscountCodeRedeemCodeBulkDelete()
+		if p == nil || p.Job == nil {
 			var msgs []string
 			if p != nil {
 				for _, e := range p.UserErrors {
@@ -619,6 +620,22 @@ func (r *pushRun) deleteRemoved(ctx context.Context) error {
 				}
 			}
 			return fmt.Errorf("discountCodeRedeemCodeBulkDelete: %s", strings.Join(msgs, "; "))
+		}
+		// The codes count as deleted once Shopify's job has run.
+		for done := p.Job.Done; !done; {
+			if err := sleepCtx(ctx, r.PollEvery); err != nil {
+				return err
+			}
+			var job *admin.JobResponse
+			err := r.caller.call(ctx, statusCost, func(c graphql.Client) error {
+				var err error
+				job, err = admin.Job(ctx, c, p.Job.Id)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			done = job.Job == nil || job.Job.Done
 		}
 		if err := r.store.MarkPushCodesDeleted(ctx, r.ref, seqs); err != nil {
 			return err

@@ -891,6 +891,32 @@ type DiscountRedeemCodeInput struct {
 // GetCode returns DiscountRedeemCodeInput.Code, and is useful for accessing the field via an interface.
 func (v *DiscountRedeemCodeInput) GetCode() string { return v.Code }
 
+// JobJob includes the requested fields of the GraphQL type Job.
+// The GraphQL type's documentation follows.
+//
+// A job corresponds to some long running task that the client should poll for status.
+type JobJob struct {
+	// A globally-unique ID that's returned when running an asynchronous mutation.
+	Id string `json:"id"`
+	// This indicates if the job is still queued or has been run.
+	Done bool `json:"done"`
+}
+
+// GetId returns JobJob.Id, and is useful for accessing the field via an interface.
+func (v *JobJob) GetId() string { return v.Id }
+
+// GetDone returns JobJob.Done, and is useful for accessing the field via an interface.
+func (v *JobJob) GetDone() bool { return v.Done }
+
+// JobResponse is returned by Job on success.
+type JobResponse struct {
+	// Returns a Job resource by ID. Used to check the status of internal jobs and any applicable changes.
+	Job *JobJob `json:"job"`
+}
+
+// GetJob returns JobResponse.Job, and is useful for accessing the field via an interface.
+func (v *JobResponse) GetJob() *JobJob { return v.Job }
+
 // Represents the order's current financial status.
 type OrderDisplayFinancialStatus string
 
@@ -1890,6 +1916,14 @@ type __DiscountRedeemCodeBulkCreationStatusInput struct {
 // GetId returns __DiscountRedeemCodeBulkCreationStatusInput.Id, and is useful for accessing the field via an interface.
 func (v *__DiscountRedeemCodeBulkCreationStatusInput) GetId() string { return v.Id }
 
+// __JobInput is used internally by genqlient
+type __JobInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __JobInput.Id, and is useful for accessing the field via an interface.
+func (v *__JobInput) GetId() string { return v.Id }
+
 // __OrdersInput is used internally by genqlient
 type __OrdersInput struct {
 	First int     `json:"first"`
@@ -2216,6 +2250,43 @@ func DiscountRedeemCodeBulkCreationStatus(
 	}
 
 	data_ = &DiscountRedeemCodeBulkCreationStatusResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by Job.
+const Job_Operation = `
+query Job ($id: ID!) {
+	job(id: $id) {
+		id
+		done
+	}
+}
+`
+
+// Job asks whether an asynchronous job (such as a redeem code bulk deletion) is
+// done.
+func Job(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *JobResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "Job",
+		Query:  Job_Operation,
+		Variables: &__JobInput{
+			Id: id,
+		},
+	}
+
+	data_ = &JobResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
