@@ -203,11 +203,7 @@ func (db *DB) RedactShop(ctx context.Context, merchantID uuid.UUID, platform, sh
 
 // ListComplianceExports implements core.ComplianceStore.
 func (db *DB) ListComplianceExports(ctx context.Context, merchantID uuid.UUID, page core.Page) ([]core.ComplianceExport, string, error) {
-	type position struct {
-		At time.Time `json:"at"`
-		ID uuid.UUID `json:"id"`
-	}
-	after := position{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	after := timePosition{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if page.Cursor != "" {
 		if err := decodeCursor(page.Cursor, &after); err != nil {
 			return nil, "", err
@@ -228,12 +224,7 @@ func (db *DB) ListComplianceExports(ctx context.Context, merchantID uuid.UUID, p
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > page.Limit {
-		out = out[:page.Limit]
-		last := out[len(out)-1]
-		next = encodeCursor(position{At: last.CreatedAt, ID: last.ID})
-	}
+	out, next := trimPage(out, page.Limit, func(e core.ComplianceExport) timePosition { return timePosition{At: e.CreatedAt, ID: e.ID} })
 	return out, next, nil
 }
 

@@ -64,11 +64,7 @@ func scanConnection(row pgx.Row) (core.Connection, error) {
 // ListConnections implements core.ConnectionStore: oldest first, the cursor is the last id seen
 // with its creation time.
 func (db *DB) ListConnections(ctx context.Context, merchantID uuid.UUID, page core.Page) ([]core.Connection, string, error) {
-	type position struct {
-		At time.Time `json:"at"`
-		ID uuid.UUID `json:"id"`
-	}
-	var after position
+	var after timePosition
 	if page.Cursor != "" {
 		if err := decodeCursor(page.Cursor, &after); err != nil {
 			return nil, "", err
@@ -84,12 +80,7 @@ func (db *DB) ListConnections(ctx context.Context, merchantID uuid.UUID, page co
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > page.Limit {
-		out = out[:page.Limit]
-		last := out[len(out)-1]
-		next = encodeCursor(position{At: last.CreatedAt, ID: last.ID})
-	}
+	out, next := trimPage(out, page.Limit, func(c core.Connection) timePosition { return timePosition{At: c.CreatedAt, ID: c.ID} })
 	return out, next, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -256,4 +257,52 @@ func TestPushLockIsExclusive(t *testing.T) {
 		t.Fatalf("after release: %v %v", ok, err)
 	}
 	again()
+}
+
+// TestListConnectionsPages walks a merchant's connections two at a time, oldest first, and sees
+// none of another merchant's.
+func TestListConnectionsPages(t *testing.T) {
+	db := sealed(t)
+	ctx := context.Background()
+	m, _, err := core.NewStoredMerchant("pages", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateMerchant(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var want []uuid.UUID
+	for i := range 5 {
+		id := uuid.New()
+		if _, err := db.Pool().Exec(ctx, `INSERT INTO connections (merchant_id, id, platform, shop, created_at) VALUES ($1, $2, 'shopify', $3, now() + $4 * interval '1 second')`,
+			m.ID, id, uuid.NewString()[:8]+".myshopify.com", i); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO connections (merchant_id, id, platform, shop) VALUES ($1, $2, 'shopify', 'someone-else.myshopify.com')`,
+		uuid.New(), uuid.New()); err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	page := core.Page{Limit: 2}
+	for pages := 0; ; pages++ {
+		items, next, err := db.ListConnections(ctx, m.ID, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range items {
+			got = append(got, c.ID)
+		}
+		if next == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("the pages do not end")
+		}
+		page.Cursor = next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
 }

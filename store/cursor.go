@@ -3,6 +3,9 @@ package store
 import (
 	"encoding/base64"
 	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -20,4 +23,20 @@ func decodeCursor(s string, v any) error {
 		return core.Malformed("cursor is not one this API returned")
 	}
 	return nil
+}
+
+// timePosition is a keyset position over (a time, an id), for listings ordered by creation.
+type timePosition struct {
+	At time.Time `json:"at"`
+	ID uuid.UUID `json:"id"`
+}
+
+// trimPage cuts items fetched with limit+1 rows down to limit and returns the cursor after the
+// last item kept ("" when there is no further page).
+func trimPage[T any](items []T, limit int, position func(T) timePosition) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(position(items[len(items)-1]))
 }
