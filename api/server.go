@@ -13,6 +13,7 @@ import (
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/shopify"
+	"github.com/coupongate/coupongate/integrations/woocommerce"
 )
 
 // HealthChecker pings one dependency.
@@ -43,6 +44,9 @@ type Deps struct {
 	Connections *core.Connections
 	// ComplianceExports serves the documents of customer data requests.
 	ComplianceExports *core.ComplianceExports
+	// WooCommerce connects stores; WooCommerceWebhooks receives their deliveries.
+	WooCommerce         *woocommerce.Connector
+	WooCommerceWebhooks *woocommerce.Intake
 	// ShopRoutes finds a connected shop's merchant (session-token auth, the app page).
 	ShopRoutes ShopRoutes
 }
@@ -88,6 +92,12 @@ func NewRouter(d Deps) http.Handler {
 	r.GET("/shopify/install", h.shopifyInstall)
 	r.GET("/shopify/callback", h.shopifyCallback)
 	r.GET("/shopify/app", h.shopifyApp)
+	// WooCommerce deliveries authenticate by their signature (pings by nothing, as WooCommerce
+	// sends them); the authorization callback by the signed state it carries.
+	r.POST("/webhooks/woocommerce/:connection_id", h.wooWebhook)
+	r.POST("/woocommerce/callback", h.wooCallback)
+	// Starting an authorization is the merchant's act: it takes the API key.
+	r.GET("/woocommerce/connect", h.adminAuth, h.wooConnect)
 
 	admin := r.Group("/api/v1", h.adminAuth)
 	admin.POST("/lists", h.createList)
@@ -118,6 +128,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.GET("/recipients/codes", h.recipientCodes)
 
 	admin.GET("/connections", h.listConnections)
+	admin.POST("/connections/woocommerce", h.connectWooCommerce)
 	admin.DELETE("/connections/:connection_id", h.disconnect)
 	admin.POST("/connections/:connection_id/reconcile", h.reconcile)
 	admin.POST("/lists/:list_id/connections", h.pushList)

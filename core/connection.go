@@ -31,6 +31,9 @@ type Connection struct {
 	Scopes string
 	// SyncedAt is how far orders were reconciled: orders updated up to here were fetched.
 	SyncedAt *time.Time
+	// PaidStatuses are the order statuses that count as paid (WooCommerce; nil: the platform's
+	// defaults).
+	PaidStatuses []string
 	// Error says why the connection is in state error.
 	Error     string
 	CreatedAt time.Time
@@ -92,6 +95,10 @@ var (
 	ErrConnectionNotFound = newError(KindNotFound, "connection_not_found", "no such connection")
 	ErrConnectionInactive = newError(KindConflict, "connection_inactive", "the connection is not active; reconnect the shop first")
 	ErrPushUnsupported    = newError(KindInvalid, "push_unsupported", "codes cannot be pushed to this connection's platform yet")
+	// ErrCaseClash answers a push of a list whose codes differ only by case to a platform that
+	// ignores case (WooCommerce lowercases coupon codes); Details name the clashing codes.
+	ErrCaseClash = newError(KindInvalid, "codes_differ_by_case",
+		"the list has codes that differ only by case, which this platform cannot tell apart; remove one of each pair first")
 )
 
 // ConnectionStore keeps connections and pushes.
@@ -113,6 +120,9 @@ type ConnectionStore interface {
 	RestartPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (Push, error)
 	// ListPushes returns every push of a list, with counts.
 	ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]Push, error)
+	// CaseClashes returns up to limit groups of the list's codes (not removed) that differ only
+	// by case.
+	CaseClashes(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([][]string, error)
 }
 
 // ConnectionQueue queues the background work of connections.
@@ -130,17 +140,27 @@ type Connections struct {
 	store ConnectionStore
 	lists ListStore
 	queue ConnectionQueue
-	// pushable are the platforms a push can be run for.
+	// pushable are the platforms a push can be run for; caseless those that ignore case in codes.
 	pushable map[string]bool
+	caseless map[string]bool
 }
 
 // NewConnections returns the service; pushable names the platforms codes can be pushed to.
 func NewConnections(store ConnectionStore, lists ListStore, queue ConnectionQueue, pushable ...string) *Connections {
-	c := &Connections{store: store, lists: lists, queue: queue, pushable: make(map[string]bool)}
+	c := &Connections{store: store, lists: lists, queue: queue, pushable: make(map[string]bool), caseless: make(map[string]bool)}
 	for _, p := range pushable {
 		c.pushable[p] = true
 	}
 	return c
+}
+
+// IgnoringCase names the platforms that do not tell codes apart by case: a list with codes that
+// differ only by case is not pushed to them.
+func (s *Connections) IgnoringCase(platforms ...string) *Connections {
+	for _, p := range platforms {
+		s.caseless[p] = true
+	}
+	return s
 }
 
 // List pages through the merchant's connections.
@@ -218,6 +238,19 @@ func (s *Connections) StartPush(ctx context.Context, merchantID, listID uuid.UUI
 	if !s.pushable[conn.Platform] {
 		return Push{}, false, ErrPushUnsupported
 	}
+	if s.caseless[conn.Platform] {
+		clashes, err := s.store.CaseClashes(ctx, merchantID, listID, 20)
+		if err != nil {
+			return Push{}, false, err
+		}
+		if len(clashes) > 0 {
+			e := *ErrCaseClash
+			for _, group := range clashes {
+				e.Details = append(e.Details, FieldError{Field: "codes", Message: strings.Join(group, ", ")})
+			}
+			return Push{}, false, &e
+		}
+	}
 	p, created, err := s.store.CreatePush(ctx, Push{
 		MerchantID: merchantID, ListID: listID, ConnectionID: conn.ID,
 		Platform: conn.Platform, Shop: conn.Shop, State: PushPending, Discount: in.Discount,
@@ -256,8 +289,9 @@ type Credentials struct {
 	// ConsumerKey and ConsumerSecret are REST API keys (WooCommerce).
 	ConsumerKey    string `json:"consumer_key,omitempty"`
 	ConsumerSecret string `json:"consumer_secret,omitempty"`
-	// WebhookSecret signs the platform's deliveries to this connection, when it is per connection.
-	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// WebhookSecrets sign the platform's deliveries to this connection, one per webhook, when
+	// they are per connection (WooCommerce).
+	WebhookSecrets []string `json:"webhook_secrets,omitempty"`
 }
 
 // String keeps credentials out of logs and error messages.

@@ -39,6 +39,10 @@ type OrderEvent struct {
 	Actor    string
 	// Note is free text kept on the timeline (manual redemptions).
 	Note string
+	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them): a
+	// code not found as given is looked for among the codes pushed to shops, without regard to
+	// case.
+	IgnoreCase bool
 }
 
 // Outcomes of an order event for one code.
@@ -114,6 +118,9 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 			continue
 		}
 		f, found, err := r.codes.FindCode(ctx, merchantID, code)
+		if err == nil && !found && ev.IgnoreCase {
+			f, found, err = r.codes.FindPushedCode(ctx, merchantID, code)
+		}
 		if err != nil {
 			return OrderResult{}, err
 		}

@@ -37,6 +37,24 @@ type BatchRef struct {
 	Number     int
 }
 
+// WebhookDelivery is a platform's webhook delivery as it is stored, verified, before the 2xx:
+// the worker processes it from there.
+type WebhookDelivery struct {
+	MerchantID uuid.UUID
+	ID         uuid.UUID
+	Platform   string
+	// Shop is the shop domain (Shopify) or the site URL (WooCommerce).
+	Shop  string
+	Topic string
+	// EventKey is what duplicates are dropped on (unique per merchant, platform and shop).
+	EventKey    string
+	WebhookID   string
+	TriggeredAt *time.Time
+	Body        []byte
+	Status      string
+	Error       string
+}
+
 // WebhookRef names a stored platform webhook delivery.
 type WebhookRef struct {
 	MerchantID uuid.UUID

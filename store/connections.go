@@ -47,12 +47,12 @@ func (db *DB) openCredentials(merchantID, connectionID uuid.UUID, sealed []byte)
 	return c, json.Unmarshal(plain, &c)
 }
 
-const connectionColumns = `merchant_id, id, platform, shop, state, scopes, synced_at, error, created_at, updated_at`
+const connectionColumns = `merchant_id, id, platform, shop, state, scopes, synced_at, error, created_at, updated_at, paid_statuses`
 
 func scanConnection(row pgx.Row) (core.Connection, error) {
 	var c core.Connection
 	var synced *time.Time
-	err := row.Scan(&c.MerchantID, &c.ID, &c.Platform, &c.Shop, &c.State, &c.Scopes, &synced, &c.Error, &c.CreatedAt, &c.UpdatedAt)
+	err := row.Scan(&c.MerchantID, &c.ID, &c.Platform, &c.Shop, &c.State, &c.Scopes, &synced, &c.Error, &c.CreatedAt, &c.UpdatedAt, &c.PaidStatuses)
 	if synced != nil {
 		t := synced.UTC()
 		c.SyncedAt = &t

@@ -179,6 +179,28 @@ func (db *DB) FinishPushRun(ctx context.Context, ref core.PushRef, startedAt tim
 	return changed, err
 }
 
+// CaseClashes implements core.ConnectionStore: one pass over the list's codes.
+func (db *DB) CaseClashes(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([][]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT array_agg(code ORDER BY seq) FROM codes
+		WHERE merchant_id = $1 AND list_id = $2 AND state <> 'removed'
+		GROUP BY lower(code) HAVING count(*) > 1 ORDER BY min(seq) LIMIT $3`, merchantID, listID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[[]string])
+}
+
+// CaseTwin returns another code of the list (not removed) that equals code but for case.
+func (db *DB) CaseTwin(ctx context.Context, merchantID, listID uuid.UUID, code string) (string, bool, error) {
+	var twin string
+	err := db.pool.QueryRow(ctx, `SELECT code FROM codes WHERE merchant_id = $1 AND list_id = $2 AND state <> 'removed'
+		AND lower(code) = lower($3) AND code <> $3 LIMIT 1`, merchantID, listID, code).Scan(&twin)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return twin, err == nil, err
+}
+
 // MarkPushesChanged implements core.ConnectionStore.
 func (db *DB) MarkPushesChanged(ctx context.Context, merchantID, listID uuid.UUID) error {
 	_, err := db.pool.Exec(ctx, `UPDATE list_connections SET changed_at = now() WHERE merchant_id = $1 AND list_id = $2`, merchantID, listID)
@@ -195,8 +217,10 @@ func (db *DB) SetPushRemote(ctx context.Context, ref core.PushRef, remoteID stri
 			ref.MerchantID, ref.ListID, ref.ConnectionID, remoteID, first.Seq); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state)
-			VALUES ($1, $2, $3, $4, 'submitted') ON CONFLICT DO NOTHING`, ref.MerchantID, ref.ListID, ref.ConnectionID, first.Seq); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state, code_key)
+			SELECT merchant_id, list_id, $3, seq, 'submitted', lower(code) FROM codes
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $4
+			ON CONFLICT DO NOTHING`, ref.MerchantID, ref.ListID, ref.ConnectionID, first.Seq); err != nil {
 			return err
 		}
 		return finishPushCodes(ctx, tx, ref, []core.PushOutcome{first})
@@ -213,8 +237,8 @@ func (db *DB) ClaimPushCodes(ctx context.Context, ref core.PushRef, limit int) (
 			ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&next); err != nil {
 			return notFound(err, core.ErrListNotFound)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state)
-			SELECT k.merchant_id, k.list_id, $3, k.seq, 'submitted' FROM codes k
+		rows, err := tx.Query(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state, code_key)
+			SELECT k.merchant_id, k.list_id, $3, k.seq, 'submitted', lower(k.code) FROM codes k
 			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= $4 AND k.state <> 'removed'
 			ORDER BY k.seq LIMIT $5
 			ON CONFLICT DO NOTHING

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,6 +55,28 @@ func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (
 		return core.FoundCode{}, false, fmt.Errorf("db: find code: %w", err)
 	}
 	return f, true, nil
+}
+
+// FindPushedCode implements core.CodeFinder: one probe of the pushed codes' folded key, then the
+// code in its list.
+func (db *DB) FindPushedCode(ctx context.Context, merchantID uuid.UUID, code string) (core.FoundCode, bool, error) {
+	var listID uuid.UUID
+	var exact string
+	err := db.pool.QueryRow(ctx, `SELECT s.list_id, k.code FROM code_pushes s
+		JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+		WHERE s.merchant_id = $1 AND s.code_key = $2 AND s.state = 'pushed'
+		ORDER BY k.state = 'removed', s.updated_at DESC LIMIT 1`, merchantID, strings.ToLower(code)).Scan(&listID, &exact)
+	if err == pgx.ErrNoRows {
+		return core.FoundCode{}, false, nil
+	}
+	if err != nil {
+		return core.FoundCode{}, false, fmt.Errorf("db: find pushed code: %w", err)
+	}
+	f, err := db.FindListCode(ctx, merchantID, listID, exact)
+	if errors.Is(err, core.ErrCodeNotFound) || errors.Is(err, core.ErrListNotFound) {
+		return core.FoundCode{}, false, nil
+	}
+	return f, err == nil, err
 }
 
 // FindListCode implements core.CodeFinder.

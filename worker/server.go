@@ -27,8 +27,8 @@ type Sweeper interface {
 	Sweep(ctx context.Context) error
 }
 
-// ShopifyWebhookProcessor acts on one stored Shopify webhook delivery; running it twice is harmless.
-type ShopifyWebhookProcessor interface {
+// WebhookProcessor acts on one stored platform webhook delivery; running it twice is harmless.
+type WebhookProcessor interface {
 	Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error
 }
 
@@ -49,6 +49,11 @@ type Disconnector interface {
 	Disconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
 }
 
+// ConnectFinisher creates a newly authorized store's webhooks.
+type ConnectFinisher interface {
+	FinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
+}
+
 // Deps are the worker's collaborators; every field is required.
 type Deps struct {
 	Log         *slog.Logger
@@ -60,13 +65,17 @@ type Deps struct {
 	Sweeper     Sweeper
 	// ShopifyWebhooks processes Shopify webhook deliveries (optional: without it the task type is
 	// not routed).
-	ShopifyWebhooks ShopifyWebhookProcessor
+	ShopifyWebhooks WebhookProcessor
 	// SweepEvery is how often the scheduler enqueues the sweep (default one minute).
 	SweepEvery time.Duration
 	// Pushes, Reconciler and Disconnector do the connections' work (optional).
 	Pushes       PushRunner
 	Reconciler   Reconciler
 	Disconnector Disconnector
+	// WooCommerceWebhooks processes WooCommerce deliveries and ConnectFinisher finishes app
+	// authorizations (optional).
+	WooCommerceWebhooks WebhookProcessor
+	ConnectFinisher     ConnectFinisher
 	// ReconcileEvery is how often every connection's orders are reconciled (default 15 minutes).
 	ReconcileEvery time.Duration
 }
@@ -100,7 +109,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 	})
 	if d.ShopifyWebhooks != nil {
 		mux.HandleFunc(TypeShopifyWebhook, func(ctx context.Context, t *asynq.Task) error {
-			var p ShopifyWebhookPayload
+			var p WebhookPayload
 			if err := decode(t, &p); err != nil {
 				return err
 			}
@@ -126,6 +135,24 @@ func NewMux(d Deps) *asynq.ServeMux {
 		})
 		mux.HandleFunc(TypeReconcileAll, func(ctx context.Context, _ *asynq.Task) error {
 			return d.Reconciler.ReconcileAll(ctx)
+		})
+	}
+	if d.WooCommerceWebhooks != nil {
+		mux.HandleFunc(TypeWooCommerceWebhook, func(ctx context.Context, t *asynq.Task) error {
+			var p WebhookPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.WooCommerceWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
+		})
+	}
+	if d.ConnectFinisher != nil {
+		mux.HandleFunc(TypeFinishConnect, func(ctx context.Context, t *asynq.Task) error {
+			var p ConnectionPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.ConnectFinisher.FinishConnect(ctx, p.MerchantID, p.ConnectionID)
 		})
 	}
 	if d.Disconnector != nil {

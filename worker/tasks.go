@@ -32,6 +32,10 @@ const (
 	TypeReconcileAll = "connection:reconcile-all"
 	// TypeDisconnect removes a disconnected shop's webhooks and forgets its credentials.
 	TypeDisconnect = "connection:disconnect"
+	// TypeFinishConnect creates a newly authorized store's webhooks.
+	TypeFinishConnect = "connection:finish"
+	// TypeWooCommerceWebhook processes one stored WooCommerce delivery.
+	TypeWooCommerceWebhook = "woocommerce:webhook"
 )
 
 // Queue names and their weights.
@@ -54,8 +58,8 @@ type BatchPayload struct {
 	Number     int       `json:"number"`
 }
 
-// ShopifyWebhookPayload names the stored webhook delivery to process.
-type ShopifyWebhookPayload struct {
+// WebhookPayload names the stored webhook delivery to process (of any platform).
+type WebhookPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 	DeliveryID uuid.UUID `json:"delivery_id"`
 }
@@ -107,7 +111,7 @@ func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, 
 // EnqueueShopifyWebhook queues the processing of a stored Shopify webhook delivery; the task id is
 // the delivery's, so a delivery is queued once. It implements shopify.WebhookQueue.
 func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
-	return q.enqueue(ctx, TypeShopifyWebhook, ShopifyWebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
+	return q.enqueue(ctx, TypeShopifyWebhook, WebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
 		"shopify-webhook:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
@@ -130,11 +134,20 @@ func (q *Queue) EnqueueDisconnect(ctx context.Context, merchantID, connectionID 
 		"disconnect:"+connectionID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
 }
 
+// EnqueueFinishConnect queues the creation of a newly authorized store's webhooks.
+func (q *Queue) EnqueueFinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
+	return q.enqueue(ctx, TypeFinishConnect, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
+		"finish-connect:"+connectionID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
+}
+
 // EnqueueWebhook implements core.TaskQueue: it queues a stored delivery of platform.
 func (q *Queue) EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error {
 	switch platform {
 	case "shopify":
 		return q.EnqueueShopifyWebhook(ctx, merchantID, deliveryID)
+	case "woocommerce":
+		return q.enqueue(ctx, TypeWooCommerceWebhook, WebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
+			"woocommerce-webhook:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 	}
 	return fmt.Errorf("enqueue webhook: no task for platform %q", platform)
 }

@@ -52,19 +52,7 @@ type ShopRoute struct {
 }
 
 // WebhookDelivery is one stored webhook delivery.
-type WebhookDelivery struct {
-	MerchantID  uuid.UUID
-	ID          uuid.UUID
-	Platform    string
-	Shop        string
-	Topic       string
-	EventKey    string
-	WebhookID   string
-	TriggeredAt *time.Time
-	Body        []byte
-	Status      string
-	Error       string
-}
+type WebhookDelivery = core.WebhookDelivery
 
 // WebhookIntakeStore is what the intake needs from the database.
 type WebhookIntakeStore interface {

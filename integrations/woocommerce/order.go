@@ -59,6 +59,8 @@ type Order struct {
 	// ModifiedAt is date_modified_gmt (UTC), nil when absent or unreadable: what a reconciliation
 	// by modified_after pages on.
 	ModifiedAt *time.Time
+	// PaidAt is date_paid_gmt (UTC): set once, when the order was paid; nil when never paid.
+	PaidAt *time.Time
 	// CreatedVia is how the order was made ("checkout", "store-api", "admin", "rest-api", …), as sent.
 	CreatedVia string
 }
@@ -106,6 +108,7 @@ func ParseOrder(body []byte) (Order, error) {
 		Codes:      orderCodes(o.CouponLines),
 		CreatedVia: strings.TrimSpace(string(o.CreatedVia)),
 		ModifiedAt: parseGMT(string(o.DateModifiedGMT)),
+		PaidAt:     parseGMT(string(o.DatePaidGMT)),
 	}
 	if out.Number == "" {
 		out.Number = id
@@ -124,20 +127,24 @@ func ParseOrder(body []byte) (Order, error) {
 //   - a paid status → [paid];
 //   - cancelled and failed → [cancelled]; trash → [cancelled] too, since WooCommerce itself
 //     releases a coupon's use when an order is trashed;
-//   - refunded → [refunded];
+//   - refunded → [paid, refunded] when the order was paid (date_paid_gmt is set), else
+//     [refunded];
 //   - pending, checkout-draft, auto-draft, draft, an empty and any other status → [pending].
 //
 // Core counts a use only on paid, once per order and code, and keeps it counted whatever comes
 // after: a cancellation or refund of an order seen paid is recorded on the code's timeline and the
-// use stays. A cancelled, failed or refunded order never seen paid is recorded and counts nothing;
-// so a store that takes payment and refunds in full before any delivery of the paid state reaches
-// Coupongate (WooCommerce may fold quick transitions into one delivery) counts no use for it.
+// use stays. A cancelled, failed or unpaid refunded order is recorded and counts nothing. A refunded
+// order that was paid counts its use even when no delivery of the paid state came (WooCommerce
+// sends the order as it is when it sends, and folds quick transitions into one delivery).
 func (o Order) Statuses(paid []string) []core.OrderStatus {
 	s := normalizeStatus(o.Status)
 	switch s {
 	case "cancelled", "failed", "trash":
 		return []core.OrderStatus{core.OrderCancelled}
 	case "refunded":
+		if o.PaidAt != nil {
+			return []core.OrderStatus{core.OrderPaid, core.OrderRefunded}
+		}
 		return []core.OrderStatus{core.OrderRefunded}
 	}
 	if slices.Contains(paidSet(paid), s) {
@@ -202,6 +209,7 @@ type restOrder struct {
 	Billing         billing     `json:"billing"`
 	CouponLines     couponLines `json:"coupon_lines"`
 	DateModifiedGMT flexString  `json:"date_modified_gmt"`
+	DatePaidGMT     flexString  `json:"date_paid_gmt"`
 	CreatedVia      flexString  `json:"created_via"`
 
 	// Data is the order of a {"data": {...}} envelope.

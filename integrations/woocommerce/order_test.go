@@ -49,12 +49,12 @@ var orderFixtureWants = map[string]woocommerce.Order{
 	"order-processing-coupon.json": {
 		ID: "963", Number: "963", Status: "processing", Codes: []string{"30$off"},
 		Customer:   core.Recipient{Email: "scrambled@scrambled.com", ExternalID: "11"},
-		ModifiedAt: utc("2018-04-03T23:05:14Z"),
+		ModifiedAt: utc("2018-04-03T23:05:14Z"), PaidAt: utc("2018-04-03T23:05:14Z"),
 	},
 	"order-processing-no-coupon.json": {
 		ID: "727", Number: "727", Status: "processing",
 		Customer:   core.Recipient{Email: "john.doe@example.com"},
-		ModifiedAt: utc("2017-03-22T19:28:08Z"), CreatedVia: "rest-api",
+		ModifiedAt: utc("2017-03-22T19:28:08Z"), PaidAt: utc("2017-03-22T19:28:08Z"), CreatedVia: "rest-api",
 	},
 }
 
@@ -319,10 +319,16 @@ func TestOrderEvents(t *testing.T) {
 		t.Fatal("the events share the order's codes slice")
 	}
 
+	// Refunded after payment: the use counts (paid), then the refund is recorded; refunded
+	// without ever being paid counts nothing.
 	o.Status = "refunded"
 	evs = o.Events("https://shop.example.com", []string{"completed"}, "")
-	if len(evs) != 1 || evs[0].Status != core.OrderRefunded || evs[0].Actor != "woocommerce" {
+	if len(evs) != 2 || evs[0].Status != core.OrderPaid || evs[1].Status != core.OrderRefunded || evs[0].Actor != "woocommerce" {
 		t.Fatalf("events = %+v", evs)
+	}
+	o.PaidAt = nil
+	if evs = o.Events("https://shop.example.com", nil, ""); len(evs) != 1 || evs[0].Status != core.OrderRefunded {
+		t.Fatalf("refunded, never paid: events = %+v", evs)
 	}
 	o.Status = "processing"
 	if evs = o.Events("https://shop.example.com", []string{"completed"}, "order.created"); evs[0].Status != core.OrderPending {

@@ -20,6 +20,7 @@ import (
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/shopify"
+	"github.com/coupongate/coupongate/integrations/woocommerce"
 	"github.com/coupongate/coupongate/store"
 	"github.com/coupongate/coupongate/store/redisstore"
 	"github.com/coupongate/coupongate/worker"
@@ -81,7 +82,15 @@ type App struct {
 	ShopifyInstaller  *shopify.Installer
 	ShopifyPusher     *shopify.Pusher
 	ShopifyReconciler *shopify.Reconciler
-	Connections       *core.Connections
+	// WooCommerce connects stores, WooCommerceIntake receives their deliveries and
+	// WooCommerceWebhooks processes them; WooCommercePusher and WooCommerceReconciler push coupons
+	// and fetch orders.
+	WooCommerce           *woocommerce.Connector
+	WooCommerceIntake     *woocommerce.Intake
+	WooCommerceWebhooks   *woocommerce.Processor
+	WooCommercePusher     *woocommerce.Pusher
+	WooCommerceReconciler *woocommerce.Reconciler
+	Connections           *core.Connections
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -143,7 +152,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.ShopifyInstaller = shopify.NewInstaller(shopifyApp, db, cfg.AppURL, log)
 	a.ShopifyPusher = shopify.NewPusher(shopifyApp, db, log)
 	a.ShopifyReconciler = shopify.NewReconciler(shopifyApp, db, q, a.Redeemer, log)
-	a.Connections = core.NewConnections(db, db, q, shopify.Platform)
+	a.WooCommerce = woocommerce.NewConnector(db, q, cfg.AppURL, cfg.AppSecret, log)
+	a.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
+	a.WooCommerceWebhooks = woocommerce.NewProcessor(db, a.Redeemer, log)
+	a.WooCommercePusher = woocommerce.NewPusher(db, log)
+	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
+	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 	// Pushes follow their lists: codes added by imports and batches, codes removed.
 	a.Importer.Listener = a.Connections
 	a.Generator.Listener = a.Connections
@@ -193,6 +207,7 @@ func (a *App) Router() http.Handler {
 		Allocator: a.Allocator, Validator: a.Validator, Redeemer: a.Redeemer,
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
+		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		ShopRoutes: a.DB,
 	})
 }
@@ -207,11 +222,17 @@ func randomHex(n int) string {
 
 // WorkerDeps builds the worker's dependencies.
 func (a *App) WorkerDeps() worker.Deps {
+	byPlatform := platforms{
+		conns:         a.DB,
+		pushers:       map[string]worker.PushRunner{shopify.Platform: a.ShopifyPusher, woocommerce.Platform: a.WooCommercePusher},
+		reconcilers:   map[string]worker.Reconciler{shopify.Platform: a.ShopifyReconciler, woocommerce.Platform: a.WooCommerceReconciler},
+		disconnectors: map[string]worker.Disconnector{shopify.Platform: a.ShopifyInstaller, woocommerce.Platform: a.WooCommerce},
+	}
 	return worker.Deps{
 		Log: a.Log, Redis: a.RedisOpt, Concurrency: a.Config.WorkerConcurrency, Shutdown: a.Config.ShutdownTimeout,
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
-		ShopifyWebhooks: a.ShopifyWebhooks,
-		Pushes:          a.ShopifyPusher, Reconciler: a.ShopifyReconciler, Disconnector: a.ShopifyInstaller,
+		ShopifyWebhooks: a.ShopifyWebhooks, WooCommerceWebhooks: a.WooCommerceWebhooks, ConnectFinisher: a.WooCommerce,
+		Pushes: byPlatform, Reconciler: byPlatform, Disconnector: byPlatform,
 		ReconcileEvery: a.Config.ReconcileInterval,
 	}
 }

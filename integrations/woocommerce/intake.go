@@ -1,0 +1,210 @@
+package woocommerce
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// Answers of Intake.Receive, sent back as {"status": …} with a 200.
+const (
+	WebhookPong      = "pong"      // WooCommerce's ping: nothing to do
+	WebhookAccepted  = "accepted"  // stored and queued
+	WebhookDuplicate = "duplicate" // this very body was stored before
+	WebhookIgnored   = "ignored"   // genuine, but for a connection that is no longer active
+)
+
+// Errors of the intake.
+var (
+	ErrWebhookSignature = &core.Error{Kind: core.KindUnauthorized, Code: "invalid_signature",
+		Message: "the X-WC-Webhook-Signature does not match the body"}
+	ErrUnknownConnection = &core.Error{Kind: core.KindNotFound, Code: "connection_not_found",
+		Message: "no such connection: delivery URLs end in the connection's id"}
+	ErrWebhookHeaders = &core.Error{Kind: core.KindMalformed, Code: "malformed_webhook",
+		Message: "X-WC-Webhook-Topic is required"}
+)
+
+// IntakeStore is what the intake needs from the database.
+type IntakeStore interface {
+	// RoutedConnection finds a connection by its id alone, with its credentials.
+	RoutedConnection(ctx context.Context, connectionID uuid.UUID) (core.Connection, core.Credentials, bool, error)
+	// InsertWebhookDelivery stores d unless a delivery with its event key exists.
+	InsertWebhookDelivery(ctx context.Context, d core.WebhookDelivery) (bool, error)
+}
+
+// WebhookQueue queues a stored delivery's processing.
+type WebhookQueue interface {
+	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
+}
+
+// Intake receives WooCommerce deliveries: it answers pings, verifies the signature with the
+// connection's webhook secrets before reading anything, stores the delivery and queues it.
+type Intake struct {
+	store IntakeStore
+	queue WebhookQueue
+	log   *slog.Logger
+}
+
+// NewIntake returns the intake.
+func NewIntake(store IntakeStore, queue WebhookQueue, log *slog.Logger) *Intake {
+	return &Intake{store: store, queue: queue, log: log}
+}
+
+// Receive handles one delivery to POST /webhooks/woocommerce/{connection_id}; body is the raw
+// body, capped by the caller at MaxWebhookBytes.
+//
+// WooCommerce delivers the order as it is when it sends, and may send the same state twice:
+// deliveries are deduplicated on the body itself (topic and SHA-256), and core counts an order
+// and code once however often it comes.
+func (in *Intake) Receive(ctx context.Context, connectionID string, header http.Header, body []byte) (string, error) {
+	if _, ok := PingWebhookID(header, body); ok {
+		return WebhookPong, nil
+	}
+	id, err := uuid.Parse(connectionID)
+	if err != nil {
+		return "", ErrUnknownConnection
+	}
+	conn, creds, found, err := in.store.RoutedConnection(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("woocommerce webhook: find connection: %w", err)
+	}
+	if !found {
+		return "", ErrUnknownConnection
+	}
+	signature := header.Get(HeaderSignature)
+	verified := false
+	for _, secret := range creds.WebhookSecrets {
+		// Every secret is tried, so the time taken does not tell which one matched.
+		if VerifyWebhook(body, signature, secret) {
+			verified = true
+		}
+	}
+	if !verified {
+		return "", ErrWebhookSignature
+	}
+	if conn.State != core.ConnectionActive {
+		return WebhookIgnored, nil
+	}
+	topic := strings.ToLower(strings.TrimSpace(header.Get(HeaderTopic)))
+	if topic == "" || len(topic) > 100 || !utf8.ValidString(topic) {
+		return "", ErrWebhookHeaders
+	}
+	sum := sha256.Sum256(body)
+	webhookID := strings.TrimSpace(header.Get(HeaderWebhookID))
+	if len(webhookID) > 100 || !utf8.ValidString(webhookID) {
+		webhookID = ""
+	}
+	d := core.WebhookDelivery{MerchantID: conn.MerchantID, ID: uuid.New(), Platform: Platform, Shop: conn.Shop, Topic: topic,
+		EventKey: topic + ":" + hex.EncodeToString(sum[:]), WebhookID: webhookID, Body: body, Status: "received"}
+	inserted, err := in.store.InsertWebhookDelivery(ctx, d)
+	if err != nil {
+		return "", fmt.Errorf("woocommerce webhook: store delivery: %w", err)
+	}
+	if !inserted {
+		return WebhookDuplicate, nil
+	}
+	if err := in.queue.EnqueueWebhook(ctx, Platform, d.MerchantID, d.ID); err != nil {
+		in.log.WarnContext(ctx, "woocommerce webhook stored but not queued", "delivery_id", d.ID, "err", err)
+	}
+	return WebhookAccepted, nil
+}
+
+// ProcessStore is what processing a stored delivery needs.
+type ProcessStore interface {
+	WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookDelivery, bool, error)
+	FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
+	// ConnectionOfShop returns the merchant's connection to a platform's shop.
+	ConnectionOfShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) (core.Connection, bool, error)
+}
+
+// OrderApplier applies a core order event (core.Redeemer implements it).
+type OrderApplier interface {
+	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent) (core.OrderResult, error)
+}
+
+// Processor turns stored order deliveries into core order events, with the connection's paid
+// statuses. Processing a delivery twice is harmless.
+type Processor struct {
+	store  ProcessStore
+	orders OrderApplier
+	log    *slog.Logger
+}
+
+// NewProcessor returns the processor.
+func NewProcessor(store ProcessStore, orders OrderApplier, log *slog.Logger) *Processor {
+	return &Processor{store: store, orders: orders, log: log}
+}
+
+// Process acts on one stored delivery and records its outcome; a transient error is returned
+// for the task to retry.
+func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
+	d, found, err := p.store.WebhookDelivery(ctx, merchantID, deliveryID)
+	if err != nil {
+		return err
+	}
+	if !found || d.Status != "received" {
+		return nil
+	}
+	status, note, err := p.act(ctx, d)
+	if err != nil {
+		return err
+	}
+	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
+}
+
+func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, string, error) {
+	if !strings.HasPrefix(d.Topic, "order.") {
+		return "ignored", "topic not handled", nil
+	}
+	o, err := ParseOrder(d.Body)
+	if err != nil {
+		if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrNotAnOrder) {
+			return "failed", err.Error(), nil
+		}
+		return "", "", err
+	}
+	if len(o.Codes) == 0 {
+		return "processed", "", nil
+	}
+	conn, found, err := p.store.ConnectionOfShop(ctx, d.MerchantID, Platform, d.Shop)
+	if err != nil {
+		return "", "", err
+	}
+	if !found {
+		return "ignored", "the store is no longer connected", nil
+	}
+	n, err := applyOrder(ctx, p.orders, d.MerchantID, conn, o, d.Topic)
+	if err != nil {
+		return "", "", err
+	}
+	p.log.DebugContext(ctx, "woocommerce order applied", "order_id", o.ID, "status", o.Status, "events", n)
+	return "processed", "", nil
+}
+
+// applyOrder feeds one order through core; an order core refuses (a value it cannot take) is
+// logged and skipped, anything else is returned.
+func applyOrder(ctx context.Context, orders OrderApplier, merchantID uuid.UUID, conn core.Connection, o Order, topic string) (int, error) {
+	n := 0
+	for _, ev := range o.Events(conn.Shop, conn.PaidStatuses, topic) {
+		ev.IgnoreCase = true // WooCommerce lowercases coupon codes
+		if _, err := orders.ApplyOrder(ctx, merchantID, ev); err != nil {
+			var ce *core.Error
+			if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
+				continue
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,166 @@
+package woocommerce
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// Reconciliation settings. WooCommerce never retries a webhook, so reconciliation is what makes
+// a missed delivery count.
+const (
+	// ReconcileOverlap is how far before the last sync a reconciliation looks again.
+	ReconcileOverlap = 5 * time.Minute
+	// ReconcileFirstLookback is how far back the first reconciliation of a store looks.
+	ReconcileFirstLookback = 24 * time.Hour
+	reconcilePerPage       = 100
+)
+
+// ReconcileStore is what reconciliation needs from the database.
+type ReconcileStore interface {
+	GetConnection(ctx context.Context, merchantID, id uuid.UUID) (core.Connection, error)
+	ActiveConnections(ctx context.Context, platform string, afterMerchant, afterID uuid.UUID, limit int) ([]core.Connection, error)
+	SetSyncedAt(ctx context.Context, merchantID, connectionID uuid.UUID, at time.Time) error
+	Credentials(ctx context.Context, merchantID, connectionID uuid.UUID) (core.Credentials, int64, error)
+	RemoteWebhooks(ctx context.Context, merchantID, connectionID uuid.UUID) ([]string, error)
+	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
+}
+
+// ReconcileQueue queues one connection's reconciliation.
+type ReconcileQueue interface {
+	EnqueueReconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error
+}
+
+// Reconciler pages through each store's orders modified since its last sync and feeds them
+// through the same core path as deliveries; it also re-activates a webhook WooCommerce disabled
+// after failed deliveries.
+type Reconciler struct {
+	store  ReconcileStore
+	queue  ReconcileQueue
+	orders OrderApplier
+	log    *slog.Logger
+	HTTP   *http.Client
+	now    func() time.Time
+}
+
+// NewReconciler returns the reconciler.
+func NewReconciler(store ReconcileStore, queue ReconcileQueue, orders OrderApplier, log *slog.Logger) *Reconciler {
+	return &Reconciler{store: store, queue: queue, orders: orders, log: log, now: time.Now}
+}
+
+// ReconcileAll queues the reconciliation of every active WooCommerce connection.
+func (r *Reconciler) ReconcileAll(ctx context.Context) error {
+	var afterM, afterID uuid.UUID
+	for {
+		conns, err := r.store.ActiveConnections(ctx, Platform, afterM, afterID, 500)
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if err := r.queue.EnqueueReconcile(ctx, c.MerchantID, c.ID); err != nil {
+				return err
+			}
+		}
+		if len(conns) < 500 {
+			return nil
+		}
+		afterM, afterID = conns[len(conns)-1].MerchantID, conns[len(conns)-1].ID
+	}
+}
+
+// Reconcile fetches one store's orders modified since the last sync (less an overlap), applies
+// each through core, re-activates disabled webhooks, and moves the sync mark.
+func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error {
+	conn, err := r.store.GetConnection(ctx, merchantID, connectionID)
+	if errors.Is(err, core.ErrConnectionNotFound) {
+		return nil
+	}
+	if err != nil || conn.State != core.ConnectionActive {
+		return err
+	}
+	creds, _, err := r.store.Credentials(ctx, merchantID, connectionID)
+	if err != nil {
+		return err
+	}
+	api := Store{SiteURL: conn.Shop, ConsumerKey: creds.ConsumerKey, ConsumerSecret: creds.ConsumerSecret, HTTP: r.HTTP}
+	startedAt := r.now().UTC()
+	since := startedAt.Add(-ReconcileFirstLookback)
+	if conn.SyncedAt != nil {
+		since = conn.SyncedAt.Add(-ReconcileOverlap)
+	}
+	seen, applied := 0, 0
+	for page := 1; ; page++ {
+		orders, pages, err := api.Orders(ctx, since, page, reconcilePerPage)
+		if err != nil {
+			return r.refused(ctx, conn, err)
+		}
+		for _, raw := range orders {
+			o, err := ParseOrder(raw)
+			if err != nil {
+				r.log.WarnContext(ctx, "woocommerce order skipped", "site", conn.Shop, "err", err)
+				continue
+			}
+			seen++
+			n, err := applyOrder(ctx, r.orders, merchantID, conn, o, "reconcile")
+			if err != nil {
+				return err
+			}
+			applied += n
+		}
+		if page >= pages || len(orders) == 0 {
+			break
+		}
+	}
+	if err := r.reactivateWebhooks(ctx, conn, api); err != nil {
+		return r.refused(ctx, conn, err)
+	}
+	if err := r.store.SetSyncedAt(ctx, merchantID, connectionID, startedAt); err != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "woocommerce orders reconciled", "site", conn.Shop, "since", since, "orders", seen, "events", applied)
+	return nil
+}
+
+// reactivateWebhooks puts back to active a webhook WooCommerce disabled (or an admin paused).
+func (r *Reconciler) reactivateWebhooks(ctx context.Context, conn core.Connection, api Store) error {
+	ids, err := r.store.RemoteWebhooks(ctx, conn.MerchantID, conn.ID)
+	if err != nil {
+		return err
+	}
+	for _, s := range ids {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			continue
+		}
+		w, err := api.GetWebhook(ctx, id)
+		if err != nil {
+			return err
+		}
+		if w.Status == "active" {
+			continue
+		}
+		if _, err := api.SetWebhookStatus(ctx, id, "active"); err != nil {
+			return err
+		}
+		r.log.WarnContext(ctx, "woocommerce webhook re-activated", "site", conn.Shop, "webhook_id", id, "was", w.Status)
+	}
+	return nil
+}
+
+// refused marks the connection when the store refuses the keys (nothing works until the merchant
+// connects it again) and returns other errors for the task to retry.
+func (r *Reconciler) refused(ctx context.Context, conn core.Connection, err error) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+		return r.store.MarkConnectionError(ctx, conn.MerchantID, conn.ID,
+			"the store refused the consumer key ("+apiErr.Code+"); connect the store again")
+	}
+	return err
+}
