@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -27,6 +28,8 @@ import (
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/shopify/shopifyfake"
+	"github.com/coupongate/coupongate/integrations/woocommerce"
+	"github.com/coupongate/coupongate/integrations/woocommerce/woofake"
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
@@ -299,6 +302,7 @@ func TestOpenAPIConformance(t *testing.T) {
 
 	oaScenario(t, h)
 	oaShopifyScenario(t, h, fake)
+	oaWooCommerceScenario(t, h)
 
 	// Redis down: /healthz answers 503, and so does what must queue work for the worker.
 	down := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }})
@@ -919,4 +923,71 @@ func oaList(t testing.TB, h *apptest.Harness, m apptest.Merchant, id string) cor
 		t.Fatal(err)
 	}
 	return l
+}
+
+// oaWooCommerceScenario connects a fake WooCommerce store both ways and sends it deliveries.
+func oaWooCommerceScenario(t *testing.T, h *apptest.Harness) {
+	store := woofake.New(t, woofake.Config{TLS: true})
+	h.App.WooCommerce.HTTP = store.Client()
+	h.App.WooCommercePusher.HTTP = store.Client()
+	h.App.WooCommerceReconciler.HTTP = store.Client()
+	m := h.NewMerchant(t, "OpenAPI WooCommerce")
+	keys := map[string]any{"site_url": store.URL(), "consumer_key": woofake.DefaultConsumerKey, "consumer_secret": woofake.DefaultConsumerSecret}
+	connect := func(body any, want int) apptest.Response {
+		t.Helper()
+		return oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/connections/woocommerce", JSON: body, APIKey: m.APIKey}, want)
+	}
+	var conn struct {
+		ID string `json:"id"`
+	}
+	connect(keys, http.StatusCreated).JSON(t, &conn)
+	connect(keys, http.StatusOK)
+	connect(map[string]any{"site_url": store.URL(), "consumer_key": "ck_x", "consumer_secret": "cs_x"}, http.StatusUnprocessableEntity)
+	connect(map[string]any{"site_url": store.URL()}, http.StatusUnprocessableEntity)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/connections/woocommerce", Body: strings.NewReader("{"),
+		ContentType: "application/json", APIKey: m.APIKey}, http.StatusBadRequest)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/connections/woocommerce",
+		Body: strings.NewReader(`{"site_url":"` + strings.Repeat("x", oaMaxJSON) + `"}`), ContentType: "application/json", APIKey: m.APIKey},
+		http.StatusRequestEntityTooLarge)
+
+	// Deliveries: a ping, a signed order, a forged one, one for no connection, one too large.
+	path := "/webhooks/woocommerce/" + conn.ID
+	ping := apptest.Request{Method: http.MethodPost, Path: path, Body: strings.NewReader("webhook_id=7"), ContentType: "application/x-www-form-urlencoded"}
+	oaExpect(t, h, ping, http.StatusOK)
+	body := []byte(`{"id": 77, "status": "processing", "coupon_lines": [{"code": "nothing-here"}]}`)
+	signed := func(path string, body []byte, secret string) apptest.Request {
+		hd := http.Header{}
+		hd.Set(woocommerce.HeaderTopic, "order.updated")
+		hd.Set(woocommerce.HeaderSignature, woocommerce.SignWebhook(body, secret))
+		return apptest.Request{Method: http.MethodPost, Path: path, Body: bytes.NewReader(body), ContentType: "application/json", Header: hd}
+	}
+	secret := store.Webhooks()[0].Secret
+	oaExpect(t, h, signed(path, body, secret), http.StatusOK)
+	oaExpect(t, h, signed(path, body, "forged"), http.StatusUnauthorized)
+	oaExpect(t, h, signed("/webhooks/woocommerce/"+uuid.NewString(), body, secret), http.StatusNotFound)
+	big := bytes.Repeat([]byte("x"), woocommerce.MaxWebhookBytes+1)
+	oaExpect(t, h, signed(path, big, secret), http.StatusRequestEntityTooLarge)
+
+	// The app authorization: the redirect, then the callback WooCommerce makes.
+	r := oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/woocommerce/connect?site_url=" + url.QueryEscape(store.URL()), APIKey: m.APIKey}, http.StatusFound)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/woocommerce/connect?site_url=nowhere", APIKey: m.APIKey}, http.StatusUnprocessableEntity)
+	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/woocommerce/connect?site_url=" + url.QueryEscape(store.URL())}, http.StatusUnauthorized)
+	location, err := url.Parse(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	callback := func(body any, want int) {
+		t.Helper()
+		oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/woocommerce/callback", JSON: body}, want)
+	}
+	granted := map[string]any{"key_id": 5, "user_id": location.Query().Get("user_id"), "consumer_key": woofake.DefaultConsumerKey,
+		"consumer_secret": woofake.DefaultConsumerSecret, "key_permissions": "read_write"}
+	callback(granted, http.StatusOK)
+	forged := maps.Clone(granted)
+	forged["user_id"] = "1"
+	callback(forged, http.StatusUnauthorized)
+	readOnly := maps.Clone(granted)
+	readOnly["key_permissions"] = "read"
+	callback(readOnly, http.StatusUnprocessableEntity)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/woocommerce/callback", Body: strings.NewReader("{"), ContentType: "application/json"}, http.StatusBadRequest)
 }

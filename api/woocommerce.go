@@ -64,7 +64,8 @@ func (h *handlers) wooConnect(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Redirect(http.StatusFound, to)
+	c.Header("Location", to)
+	c.Status(http.StatusFound)
 }
 
 // wooAuthorizedKeys reads WooCommerce's callback body; user_id and key_id come as numbers or

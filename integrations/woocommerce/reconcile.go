@@ -140,6 +140,11 @@ func (r *Reconciler) reactivateWebhooks(ctx context.Context, conn core.Connectio
 			continue
 		}
 		w, err := api.GetWebhook(ctx, id)
+		if IsNotFound(err) {
+			r.log.WarnContext(ctx, "a woocommerce webhook was deleted in the store; connect the store again to recreate it",
+				"site", conn.Shop, "webhook_id", id)
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,10 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	cfg.DBMaxConns = 16
 	cfg.WorkerConcurrency = 4
 	cfg.ShutdownTimeout = 5 * time.Second
+	// The server's address is known before the app is built, so APP_URL (where platforms deliver
+	// webhooks) is the test server itself.
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.AppURL = "http://" + srv.Listener.Addr().String()
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -54,10 +58,12 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
+		srv.Close()
 		cancel()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Router())
+	srv.Config.Handler = a.Router()
+	srv.Start()
 	h := &Harness{App: a, Server: srv, URL: srv.URL}
 	var wg sync.WaitGroup
 	if opts.Worker {
@@ -173,7 +179,7 @@ func (h *Harness) Do(t testing.TB, req Request) Response {
 	if req.Storefront != "" {
 		hr.Header.Set("X-Storefront-Key", req.Storefront)
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := noRedirects.Do(hr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +193,9 @@ func (h *Harness) Do(t testing.TB, req Request) Response {
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
+
+// noRedirects answers a redirect as it is, so a test sees the gateway's own answer.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // Recorder, when set, sees every exchange; the OpenAPI conformance test uses it to check real
 // responses against api/openapi.yaml.
