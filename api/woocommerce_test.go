@@ -368,3 +368,36 @@ func waitPushOf(t *testing.T, h *apptest.Harness, m apptest.Merchant, list strin
 	})
 	return last
 }
+
+// TestWooCommercePlainHTTPStore: a store without TLS is called with OAuth 1.0a (the fake refuses
+// anything else over plain HTTP), and a push rides out 429 and 503 answers.
+func TestWooCommercePlainHTTPStore(t *testing.T) {
+	s := startWooStack(t, woofake.Config{})
+	m := s.NewMerchant(t, "Woo Plain")
+	var conn struct {
+		ID string `json:"id"`
+	}
+	s.connect(t, m, s.keys(), http.StatusCreated).JSON(t, &conn)
+	if len(s.fake.Webhooks()) != 2 {
+		t.Fatalf("webhooks: %+v", s.fake.Webhooks())
+	}
+	list := s.CreateList(t, m, map[string]any{"name": "Plain", "uses_per_code": 3})
+	codes := numbered("PLAIN-", 230)
+	waitImport(t, s.Harness, m, list, accepted(t, postImport(t, s.Harness, m, list, "p.txt", strings.Join(codes, "\n"))).ID)
+	s.fake.FailNext(1, http.StatusTooManyRequests, "1")
+	s.fake.FailNext(1, http.StatusServiceUnavailable, "")
+	push := map[string]any{"connection_id": conn.ID, "discount": map[string]any{"title": "Five", "value_type": "fixed_amount", "value": 5,
+		"applies_once_per_customer": true}}
+	if r := s.Admin(t, m, http.MethodPost, "/api/v1/lists/"+list+"/connections", push); r.Status != http.StatusAccepted {
+		t.Fatalf("push: %d %s", r.Status, r.Body)
+	}
+	p := waitPushOf(t, s.Harness, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 230 })
+	coupons := s.fake.Coupons()
+	if p.Failed != 0 || len(coupons) != 230 {
+		t.Fatalf("push %+v, %d coupons", p, len(coupons))
+	}
+	c := coupons[0]
+	if c.DiscountType != "fixed_cart" || !strings.HasPrefix(c.Amount, "5") || c.UsageLimit != 3 || c.UsageLimitPerUser != 1 {
+		t.Fatalf("coupon: %+v", c)
+	}
+}
