@@ -58,7 +58,7 @@ func (h *handlers) connectWooCommerce(c *gin.Context) {
 // wooConnect is GET /woocommerce/connect?site_url=: sends the merchant to the store's app
 // authorization page.
 func (h *handlers) wooConnect(c *gin.Context) {
-	to, err := h.WooCommerce.AuthorizeURL(merchantID(c), c.Query("site_url"), c.Query("return_url"))
+	to, err := h.WooCommerce.AuthorizeURL(c, merchantID(c), c.Query("site_url"), c.Query("return_url"))
 	if err != nil {
 		fail(c, err)
 		return

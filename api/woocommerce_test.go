@@ -120,8 +120,22 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 	if bytes.Contains(sealed, []byte(woofake.DefaultConsumerSecret)) || bytes.Contains(sealed, []byte(hooks[0].Secret)) {
 		t.Fatal("the consumer secret or a webhook secret is stored in clear")
 	}
-	// Connecting the same store again renews the connection: still two webhooks.
-	s.connect(t, m, s.keys(), http.StatusOK)
+	// Connecting the same store again renews the connection: still two webhooks, and the paid
+	// statuses chosen before stay unless new ones are given.
+	withPaid := s.keys()
+	withPaid["paid_statuses"] = []string{"processing", "completed"}
+	s.connect(t, m, withPaid, http.StatusOK)
+	s.connect(t, m, s.keys(), http.StatusOK).JSON(t, &conn)
+	if hooks = s.fake.Webhooks(); len(hooks) != 2 {
+		t.Fatalf("after reconnecting: %d webhooks", len(hooks))
+	}
+	if !slices.Equal(conn.PaidStatuses, []string{"processing", "completed"}) {
+		t.Fatalf("paid statuses after a reconnect without them: %v", conn.PaidStatuses)
+	}
+	// The same address with a trailing slash is the same store.
+	slash := s.keys()
+	slash["site_url"] = s.fake.URL() + "/"
+	s.connect(t, m, slash, http.StatusOK)
 	if hooks = s.fake.Webhooks(); len(hooks) != 2 {
 		t.Fatalf("after reconnecting: %d webhooks", len(hooks))
 	}
@@ -155,7 +169,7 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 	}
 	var remote string
 	if err := db.QueryRow(ctx, `SELECT s.remote_id FROM code_pushes s JOIN codes k USING (merchant_id, list_id, seq)
-		WHERE k.code = 'WOO-EXTRA'`).Scan(&remote); err != nil || remote != fmt.Sprint(existing) {
+		WHERE k.code = 'WOO-EXTRA'`).Scan(&remote); err != nil || remote != fmt.Sprint("existing:", existing) {
 		t.Fatalf("WOO-EXTRA recorded as coupon %q (%v), want %d", remote, err, existing)
 	}
 
@@ -220,6 +234,10 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 		t.Fatalf("reconciliation counted an order its delivery had counted: %d uses", u)
 	}
 
+	// A removed code whose coupon the store had before is left alone there: it is not ours.
+	if r := s.Admin(t, m, http.MethodDelete, codePath(list, "WOO-EXTRA"), nil); r.Status >= 300 {
+		t.Fatalf("remove: %d %s", r.Status, r.Body)
+	}
 	// A removed code's coupon is deleted from the store.
 	if r := s.Admin(t, m, http.MethodDelete, codePath(list, "WOO-0010"), nil); r.Status >= 300 {
 		t.Fatalf("remove: %d %s", r.Status, r.Body)
@@ -232,6 +250,13 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 		}
 		return true
 	})
+	kept := false
+	for _, c := range s.fake.Coupons() {
+		kept = kept || (c.ID == existing && c.Status != "trash")
+	}
+	if !kept {
+		t.Fatal("the store's own coupon was deleted with the removed code")
+	}
 
 	// Disconnect: webhooks deleted, keys forgotten; deliveries for it are refused from now on.
 	if r := s.Admin(t, m, http.MethodDelete, "/api/v1/connections/"+conn.ID, nil); r.Status != http.StatusOK {
@@ -348,6 +373,30 @@ func TestWooCommerceAppAuthorization(t *testing.T) {
 	}
 	if n := len(s.fake.Keys()); n != 2 { // the fake's own key and the authorized one
 		t.Fatalf("%d keys in the store, want 2 (the forged authorization's key deleted)", n)
+	}
+	// The same authorization posted again (a replay of the callback) is refused.
+	replay := map[string]any{"key_id": 9, "user_id": authorize.Query().Get("user_id"), "consumer_key": woofake.DefaultConsumerKey,
+		"consumer_secret": woofake.DefaultConsumerSecret, "key_permissions": "read_write"}
+	if r := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/woocommerce/callback", JSON: replay}); r.Status != http.StatusUnauthorized {
+		t.Fatalf("replayed callback: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestWooCommercePrivateAddressRefused: unless the operator allows it, a store on a loopback or
+// private address is not called.
+func TestWooCommercePrivateAddressRefused(t *testing.T) {
+	fake := woofake.New(t, woofake.Config{TLS: true})
+	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.AllowPrivateNetworks = false }})
+	m := h.NewMerchant(t, "Woo Private")
+	for _, site := range []string{fake.URL(), "https://10.1.2.3", "https://localhost:8443", "http://169.254.169.254"} {
+		r := h.Admin(t, m, http.MethodPost, "/api/v1/connections/woocommerce", map[string]any{"site_url": site,
+			"consumer_key": woofake.DefaultConsumerKey, "consumer_secret": woofake.DefaultConsumerSecret})
+		if r.Status != http.StatusUnprocessableEntity || r.ErrorCode() != "invalid_site_url" {
+			t.Errorf("%s: %d %s", site, r.Status, r.Body)
+		}
+	}
+	if fake.Requests() != 0 {
+		t.Fatalf("the store was called %d times", fake.Requests())
 	}
 }
 

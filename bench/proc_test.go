@@ -96,7 +96,8 @@ func startStack(tb testing.TB, extra ...string) *stack {
 	port := freePort(tb)
 	base := append(os.Environ(),
 		"DATABASE_URL="+env.DatabaseURL, "REDIS_URL="+env.RedisURL(), "LOG_LEVEL=warn",
-		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "APP_URL=http://127.0.0.1:"+strconv.Itoa(port))
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "APP_URL=http://127.0.0.1:"+strconv.Itoa(port),
+		"ALLOW_PRIVATE_NETWORKS=true") // the benches' fake stores listen on loopback
 	base = append(base, extra...)
 	start := func(name string, env []string) *proc {
 		cmd := exec.Command(filepath.Join(dir, name))

@@ -61,6 +61,10 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs of load balancers whose X-Forwarded-For is believed
 	// (comma-separated); empty means the connection's address is the client's.
 	TrustedProxies []string
+	// AllowPrivateNetworks lets the gateway call stores (and other endpoints merchants give it) on
+	// loopback and private addresses; off by default, so a merchant cannot point it into the
+	// operator's network.
+	AllowPrivateNetworks bool
 }
 
 // Load reads the environment and validates the result.
@@ -94,6 +98,7 @@ func load(getenv func(string) string) (Config, error) {
 		ShopifyAdminURL:             r.str("SHOPIFY_ADMIN_URL", "https://{shop}"),
 		ValidationFailuresPerMinute: int(r.int64("VALIDATION_FAILURES_PER_MINUTE", 30)),
 		TrustedProxies:              r.list("TRUSTED_PROXIES"),
+		AllowPrivateNetworks:        r.boolean("ALLOW_PRIVATE_NETWORKS", false),
 	}
 	if len(r.errs) > 0 {
 		return Config{}, errors.Join(r.errs...)
@@ -191,6 +196,18 @@ func (r *reader) list(name string) []string {
 		}
 	}
 	return out
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not true or false", name, v))
+	}
+	return b
 }
 
 func (r *reader) int64(name string, def int64) int64 {

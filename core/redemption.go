@@ -39,9 +39,9 @@ type OrderEvent struct {
 	Actor    string
 	// Note is free text kept on the timeline (manual redemptions).
 	Note string
-	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them): a
-	// code not found as given is looked for among the codes pushed to shops, without regard to
-	// case.
+	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them):
+	// a code is looked for first among the codes pushed to this shop, without regard to case,
+	// then as given.
 	IgnoreCase bool
 }
 
@@ -117,9 +117,15 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 			res.Results = append(res.Results, CodeOutcome{Code: code, Outcome: OutcomeUnknownCode})
 			continue
 		}
-		f, found, err := r.codes.FindCode(ctx, merchantID, code)
-		if err == nil && !found && ev.IgnoreCase {
-			f, found, err = r.codes.FindPushedCode(ctx, merchantID, code)
+		var f FoundCode
+		var found bool
+		var err error
+		if ev.IgnoreCase {
+			// The shop's own codes first: a code pushed to it, whatever its case in the list.
+			f, found, err = r.codes.FindPushedCode(ctx, merchantID, ev.Platform, ev.Shop, code)
+		}
+		if err == nil && !found {
+			f, found, err = r.codes.FindCode(ctx, merchantID, code)
 		}
 		if err != nil {
 			return OrderResult{}, err

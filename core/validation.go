@@ -133,9 +133,9 @@ type CodeFinder interface {
 	FindCode(ctx context.Context, merchantID uuid.UUID, code string) (f FoundCode, found bool, err error)
 	// FindListCode looks a code up in one list: ErrListNotFound or ErrCodeNotFound.
 	FindListCode(ctx context.Context, merchantID, listID uuid.UUID, code string) (FoundCode, error)
-	// FindPushedCode finds, without regard to case, a code that was pushed to a shop: how a
-	// platform that lowercases codes (WooCommerce) names a code of a case-sensitive list.
-	FindPushedCode(ctx context.Context, merchantID uuid.UUID, code string) (f FoundCode, found bool, err error)
+	// FindPushedCode finds, without regard to case, a code that was pushed to the platform's shop:
+	// how a platform that lowercases codes (WooCommerce) names a code of a case-sensitive list.
+	FindPushedCode(ctx context.Context, merchantID uuid.UUID, platform, shop, code string) (f FoundCode, found bool, err error)
 }
 
 // HoldStore places and ends holds.

@@ -59,13 +59,14 @@ func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (
 
 // FindPushedCode implements core.CodeFinder: one probe of the pushed codes' folded key, then the
 // code in its list.
-func (db *DB) FindPushedCode(ctx context.Context, merchantID uuid.UUID, code string) (core.FoundCode, bool, error) {
+func (db *DB) FindPushedCode(ctx context.Context, merchantID uuid.UUID, platform, shop, code string) (core.FoundCode, bool, error) {
 	var listID uuid.UUID
 	var exact string
 	err := db.pool.QueryRow(ctx, `SELECT s.list_id, k.code FROM code_pushes s
+		JOIN connections c ON c.merchant_id = s.merchant_id AND c.id = s.connection_id AND c.platform = $3 AND c.shop = $4
 		JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
 		WHERE s.merchant_id = $1 AND s.code_key = $2 AND s.state = 'pushed'
-		ORDER BY k.state = 'removed', s.updated_at DESC LIMIT 1`, merchantID, strings.ToLower(code)).Scan(&listID, &exact)
+		ORDER BY k.state = 'removed', s.updated_at DESC LIMIT 1`, merchantID, strings.ToLower(code), platform, shop).Scan(&listID, &exact)
 	if err == pgx.ErrNoRows {
 		return core.FoundCode{}, false, nil
 	}

@@ -36,7 +36,8 @@ func (db *DB) ConnectStore(ctx context.Context, c core.Connection, creds core.Cr
 			return err
 		}
 		out, err = scanConnection(tx.QueryRow(ctx, `UPDATE connections SET state = 'active', error = '', scopes = $3,
-			credentials = $4, credentials_version = credentials_version + 1, paid_statuses = $5, installed_at = now(), updated_at = now()
+			credentials = $4, credentials_version = credentials_version + 1, paid_statuses = coalesce($5, paid_statuses),
+			installed_at = now(), updated_at = now()
 			WHERE merchant_id = $1 AND id = $2 RETURNING `+connectionColumns, c.MerchantID, id, c.Scopes, sealed, c.PaidStatuses))
 		if err != nil {
 			return err
@@ -103,4 +104,52 @@ func (db *DB) ConnectionOfShop(ctx context.Context, merchantID uuid.UUID, platfo
 		return core.Connection{}, false, nil
 	}
 	return c, err == nil, err
+}
+
+// UseConnectNonce records an app authorization's nonce as used; fresh is false when it was used
+// before (a replayed callback). Nonces older than a day are forgotten on the way.
+func (db *DB) UseConnectNonce(ctx context.Context, merchantID uuid.UUID, nonce string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `WITH old AS (
+			DELETE FROM connect_nonces WHERE merchant_id = $1 AND used_at < now() - interval '1 day')
+		INSERT INTO connect_nonces (merchant_id, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING`, merchantID, nonce)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// LockConnection serialises the work on one connection's platform setup (connect, creating its
+// webhooks, disconnect) across processes: it waits up to a minute for the lock.
+func (db *DB) LockConnection(ctx context.Context, merchantID, connectionID uuid.UUID) (func(), error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := "connection:" + merchantID.String() + ":" + connectionID.String()
+	if _, err := conn.Exec(ctx, `SET lock_timeout = '60s'`); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key)
+	_, _ = conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`)
+	if err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, nil
+}
+
+// MarkConnectionErrorAt moves an active connection to state error, but only while its
+// credentials are still at version: a run that used keys the merchant has since replaced does
+// not fail the renewed connection.
+func (db *DB) MarkConnectionErrorAt(ctx context.Context, merchantID, connectionID uuid.UUID, version int64, reason string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE connections SET state = 'error', error = $4, updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND state = 'active' AND credentials_version = $3`,
+		merchantID, connectionID, version, truncateText(reason, 500))
+	return err
 }

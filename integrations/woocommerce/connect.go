@@ -60,6 +60,13 @@ func CanonicalSiteURL(raw string) (string, bool) {
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
+	// One store, one address: the scheme's default port is not part of it.
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		u.Host = strings.ToLower(u.Hostname())
+		if strings.Contains(u.Host, ":") {
+			u.Host = "[" + u.Host + "]"
+		}
+	}
 	u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -77,6 +84,10 @@ type ConnectStore interface {
 	RemoteWebhooks(ctx context.Context, merchantID, connectionID uuid.UUID) ([]string, error)
 	ForgetCredentials(ctx context.Context, merchantID, connectionID uuid.UUID) error
 	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
+	// LockConnection serialises setup work on one store of a merchant across processes.
+	LockConnection(ctx context.Context, merchantID, key uuid.UUID) (func(), error)
+	// UseConnectNonce records an authorization's nonce; fresh is false when it was used before.
+	UseConnectNonce(ctx context.Context, merchantID uuid.UUID, nonce string) (fresh bool, err error)
 }
 
 // ConnectQueue queues the second half of an app authorization (creating the webhooks).
@@ -93,8 +104,13 @@ type Connector struct {
 	// stateKey signs the app authorization's user_id.
 	stateKey []byte
 	HTTP     *http.Client
-	log      *slog.Logger
-	now      func() time.Time
+	// AllowPrivate lets stores on loopback and private addresses be connected (tests, a store on
+	// the same network); off, such an address is refused, so the gateway is not a way into the
+	// operator's network.
+	AllowPrivate bool
+	log          *slog.Logger
+	now          func() time.Time
+	resolver     *net.Resolver
 }
 
 // NewConnector returns the connector; appURL is the public base URL deliveries are sent to and
@@ -102,7 +118,8 @@ type Connector struct {
 func NewConnector(store ConnectStore, queue ConnectQueue, appURL, appSecret string, log *slog.Logger) *Connector {
 	m := hmac.New(sha256.New, []byte(appSecret))
 	m.Write([]byte("coupongate woocommerce connect state v1"))
-	return &Connector{store: store, queue: queue, appURL: strings.TrimRight(appURL, "/"), stateKey: m.Sum(nil), log: log, now: time.Now}
+	return &Connector{store: store, queue: queue, appURL: strings.TrimRight(appURL, "/"), stateKey: m.Sum(nil), log: log, now: time.Now,
+		resolver: net.DefaultResolver}
 }
 
 // ConnectInput is what a merchant gives to connect a store with keys.
@@ -112,6 +129,48 @@ type ConnectInput struct {
 	ConsumerSecret string
 	// PaidStatuses overrides DefaultPaidStatuses.
 	PaidStatuses []string
+}
+
+// lock serialises connect, webhook creation and disconnect of one merchant's store.
+func (c *Connector) lock(ctx context.Context, merchantID uuid.UUID, site string) (func(), error) {
+	return c.store.LockConnection(ctx, merchantID, uuid.NewSHA1(uuid.NameSpaceURL, []byte(site)))
+}
+
+// ErrPrivateSite refuses a store on a loopback or private address (unless the operator allows it).
+var ErrPrivateSite = &core.Error{Kind: core.KindInvalid, Code: "invalid_site_url",
+	Message: "site_url points to a loopback or private network address, which this gateway does not call"}
+
+// checkAddress refuses a site whose host resolves to a loopback, private, link-local or
+// unspecified address, unless AllowPrivate.
+func (c *Connector) checkAddress(ctx context.Context, site string) error {
+	if c.AllowPrivate {
+		return nil
+	}
+	u, err := url.Parse(site)
+	if err != nil {
+		return ErrSiteURL
+	}
+	host := u.Hostname()
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		addrs, err := c.resolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			e := *ErrStoreUnreachable
+			e.Details = []core.FieldError{{Field: "site_url", Message: "the host name does not resolve"}}
+			return &e
+		}
+		for _, a := range addrs {
+			ips = append(ips, a.IP)
+		}
+	}
+	for _, ip := range ips {
+		if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+			return ErrPrivateSite
+		}
+	}
+	return nil
 }
 
 func (c *Connector) client(site string, creds core.Credentials) Store {
@@ -153,16 +212,33 @@ func (c *Connector) Connect(ctx context.Context, merchantID uuid.UUID, in Connec
 	if err != nil {
 		return core.Connection{}, false, err
 	}
+	if err := c.checkAddress(ctx, site); err != nil {
+		return core.Connection{}, false, err
+	}
 	creds := core.Credentials{ConsumerKey: in.ConsumerKey, ConsumerSecret: in.ConsumerSecret}
 	if err := c.checkKeys(ctx, site, creds); err != nil {
 		return core.Connection{}, false, err
 	}
+	release, err := c.lock(ctx, merchantID, site)
+	if err != nil {
+		return core.Connection{}, false, err
+	}
 	conn, created, err := c.connect(ctx, merchantID, site, creds, paid)
+	release()
 	if err != nil {
 		return core.Connection{}, false, err
 	}
 	if err := c.FinishConnect(ctx, merchantID, conn.ID); err != nil {
-		return core.Connection{}, false, err
+		var ce *core.Error
+		if errors.As(err, &ce) {
+			return core.Connection{}, false, err
+		}
+		// The store stumbled while the webhooks were made (5xx, a timeout): the worker tries
+		// again; the connection stands.
+		c.log.WarnContext(ctx, "woocommerce webhooks not created yet; the worker retries", "site", site, "err", err)
+		if err := c.queue.EnqueueFinishConnect(ctx, merchantID, conn.ID); err != nil {
+			return core.Connection{}, false, err
+		}
 	}
 	conn, err = c.store.GetConnection(ctx, merchantID, conn.ID)
 	return conn, created, err
@@ -177,8 +253,15 @@ func (c *Connector) checkKeys(ctx context.Context, site string, creds core.Crede
 	case errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden):
 		return ErrKeysRefused
 	default:
+		// What went wrong, without echoing what the address answered.
+		reason := "no answer"
+		if errors.As(err, &apiErr) && apiErr.Status != 0 {
+			reason = fmt.Sprintf("HTTP %d %s", apiErr.Status, apiErr.Code)
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			reason = "timed out"
+		}
 		e := *ErrStoreUnreachable
-		e.Details = []core.FieldError{{Field: "site_url", Message: truncate(err.Error(), 300)}}
+		e.Details = []core.FieldError{{Field: "site_url", Message: reason}}
 		return &e
 	}
 }
@@ -198,7 +281,19 @@ func (c *Connector) connect(ctx context.Context, merchantID uuid.UUID, site stri
 // pair: the webhooks of the first run are deleted first.
 func (c *Connector) FinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	conn, err := c.store.GetConnection(ctx, merchantID, connectionID)
+	if errors.Is(err, core.ErrConnectionNotFound) {
+		return nil
+	}
 	if err != nil {
+		return err
+	}
+	release, err := c.lock(ctx, merchantID, conn.Shop)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Read again under the lock: a reconnect or a disconnect may have come first.
+	if conn, err = c.store.GetConnection(ctx, merchantID, connectionID); err != nil {
 		return err
 	}
 	if conn.State != core.ConnectionActive {
@@ -259,8 +354,16 @@ func (c *Connector) Disconnect(ctx context.Context, merchantID, connectionID uui
 	if err != nil {
 		return err
 	}
+	release, err := c.lock(ctx, merchantID, conn.Shop)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if conn, err = c.store.GetConnection(ctx, merchantID, connectionID); err != nil {
+		return err
+	}
 	if conn.State == core.ConnectionActive {
-		return nil
+		return nil // connected again meanwhile
 	}
 	creds, _, err := c.store.Credentials(ctx, merchantID, connectionID)
 	if err != nil {
@@ -296,10 +399,13 @@ const connectStateTTL = 30 * time.Minute
 // AuthorizeURL starts WooCommerce's app authorization for the merchant: the store's
 // /wc-auth/v1/authorize with a signed, expiring user_id that names the merchant and the site.
 // returnURL is where the merchant lands afterwards ("" for APP_URL).
-func (c *Connector) AuthorizeURL(merchantID uuid.UUID, siteURL, returnURL string) (string, error) {
+func (c *Connector) AuthorizeURL(ctx context.Context, merchantID uuid.UUID, siteURL, returnURL string) (string, error) {
 	site, ok := CanonicalSiteURL(siteURL)
 	if !ok {
 		return "", ErrSiteURL
+	}
+	if err := c.checkAddress(ctx, site); err != nil {
+		return "", err
 	}
 	if returnURL == "" {
 		returnURL = c.appURL + "/"
@@ -315,37 +421,38 @@ func (c *Connector) AuthorizeURL(merchantID uuid.UUID, siteURL, returnURL string
 	return site + "/wc-auth/v1/authorize?" + q.Encode(), nil
 }
 
-// signState makes the user_id: merchant, site and expiry, with an HMAC over them.
+// signState makes the user_id: merchant, expiry, a nonce (it is taken once) and site, with an
+// HMAC over them.
 func (c *Connector) signState(merchantID uuid.UUID, site string, expires time.Time) string {
-	payload := merchantID.String() + "|" + strconv.FormatInt(expires.Unix(), 10) + "|" + site
+	payload := merchantID.String() + "|" + strconv.FormatInt(expires.Unix(), 10) + "|" + randomSecret()[:24] + "|" + site
 	m := hmac.New(sha256.New, c.stateKey)
 	m.Write([]byte(payload))
 	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// openState checks a user_id made by signState and returns its merchant and site.
-func (c *Connector) openState(state string) (uuid.UUID, string, error) {
+// openState checks a user_id made by signState and returns its merchant, nonce and site.
+func (c *Connector) openState(state string) (uuid.UUID, string, string, error) {
 	p, sig, ok := strings.Cut(state, ".")
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
 	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
 	if !ok || err1 != nil || err2 != nil {
-		return uuid.Nil, "", ErrConnectState
+		return uuid.Nil, "", "", ErrConnectState
 	}
 	m := hmac.New(sha256.New, c.stateKey)
 	m.Write(payload)
 	if !hmac.Equal(mac, m.Sum(nil)) {
-		return uuid.Nil, "", ErrConnectState
+		return uuid.Nil, "", "", ErrConnectState
 	}
-	parts := strings.SplitN(string(payload), "|", 3)
-	if len(parts) != 3 {
-		return uuid.Nil, "", ErrConnectState
+	parts := strings.SplitN(string(payload), "|", 4)
+	if len(parts) != 4 {
+		return uuid.Nil, "", "", ErrConnectState
 	}
 	merchantID, err := uuid.Parse(parts[0])
 	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || err2 != nil || c.now().After(time.Unix(exp, 0)) {
-		return uuid.Nil, "", ErrConnectState
+		return uuid.Nil, "", "", ErrConnectState
 	}
-	return merchantID, parts[2], nil
+	return merchantID, parts[2], parts[3], nil
 }
 
 // AuthorizedKeys is the body WooCommerce posts to the callback URL.
@@ -361,7 +468,7 @@ type AuthorizedKeys struct {
 // stores the connection, and queues the webhooks' creation (WooCommerce is waiting for this
 // answer, so nothing calls the store from here).
 func (c *Connector) AcceptKeys(ctx context.Context, k AuthorizedKeys) (core.Connection, error) {
-	merchantID, site, err := c.openState(k.UserID)
+	merchantID, nonce, site, err := c.openState(k.UserID)
 	if err != nil {
 		return core.Connection{}, err
 	}
@@ -371,11 +478,28 @@ func (c *Connector) AcceptKeys(ctx context.Context, k AuthorizedKeys) (core.Conn
 	if k.ConsumerKey == "" || k.ConsumerSecret == "" || len(k.ConsumerKey) > 200 || len(k.ConsumerSecret) > 200 {
 		return core.Connection{}, core.Invalid("consumer_key", "consumer_key and consumer_secret are required")
 	}
-	conn, _, err := c.connect(ctx, merchantID, site, core.Credentials{ConsumerKey: k.ConsumerKey, ConsumerSecret: k.ConsumerSecret}, nil)
+	fresh, err := c.store.UseConnectNonce(ctx, merchantID, nonce)
 	if err != nil {
 		return core.Connection{}, err
 	}
-	return conn, c.queue.EnqueueFinishConnect(ctx, merchantID, conn.ID)
+	if !fresh {
+		return core.Connection{}, ErrConnectState // a replayed callback
+	}
+	release, err := c.lock(ctx, merchantID, site)
+	if err != nil {
+		return core.Connection{}, err
+	}
+	conn, _, err := c.connect(ctx, merchantID, site, core.Credentials{ConsumerKey: k.ConsumerKey, ConsumerSecret: k.ConsumerSecret}, nil)
+	release()
+	if err != nil {
+		return core.Connection{}, err
+	}
+	// The keys are stored: the answer must be 200 whatever happens next, or WooCommerce deletes
+	// the key. A failed enqueue is caught by reconciliation, which makes missing webhooks.
+	if err := c.queue.EnqueueFinishConnect(ctx, merchantID, conn.ID); err != nil {
+		c.log.ErrorContext(ctx, "woocommerce webhooks not queued; reconciliation will create them", "connection_id", conn.ID, "err", err)
+	}
+	return conn, nil
 }
 
 func randomSecret() string {
@@ -391,13 +515,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// isLoopback reports whether host is a loopback name or address.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -92,7 +92,9 @@ func (in *Intake) Receive(ctx context.Context, connectionID string, header http.
 	if !verified {
 		return "", ErrWebhookSignature
 	}
-	if conn.State != core.ConnectionActive {
+	// A connection in error (a refused key, say) still takes its deliveries: they count once the
+	// merchant fixes it. Only a store that was disconnected is ignored.
+	if conn.State == core.ConnectionDisconnected || conn.State == core.ConnectionUninstalled {
 		return WebhookIgnored, nil
 	}
 	topic := strings.ToLower(strings.TrimSpace(header.Get(HeaderTopic)))

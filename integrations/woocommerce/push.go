@@ -20,13 +20,21 @@ const BatchLimit = 100
 // codeExists is WooCommerce's per-item error for a coupon code the store has already.
 const codeExists = "woocommerce_rest_coupon_code_already_exists"
 
+// adoptedPrefix marks the remote id of a coupon the store had before the push: it counts as the
+// code's coupon, but it is not Coupongate's to delete.
+const adoptedPrefix = "existing:"
+
+// errPushStopped ends a run whose push was stopped meanwhile (the store was disconnected).
+var errPushStopped = errors.New("woocommerce: the push was stopped")
+
 // PushStore is what pushing needs from the database.
 type PushStore interface {
 	core.PushStore
 	GetConnection(ctx context.Context, merchantID, id uuid.UUID) (core.Connection, error)
 	GetList(ctx context.Context, merchantID, listID uuid.UUID) (core.List, error)
 	Credentials(ctx context.Context, merchantID, connectionID uuid.UUID) (core.Credentials, int64, error)
-	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
+	// MarkConnectionErrorAt marks the connection error while its credentials are at version.
+	MarkConnectionErrorAt(ctx context.Context, merchantID, connectionID uuid.UUID, version int64, reason string) error
 	// CaseTwin returns another code of the list that equals code but for case.
 	CaseTwin(ctx context.Context, merchantID, listID uuid.UUID, code string) (string, bool, error)
 }
@@ -73,7 +81,7 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 	if err != nil {
 		return err
 	}
-	creds, _, err := p.store.Credentials(ctx, merchantID, connectionID)
+	creds, version, err := p.store.Credentials(ctx, merchantID, connectionID)
 	if err != nil {
 		return err
 	}
@@ -94,10 +102,13 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 			return err
 		}
 		err = run.run(ctx)
+		if errors.Is(err, errPushStopped) {
+			return nil
+		}
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
 			reason := "the store refused the consumer key (" + apiErr.Code + "); connect the store again"
-			if err := p.store.MarkConnectionError(ctx, merchantID, connectionID, reason); err != nil {
+			if err := p.store.MarkConnectionErrorAt(ctx, merchantID, connectionID, version, reason); err != nil {
 				return err
 			}
 			return p.store.SetPushState(ctx, ref, core.PushStopped, reason)
@@ -164,6 +175,13 @@ func (r *pushRun) run(ctx context.Context) error {
 		}
 	}
 	for {
+		// The keys are in hand for the whole run: look whether the push was stopped (the store
+		// disconnected) before every batch.
+		if p, err := r.store.GetPush(ctx, r.ref); err != nil {
+			return err
+		} else if p.State == core.PushStopped {
+			return errPushStopped
+		}
 		codes, err := r.store.ClaimPushCodes(ctx, r.ref, BatchLimit)
 		if err != nil {
 			return err
@@ -216,7 +234,9 @@ func (r *pushRun) create(ctx context.Context, codes []core.PushCode) error {
 				return err
 			}
 			if ok {
-				outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Pushed: true, RemoteID: strconv.FormatInt(found.ID, 10)})
+				// The store's own coupon (made by hand, or by another push): the code is in the
+				// store, but removing it from the list leaves that coupon alone.
+				outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Pushed: true, RemoteID: adoptedPrefix + strconv.FormatInt(found.ID, 10)})
 				continue
 			}
 			outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Error: item.Err.Message})
@@ -250,7 +270,7 @@ func (r *pushRun) deleteRemoved(ctx context.Context) error {
 		for _, c := range codes {
 			id, err := strconv.ParseInt(c.RemoteID, 10, 64)
 			if err != nil || id <= 0 {
-				seqs = append(seqs, c.Seq) // nothing to delete there
+				seqs = append(seqs, c.Seq) // not ours to delete (adopted), or nothing there
 				continue
 			}
 			batch.Delete = append(batch.Delete, id)

@@ -30,7 +30,12 @@ type ReconcileStore interface {
 	SetSyncedAt(ctx context.Context, merchantID, connectionID uuid.UUID, at time.Time) error
 	Credentials(ctx context.Context, merchantID, connectionID uuid.UUID) (core.Credentials, int64, error)
 	RemoteWebhooks(ctx context.Context, merchantID, connectionID uuid.UUID) ([]string, error)
-	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
+	MarkConnectionErrorAt(ctx context.Context, merchantID, connectionID uuid.UUID, version int64, reason string) error
+}
+
+// WebhookMaker creates a connection's webhooks (the Connector), for a store that has none.
+type WebhookMaker interface {
+	FinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
 }
 
 // ReconcileQueue queues one connection's reconciliation.
@@ -47,7 +52,10 @@ type Reconciler struct {
 	orders OrderApplier
 	log    *slog.Logger
 	HTTP   *http.Client
-	now    func() time.Time
+	// Webhooks makes the webhooks of a store that has none (its creation failed, or was never
+	// queued); optional.
+	Webhooks WebhookMaker
+	now      func() time.Time
 }
 
 // NewReconciler returns the reconciler.
@@ -85,7 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uui
 	if err != nil || conn.State != core.ConnectionActive {
 		return err
 	}
-	creds, _, err := r.store.Credentials(ctx, merchantID, connectionID)
+	creds, version, err := r.store.Credentials(ctx, merchantID, connectionID)
 	if err != nil {
 		return err
 	}
@@ -95,36 +103,55 @@ func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uui
 	if conn.SyncedAt != nil {
 		since = conn.SyncedAt.Add(-ReconcileOverlap)
 	}
-	seen, applied := 0, 0
-	for page := 1; ; page++ {
+	// Page on the modification time rather than page numbers: an order modified during the run
+	// moves to the end instead of shifting a page and being skipped. Orders seen in this run are
+	// not applied twice; a second with more orders than a page falls back to the next page.
+	seen := make(map[string]bool)
+	applied, page := 0, 1
+	for {
 		orders, pages, err := api.Orders(ctx, since, page, reconcilePerPage)
 		if err != nil {
-			return r.refused(ctx, conn, err)
+			return r.refused(ctx, conn, version, err)
 		}
+		next, fresh := since, 0
 		for _, raw := range orders {
 			o, err := ParseOrder(raw)
 			if err != nil {
 				r.log.WarnContext(ctx, "woocommerce order skipped", "site", conn.Shop, "err", err)
 				continue
 			}
-			seen++
+			if o.ModifiedAt != nil && o.ModifiedAt.After(next) {
+				next = *o.ModifiedAt
+			}
+			if seen[o.ID] {
+				continue
+			}
+			seen[o.ID] = true
+			fresh++
 			n, err := applyOrder(ctx, r.orders, merchantID, conn, o, "reconcile")
 			if err != nil {
 				return err
 			}
 			applied += n
 		}
-		if page >= pages || len(orders) == 0 {
+		if len(orders) < reconcilePerPage || (fresh == 0 && page >= pages) {
 			break
+		}
+		if fresh > 0 && next.Add(-time.Second).After(since) {
+			// modified_after is exclusive: step back a second so orders of the same second as
+			// the last one are read again (and skipped as seen).
+			since, page = next.Add(-time.Second), 1
+		} else {
+			page++ // a page of one second's orders, or nothing new: go on by page
 		}
 	}
 	if err := r.reactivateWebhooks(ctx, conn, api); err != nil {
-		return r.refused(ctx, conn, err)
+		return r.refused(ctx, conn, version, err)
 	}
 	if err := r.store.SetSyncedAt(ctx, merchantID, connectionID, startedAt); err != nil {
 		return err
 	}
-	r.log.InfoContext(ctx, "woocommerce orders reconciled", "site", conn.Shop, "since", since, "orders", seen, "events", applied)
+	r.log.InfoContext(ctx, "woocommerce orders reconciled", "site", conn.Shop, "orders", len(seen), "events", applied)
 	return nil
 }
 
@@ -133,6 +160,10 @@ func (r *Reconciler) reactivateWebhooks(ctx context.Context, conn core.Connectio
 	ids, err := r.store.RemoteWebhooks(ctx, conn.MerchantID, conn.ID)
 	if err != nil {
 		return err
+	}
+	if len(ids) == 0 && r.Webhooks != nil {
+		r.log.WarnContext(ctx, "woocommerce store has no webhooks; creating them", "site", conn.Shop)
+		return r.Webhooks.FinishConnect(ctx, conn.MerchantID, conn.ID)
 	}
 	for _, s := range ids {
 		id, err := strconv.ParseInt(s, 10, 64)
@@ -161,10 +192,10 @@ func (r *Reconciler) reactivateWebhooks(ctx context.Context, conn core.Connectio
 
 // refused marks the connection when the store refuses the keys (nothing works until the merchant
 // connects it again) and returns other errors for the task to retry.
-func (r *Reconciler) refused(ctx context.Context, conn core.Connection, err error) error {
+func (r *Reconciler) refused(ctx context.Context, conn core.Connection, version int64, err error) error {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
-		return r.store.MarkConnectionError(ctx, conn.MerchantID, conn.ID,
+		return r.store.MarkConnectionErrorAt(ctx, conn.MerchantID, conn.ID, version,
 			"the store refused the consumer key ("+apiErr.Code+"); connect the store again")
 	}
 	return err

@@ -153,10 +153,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.ShopifyPusher = shopify.NewPusher(shopifyApp, db, log)
 	a.ShopifyReconciler = shopify.NewReconciler(shopifyApp, db, q, a.Redeemer, log)
 	a.WooCommerce = woocommerce.NewConnector(db, q, cfg.AppURL, cfg.AppSecret, log)
+	a.WooCommerce.AllowPrivate = cfg.AllowPrivateNetworks
 	a.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	a.WooCommerceWebhooks = woocommerce.NewProcessor(db, a.Redeemer, log)
 	a.WooCommercePusher = woocommerce.NewPusher(db, log)
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
+	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 	// Pushes follow their lists: codes added by imports and batches, codes removed.
 	a.Importer.Listener = a.Connections

@@ -47,6 +47,8 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	cfg.DBMaxConns = 16
 	cfg.WorkerConcurrency = 4
 	cfg.ShutdownTimeout = 5 * time.Second
+	// Every fake outside service of the tests listens on loopback.
+	cfg.AllowPrivateNetworks = true
 	// The server's address is known before the app is built, so APP_URL (where platforms deliver
 	// webhooks) is the test server itself.
 	srv := httptest.NewUnstartedServer(nil)
