@@ -47,6 +47,14 @@ type Deps struct {
 	// WooCommerce connects stores; WooCommerceWebhooks receives their deliveries.
 	WooCommerce         *woocommerce.Connector
 	WooCommerceWebhooks *woocommerce.Intake
+	// Channels, Templates and Deliveries send codes by email, SMS and push.
+	Channels     *core.Channels
+	Templates    *core.Templates
+	Deliveries   *core.Deliveries
+	DeliveryJobs *core.DeliveryJobs
+	// Endpoints and Alerts are where merchants hear about events.
+	Endpoints *core.WebhookEndpoints
+	Alerts    *core.AlertSettings
 	// ShopRoutes finds a connected shop's merchant (session-token auth, the app page).
 	ShopRoutes ShopRoutes
 }
@@ -133,6 +141,20 @@ func NewRouter(d Deps) http.Handler {
 	admin.POST("/connections/:connection_id/reconcile", h.reconcile)
 	admin.POST("/lists/:list_id/connections", h.pushList)
 	admin.GET("/lists/:list_id/connections", h.listPushes)
+	admin.GET("/channels/:channel", h.getChannel)
+	admin.PUT("/channels/:channel", h.putChannel)
+	admin.POST("/lists/:list_id/templates", h.createTemplate)
+	admin.POST("/templates/:template_id/preview", h.previewTemplate)
+	admin.POST("/lists/:list_id/deliveries", h.createDelivery)
+	admin.GET("/lists/:list_id/deliveries/:delivery_id", h.getDelivery)
+	admin.POST("/lists/:list_id/deliveries/bulk", h.createDeliveryJob)
+	admin.GET("/lists/:list_id/deliveries/bulk/:job_id", h.getDeliveryJob)
+	admin.POST("/webhook-endpoints", h.createEndpoint)
+	admin.GET("/webhook-endpoints", h.listEndpoints)
+	admin.DELETE("/webhook-endpoints/:endpoint_id", h.deleteEndpoint)
+	admin.GET("/webhook-endpoints/:endpoint_id/attempts", h.endpointAttempts)
+	admin.PUT("/settings/alerts", h.putAlerts)
+	admin.GET("/settings/alerts", h.getAlerts)
 	admin.GET("/compliance-exports", h.listComplianceExports)
 	admin.GET("/compliance-exports/:export_id", h.getComplianceExport)
 

@@ -65,6 +65,11 @@ type Config struct {
 	// loopback and private addresses; off by default, so a merchant cannot point it into the
 	// operator's network.
 	AllowPrivateNetworks bool
+	// TwilioAPIURL and FCMAPIURL are the SMS and push providers' hosts (tests point them at local
+	// fakes); WebhooksAllowPrivate lets outgoing webhooks reach loopback and private addresses.
+	TwilioAPIURL         string
+	FCMAPIURL            string
+	WebhooksAllowPrivate bool
 }
 
 // Load reads the environment and validates the result.
@@ -99,6 +104,9 @@ func load(getenv func(string) string) (Config, error) {
 		ValidationFailuresPerMinute: int(r.int64("VALIDATION_FAILURES_PER_MINUTE", 30)),
 		TrustedProxies:              r.list("TRUSTED_PROXIES"),
 		AllowPrivateNetworks:        r.boolean("ALLOW_PRIVATE_NETWORKS", false),
+		TwilioAPIURL:                r.str("TWILIO_API_URL", "https://api.twilio.com"),
+		FCMAPIURL:                   r.str("FCM_API_URL", "https://fcm.googleapis.com"),
+		WebhooksAllowPrivate:        r.boolean("WEBHOOKS_ALLOW_PRIVATE", false),
 	}
 	if len(r.errs) > 0 {
 		return Config{}, errors.Join(r.errs...)

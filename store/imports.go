@@ -72,6 +72,12 @@ func (db *DB) CreateImport(ctx context.Context, imp *core.Import) error {
 // body cut by http.MaxBytesReader or longer than limit is core.ErrUploadTooLarge; one that breaks
 // off is a 400.
 func (db *DB) WriteImportFile(ctx context.Context, merchantID, importID uuid.UUID, r io.Reader, limit int64) (int64, error) {
+	return db.writeChunks(ctx, `INSERT INTO import_chunks (merchant_id, import_id, n, data) VALUES ($1, $2, $3, $4)`, merchantID, importID, r, limit)
+}
+
+// writeChunks stores an upload in 1 MiB pieces with insert (taking merchant, owner id, piece
+// number and bytes), and returns its size; it stops with ErrUploadTooLarge past limit bytes.
+func (db *DB) writeChunks(ctx context.Context, insert string, merchantID, ownerID uuid.UUID, r io.Reader, limit int64) (int64, error) {
 	buf := make([]byte, importChunkSize)
 	var size int64
 	for n := 0; ; n++ {
@@ -81,9 +87,8 @@ func (db *DB) WriteImportFile(ctx context.Context, merchantID, importID uuid.UUI
 			return size, core.ErrUploadTooLarge
 		}
 		if k > 0 {
-			if _, err := db.pool.Exec(ctx, `INSERT INTO import_chunks (merchant_id, import_id, n, data) VALUES ($1, $2, $3, $4)`,
-				merchantID, importID, n, buf[:k]); err != nil {
-				return size, fmt.Errorf("db: write import chunk: %w", err)
+			if _, err := db.pool.Exec(ctx, insert, merchantID, ownerID, n, buf[:k]); err != nil {
+				return size, fmt.Errorf("db: write upload chunk: %w", err)
 			}
 		}
 		var maxErr *http.MaxBytesError
@@ -248,14 +253,17 @@ func (db *DB) OpenImportFile(ctx context.Context, merchantID, importID uuid.UUID
 		merchantID, importID).Scan(&size); err != nil {
 		return nil, notFound(err, core.ErrImportNotFound)
 	}
-	return &chunkReader{ctx: ctx, db: db, merchantID: merchantID, importID: importID, size: size}, nil
+	return &chunkReader{ctx: ctx, db: db, merchantID: merchantID, importID: importID, size: size,
+		query: `SELECT data FROM import_chunks WHERE merchant_id = $1 AND import_id = $2 AND n = $3`}, nil
 }
 
+// chunkReader reads an upload back piece by piece; size < 0 reads until a piece is missing.
 type chunkReader struct {
 	ctx        context.Context
 	db         *DB
 	merchantID uuid.UUID
 	importID   uuid.UUID
+	query      string
 	size, read int64
 	next       int
 	cur        []byte
@@ -263,11 +271,13 @@ type chunkReader struct {
 
 func (c *chunkReader) Read(p []byte) (int, error) {
 	for len(c.cur) == 0 {
-		if c.read >= c.size {
+		if c.size >= 0 && c.read >= c.size {
 			return 0, io.EOF
 		}
-		err := c.db.pool.QueryRow(c.ctx, `SELECT data FROM import_chunks WHERE merchant_id = $1 AND import_id = $2 AND n = $3`,
-			c.merchantID, c.importID, c.next).Scan(&c.cur)
+		err := c.db.pool.QueryRow(c.ctx, c.query, c.merchantID, c.importID, c.next).Scan(&c.cur)
+		if errors.Is(err, pgx.ErrNoRows) && c.size < 0 {
+			return 0, io.EOF
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Errorf("db: import file ends at %d of %d bytes: %w", c.read, c.size, io.ErrUnexpectedEOF)
 		}

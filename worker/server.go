@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+
+	"github.com/coupongate/coupongate/core"
 )
 
 // ImportRunner runs one import to its end, resuming from its checkpoint.
@@ -49,6 +51,32 @@ type Disconnector interface {
 	Disconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
 }
 
+// DeliverySender sends one delivery; lastAttempt says a passing failure now fails it.
+type DeliverySender interface {
+	Send(ctx context.Context, merchantID, deliveryID uuid.UUID, lastAttempt bool) error
+}
+
+// DeliveryJobRunner reads a CSV of recipients into deliveries, from its checkpoint.
+type DeliveryJobRunner interface {
+	Run(ctx context.Context, merchantID, jobID uuid.UUID) error
+}
+
+// DeliveryResumer gives a list's waiting deliveries the codes that arrived.
+type DeliveryResumer interface {
+	Resume(ctx context.Context, merchantID, listID uuid.UUID) error
+}
+
+// EventDispatcher hands new events out (Dispatch) and emails stock alerts (SendAlert).
+type EventDispatcher interface {
+	Dispatch(ctx context.Context) error
+	SendAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, lastAttempt bool) error
+}
+
+// WebhookDeliverer makes one attempt of a webhook message.
+type WebhookDeliverer interface {
+	Deliver(ctx context.Context, ref core.MessageRef, attempt int) error
+}
+
 // ConnectFinisher creates a newly authorized store's webhooks.
 type ConnectFinisher interface {
 	FinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
@@ -76,6 +104,15 @@ type Deps struct {
 	// authorizations (optional).
 	WooCommerceWebhooks WebhookProcessor
 	ConnectFinisher     ConnectFinisher
+	// Sends and Resumes deliver codes by message (optional).
+	Sends   DeliverySender
+	Resumes DeliveryResumer
+	Jobs    DeliveryJobRunner
+	// Events and Webhooks send events out to merchants' endpoints and alert addresses
+	// (optional); DispatchEvery is how often new events are looked for (default 2 s).
+	Events        EventDispatcher
+	Webhooks      WebhookDeliverer
+	DispatchEvery time.Duration
 	// ReconcileEvery is how often every connection's orders are reconciled (default 15 minutes).
 	ReconcileEvery time.Duration
 }
@@ -144,6 +181,59 @@ func NewMux(d Deps) *asynq.ServeMux {
 				return err
 			}
 			return d.WooCommerceWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
+		})
+	}
+	if d.Sends != nil {
+		mux.HandleFunc(TypeDeliverySend, func(ctx context.Context, t *asynq.Task) error {
+			var p DeliveryPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			retried, _ := asynq.GetRetryCount(ctx)
+			max, _ := asynq.GetMaxRetry(ctx)
+			return d.Sends.Send(ctx, p.MerchantID, p.DeliveryID, retried >= max)
+		})
+	}
+	if d.Jobs != nil {
+		mux.HandleFunc(TypeDeliveryJob, func(ctx context.Context, t *asynq.Task) error {
+			var p JobPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.Jobs.Run(ctx, p.MerchantID, p.JobID)
+		})
+	}
+	if d.Resumes != nil {
+		mux.HandleFunc(TypeDeliveryResume, func(ctx context.Context, t *asynq.Task) error {
+			var p ListPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			return d.Resumes.Resume(ctx, p.MerchantID, p.ListID)
+		})
+	}
+	if d.Events != nil {
+		mux.HandleFunc(TypeDispatchEvents, func(ctx context.Context, _ *asynq.Task) error {
+			return d.Events.Dispatch(ctx)
+		})
+		mux.HandleFunc(TypeAlertSend, func(ctx context.Context, t *asynq.Task) error {
+			var p AlertPayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			retried, _ := asynq.GetRetryCount(ctx)
+			max, _ := asynq.GetMaxRetry(ctx)
+			return d.Events.SendAlert(ctx, p.MerchantID, p.EventID, retried >= max)
+		})
+	}
+	if d.Webhooks != nil {
+		mux.HandleFunc(TypeWebhookSend, func(ctx context.Context, t *asynq.Task) error {
+			var p MessagePayload
+			if err := decode(t, &p); err != nil {
+				return err
+			}
+			retried, _ := asynq.GetRetryCount(ctx)
+			return d.Webhooks.Deliver(ctx, core.MessageRef{MerchantID: p.MerchantID, EndpointID: p.EndpointID, MessageID: p.MessageID}, retried)
 		})
 	}
 	if d.ConnectFinisher != nil {
@@ -215,6 +305,15 @@ func Run(ctx context.Context, d Deps) error {
 		if _, err := sched.Register(fmt.Sprintf("@every %s", d.ReconcileEvery), asynq.NewTask(TypeReconcileAll, nil),
 			asynq.Queue(QueueMaintenance), asynq.Unique(d.ReconcileEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.ReconcileEvery)); err != nil {
 			return fmt.Errorf("register reconciliation: %w", err)
+		}
+	}
+	if d.Events != nil {
+		if d.DispatchEvery <= 0 {
+			d.DispatchEvery = 2 * time.Second
+		}
+		if _, err := sched.Register(fmt.Sprintf("@every %s", d.DispatchEvery), asynq.NewTask(TypeDispatchEvents, nil),
+			asynq.Queue(QueueDefault), asynq.Unique(d.DispatchEvery), asynq.MaxRetry(0), asynq.Timeout(time.Minute)); err != nil {
+			return fmt.Errorf("register event dispatch: %w", err)
 		}
 	}
 	if err := srv.Start(NewMux(d)); err != nil {

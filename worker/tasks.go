@@ -36,6 +36,18 @@ const (
 	TypeFinishConnect = "connection:finish"
 	// TypeWooCommerceWebhook processes one stored WooCommerce delivery.
 	TypeWooCommerceWebhook = "woocommerce:webhook"
+	// TypeDeliverySend renders and sends one delivery of a code.
+	TypeDeliverySend = "delivery:send"
+	// TypeDeliveryResume gives a list's waiting deliveries the codes that arrived.
+	TypeDeliveryResume = "delivery:resume"
+	// TypeDeliveryJob reads a CSV of recipients into deliveries.
+	TypeDeliveryJob = "delivery:job"
+	// TypeDispatchEvents hands new events to webhook endpoints and alert addresses (scheduled).
+	TypeDispatchEvents = "events:dispatch"
+	// TypeWebhookSend makes one attempt of a webhook message.
+	TypeWebhookSend = "webhook:send"
+	// TypeAlertSend emails one stock alert.
+	TypeAlertSend = "alert:send"
 )
 
 // Queue names and their weights.
@@ -132,6 +144,75 @@ func (q *Queue) EnqueueReconcile(ctx context.Context, merchantID, connectionID u
 func (q *Queue) EnqueueDisconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	return q.enqueue(ctx, TypeDisconnect, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
 		"disconnect:"+connectionID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
+}
+
+// DeliveryPayload names a delivery.
+type DeliveryPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	DeliveryID uuid.UUID `json:"delivery_id"`
+}
+
+// ListPayload names a list.
+type ListPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	ListID     uuid.UUID `json:"list_id"`
+}
+
+// DeliveryMaxRetry is how often a send is retried after passing failures (timeouts, 5xx) before
+// the delivery is failed.
+const DeliveryMaxRetry = 12
+
+// EnqueueSend implements core.DeliveryQueue: one task per delivery.
+func (q *Queue) EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
+	return q.enqueue(ctx, TypeDeliverySend, DeliveryPayload{MerchantID: merchantID, DeliveryID: deliveryID},
+		"delivery:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(2*time.Minute))
+}
+
+// JobPayload names a delivery job.
+type JobPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	JobID      uuid.UUID `json:"job_id"`
+}
+
+// EnqueueDeliveryJob implements core.DeliveryJobQueue.
+func (q *Queue) EnqueueDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID) error {
+	return q.enqueue(ctx, TypeDeliveryJob, JobPayload{MerchantID: merchantID, JobID: jobID},
+		"delivery-job:"+jobID.String(), QueueBulk, asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
+}
+
+// EnqueueResumeDeliveries implements core.DeliveryQueue.
+func (q *Queue) EnqueueResumeDeliveries(ctx context.Context, merchantID, listID uuid.UUID) error {
+	return q.enqueue(ctx, TypeDeliveryResume, ListPayload{MerchantID: merchantID, ListID: listID},
+		"delivery-resume:"+listID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(30*time.Minute))
+}
+
+// MessagePayload names a webhook message of an endpoint.
+type MessagePayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	EndpointID uuid.UUID `json:"endpoint_id"`
+	MessageID  string    `json:"message_id"`
+}
+
+// AlertPayload names a stock event to email.
+type AlertPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+	EventID    int64     `json:"event_id"`
+}
+
+// WebhookMaxRetry is how many retries a webhook message gets (the schedule in
+// integrations/outbound stretches them over about a day).
+const WebhookMaxRetry = 7
+
+// EnqueueWebhookMessage implements core.OutboundQueue.
+func (q *Queue) EnqueueWebhookMessage(ctx context.Context, m core.MessageRef) error {
+	return q.enqueue(ctx, TypeWebhookSend, MessagePayload{MerchantID: m.MerchantID, EndpointID: m.EndpointID, MessageID: m.MessageID},
+		"webhook:"+m.EndpointID.String()+":"+m.MessageID, QueueDefault, asynq.MaxRetry(WebhookMaxRetry), asynq.Timeout(time.Minute))
+}
+
+// EnqueueAlert implements core.OutboundQueue.
+func (q *Queue) EnqueueAlert(ctx context.Context, merchantID uuid.UUID, eventID int64) error {
+	return q.enqueue(ctx, TypeAlertSend, AlertPayload{MerchantID: merchantID, EventID: eventID},
+		fmt.Sprintf("alert:%s:%d", merchantID, eventID), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(time.Minute))
 }
 
 // EnqueueFinishConnect queues the creation of a newly authorized store's webhooks.

@@ -19,6 +19,7 @@ import (
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/outbound"
 	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/integrations/woocommerce"
 	"github.com/coupongate/coupongate/store"
@@ -90,7 +91,19 @@ type App struct {
 	WooCommerceWebhooks   *woocommerce.Processor
 	WooCommercePusher     *woocommerce.Pusher
 	WooCommerceReconciler *woocommerce.Reconciler
-	Connections           *core.Connections
+	// Channels, Templates, Deliveries and Sender deliver codes by message; Endpoints, Alerts,
+	// Dispatcher and Webhooks tell merchants about events.
+	Channels    *core.Channels
+	Templates   *core.Templates
+	Deliveries  *core.Deliveries
+	Jobs        *core.DeliveryJobs
+	Sends       *core.DeliverySender
+	Sender      *channelSender
+	Endpoints   *core.WebhookEndpoints
+	Alerts      *core.AlertSettings
+	Dispatcher  *core.Dispatcher
+	Webhooks    *outbound.Deliverer
+	Connections *core.Connections
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -160,10 +173,23 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
-	// Pushes follow their lists: codes added by imports and batches, codes removed.
-	a.Importer.Listener = a.Connections
-	a.Generator.Listener = a.Connections
-	a.Codes.Listener = a.Connections
+	a.Channels = core.NewChannels(db)
+	a.Templates = core.NewTemplates(db, db)
+	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
+	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
+	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL)
+	a.Sends = core.NewDeliverySender(db, db, db, a.Sender, log)
+	guard := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
+	a.Endpoints = core.NewWebhookEndpoints(db, guard)
+	a.Alerts = core.NewAlertSettings(db)
+	a.Dispatcher = core.NewDispatcher(db, q, a.Sender, log)
+	a.Webhooks = outbound.NewDeliverer(db, guard.Client(15*time.Second), a.Dispatcher, log)
+	// Pushes and waiting deliveries follow their lists: codes added by imports and batches,
+	// codes removed.
+	listeners := core.Listeners{a.Connections, a.Deliveries}
+	a.Importer.Listener = listeners
+	a.Generator.Listener = listeners
+	a.Codes.Listener = listeners
 	return a, nil
 }
 
@@ -190,6 +216,7 @@ func RedisOptions(cfg config.Config) (asynq.RedisConnOpt, error) {
 
 // Close releases connections.
 func (a *App) Close() {
+	a.Sender.Close()
 	_ = a.Queue.Close()
 	_ = a.Redis.Close()
 	a.DB.Close()
@@ -210,6 +237,7 @@ func (a *App) Router() http.Handler {
 		Recipients: a.Recipient, ShopifyWebhooks: a.ShopifyIntake,
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
+		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
 		ShopRoutes: a.DB,
 	})
 }
@@ -235,6 +263,7 @@ func (a *App) WorkerDeps() worker.Deps {
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
 		ShopifyWebhooks: a.ShopifyWebhooks, WooCommerceWebhooks: a.WooCommerceWebhooks, ConnectFinisher: a.WooCommerce,
 		Pushes: byPlatform, Reconciler: byPlatform, Disconnector: byPlatform,
+		Sends: a.Sends, Resumes: a.Deliveries, Jobs: a.Jobs, Events: a.Dispatcher, Webhooks: a.Webhooks,
 		ReconcileEvery: a.Config.ReconcileInterval,
 	}
 }

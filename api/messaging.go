@@ -1,0 +1,371 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// channelParam reads {channel} of /api/v1/channels/{channel}.
+func channelParam(c *gin.Context) (core.Channel, bool) {
+	switch ch := core.Channel(c.Param("channel")); ch {
+	case core.ChannelEmail, core.ChannelSMS, core.ChannelPush:
+		return ch, true
+	}
+	fail(c, &core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "channels are email, sms and push"})
+	return "", false
+}
+
+type channelResponse struct {
+	Channel   string          `json:"channel"`
+	Settings  json.RawMessage `json:"settings"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func toChannelResponse(c core.ChannelConfig) channelResponse {
+	return channelResponse{Channel: string(c.Channel), Settings: c.Public, UpdatedAt: c.UpdatedAt}
+}
+
+// getChannel is GET /api/v1/channels/{channel}: the settings, never the secrets.
+func (h *handlers) getChannel(c *gin.Context) {
+	ch, ok := channelParam(c)
+	if !ok {
+		return
+	}
+	cfg, err := h.Channels.Get(c, merchantID(c), ch)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toChannelResponse(cfg))
+}
+
+type emailChannelRequest struct {
+	Host     *string `json:"host" validate:"required"`
+	Port     *int    `json:"port" validate:"required"`
+	Username string  `json:"username"`
+	Password string  `json:"password"`
+	From     *string `json:"from" validate:"required"`
+	Security string  `json:"security"`
+}
+
+type smsChannelRequest struct {
+	Provider   *string `json:"provider" validate:"required"`
+	AccountSID *string `json:"account_sid" validate:"required"`
+	AuthToken  *string `json:"auth_token" validate:"required"`
+	From       *string `json:"from" validate:"required"`
+}
+
+type pushChannelRequest struct {
+	Provider       *string         `json:"provider" validate:"required"`
+	ServiceAccount json.RawMessage `json:"service_account" validate:"required"`
+}
+
+// putChannel is PUT /api/v1/channels/{channel}.
+func (h *handlers) putChannel(c *gin.Context) {
+	ch, ok := channelParam(c)
+	if !ok {
+		return
+	}
+	var cfg core.ChannelConfig
+	var err error
+	switch ch {
+	case core.ChannelEmail:
+		var req emailChannelRequest
+		if !h.bindJSON(c, &req) {
+			return
+		}
+		cfg, err = h.Channels.PutEmail(c, merchantID(c), core.EmailChannel{Host: *req.Host, Port: *req.Port, Username: req.Username,
+			Password: req.Password, From: *req.From, Security: req.Security})
+	case core.ChannelSMS:
+		var req smsChannelRequest
+		if !h.bindJSON(c, &req) {
+			return
+		}
+		cfg, err = h.Channels.PutSMS(c, merchantID(c), core.SMSChannel{Provider: *req.Provider, AccountSID: *req.AccountSID,
+			AuthToken: *req.AuthToken, From: *req.From})
+	case core.ChannelPush:
+		var req pushChannelRequest
+		if !h.bindJSON(c, &req) {
+			return
+		}
+		cfg, err = h.Channels.PutPush(c, merchantID(c), core.PushChannel{Provider: *req.Provider, ServiceAccount: req.ServiceAccount})
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toChannelResponse(cfg))
+}
+
+type templateRequest struct {
+	Channel  *string `json:"channel" validate:"required,oneof=email sms push"`
+	Subject  string  `json:"subject"`
+	Text     string  `json:"text"`
+	HTML     string  `json:"html"`
+	Title    string  `json:"title"`
+	Body     string  `json:"body"`
+	Locale   string  `json:"locale"`
+	TimeZone string  `json:"time_zone"`
+}
+
+type templateResponse struct {
+	ID        string    `json:"id"`
+	ListID    string    `json:"list_id"`
+	Channel   string    `json:"channel"`
+	Subject   string    `json:"subject"`
+	Text      string    `json:"text"`
+	HTML      string    `json:"html"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	Locale    string    `json:"locale"`
+	TimeZone  string    `json:"time_zone"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toTemplateResponse(t core.Template) templateResponse {
+	return templateResponse{ID: t.ID.String(), ListID: t.ListID.String(), Channel: string(t.Channel), Subject: t.Subject, Text: t.Text,
+		HTML: t.HTML, Title: t.Title, Body: t.Body, Locale: t.Locale, TimeZone: t.TimeZone, CreatedAt: t.CreatedAt}
+}
+
+// createTemplate is POST /api/v1/lists/{id}/templates.
+func (h *handlers) createTemplate(c *gin.Context) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return
+	}
+	var req templateRequest
+	if !h.bindJSON(c, &req) {
+		return
+	}
+	t, err := h.Templates.Create(c, merchantID(c), listID, core.TemplateInput{Channel: *req.Channel, Subject: req.Subject, Text: req.Text,
+		HTML: req.HTML, Title: req.Title, Body: req.Body, Locale: req.Locale, TimeZone: req.TimeZone})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toTemplateResponse(t))
+}
+
+// previewTemplate is POST /api/v1/templates/{id}/preview.
+func (h *handlers) previewTemplate(c *gin.Context) {
+	id, ok := pathUUID(c, "template_id", core.ErrTemplateNotFound)
+	if !ok {
+		return
+	}
+	t, r, err := h.Templates.Preview(c, merchantID(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"template_id": t.ID.String(), "channel": string(t.Channel), "subject": r.Subject, "text": r.Text,
+		"html": r.HTML, "title": r.Title, "body": r.Body})
+}
+
+type deliveryRequest struct {
+	Recipient *struct {
+		Email      string `json:"email"`
+		Phone      string `json:"phone"`
+		PushToken  string `json:"push_token"`
+		ExternalID string `json:"external_id"`
+		FirstName  string `json:"first_name"`
+		LastName   string `json:"last_name"`
+	} `json:"recipient" validate:"required"`
+	Campaign   string  `json:"campaign"`
+	Channel    *string `json:"channel" validate:"required,oneof=email sms push"`
+	TemplateID *string `json:"template_id" validate:"required"`
+}
+
+type deliveryResponse struct {
+	ID        string     `json:"id"`
+	ListID    string     `json:"list_id"`
+	Status    string     `json:"status"`
+	Channel   string     `json:"channel"`
+	Code      *string    `json:"code"`
+	Campaign  string     `json:"campaign"`
+	Error     string     `json:"error"`
+	Attempts  int        `json:"attempts"`
+	CreatedAt time.Time  `json:"created_at"`
+	SentAt    *time.Time `json:"sent_at"`
+}
+
+func toDeliveryResponse(d core.Delivery) deliveryResponse {
+	out := deliveryResponse{ID: d.ID.String(), ListID: d.ListID.String(), Status: d.Status, Channel: string(d.Channel), Campaign: d.Campaign,
+		Error: d.Error, Attempts: d.Attempts, CreatedAt: d.CreatedAt, SentAt: d.SentAt}
+	if d.Code != "" {
+		code := d.Code
+		out.Code = &code
+	}
+	return out
+}
+
+// createDelivery is POST /api/v1/lists/{id}/deliveries: 202 for a new delivery, 200 for the
+// recipient's delivery of that campaign asked for again.
+func (h *handlers) createDelivery(c *gin.Context) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return
+	}
+	var req deliveryRequest
+	if !h.bindJSON(c, &req) {
+		return
+	}
+	templateID, err := uuid.Parse(*req.TemplateID)
+	if err != nil {
+		fail(c, core.ErrTemplateNotFound)
+		return
+	}
+	r := req.Recipient
+	d, created, err := h.Deliveries.Create(c, merchantID(c), listID, core.DeliveryInput{
+		Recipient: core.MessageRecipient{Email: r.Email, Phone: r.Phone, PushToken: r.PushToken, ExternalID: r.ExternalID,
+			FirstName: r.FirstName, LastName: r.LastName},
+		Campaign: req.Campaign, Channel: core.Channel(*req.Channel), TemplateID: templateID, Actor: actor(c),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, toDeliveryResponse(d))
+}
+
+// getDelivery is GET /api/v1/lists/{id}/deliveries/{delivery_id}.
+func (h *handlers) getDelivery(c *gin.Context) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return
+	}
+	id, ok := pathUUID(c, "delivery_id", core.ErrDeliveryNotFound)
+	if !ok {
+		return
+	}
+	d, err := h.Deliveries.Get(c, merchantID(c), listID, id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toDeliveryResponse(d))
+}
+
+// createDeliveryJob is POST /api/v1/lists/{id}/deliveries/bulk: multipart with the fields
+// channel, template_id and campaign (before the file, or as query parameters) and a file field
+// holding the CSV of recipients. The file is streamed into storage; the worker does the rest.
+func (h *handlers) createDeliveryJob(c *gin.Context) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return
+	}
+	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mediaType != "multipart/form-data" {
+		fail(c, core.ErrUnsupportedMedia)
+		return
+	}
+	limit := h.Config.MaxUploadBytes
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit+multipartSlack)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		fail(c, core.Malformed("the multipart body cannot be read: "+err.Error()))
+		return
+	}
+	fields := map[string]string{"channel": c.Query("channel"), "template_id": c.Query("template_id"), "campaign": c.Query("campaign")}
+	for {
+		part, err := mr.NextPart()
+		var maxErr *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			fail(c, core.Malformed("the multipart body has no file field"))
+			return
+		case errors.As(err, &maxErr):
+			fail(c, core.ErrUploadTooLarge)
+			return
+		case err != nil:
+			fail(c, core.Malformed("the multipart body cannot be read: "+err.Error()))
+			return
+		}
+		name := part.FormName()
+		if _, ok := fields[name]; ok && part.FileName() == "" {
+			v, err := io.ReadAll(io.LimitReader(part, 1024))
+			if err != nil {
+				fail(c, core.Malformed("the multipart body cannot be read: "+err.Error()))
+				return
+			}
+			fields[name] = strings.TrimSpace(string(v))
+			continue
+		}
+		if name != "file" {
+			continue
+		}
+		ch, ok := core.ParseChannel(fields["channel"])
+		if !ok {
+			fail(c, core.Invalid("channel", "must be email, sms or push (send the field before the file)"))
+			return
+		}
+		templateID, err := uuid.Parse(fields["template_id"])
+		if err != nil {
+			fail(c, core.Invalid("template_id", "is required (send the field before the file)"))
+			return
+		}
+		j, err := h.DeliveryJobs.Create(c, merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
+			Campaign: fields["campaign"], File: part, Limit: limit})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusAccepted, toDeliveryJobResponse(j))
+		return
+	}
+}
+
+type deliveryJobResponse struct {
+	ID        string    `json:"id"`
+	ListID    string    `json:"list_id"`
+	Status    string    `json:"status"`
+	Channel   string    `json:"channel"`
+	Campaign  string    `json:"campaign"`
+	Total     int64     `json:"total"`
+	Queued    int64     `json:"queued"`
+	Sent      int64     `json:"sent"`
+	Failed    int64     `json:"failed"`
+	Waiting   int64     `json:"waiting"`
+	Invalid   int64     `json:"invalid"`
+	Progress  float64   `json:"progress"`
+	Error     string    `json:"error"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toDeliveryJobResponse(j core.DeliveryJob) deliveryJobResponse {
+	return deliveryJobResponse{ID: j.ID.String(), ListID: j.ListID.String(), Status: j.Status, Channel: string(j.Channel), Campaign: j.Campaign,
+		Total: j.Total(), Queued: j.Queued, Sent: j.Sent, Failed: j.Failed, Waiting: j.Waiting, Invalid: j.Invalid,
+		Progress: math.Round(j.Progress()*1000) / 1000, Error: j.Error, CreatedAt: j.CreatedAt}
+}
+
+// getDeliveryJob is GET /api/v1/lists/{id}/deliveries/bulk/{job_id}.
+func (h *handlers) getDeliveryJob(c *gin.Context) {
+	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
+	if !ok {
+		return
+	}
+	jobID, ok := pathUUID(c, "job_id", core.ErrDeliveryJobMissing)
+	if !ok {
+		return
+	}
+	j, err := h.DeliveryJobs.Get(c, merchantID(c), listID, jobID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toDeliveryJobResponse(j))
+}

@@ -1,0 +1,288 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Delivery statuses, as the contract names them.
+const (
+	DeliveryQueued  = "queued"  // a code is allocated; the message waits for the worker
+	DeliverySent    = "sent"    // the provider took the message
+	DeliveryFailed  = "failed"  // the provider refused it for good (Error says why)
+	DeliveryWaiting = "waiting" // the list had no code left; it resumes when codes arrive
+)
+
+// MessageRecipient is who a message goes to.
+type MessageRecipient struct {
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	PushToken  string `json:"push_token,omitempty"`
+	ExternalID string `json:"external_id,omitempty"`
+	FirstName  string `json:"first_name,omitempty"`
+	LastName   string `json:"last_name,omitempty"`
+}
+
+// Recipient is the part of the message recipient a code is allocated to. A push recipient known
+// only by a device token is the token (external id "push:<token>").
+func (r MessageRecipient) Recipient() Recipient {
+	out := Recipient{ExternalID: r.ExternalID, Email: r.Email, Phone: r.Phone}
+	if out == (Recipient{}) && r.PushToken != "" {
+		out.ExternalID = "push:" + r.PushToken
+	}
+	return out
+}
+
+// Delivery is one message of a list's code to one recipient.
+type Delivery struct {
+	MerchantID uuid.UUID
+	ID         uuid.UUID
+	ListID     uuid.UUID
+	JobID      *uuid.UUID
+	Channel    Channel
+	TemplateID uuid.UUID
+	Campaign   string
+	Recipient  MessageRecipient
+	Status     string
+	Seq        int64
+	Code       string
+	Error      string
+	Attempts   int
+	ProviderID string
+	CreatedAt  time.Time
+	SentAt     *time.Time
+}
+
+// DeliveryInput asks for one delivery.
+type DeliveryInput struct {
+	Recipient  MessageRecipient
+	Campaign   string
+	Channel    Channel
+	TemplateID uuid.UUID
+	Actor      string
+}
+
+// Errors of deliveries.
+var (
+	ErrDeliveryNotFound   = newError(KindNotFound, "delivery_not_found", "no such delivery")
+	ErrTemplateNotFound   = newError(KindNotFound, "template_not_found", "no such template")
+	ErrChannelNotSet      = newError(KindConflict, "channel_not_configured", "the channel is not configured: PUT /api/v1/channels/{channel} first")
+	ErrTemplateOtherList  = newError(KindInvalid, "template_mismatch", "the template belongs to another list or channel")
+	ErrDeliveryJobMissing = newError(KindNotFound, "delivery_job_not_found", "no such delivery job")
+)
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// NormalizeRecipient trims the recipient and checks it has what the channel needs: an email
+// address for email, an E.164 phone number (+4915112345678) for SMS, a device token for push.
+func NormalizeRecipient(ch Channel, r MessageRecipient) (MessageRecipient, error) {
+	r = MessageRecipient{
+		Email: strings.ToLower(strings.TrimSpace(r.Email)), Phone: strings.ReplaceAll(strings.TrimSpace(r.Phone), " ", ""),
+		PushToken: strings.TrimSpace(r.PushToken), ExternalID: strings.TrimSpace(r.ExternalID),
+		FirstName: strings.TrimSpace(r.FirstName), LastName: strings.TrimSpace(r.LastName),
+	}
+	for field, v := range map[string]string{"recipient.first_name": r.FirstName, "recipient.last_name": r.LastName, "recipient.external_id": r.ExternalID} {
+		if utf8.RuneCountInString(v) > 200 {
+			return r, Invalid(field, "must be at most 200 characters")
+		}
+	}
+	switch ch {
+	case ChannelEmail:
+		a, err := mail.ParseAddress(r.Email)
+		if err != nil || a.Address != r.Email || len(r.Email) > 254 {
+			return r, Invalid("recipient.email", "an email address is required for the email channel")
+		}
+	case ChannelSMS:
+		if !e164.MatchString(r.Phone) {
+			return r, Invalid("recipient.phone", "a phone number in E.164 form (+4915112345678) is required for the sms channel")
+		}
+	case ChannelPush:
+		if r.PushToken == "" || len(r.PushToken) > 4096 {
+			return r, Invalid("recipient.push_token", "a device token is required for the push channel")
+		}
+	default:
+		return r, Invalid("channel", "must be email, sms or push")
+	}
+	return r, nil
+}
+
+// DeliveryStore keeps deliveries.
+type DeliveryStore interface {
+	// CreateDelivery stores d unless the list already has a delivery on that channel for the
+	// recipient and campaign; it returns the stored one and whether it was created now.
+	CreateDelivery(ctx context.Context, d Delivery) (Delivery, bool, error)
+	GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID) (Delivery, error)
+	// DeliveryByID reads a delivery without its list (the worker).
+	DeliveryByID(ctx context.Context, merchantID, id uuid.UUID) (Delivery, error)
+	// AssignDeliveryCode gives a waiting delivery its code and moves it to queued.
+	AssignDeliveryCode(ctx context.Context, merchantID, id uuid.UUID, seq int64, code string) error
+	// FinishDelivery records a send: sent with the provider's id, or failed with the reason; a
+	// delivery already sent is left alone (sent reports whether this call recorded the send).
+	FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error)
+	// CountAttempt adds one to the delivery's attempts.
+	CountAttempt(ctx context.Context, merchantID, id uuid.UUID) error
+	// WaitingDeliveries returns the list's waiting deliveries, oldest first.
+	WaitingDeliveries(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([]Delivery, error)
+}
+
+// TemplateStore keeps templates.
+type TemplateStore interface {
+	CreateTemplate(ctx context.Context, t Template) error
+	// GetTemplate returns a template of the merchant, or ErrTemplateNotFound.
+	GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (Template, error)
+}
+
+// DeliveryQueue queues sends.
+type DeliveryQueue interface {
+	EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+	EnqueueResumeDeliveries(ctx context.Context, merchantID, listID uuid.UUID) error
+}
+
+// Allocating hands codes out (the Allocator).
+type Allocating interface {
+	Allocate(ctx context.Context, merchantID, listID uuid.UUID, req AllocationRequest) (Allocation, error)
+}
+
+// ChannelChecker tells whether a merchant configured a channel.
+type ChannelChecker interface {
+	ChannelConfigured(ctx context.Context, merchantID uuid.UUID, ch Channel) (bool, error)
+}
+
+// Deliveries sends a list's codes to recipients through the merchant's channels.
+type Deliveries struct {
+	store     DeliveryStore
+	templates TemplateStore
+	lists     ListStore
+	alloc     Allocating
+	channels  ChannelChecker
+	queue     DeliveryQueue
+	now       func() time.Time
+}
+
+// NewDeliveries returns the service.
+func NewDeliveries(store DeliveryStore, templates TemplateStore, lists ListStore, alloc Allocating, channels ChannelChecker, queue DeliveryQueue) *Deliveries {
+	return &Deliveries{store: store, templates: templates, lists: lists, alloc: alloc, channels: channels, queue: queue, now: time.Now}
+}
+
+// check validates a delivery request against its list, template and channel.
+func (s *Deliveries) check(ctx context.Context, merchantID, listID uuid.UUID, in *DeliveryInput) error {
+	in.Campaign = strings.TrimSpace(in.Campaign)
+	if utf8.RuneCountInString(in.Campaign) > 200 {
+		return Invalid("campaign", "must be at most 200 characters")
+	}
+	r, err := NormalizeRecipient(in.Channel, in.Recipient)
+	if err != nil {
+		return err
+	}
+	in.Recipient = r
+	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
+		return err
+	}
+	t, err := s.templates.GetTemplate(ctx, merchantID, in.TemplateID)
+	if err != nil {
+		return err
+	}
+	if t.ListID != listID || t.Channel != in.Channel {
+		return ErrTemplateOtherList
+	}
+	ok, err := s.channels.ChannelConfigured(ctx, merchantID, in.Channel)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrChannelNotSet
+	}
+	return nil
+}
+
+// Create allocates a code to the recipient (the same one again for the same recipient and
+// campaign) and queues its message. When the list has no code left the delivery waits, and
+// resumes when codes arrive. Asking twice for the same recipient, campaign and channel answers
+// the same delivery (created false).
+func (s *Deliveries) Create(ctx context.Context, merchantID, listID uuid.UUID, in DeliveryInput) (Delivery, bool, error) {
+	if err := s.check(ctx, merchantID, listID, &in); err != nil {
+		return Delivery{}, false, err
+	}
+	return s.create(ctx, merchantID, listID, nil, in)
+}
+
+func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, jobID *uuid.UUID, in DeliveryInput) (Delivery, bool, error) {
+	d := Delivery{MerchantID: merchantID, ID: uuid.New(), ListID: listID, JobID: jobID, Channel: in.Channel, TemplateID: in.TemplateID,
+		Campaign: in.Campaign, Recipient: in.Recipient, Status: DeliveryQueued, CreatedAt: s.now().UTC()}
+	a, err := s.alloc.Allocate(ctx, merchantID, listID, AllocationRequest{Recipient: in.Recipient.Recipient(), Campaign: in.Campaign,
+		Channel: string(in.Channel), Actor: in.Actor})
+	switch {
+	case errors.Is(err, ErrListExhausted):
+		d.Status = DeliveryWaiting
+	case err != nil:
+		return Delivery{}, false, err
+	default:
+		d.Seq, d.Code = a.Seq, a.Code
+	}
+	stored, created, err := s.store.CreateDelivery(ctx, d)
+	if err != nil {
+		return Delivery{}, false, err
+	}
+	if stored.Status == DeliveryQueued {
+		if err := s.queue.EnqueueSend(ctx, merchantID, stored.ID); err != nil {
+			return Delivery{}, false, err
+		}
+	}
+	return stored, created, nil
+}
+
+// Get returns a delivery of a list.
+func (s *Deliveries) Get(ctx context.Context, merchantID, listID, id uuid.UUID) (Delivery, error) {
+	return s.store.GetDelivery(ctx, merchantID, listID, id)
+}
+
+// Resume gives waiting deliveries of a list the codes that arrived, oldest first, and queues
+// their messages; it stops when the list runs out again.
+func (s *Deliveries) Resume(ctx context.Context, merchantID, listID uuid.UUID) error {
+	for {
+		waiting, err := s.store.WaitingDeliveries(ctx, merchantID, listID, 500)
+		if err != nil || len(waiting) == 0 {
+			return err
+		}
+		for _, d := range waiting {
+			a, err := s.alloc.Allocate(ctx, merchantID, listID, AllocationRequest{Recipient: d.Recipient.Recipient(), Campaign: d.Campaign,
+				Channel: string(d.Channel), Actor: "delivery:" + d.ID.String()})
+			if errors.Is(err, ErrListExhausted) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.store.AssignDeliveryCode(ctx, merchantID, d.ID, a.Seq, a.Code); err != nil {
+				return err
+			}
+			if err := s.queue.EnqueueSend(ctx, merchantID, d.ID); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CodesChanged implements CodeListener: waiting deliveries of the list resume.
+func (s *Deliveries) CodesChanged(ctx context.Context, merchantID, listID uuid.UUID) error {
+	return s.queue.EnqueueResumeDeliveries(ctx, merchantID, listID)
+}
+
+// Listeners is several CodeListeners heard in turn; every one is told, and their errors joined.
+type Listeners []CodeListener
+
+// CodesChanged implements CodeListener.
+func (ls Listeners) CodesChanged(ctx context.Context, merchantID, listID uuid.UUID) error {
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.CodesChanged(ctx, merchantID, listID))
+	}
+	return errors.Join(errs...)
+}

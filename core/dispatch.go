@@ -1,0 +1,194 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MessageRef names one webhook message of an endpoint.
+type MessageRef struct {
+	MerchantID uuid.UUID
+	EndpointID uuid.UUID
+	MessageID  string
+}
+
+// Dispatched is what one dispatch round made: webhook messages to send and alerts to email.
+type Dispatched struct {
+	Messages []MessageRef
+	Alerts   []int64
+}
+
+// WebhookMessage is one event for one endpoint, with the id it keeps across retries.
+type WebhookMessage struct {
+	MerchantID uuid.UUID
+	ID         string
+	EndpointID uuid.UUID
+	EventType  string
+	Payload    json.RawMessage
+	Status     string
+	Attempts   int
+	CreatedAt  time.Time
+}
+
+// AlertEvent is a stock event to email the merchant about.
+type AlertEvent struct {
+	MerchantID uuid.UUID
+	ID         int64
+	Type       string
+	ListID     *uuid.UUID
+	ListName   string
+	Data       map[string]any
+	At         time.Time
+	Status     string
+}
+
+// DispatchStore is what dispatching needs from the database.
+type DispatchStore interface {
+	EventSubscribers(ctx context.Context) ([]uuid.UUID, error)
+	DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time.Duration, limit int) (Dispatched, error)
+	PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]MessageRef, error)
+	AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (AlertEvent, error)
+	FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error
+	AlertEmails(ctx context.Context, merchantID uuid.UUID) ([]string, error)
+}
+
+// OutboundQueue queues webhook sends and alert emails.
+type OutboundQueue interface {
+	EnqueueWebhookMessage(ctx context.Context, m MessageRef) error
+	EnqueueAlert(ctx context.Context, merchantID uuid.UUID, eventID int64) error
+}
+
+// DispatchLag is how old an event must be before it is handed out, so that a transaction that
+// committed a little late is not skipped by the cursor.
+const DispatchLag = 3 * time.Second
+
+// Dispatcher hands recorded events (codes delivered and redeemed, stock crossings, finished
+// imports) to merchants' webhook endpoints and alert addresses.
+type Dispatcher struct {
+	store  DispatchStore
+	queue  OutboundQueue
+	sender MessageSender
+	log    *slog.Logger
+}
+
+// NewDispatcher returns the dispatcher; sender sends alert emails.
+func NewDispatcher(store DispatchStore, queue OutboundQueue, sender MessageSender, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{store: store, queue: queue, sender: sender, log: log}
+}
+
+// Dispatch runs one round for every merchant that listens, and queues again messages whose task
+// was lost.
+func (d *Dispatcher) Dispatch(ctx context.Context) error {
+	merchants, err := d.store.EventSubscribers(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range merchants {
+		for {
+			out, err := d.store.DispatchEvents(ctx, m, DispatchLag, 500)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			for _, msg := range out.Messages {
+				errs = append(errs, d.queue.EnqueueWebhookMessage(ctx, msg))
+			}
+			for _, id := range out.Alerts {
+				errs = append(errs, d.queue.EnqueueAlert(ctx, m, id))
+			}
+			if len(out.Messages)+len(out.Alerts) == 0 {
+				break
+			}
+		}
+	}
+	stalled, err := d.store.PendingWebhookMessages(ctx, time.Now().Add(-26*time.Hour), 1000)
+	errs = append(errs, err)
+	for _, msg := range stalled {
+		errs = append(errs, d.queue.EnqueueWebhookMessage(ctx, msg))
+	}
+	return errors.Join(errs...)
+}
+
+// alertText is the alert email for a stock event.
+func alertText(a AlertEvent) (subject, text string) {
+	name := a.ListName
+	if name == "" {
+		name = "a code list"
+	}
+	switch a.Type {
+	case EventTypeLowStock:
+		subject = fmt.Sprintf("Coupongate: %q is running low on codes", name)
+		text = fmt.Sprintf("The list %q has fallen below its low-stock threshold (%v codes left). Import or generate more codes so customers keep getting theirs.", name, a.Data["available"])
+	case EventTypeExhausted:
+		subject = fmt.Sprintf("Coupongate: %q has no codes left", name)
+		text = fmt.Sprintf("The list %q has handed out its last code. Deliveries wait until codes arrive: import or generate more.", name)
+	case EventTypeExpired:
+		subject = fmt.Sprintf("Coupongate: %q has expired", name)
+		text = fmt.Sprintf("The list %q reached its expiry; its codes no longer validate.", name)
+	default:
+		subject = "Coupongate: " + a.Type
+		text = "Event " + a.Type + " for " + name + "."
+	}
+	if a.ListID != nil {
+		text += "\n\nList id: " + a.ListID.String()
+	}
+	return subject, text + "\n\nYou get this email because this address is set in Coupongate's alert settings.\n"
+}
+
+// SendAlert emails one stock event to the merchant's alert addresses, through the merchant's
+// email channel. It is sent once: an alert already sent (or failed) is left alone.
+func (d *Dispatcher) SendAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, lastAttempt bool) error {
+	a, err := d.store.AlertEvent(ctx, merchantID, eventID)
+	if err != nil {
+		return err
+	}
+	if a.Status != "pending" {
+		return nil
+	}
+	to, err := d.store.AlertEmails(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	if len(to) == 0 {
+		return d.store.FinishAlert(ctx, merchantID, eventID, "failed", "no alert addresses")
+	}
+	subject, text := alertText(a)
+	msg := Message{Channel: ChannelEmail, To: strings.Join(to, ","), Subject: subject, Text: text,
+		MessageID: fmt.Sprintf("<alert-%s-%d@coupongate>", merchantID, eventID)}
+	_, err = d.sender.Send(ctx, merchantID, msg)
+	switch {
+	case err == nil:
+		return d.store.FinishAlert(ctx, merchantID, eventID, "sent", "")
+	case IsPermanent(err), errors.Is(err, ErrChannelNotSet), lastAttempt:
+		d.log.WarnContext(ctx, "alert email not sent", "merchant_id", merchantID, "event_id", eventID, "err", err)
+		return d.store.FinishAlert(ctx, merchantID, eventID, "failed", err.Error())
+	}
+	return err
+}
+
+// EndpointDisabled emails the merchant's alert addresses that an endpoint was disabled after
+// failing for days.
+func (d *Dispatcher) EndpointDisabled(ctx context.Context, e WebhookEndpoint) error {
+	to, err := d.store.AlertEmails(ctx, e.MerchantID)
+	if err != nil || len(to) == 0 {
+		return err
+	}
+	since := "a long time"
+	if e.FailingSince != nil {
+		since = e.FailingSince.UTC().Format(time.RFC1123)
+	}
+	_, err = d.sender.Send(ctx, e.MerchantID, Message{Channel: ChannelEmail, To: strings.Join(to, ","),
+		Subject: "Coupongate: webhook endpoint disabled",
+		Text: "Every delivery to " + e.URL + " has failed since " + since + ", so Coupongate disabled the endpoint (id " + e.ID.String() +
+			"). Its attempts are listed at GET /api/v1/webhook-endpoints/" + e.ID.String() + "/attempts. Create the endpoint again once it answers.\n",
+		MessageID: "<endpoint-disabled-" + e.ID.String() + "@coupongate>"})
+	return err
+}

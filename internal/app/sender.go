@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/messaging"
+)
+
+// channelSender sends core messages through the merchant's configured channel: SMTP with a
+// Mailer kept open per merchant and settings, Twilio, and FCM with its access token cached.
+type channelSender struct {
+	channels  core.ChannelStore
+	twilioURL string
+	fcmURL    string
+	http      *http.Client
+	// TLSConfig trusts a test SMTP server's certificate (nil: the system roots).
+	TLSConfig *tls.Config
+
+	mu      sync.Mutex
+	mailers map[string]*messaging.Mailer
+	pushers map[string]*messaging.PushSender
+}
+
+func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string) *channelSender {
+	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL,
+		mailers: make(map[string]*messaging.Mailer), pushers: make(map[string]*messaging.PushSender)}
+}
+
+// permanent marks a provider error that will not heal.
+type permanent struct{ error }
+
+func (permanent) Permanent() bool { return true }
+
+func classify(err error) error {
+	if err != nil && messaging.IsPermanent(err) {
+		return permanent{err}
+	}
+	return err
+}
+
+// cacheKey names a client by merchant and the exact settings, so changed settings get a new one.
+func cacheKey(merchantID uuid.UUID, secret []byte) string {
+	sum := sha256.Sum256(append([]byte(merchantID.String()+":"), secret...))
+	return hex.EncodeToString(sum[:])
+}
+
+// Send implements core.MessageSender.
+func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
+	cfg, err := s.channels.GetChannel(ctx, merchantID, msg.Channel)
+	if errors.Is(err, core.ErrChannelNotFound) {
+		return "", core.ErrChannelNotSet
+	}
+	if err != nil {
+		return "", err
+	}
+	key := cacheKey(merchantID, cfg.Secret)
+	switch msg.Channel {
+	case core.ChannelEmail:
+		var c core.EmailChannel
+		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
+			return "", err
+		}
+		s.mu.Lock()
+		m := s.mailers[key]
+		if m == nil {
+			m = messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
+				From: c.From, Security: c.Security, TLSConfig: s.TLSConfig})
+			s.mailers[key] = m
+		}
+		s.mu.Unlock()
+		for _, to := range strings.Split(msg.To, ",") {
+			err := m.Send(ctx, messaging.Email{To: strings.TrimSpace(to), Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
+			if err != nil {
+				return "", classify(err)
+			}
+		}
+		return msg.MessageID, nil
+	case core.ChannelSMS:
+		var c core.SMSChannel
+		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
+			return "", err
+		}
+		sid, err := messaging.SendSMS(ctx, messaging.TwilioSettings{BaseURL: s.twilioURL, AccountSID: c.AccountSID, AuthToken: c.AuthToken,
+			From: c.From, HTTP: s.http}, msg.To, msg.Text)
+		return sid, classify(err)
+	case core.ChannelPush:
+		var c core.PushChannel
+		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
+			return "", err
+		}
+		s.mu.Lock()
+		p := s.pushers[key]
+		if p == nil {
+			p, err = messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.http})
+			if err != nil {
+				s.mu.Unlock()
+				return "", permanent{err}
+			}
+			s.pushers[key] = p
+		}
+		s.mu.Unlock()
+		name, err := p.Send(ctx, msg.To, msg.Title, msg.Body, nil)
+		return name, classify(err)
+	}
+	return "", permanent{errors.New("unknown channel " + string(msg.Channel))}
+}
+
+// Close closes the open SMTP connections.
+func (s *channelSender) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, m := range s.mailers {
+		_ = m.Close()
+		delete(s.mailers, k)
+	}
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+func channelAD(merchantID uuid.UUID, ch core.Channel) []byte {
+	return []byte("channels:" + merchantID.String() + ":" + string(ch))
+}
+
+// PutChannel implements core.ChannelStore: the whole settings are sealed, the public part is kept
+// readable.
+func (db *DB) PutChannel(ctx context.Context, c core.ChannelConfig) (core.ChannelConfig, error) {
+	if db.sealer == nil {
+		return core.ChannelConfig{}, errors.New("db: no sealer configured for channel secrets")
+	}
+	sealed := db.sealer.Seal(c.Secret, channelAD(c.MerchantID, c.Channel))
+	_, err := db.pool.Exec(ctx, `INSERT INTO channels (merchant_id, channel, settings, secrets, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (merchant_id, channel) DO UPDATE SET settings = EXCLUDED.settings, secrets = EXCLUDED.secrets, updated_at = EXCLUDED.updated_at`,
+		c.MerchantID, string(c.Channel), c.Public, sealed, c.UpdatedAt)
+	return c, err
+}
+
+// GetChannel implements core.ChannelStore.
+func (db *DB) GetChannel(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (core.ChannelConfig, error) {
+	c := core.ChannelConfig{MerchantID: merchantID, Channel: ch}
+	var sealed []byte
+	err := db.pool.QueryRow(ctx, `SELECT settings, secrets, updated_at FROM channels WHERE merchant_id = $1 AND channel = $2`,
+		merchantID, string(ch)).Scan(&c.Public, &sealed, &c.UpdatedAt)
+	if err != nil {
+		return c, notFound(err, core.ErrChannelNotFound)
+	}
+	c.UpdatedAt = c.UpdatedAt.UTC()
+	if db.sealer == nil {
+		return c, errors.New("db: no sealer configured for channel secrets")
+	}
+	c.Secret, err = db.sealer.Open(sealed, channelAD(merchantID, ch))
+	return c, err
+}
+
+// ChannelConfigured implements core.ChannelChecker.
+func (db *DB) ChannelConfigured(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM channels WHERE merchant_id = $1 AND channel = $2)`, merchantID, string(ch)).Scan(&ok)
+	return ok, err
+}
+
+const templateColumns = `merchant_id, id, list_id, channel, subject, text, html, title, body, locale, time_zone, created_at, updated_at`
+
+// CreateTemplate implements core.TemplateStore.
+func (db *DB) CreateTemplate(ctx context.Context, t core.Template) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		t.MerchantID, t.ID, t.ListID, string(t.Channel), t.Subject, t.Text, t.HTML, t.Title, t.Body, t.Locale, t.TimeZone, t.CreatedAt, t.UpdatedAt)
+	return err
+}
+
+// GetTemplate implements core.TemplateStore.
+func (db *DB) GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (core.Template, error) {
+	var t core.Template
+	var ch string
+	err := db.pool.QueryRow(ctx, `SELECT `+templateColumns+` FROM templates WHERE merchant_id = $1 AND id = $2`, merchantID, id).
+		Scan(&t.MerchantID, &t.ID, &t.ListID, &ch, &t.Subject, &t.Text, &t.HTML, &t.Title, &t.Body, &t.Locale, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return core.Template{}, notFound(err, core.ErrTemplateNotFound)
+	}
+	t.Channel = core.Channel(ch)
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return t, nil
+}
+
+const deliveryColumns = `merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, coalesce(seq, 0),
+	coalesce(code, ''), error, attempts, provider_id, created_at, sent_at`
+
+func scanDelivery(row pgx.Row) (core.Delivery, error) {
+	var d core.Delivery
+	var ch string
+	var recipient []byte
+	err := row.Scan(&d.MerchantID, &d.ID, &d.ListID, &d.JobID, &ch, &d.TemplateID, &d.Campaign, &recipient, &d.Status, &d.Seq,
+		&d.Code, &d.Error, &d.Attempts, &d.ProviderID, &d.CreatedAt, &d.SentAt)
+	if err != nil {
+		return d, err
+	}
+	d.Channel = core.Channel(ch)
+	d.CreatedAt = d.CreatedAt.UTC()
+	if d.SentAt != nil {
+		t := d.SentAt.UTC()
+		d.SentAt = &t
+	}
+	return d, json.Unmarshal(recipient, &d.Recipient)
+}
+
+// CreateDelivery implements core.DeliveryStore.
+func (db *DB) CreateDelivery(ctx context.Context, d core.Delivery) (core.Delivery, bool, error) {
+	recipient, err := json.Marshal(d.Recipient)
+	if err != nil {
+		return core.Delivery{}, false, err
+	}
+	var seq *int64
+	var code *string
+	if d.Status != core.DeliveryWaiting {
+		seq, code = &d.Seq, &d.Code
+	}
+	key := core.RecipientKey(d.Recipient.Recipient())
+	if key == "" {
+		key = "token:" + d.Recipient.PushToken
+	}
+	out, err := scanDelivery(db.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO deliveries (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient_key, recipient, status, seq, code, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (merchant_id, list_id, channel, recipient_key, campaign) DO NOTHING
+			RETURNING `+deliveryColumns+`)
+		SELECT * FROM ins
+		UNION ALL
+		SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND list_id = $3 AND channel = $5 AND recipient_key = $8
+			AND campaign = $7 AND NOT EXISTS (SELECT 1 FROM ins)`,
+		d.MerchantID, d.ID, d.ListID, d.JobID, string(d.Channel), d.TemplateID, d.Campaign, key, recipient, d.Status, seq, code, d.CreatedAt))
+	if err != nil {
+		return core.Delivery{}, false, err
+	}
+	return out, out.ID == d.ID, nil
+}
+
+// GetDelivery implements core.DeliveryStore.
+func (db *DB) GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID) (core.Delivery, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND id = $2 AND list_id = $3`,
+		merchantID, id, listID))
+	if err != nil {
+		return core.Delivery{}, notFound(err, core.ErrDeliveryNotFound)
+	}
+	return d, nil
+}
+
+// DeliveryByID implements core.DeliveryStore.
+func (db *DB) DeliveryByID(ctx context.Context, merchantID, id uuid.UUID) (core.Delivery, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND id = $2`, merchantID, id))
+	if err != nil {
+		return core.Delivery{}, notFound(err, core.ErrDeliveryNotFound)
+	}
+	return d, nil
+}
+
+// AssignDeliveryCode implements core.DeliveryStore.
+func (db *DB) AssignDeliveryCode(ctx context.Context, merchantID, id uuid.UUID, seq int64, code string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'queued', seq = $3, code = $4, updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND status = 'waiting'`, merchantID, id, seq, code)
+	return err
+}
+
+// FinishDelivery implements core.DeliveryStore.
+func (db *DB) FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = $3, provider_id = $4, error = $5,
+			sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END, updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND status = 'queued'`, merchantID, id, status, providerID, truncateText(reason, 1000))
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CountAttempt implements core.DeliveryStore.
+func (db *DB) CountAttempt(ctx context.Context, merchantID, id uuid.UUID) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, updated_at = now() WHERE merchant_id = $1 AND id = $2`, merchantID, id)
+	return err
+}
+
+// WaitingDeliveries implements core.DeliveryStore.
+func (db *DB) WaitingDeliveries(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([]core.Delivery, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE merchant_id = $1 AND list_id = $2 AND status = 'waiting' ORDER BY created_at, id LIMIT $3`, merchantID, listID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Delivery, error) { return scanDelivery(r) })
+}
+
+// StalledDeliveries returns queued deliveries untouched since before (their send task was lost).
+func (db *DB) StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id FROM deliveries WHERE status = 'queued' AND updated_at < $1
+		ORDER BY updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookRef, error) {
+		var w core.WebhookRef
+		return w, r.Scan(&w.MerchantID, &w.ID)
+	})
+}
+
+// CreateDeliveryJob implements core.DeliveryJobStore.
+func (db *DB) CreateDeliveryJob(ctx context.Context, j core.DeliveryJob) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO delivery_jobs (merchant_id, id, list_id, channel, template_id, campaign, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, j.MerchantID, j.ID, j.ListID, string(j.Channel), j.TemplateID, j.Campaign, j.Status, j.CreatedAt)
+	return err
+}
+
+// WriteDeliveryJobFile implements core.DeliveryJobStore.
+func (db *DB) WriteDeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID, r io.Reader, limit int64) (int64, error) {
+	return db.writeChunks(ctx, `INSERT INTO delivery_job_chunks (merchant_id, job_id, n, data) VALUES ($1, $2, $3, $4)`, merchantID, jobID, r, limit)
+}
+
+// DeliveryJobFile implements core.DeliveryJobStore.
+func (db *DB) DeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID) (io.ReadCloser, error) {
+	return &chunkReader{ctx: ctx, db: db, merchantID: merchantID, importID: jobID, size: -1,
+		query: `SELECT data FROM delivery_job_chunks WHERE merchant_id = $1 AND job_id = $2 AND n = $3`}, nil
+}
+
+// SetDeliveryJob implements core.DeliveryJobStore; a finished job's file goes.
+func (db *DB) SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, status string, rowsDone, invalid int64, reason string) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE delivery_jobs SET status = $3, rows_done = $4, invalid = $5, error = $6, updated_at = now()
+			WHERE merchant_id = $1 AND id = $2`, merchantID, jobID, status, rowsDone, invalid, truncateText(reason, 500)); err != nil {
+			return err
+		}
+		if status == core.JobDone || status == core.JobFailed {
+			_, err := tx.Exec(ctx, `DELETE FROM delivery_job_chunks WHERE merchant_id = $1 AND job_id = $2`, merchantID, jobID)
+			return err
+		}
+		return nil
+	})
+}
+
+const deliveryJobColumns = `j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at,
+	count(d.id) FILTER (WHERE d.status = 'queued'), count(d.id) FILTER (WHERE d.status = 'sent'),
+	count(d.id) FILTER (WHERE d.status = 'failed'), count(d.id) FILTER (WHERE d.status = 'waiting')`
+
+func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {
+	var j core.DeliveryJob
+	var ch string
+	err := row.Scan(&j.MerchantID, &j.ID, &j.ListID, &ch, &j.TemplateID, &j.Campaign, &j.Status, &j.RowsDone, &j.Invalid, &j.Error, &j.CreatedAt,
+		&j.Queued, &j.Sent, &j.Failed, &j.Waiting)
+	j.Channel = core.Channel(ch)
+	j.CreatedAt = j.CreatedAt.UTC()
+	return j, err
+}
+
+// GetDeliveryJob implements core.DeliveryJobStore: the counts are one index range over the
+// job's deliveries.
+func (db *DB) GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid.UUID) (core.DeliveryJob, error) {
+	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
+		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		WHERE j.merchant_id = $1 AND j.id = $2 AND j.list_id = $3 GROUP BY j.merchant_id, j.id`, merchantID, jobID, listID))
+	if err != nil {
+		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
+	}
+	return j, nil
+}
+
+// DeliveryJobByID implements core.DeliveryJobStore.
+func (db *DB) DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) (core.DeliveryJob, error) {
+	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
+		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		WHERE j.merchant_id = $1 AND j.id = $2 GROUP BY j.merchant_id, j.id`, merchantID, jobID))
+	if err != nil {
+		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
+	}
+	return j, nil
+}

@@ -1,0 +1,414 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+func endpointAD(merchantID, id uuid.UUID) []byte {
+	return []byte("webhook_endpoints:" + merchantID.String() + ":" + id.String())
+}
+
+// startEventCursor makes the merchant's event cursor start at the events there are now, so a
+// new endpoint or alert address hears what happens from now on, not the past.
+func startEventCursor(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, merchantID uuid.UUID) error {
+	_, err := q.Exec(ctx, `INSERT INTO event_cursors (merchant_id, domain_event_id, code_event_id, allocation_id)
+		SELECT $1, coalesce((SELECT max(id) FROM domain_events WHERE merchant_id = $1), 0),
+			coalesce((SELECT max(id) FROM code_events WHERE merchant_id = $1), 0),
+			coalesce((SELECT max(id) FROM allocations WHERE merchant_id = $1), 0)
+		ON CONFLICT (merchant_id) DO NOTHING`, merchantID)
+	return err
+}
+
+// CreateEndpoint implements core.EndpointStore; the secret is sealed.
+func (db *DB) CreateEndpoint(ctx context.Context, e core.WebhookEndpoint) error {
+	if db.sealer == nil {
+		return errors.New("db: no sealer configured for endpoint secrets")
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (merchant_id, id, url, events, secret, state, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.MerchantID, e.ID, e.URL, e.Events, db.sealer.Seal([]byte(e.Secret), endpointAD(e.MerchantID, e.ID)),
+			e.State, e.CreatedAt); err != nil {
+			return err
+		}
+		return startEventCursor(ctx, tx, e.MerchantID)
+	})
+}
+
+const endpointColumns = `merchant_id, id, url, events, secret, state, failing_since, disabled_at, created_at`
+
+func (db *DB) scanEndpoint(row pgx.Row) (core.WebhookEndpoint, error) {
+	var e core.WebhookEndpoint
+	var sealed []byte
+	if err := row.Scan(&e.MerchantID, &e.ID, &e.URL, &e.Events, &sealed, &e.State, &e.FailingSince, &e.DisabledAt, &e.CreatedAt); err != nil {
+		return e, err
+	}
+	e.CreatedAt = e.CreatedAt.UTC()
+	if db.sealer == nil {
+		return e, errors.New("db: no sealer configured for endpoint secrets")
+	}
+	secret, err := db.sealer.Open(sealed, endpointAD(e.MerchantID, e.ID))
+	e.Secret = string(secret)
+	return e, err
+}
+
+// GetEndpoint implements core.EndpointStore (with the secret, for signing).
+func (db *DB) GetEndpoint(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookEndpoint, error) {
+	e, err := db.scanEndpoint(db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id))
+	if err != nil {
+		return core.WebhookEndpoint{}, notFound(err, core.ErrEndpointNotFound)
+	}
+	return e, nil
+}
+
+// ListEndpoints implements core.EndpointStore (without secrets).
+func (db *DB) ListEndpoints(ctx context.Context, merchantID uuid.UUID) ([]core.WebhookEndpoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id`, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookEndpoint, error) {
+		e, err := db.scanEndpoint(r)
+		e.Secret = ""
+		return e, err
+	})
+}
+
+// DeleteEndpoint implements core.EndpointStore.
+func (db *DB) DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return core.ErrEndpointNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_messages WHERE merchant_id = $1 AND endpoint_id = $2 AND status = 'pending'`, merchantID, id)
+		return err
+	})
+}
+
+// ListAttempts implements core.EndpointStore: newest first.
+func (db *DB) ListAttempts(ctx context.Context, merchantID, endpointID uuid.UUID, page core.Page) ([]core.WebhookAttempt, string, error) {
+	var before struct {
+		ID int64 `json:"id"`
+	}
+	before.ID = 1<<62 - 1
+	if page.Cursor != "" {
+		if err := decodeCursor(page.Cursor, &before); err != nil {
+			return nil, "", err
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, message_id, event_type, status_code, error, duration_ms, at FROM webhook_attempts
+		WHERE merchant_id = $1 AND endpoint_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`, merchantID, endpointID, before.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookAttempt, error) {
+		var a core.WebhookAttempt
+		err := r.Scan(&a.ID, &a.MessageID, &a.EventType, &a.StatusCode, &a.Error, &a.DurationMS, &a.At)
+		a.At = a.At.UTC()
+		return a, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > page.Limit {
+		out = out[:page.Limit]
+		next = encodeCursor(struct {
+			ID int64 `json:"id"`
+		}{out[len(out)-1].ID})
+	}
+	return out, next, nil
+}
+
+// PutAlertEmails stores where a merchant's alerts go.
+func (db *DB) PutAlertEmails(ctx context.Context, merchantID uuid.UUID, emails []string) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO alert_settings (merchant_id, emails, updated_at) VALUES ($1, $2, now())
+			ON CONFLICT (merchant_id) DO UPDATE SET emails = EXCLUDED.emails, updated_at = now()`, merchantID, emails); err != nil {
+			return err
+		}
+		return startEventCursor(ctx, tx, merchantID)
+	})
+}
+
+// AlertEmails returns where a merchant's alerts go (none when never set).
+func (db *DB) AlertEmails(ctx context.Context, merchantID uuid.UUID) ([]string, error) {
+	var emails []string
+	err := db.pool.QueryRow(ctx, `SELECT emails FROM alert_settings WHERE merchant_id = $1`, merchantID).Scan(&emails)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return []string{}, nil
+	}
+	return emails, err
+}
+
+// EventSubscribers returns the merchants with an active endpoint or alert addresses.
+func (db *DB) EventSubscribers(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id FROM webhook_endpoints WHERE state = 'active'
+		UNION SELECT merchant_id FROM alert_settings WHERE emails <> '{}'`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// DispatchEvents hands a merchant's new events to its endpoints and alert addresses, in one
+// transaction under the merchant's cursor: one webhook message per event and subscribed endpoint
+// (its id stable: msg_d<domain event id> or msg_c<code event id>), one alert per stock event.
+// Events younger than lag are left for the next round, so a transaction that committed late is
+// not skipped.
+func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time.Duration, limit int) (core.Dispatched, error) {
+	var out core.Dispatched
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if err := startEventCursor(ctx, tx, merchantID); err != nil {
+			return err
+		}
+		var domainID, codeID, allocID int64
+		if err := tx.QueryRow(ctx, `SELECT domain_event_id, code_event_id, allocation_id FROM event_cursors WHERE merchant_id = $1 FOR UPDATE`,
+			merchantID).Scan(&domainID, &codeID, &allocID); err != nil {
+			return err
+		}
+		lagSecs := lag.Seconds()
+		// Domain events: stock crossings and ended imports.
+		rows, err := tx.Query(ctx, `WITH ev AS (
+				SELECT id, CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END AS type,
+					jsonb_build_object('type', CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END,
+						'timestamp', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+						'data', payload || jsonb_strip_nulls(jsonb_build_object('list_id', list_id,
+							'status', CASE type WHEN 'import.succeeded' THEN 'succeeded' WHEN 'import.failed' THEN 'failed' END))) AS body
+				FROM domain_events WHERE merchant_id = $1 AND id > $2 AND created_at < now() - make_interval(secs => $3)
+				ORDER BY id LIMIT $4)
+			SELECT id, type, body FROM ev ORDER BY id`, merchantID, domainID, lagSecs, limit)
+		if err != nil {
+			return err
+		}
+		type event struct {
+			key  string
+			typ  string
+			body []byte
+			id   int64
+		}
+		var events []event
+		for rows.Next() {
+			var e event
+			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+				rows.Close()
+				return err
+			}
+			e.key = "msg_d" + itoa(e.id)
+			events = append(events, e)
+			domainID = max(domainID, e.id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Codes handed out: code.delivered, from the allocations.
+		rows, err = tx.Query(ctx, `SELECT a.id, 'code.delivered',
+				jsonb_build_object('type', 'code.delivered', 'timestamp', to_char(a.allocated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+					'data', jsonb_strip_nulls(jsonb_build_object('list_id', a.list_id, 'code', k.code, 'channel', a.channel,
+						'campaign', NULLIF(a.campaign, ''), 'actor', a.actor,
+						'recipient', jsonb_strip_nulls(jsonb_build_object('external_id', a.recipient_external_id,
+							'email', a.recipient_email, 'phone', a.recipient_phone)))))
+			FROM allocations a JOIN codes k ON k.merchant_id = a.merchant_id AND k.list_id = a.list_id AND k.seq = a.seq
+			WHERE a.merchant_id = $1 AND a.id > $2 AND a.allocated_at < now() - make_interval(secs => $3)
+			ORDER BY a.id LIMIT $4`, merchantID, allocID, lagSecs, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e event
+			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+				rows.Close()
+				return err
+			}
+			e.key = "msg_a" + itoa(e.id)
+			events = append(events, e)
+			allocID = max(allocID, e.id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Code timeline events: redeemed, with the code.
+		rows, err = tx.Query(ctx, `SELECT e.id, 'code.redeemed',
+				jsonb_build_object('type', 'code.redeemed',
+					'timestamp', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+					'data', jsonb_strip_nulls(jsonb_build_object('list_id', e.list_id, 'code', k.code, 'channel', NULLIF(e.channel, ''),
+						'recipient', e.recipient, 'order', NULLIF(e.order_ref, ''), 'actor', e.actor, 'details', e.details)))
+			FROM code_events e JOIN codes k ON k.merchant_id = e.merchant_id AND k.list_id = e.list_id AND k.seq = e.seq
+			WHERE e.merchant_id = $1 AND e.id > $2 AND e.type = 'redeemed' AND e.at < now() - make_interval(secs => $3)
+			ORDER BY e.id LIMIT $4`, merchantID, codeID, lagSecs, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e event
+			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+				rows.Close()
+				return err
+			}
+			e.key = "msg_c" + itoa(e.id)
+			events = append(events, e)
+			codeID = max(codeID, e.id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		keys, types, bodies := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+		var alertIDs []int64
+		for i, e := range events {
+			keys[i], types[i], bodies[i] = e.key, e.typ, string(e.body)
+			if e.key[4] == 'd' && (e.typ == core.EventTypeLowStock || e.typ == core.EventTypeExhausted || e.typ == core.EventTypeExpired) {
+				alertIDs = append(alertIDs, e.id)
+			}
+		}
+		rows, err = tx.Query(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload)
+			SELECT $1, ev.key, w.id, ev.type, ev.body::jsonb
+			FROM unnest($2::text[], $3::text[], $4::text[]) AS ev(key, type, body)
+			JOIN webhook_endpoints w ON w.merchant_id = $1 AND w.state = 'active' AND ev.type = ANY(w.events)
+			ON CONFLICT DO NOTHING
+			RETURNING endpoint_id, id`, merchantID, keys, types, bodies)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var m core.MessageRef
+			m.MerchantID = merchantID
+			if err := rows.Scan(&m.EndpointID, &m.MessageID); err != nil {
+				rows.Close()
+				return err
+			}
+			out.Messages = append(out.Messages, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(alertIDs) > 0 {
+			rows, err = tx.Query(ctx, `INSERT INTO alert_messages (merchant_id, event_id)
+				SELECT $1, id FROM unnest($2::bigint[]) AS id
+				WHERE EXISTS (SELECT 1 FROM alert_settings WHERE merchant_id = $1 AND emails <> '{}')
+				ON CONFLICT DO NOTHING RETURNING event_id`, merchantID, alertIDs)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			out.Alerts = ids
+		}
+		_, err = tx.Exec(ctx, `UPDATE event_cursors SET domain_event_id = $2, code_event_id = $3, allocation_id = $4, updated_at = now()
+			WHERE merchant_id = $1`, merchantID, domainID, codeID, allocID)
+		return err
+	})
+	return out, err
+}
+
+// WebhookMessage returns a message with its payload and status.
+func (db *DB) WebhookMessage(ctx context.Context, merchantID, endpointID uuid.UUID, id string) (core.WebhookMessage, error) {
+	var m core.WebhookMessage
+	err := db.pool.QueryRow(ctx, `SELECT id, endpoint_id, event_type, payload, status, attempts, created_at FROM webhook_messages
+		WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3`, merchantID, endpointID, id).
+		Scan(&m.ID, &m.EndpointID, &m.EventType, &m.Payload, &m.Status, &m.Attempts, &m.CreatedAt)
+	if err != nil {
+		return m, notFound(err, core.ErrEndpointNotFound)
+	}
+	m.MerchantID = merchantID
+	return m, nil
+}
+
+// RecordWebhookAttempt logs one attempt and moves the message and endpoint along: a success
+// delivers the message and clears the endpoint's failing mark; a failure counts the attempt,
+// marks the endpoint failing since now (if it was not), and fails the message when final. It
+// answers whether the endpoint has been failing for longer than disableAfter (and disables it).
+func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a core.WebhookAttempt, ok, final bool, disableAfter time.Duration) (bool, error) {
+	disabled := false
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (merchant_id, endpoint_id, message_id, event_type, status_code, error, duration_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.MerchantID, m.EndpointID, m.ID, m.EventType, a.StatusCode, truncateText(a.Error, 500), a.DurationMS); err != nil {
+			return err
+		}
+		status := "pending"
+		switch {
+		case ok:
+			status = "delivered"
+		case final:
+			status = "failed"
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_messages SET attempts = attempts + 1, status = $4
+			WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3`, m.MerchantID, m.EndpointID, m.ID, status); err != nil {
+			return err
+		}
+		if ok {
+			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE merchant_id = $1 AND id = $2`, m.MerchantID, m.EndpointID)
+			return err
+		}
+		return tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
+				state = CASE WHEN failing_since < now() - make_interval(secs => $3) THEN 'disabled' ELSE state END,
+				disabled_at = CASE WHEN failing_since < now() - make_interval(secs => $3) AND state = 'active' THEN now() ELSE disabled_at END
+			WHERE merchant_id = $1 AND id = $2
+			RETURNING state = 'disabled' AND disabled_at >= now() - interval '1 second'`, m.MerchantID, m.EndpointID, disableAfter.Seconds()).Scan(&disabled)
+	})
+	return disabled, err
+}
+
+// PendingWebhookMessages returns pending messages created before before (their task may be
+// lost), oldest first.
+func (db *DB) PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]core.MessageRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, endpoint_id, id FROM webhook_messages
+		WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.MessageRef, error) {
+		var m core.MessageRef
+		return m, r.Scan(&m.MerchantID, &m.EndpointID, &m.MessageID)
+	})
+}
+
+// AlertEvent returns a domain event for an alert email, with the list's name.
+func (db *DB) AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (core.AlertEvent, error) {
+	var a core.AlertEvent
+	var payload []byte
+	err := db.pool.QueryRow(ctx, `SELECT e.id, e.type, e.list_id, coalesce(l.name, ''), e.payload, e.created_at, m.status
+		FROM domain_events e JOIN alert_messages m ON m.merchant_id = e.merchant_id AND m.event_id = e.id
+		LEFT JOIN code_lists l ON l.merchant_id = e.merchant_id AND l.id = e.list_id
+		WHERE e.merchant_id = $1 AND e.id = $2`, merchantID, eventID).Scan(&a.ID, &a.Type, &a.ListID, &a.ListName, &payload, &a.At, &a.Status)
+	if err != nil {
+		return a, err
+	}
+	a.MerchantID = merchantID
+	_ = json.Unmarshal(payload, &a.Data)
+	return a, nil
+}
+
+// FinishAlert records an alert email as sent or failed.
+func (db *DB) FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE alert_messages SET status = $3, error = $4 WHERE merchant_id = $1 AND event_id = $2 AND status = 'pending'`,
+		merchantID, eventID, status, truncateText(reason, 500))
+	return err
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
