@@ -230,10 +230,15 @@ type fakeSweepStore struct {
 	recorded    []uuid.UUID
 	webhooks    []core.WebhookRef
 	pushes      []core.PushRef
+	deliveries  []core.WebhookRef
 }
 
 func (f *fakeSweepStore) PushesBehind(context.Context, time.Time, int) ([]core.PushRef, error) {
 	return f.pushes, nil
+}
+
+func (f *fakeSweepStore) StalledDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
+	return f.deliveries, nil
 }
 
 func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
@@ -268,7 +273,12 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 	return []string{"list.low_stock"}, nil
 }
 
-type fakeQueue struct{ imports, batches, webhooks, pushes []string }
+type fakeQueue struct{ imports, batches, webhooks, pushes, sends []string }
+
+func (q *fakeQueue) EnqueueSend(_ context.Context, _, deliveryID uuid.UUID) error {
+	q.sends = append(q.sends, deliveryID.String())
+	return nil
+}
 
 func (q *fakeQueue) EnqueuePush(_ context.Context, _, listID, connectionID uuid.UUID) error {
 	q.pushes = append(q.pushes, listID.String()+":"+connectionID.String())
@@ -299,7 +309,7 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	hook := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "shopify"}
 	push := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
 	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
-		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}}
+		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -307,6 +317,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
+	}
+	if len(q.sends) != 1 || q.sends[0] != store.deliveries[0].ID.String() {
+		t.Fatalf("enqueued sends %v", q.sends)
 	}
 	if fmt.Sprint(q.pushes) != "["+push.ListID.String()+":"+push.ConnectionID.String()+"]" {
 		t.Fatalf("enqueued pushes %v", q.pushes)

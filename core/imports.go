@@ -102,6 +102,8 @@ type TaskQueue interface {
 	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
 	// EnqueuePush runs (or resumes) the push of a list to a connection.
 	EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
+	// EnqueueSend sends (or gives up on) a queued delivery.
+	EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error
 }
 
 // ImportStore keeps imports, their uploaded files and their progress.

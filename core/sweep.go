@@ -87,6 +87,9 @@ type SweepStore interface {
 	// PushesBehind returns pushes whose run stalled (pending or pushing, untouched since before)
 	// and active pushes of connected shops with codes not submitted yet, at most limit.
 	PushesBehind(ctx context.Context, before time.Time, limit int) ([]PushRef, error)
+	// StalledDeliveries returns deliveries still queued and untouched since before (their send
+	// task was lost), at most limit.
+	StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 }
 
 // ListRef names a list.
@@ -176,7 +179,18 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	if len(imports)+len(batches)+len(webhooks)+len(pushes) > 0 {
+	// A queued delivery whose send task was lost (deliveries are stored before they are queued).
+	deliveries, err := s.store.StalledDeliveries(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range deliveries {
+		if err := s.queue.EnqueueSend(ctx, d.MerchantID, d.ID); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if len(imports)+len(batches)+len(webhooks)+len(pushes)+len(deliveries) > 0 {
 		s.log.DebugContext(ctx, "sweep: enqueued pending work again", "imports", len(imports), "batches", len(batches),
 			"webhooks", len(webhooks), "pushes", len(pushes))
 	}
