@@ -405,3 +405,62 @@ func multipartFields(t testing.TB, fields map[string]string, fileField, filename
 	_ = w.Close()
 	return strings.NewReader(b.String()), w.FormDataContentType()
 }
+
+// TestWebhookEndpointDisabledAfterDays: an endpoint that has failed every delivery for days is
+// disabled at its next failure and the merchant is told by email; a transient SMTP refusal is
+// retried and the message goes out once.
+func TestWebhookEndpointDisabledAfterDays(t *testing.T) {
+	s := startMessagingStack(t, messagingfake.SinkConfig{})
+	m := s.NewMerchant(t, "Failing Hooks")
+	s.configure(t, m)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	t.Cleanup(down.Close)
+	r := s.Admin(t, m, http.MethodPost, "/api/v1/webhook-endpoints", map[string]any{"url": down.URL, "events": []string{"code.delivered"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("endpoint: %d %s", r.Status, r.Body)
+	}
+	id, _ := r.Map(t)["id"].(string)
+	if r := s.Admin(t, m, http.MethodPut, "/api/v1/settings/alerts", map[string]any{"emails": []string{"ops@shop.example"}}); r.Status != http.StatusOK {
+		t.Fatalf("alerts: %d", r.Status)
+	}
+	if _, err := s.App.DB.Pool().Exec(t.Context(), `UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	s.sink.FailNext(1, 451) // the first alert email meets a transient refusal
+	list := s.CreateList(t, m, map[string]any{"name": "Failing"})
+	importByHand(t, s.Harness, m, list, "test", "FAIL-1", "FAIL-2")
+	allocate(t, s.Harness, m, list, "ada@example.com", "c")
+	apptest.Eventually(t, 30*time.Second, "the endpoint to be disabled and the merchant told", func() bool {
+		var state string
+		_ = s.App.DB.Pool().QueryRow(t.Context(), `SELECT state FROM webhook_endpoints WHERE id = $1`, id).Scan(&state)
+		told := 0
+		for _, msg := range s.sink.Messages() {
+			if msg.To[0] == "ops@shop.example" && strings.Contains(msg.Subject, "webhook endpoint disabled") {
+				told++
+			}
+		}
+		return state == "disabled" && told == 1
+	})
+	var attempts struct {
+		Items []struct {
+			StatusCode int `json:"status_code"`
+		} `json:"items"`
+	}
+	get(t, s.Harness, m, "/api/v1/webhook-endpoints/"+id+"/attempts").JSON(t, &attempts)
+	if len(attempts.Items) == 0 || attempts.Items[0].StatusCode != http.StatusInternalServerError {
+		t.Fatalf("attempts: %+v", attempts.Items)
+	}
+}
+
+// TestPrivateWebhookEndpointRefused: unless the operator allows it, an endpoint on a loopback or
+// private address is refused.
+func TestPrivateWebhookEndpointRefused(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.WebhooksAllowPrivate = false }})
+	m := h.NewMerchant(t, "Private Hooks")
+	for _, u := range []string{"http://127.0.0.1:9/hook", "https://10.1.2.3/hook", "http://localhost/hook"} {
+		r := h.Admin(t, m, http.MethodPost, "/api/v1/webhook-endpoints", map[string]any{"url": u, "events": []string{"code.redeemed"}})
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d %s", u, r.Status, r.Body)
+		}
+	}
+}

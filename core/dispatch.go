@@ -133,6 +133,12 @@ func alertText(a AlertEvent) (subject, text string) {
 	case EventTypeExpired:
 		subject = fmt.Sprintf("Coupongate: %q has expired", name)
 		text = fmt.Sprintf("The list %q reached its expiry; its codes no longer validate.", name)
+	case EventTypeEndpointDisabled:
+		subject = "Coupongate: webhook endpoint disabled"
+		text = fmt.Sprintf("Every delivery to %v has failed since %v, so Coupongate disabled the endpoint (id %v). "+
+			"Its attempts are listed at GET /api/v1/webhook-endpoints/%v/attempts; create the endpoint again once it answers.",
+			a.Data["url"], a.Data["failing_since"], a.Data["endpoint_id"], a.Data["endpoint_id"])
+		return subject, text + "\n"
 	default:
 		subject = "Coupongate: " + a.Type
 		text = "Event " + a.Type + " for " + name + "."
@@ -171,24 +177,5 @@ func (d *Dispatcher) SendAlert(ctx context.Context, merchantID uuid.UUID, eventI
 		d.log.WarnContext(ctx, "alert email not sent", "merchant_id", merchantID, "event_id", eventID, "err", err)
 		return d.store.FinishAlert(ctx, merchantID, eventID, "failed", err.Error())
 	}
-	return err
-}
-
-// EndpointDisabled emails the merchant's alert addresses that an endpoint was disabled after
-// failing for days.
-func (d *Dispatcher) EndpointDisabled(ctx context.Context, e WebhookEndpoint) error {
-	to, err := d.store.AlertEmails(ctx, e.MerchantID)
-	if err != nil || len(to) == 0 {
-		return err
-	}
-	since := "a long time"
-	if e.FailingSince != nil {
-		since = e.FailingSince.UTC().Format(time.RFC1123)
-	}
-	_, err = d.sender.Send(ctx, e.MerchantID, Message{Channel: ChannelEmail, To: strings.Join(to, ","),
-		Subject: "Coupongate: webhook endpoint disabled",
-		Text: "Every delivery to " + e.URL + " has failed since " + since + ", so Coupongate disabled the endpoint (id " + e.ID.String() +
-			"). Its attempts are listed at GET /api/v1/webhook-endpoints/" + e.ID.String() + "/attempts. Create the endpoint again once it answers.\n",
-		MessageID: "<endpoint-disabled-" + e.ID.String() + "@coupongate>"})
 	return err
 }

@@ -21,6 +21,9 @@ const (
 	EventTypeExhausted      = "list.exhausted"
 	EventTypeExpired        = "list.expired"
 	EventTypeImportFinished = "import.finished"
+	// EventTypeEndpointDisabled is for the merchant's alert addresses only: an endpoint that
+	// failed for days was disabled.
+	EventTypeEndpointDisabled = "endpoint.disabled"
 )
 
 // EventTypes are every event type, in the order the documentation lists them.

@@ -276,7 +276,8 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 		var alertIDs []int64
 		for i, e := range events {
 			keys[i], types[i], bodies[i] = e.key, e.typ, string(e.body)
-			if e.key[4] == 'd' && (e.typ == core.EventTypeLowStock || e.typ == core.EventTypeExhausted || e.typ == core.EventTypeExpired) {
+			if e.key[4] == 'd' && (e.typ == core.EventTypeLowStock || e.typ == core.EventTypeExhausted || e.typ == core.EventTypeExpired ||
+				e.typ == core.EventTypeEndpointDisabled) {
 				alertIDs = append(alertIDs, e.id)
 			}
 		}
@@ -362,11 +363,19 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a
 			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE merchant_id = $1 AND id = $2`, m.MerchantID, m.EndpointID)
 			return err
 		}
-		return tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
-				state = CASE WHEN failing_since < now() - make_interval(secs => $3) THEN 'disabled' ELSE state END,
-				disabled_at = CASE WHEN failing_since < now() - make_interval(secs => $3) AND state = 'active' THEN now() ELSE disabled_at END
-			WHERE merchant_id = $1 AND id = $2
-			RETURNING state = 'disabled' AND disabled_at >= now() - interval '1 second'`, m.MerchantID, m.EndpointID, disableAfter.Seconds()).Scan(&disabled)
+		// Failing for longer than disableAfter: disabled now, and a domain event for the merchant's
+		// alert addresses (sent once, with retries, like the stock alerts).
+		return tx.QueryRow(ctx, `WITH upd AS (
+				UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
+					state = CASE WHEN failing_since < now() - make_interval(secs => $3) THEN 'disabled' ELSE state END,
+					disabled_at = CASE WHEN failing_since < now() - make_interval(secs => $3) AND state = 'active' THEN now() ELSE disabled_at END
+				WHERE merchant_id = $1 AND id = $2
+				RETURNING id, url, failing_since, state = 'disabled' AND disabled_at = now() AS just_disabled),
+			ev AS (
+				INSERT INTO domain_events (merchant_id, type, payload)
+				SELECT $1, 'endpoint.disabled', jsonb_build_object('endpoint_id', id, 'url', url, 'failing_since', failing_since)
+				FROM upd WHERE just_disabled)
+			SELECT coalesce((SELECT just_disabled FROM upd), false)`, m.MerchantID, m.EndpointID, disableAfter.Seconds()).Scan(&disabled)
 	})
 	return disabled, err
 }

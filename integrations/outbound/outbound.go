@@ -146,25 +146,20 @@ type Store interface {
 	RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a core.WebhookAttempt, ok, final bool, disableAfter time.Duration) (bool, error)
 }
 
-// Alerter tells the merchant an endpoint was disabled.
-type Alerter interface {
-	EndpointDisabled(ctx context.Context, e core.WebhookEndpoint) error
-}
-
-// Deliverer posts webhook messages to endpoints.
+// Deliverer posts webhook messages to endpoints. An endpoint it disables is announced to the
+// merchant's alert addresses through the event outbox (endpoint.disabled).
 type Deliverer struct {
-	store  Store
-	http   *http.Client
-	log    *slog.Logger
-	alerts Alerter
+	store Store
+	http  *http.Client
+	log   *slog.Logger
 	// DisableAfter is how long an endpoint may fail before it is disabled.
 	DisableAfter time.Duration
 	now          func() time.Time
 }
 
 // NewDeliverer returns the deliverer; client should come from Guard.Client.
-func NewDeliverer(store Store, client *http.Client, alerts Alerter, log *slog.Logger) *Deliverer {
-	return &Deliverer{store: store, http: client, log: log, alerts: alerts, DisableAfter: DefaultDisableAfter, now: time.Now}
+func NewDeliverer(store Store, client *http.Client, log *slog.Logger) *Deliverer {
+	return &Deliverer{store: store, http: client, log: log, DisableAfter: DefaultDisableAfter, now: time.Now}
 }
 
 // retryError asks the task to come back after the schedule's next wait.
@@ -232,10 +227,8 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 	if rerr != nil {
 		return rerr
 	}
-	if disabled && d.alerts != nil {
-		if err := d.alerts.EndpointDisabled(ctx, e); err != nil {
-			d.log.WarnContext(ctx, "could not alert about a disabled endpoint", "endpoint_id", e.ID, "err", err)
-		}
+	if disabled {
+		d.log.WarnContext(ctx, "webhook endpoint disabled after failing for days", "endpoint_id", e.ID, "merchant_id", e.MerchantID)
 	}
 	if ok || final || disabled {
 		return nil

@@ -113,7 +113,7 @@ func TestGuardRefusesPrivateAddresses(t *testing.T) {
 	// The dialer refuses too, whatever the name resolved to when it was checked.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	defer srv.Close()
-	if _, err := guard.Client(5*time.Second).Get(srv.URL); err == nil {
+	if _, err := guard.Client(5 * time.Second).Get(srv.URL); err == nil {
 		t.Fatal("the guarded client reached a loopback address")
 	}
 	resp, err := (outbound.Guard{AllowPrivate: true}).Client(5 * time.Second).Get(srv.URL)

@@ -183,7 +183,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Endpoints = core.NewWebhookEndpoints(db, guard)
 	a.Alerts = core.NewAlertSettings(db)
 	a.Dispatcher = core.NewDispatcher(db, q, a.Sender, log)
-	a.Webhooks = outbound.NewDeliverer(db, guard.Client(15*time.Second), a.Dispatcher, log)
+	a.Webhooks = outbound.NewDeliverer(db, guard.Client(15*time.Second), log)
 	// Pushes and waiting deliveries follow their lists: codes added by imports and batches,
 	// codes removed.
 	listeners := core.Listeners{a.Connections, a.Deliveries}
