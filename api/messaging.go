@@ -200,7 +200,11 @@ type deliveryResponse struct {
 }
 
 func toDeliveryResponse(d core.Delivery) deliveryResponse {
-	out := deliveryResponse{ID: d.ID.String(), ListID: d.ListID.String(), Status: d.Status, Channel: string(d.Channel), Campaign: d.Campaign,
+	status := d.Status
+	if status == core.DeliverySending {
+		status = core.DeliveryQueued // sending is the worker's business
+	}
+	out := deliveryResponse{ID: d.ID.String(), ListID: d.ListID.String(), Status: status, Channel: string(d.Channel), Campaign: d.Campaign,
 		Error: d.Error, Attempts: d.Attempts, CreatedAt: d.CreatedAt, SentAt: d.SentAt}
 	if d.Code != "" {
 		code := d.Code

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,11 +65,15 @@ type ChannelStore interface {
 // Channels keeps the merchant's message channels.
 type Channels struct {
 	store ChannelStore
+	guard AddressGuard
 	now   func() time.Time
 }
 
-// NewChannels returns the service.
-func NewChannels(store ChannelStore) *Channels { return &Channels{store: store, now: time.Now} }
+// NewChannels returns the service; guard refuses SMTP hosts and token URLs on loopback or
+// private addresses (unless the operator allows them).
+func NewChannels(store ChannelStore, guard AddressGuard) *Channels {
+	return &Channels{store: store, guard: guard, now: time.Now}
+}
 
 var (
 	twilioSID   = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
@@ -107,6 +112,9 @@ func (s *Channels) PutEmail(ctx context.Context, merchantID uuid.UUID, c EmailCh
 	}
 	if _, err := mail.ParseAddress(c.From); err != nil || strings.ContainsAny(c.From, "\r\n") {
 		return ChannelConfig{}, Invalid("from", `must be an address such as "Shop <codes@shop.example>"`)
+	}
+	if err := s.guard.CheckURL(ctx, "smtp://"+c.Host+":"+strconv.Itoa(c.Port)); err != nil {
+		return ChannelConfig{}, Invalid("host", "is a loopback or private address, which this gateway does not call")
 	}
 	public := c
 	public.Password = ""
@@ -163,6 +171,9 @@ func (s *Channels) PutPush(ctx context.Context, merchantID uuid.UUID, c PushChan
 		return ChannelConfig{}, Invalid("service_account", "client_email is missing")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		return ChannelConfig{}, Invalid("service_account", "token_uri must be an https URL")
+	}
+	if err := s.guard.CheckURL(ctx, sa.TokenURI); err != nil {
+		return ChannelConfig{}, Invalid("service_account", "token_uri is a loopback or private address, which this gateway does not call")
 	}
 	c.ProjectID, c.ClientEmail = sa.ProjectID, sa.ClientEmail
 	public := c

@@ -18,6 +18,8 @@ const (
 	DeliverySent    = "sent"    // the provider took the message
 	DeliveryFailed  = "failed"  // the provider refused it for good (Error says why)
 	DeliveryWaiting = "waiting" // the list had no code left; it resumes when codes arrive
+	// DeliverySending is internal: the message is with the provider (the API shows queued).
+	DeliverySending = "sending"
 )
 
 // MessageRecipient is who a message goes to.
@@ -126,8 +128,16 @@ type DeliveryStore interface {
 	// FinishDelivery records a send: sent with the provider's id, or failed with the reason; a
 	// delivery already sent is left alone (sent reports whether this call recorded the send).
 	FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error)
-	// CountAttempt adds one to the delivery's attempts.
-	CountAttempt(ctx context.Context, merchantID, id uuid.UUID) error
+	// StartSending moves a queued delivery to sending and counts the attempt; started is false
+	// when it was not queued (sent, failed, or already sending after a crash).
+	StartSending(ctx context.Context, merchantID, id uuid.UUID) (started bool, err error)
+	// RequeueDelivery moves a sending delivery back to queued after a send that failed for a
+	// passing reason (nothing reached the recipient).
+	RequeueDelivery(ctx context.Context, merchantID, id uuid.UUID, reason string) error
+	// FindDelivery returns the list's delivery on channel for the recipient and campaign.
+	FindDelivery(ctx context.Context, merchantID, listID uuid.UUID, ch Channel, r MessageRecipient, campaign string) (Delivery, bool, error)
+	// FailWaiting fails the list's waiting deliveries with reason (the list can no longer give codes).
+	FailWaiting(ctx context.Context, merchantID, listID uuid.UUID, reason string) error
 	// WaitingDeliveries returns the list's waiting deliveries, oldest first.
 	WaitingDeliveries(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([]Delivery, error)
 }
@@ -214,6 +224,17 @@ func (s *Deliveries) Create(ctx context.Context, merchantID, listID uuid.UUID, i
 }
 
 func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, jobID *uuid.UUID, in DeliveryInput) (Delivery, bool, error) {
+	// Asked before: the same delivery, and no code handed out for nothing.
+	if d, found, err := s.store.FindDelivery(ctx, merchantID, listID, in.Channel, in.Recipient, in.Campaign); err != nil {
+		return Delivery{}, false, err
+	} else if found {
+		if d.Status == DeliveryQueued {
+			if err := s.queue.EnqueueSend(ctx, merchantID, d.ID); err != nil {
+				return Delivery{}, false, err
+			}
+		}
+		return d, false, nil
+	}
 	d := Delivery{MerchantID: merchantID, ID: uuid.New(), ListID: listID, JobID: jobID, Channel: in.Channel, TemplateID: in.TemplateID,
 		Campaign: in.Campaign, Recipient: in.Recipient, Status: DeliveryQueued, CreatedAt: s.now().UTC()}
 	a, err := s.alloc.Allocate(ctx, merchantID, listID, AllocationRequest{Recipient: in.Recipient.Recipient(), Campaign: in.Campaign,
@@ -256,6 +277,10 @@ func (s *Deliveries) Resume(ctx context.Context, merchantID, listID uuid.UUID) e
 				Channel: string(d.Channel), Actor: "delivery:" + d.ID.String()})
 			if errors.Is(err, ErrListExhausted) {
 				return nil
+			}
+			if errors.Is(err, ErrListNotFound) || errors.Is(err, ErrListArchived) || errors.Is(err, ErrListExpired) {
+				// The list will give no code any more: the waiting deliveries end.
+				return s.store.FailWaiting(ctx, merchantID, listID, "the list can give no code any more: "+err.Error())
 			}
 			if err != nil {
 				return err

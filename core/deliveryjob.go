@@ -230,6 +230,10 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 			in.Recipient = rcpt
 			jid := jobID
 			if _, _, err := s.deliveries.create(ctx, merchantID, j.ListID, &jid, in); err != nil {
+				if errors.Is(err, ErrListNotFound) || errors.Is(err, ErrListArchived) || errors.Is(err, ErrListExpired) || errors.Is(err, ErrListNotStarted) {
+					// The list gives no code now: the job ends here, saying why.
+					return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, rows-1, invalid, err.Error())
+				}
 				var ce *Error
 				if !errors.As(err, &ce) || ce.Kind != KindInvalid {
 					return fmt.Errorf("row %d: %w", rows, err)

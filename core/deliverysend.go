@@ -59,11 +59,18 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	if err != nil {
 		return err
 	}
+	if d.Status == DeliverySending {
+		// A worker stopped while this message was with the provider: it may have gone out, so
+		// it is not sent again.
+		_, err := s.store.FinishDelivery(ctx, merchantID, deliveryID, DeliveryFailed, "",
+			"the worker stopped while sending; not sent again so that it is never sent twice")
+		return err
+	}
 	if d.Status != DeliveryQueued {
 		return nil
 	}
 	fail := func(reason string) error {
-		_, err := s.store.FinishDelivery(ctx, merchantID, deliveryID, DeliveryFailed, "", reason)
+		_, err := s.store.FinishDelivery(context.WithoutCancel(ctx), merchantID, deliveryID, DeliveryFailed, "", reason)
 		return err
 	}
 	t, err := s.templates.GetTemplate(ctx, merchantID, d.TemplateID)
@@ -95,24 +102,47 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	case ChannelPush:
 		msg.To = d.Recipient.PushToken
 	}
-	if err := s.store.CountAttempt(ctx, merchantID, deliveryID); err != nil {
+	// From here the message may reach the recipient: the delivery is marked sending first, so
+	// that a worker killed mid-send never sends it a second time.
+	ok, err := s.store.StartSending(ctx, merchantID, deliveryID)
+	if err != nil || !ok {
 		return err
 	}
 	started := time.Now()
-	providerID, err := s.sender.Send(ctx, merchantID, msg)
+	providerID, sendErr := s.sender.Send(ctx, merchantID, msg)
+	// The outcome is recorded even if the task's context ends now.
+	rec := context.WithoutCancel(ctx)
 	switch {
-	case err == nil:
-		_, err := s.store.FinishDelivery(ctx, merchantID, deliveryID, DeliverySent, providerID, "")
-		return err
-	case IsPermanent(err):
-		s.log.InfoContext(ctx, "delivery refused by the provider", "delivery_id", deliveryID, "channel", d.Channel, "reason", err.Error())
-		return fail(err.Error())
-	case errors.Is(err, ErrChannelNotSet):
-		return fail("the " + string(d.Channel) + " channel is not configured")
+	case sendErr == nil:
+		return retryWrite(func() error {
+			_, err := s.store.FinishDelivery(rec, merchantID, deliveryID, DeliverySent, providerID, "")
+			return err
+		})
+	case IsPermanent(sendErr):
+		s.log.InfoContext(ctx, "delivery refused by the provider", "delivery_id", deliveryID, "channel", d.Channel, "reason", sendErr.Error())
+		return retryWrite(func() error { return fail(sendErr.Error()) })
+	case errors.Is(sendErr, ErrChannelNotSet):
+		return retryWrite(func() error { return fail("the " + string(d.Channel) + " channel is not configured") })
 	case lastAttempt:
-		return fail(fmt.Sprintf("gave up after the last attempt: %v", err))
+		return retryWrite(func() error { return fail(fmt.Sprintf("gave up after the last attempt: %v", sendErr)) })
 	}
-	s.log.WarnContext(ctx, "delivery will be retried", "delivery_id", deliveryID, "channel", d.Channel, "err", err,
+	s.log.WarnContext(ctx, "delivery will be retried", "delivery_id", deliveryID, "channel", d.Channel, "err", sendErr,
 		"duration_ms", time.Since(started).Milliseconds())
+	if err := retryWrite(func() error { return s.store.RequeueDelivery(rec, merchantID, deliveryID, sendErr.Error()) }); err != nil {
+		return err
+	}
+	return sendErr
+}
+
+// retryWrite tries a bookkeeping write a few times: after a send, losing the record would mean
+// sending again.
+func retryWrite(write func() error) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = write(); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
+	}
 	return err
 }

@@ -19,6 +19,12 @@ type MessageRef struct {
 	MessageID  string
 }
 
+// AlertRef names an alert email.
+type AlertRef struct {
+	MerchantID uuid.UUID
+	EventID    int64
+}
+
 // Dispatched is what one dispatch round made: webhook messages to send and alerts to email.
 type Dispatched struct {
 	Messages []MessageRef
@@ -54,6 +60,7 @@ type DispatchStore interface {
 	EventSubscribers(ctx context.Context) ([]uuid.UUID, error)
 	DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time.Duration, limit int) (Dispatched, error)
 	PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]MessageRef, error)
+	PendingAlerts(ctx context.Context, before time.Time, limit int) ([]AlertRef, error)
 	AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (AlertEvent, error)
 	FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error
 	AlertEmails(ctx context.Context, merchantID uuid.UUID) ([]string, error)
@@ -67,7 +74,7 @@ type OutboundQueue interface {
 
 // DispatchLag is how old an event must be before it is handed out, so that a transaction that
 // committed a little late is not skipped by the cursor.
-const DispatchLag = 3 * time.Second
+const DispatchLag = 5 * time.Second
 
 // Dispatcher hands recorded events (codes delivered and redeemed, stock crossings, finished
 // imports) to merchants' webhook endpoints and alert addresses.
@@ -109,10 +116,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context) error {
 			}
 		}
 	}
+	// A message or alert whose task was lost (an enqueue that failed after the commit) is queued
+	// again; a task that still exists is not duplicated (task ids are the message's).
 	stalled, err := d.store.PendingWebhookMessages(ctx, time.Now().Add(-26*time.Hour), 1000)
 	errs = append(errs, err)
 	for _, msg := range stalled {
 		errs = append(errs, d.queue.EnqueueWebhookMessage(ctx, msg))
+	}
+	alerts, err := d.store.PendingAlerts(ctx, time.Now().Add(-time.Hour), 1000)
+	errs = append(errs, err)
+	for _, a := range alerts {
+		errs = append(errs, d.queue.EnqueueAlert(ctx, a.MerchantID, a.EventID))
 	}
 	return errors.Join(errs...)
 }

@@ -231,6 +231,7 @@ type fakeSweepStore struct {
 	webhooks    []core.WebhookRef
 	pushes      []core.PushRef
 	deliveries  []core.WebhookRef
+	waiting     []core.ListRef
 }
 
 func (f *fakeSweepStore) PushesBehind(context.Context, time.Time, int) ([]core.PushRef, error) {
@@ -239,6 +240,10 @@ func (f *fakeSweepStore) PushesBehind(context.Context, time.Time, int) ([]core.P
 
 func (f *fakeSweepStore) StalledDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
 	return f.deliveries, nil
+}
+
+func (f *fakeSweepStore) ListsWithWaitingDeliveries(context.Context, int) ([]core.ListRef, error) {
+	return f.waiting, nil
 }
 
 func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
@@ -273,7 +278,12 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 	return []string{"list.low_stock"}, nil
 }
 
-type fakeQueue struct{ imports, batches, webhooks, pushes, sends []string }
+type fakeQueue struct{ imports, batches, webhooks, pushes, sends, resumes []string }
+
+func (q *fakeQueue) EnqueueResumeDeliveries(_ context.Context, _, listID uuid.UUID) error {
+	q.resumes = append(q.resumes, listID.String())
+	return nil
+}
 
 func (q *fakeQueue) EnqueueSend(_ context.Context, _, deliveryID uuid.UUID) error {
 	q.sends = append(q.sends, deliveryID.String())
@@ -309,7 +319,8 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	hook := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "shopify"}
 	push := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
 	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
-		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
+		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}},
+		waiting: []core.ListRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -317,6 +328,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
+	}
+	if len(q.resumes) != 1 || q.resumes[0] != store.waiting[0].ID.String() {
+		t.Fatalf("resumed lists %v", q.resumes)
 	}
 	if len(q.sends) != 1 || q.sends[0] != store.deliveries[0].ID.String() {
 		t.Fatalf("enqueued sends %v", q.sends)

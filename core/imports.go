@@ -104,6 +104,8 @@ type TaskQueue interface {
 	EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
 	// EnqueueSend sends (or gives up on) a queued delivery.
 	EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+	// EnqueueResumeDeliveries gives a list's waiting deliveries the codes there are.
+	EnqueueResumeDeliveries(ctx context.Context, merchantID, listID uuid.UUID) error
 }
 
 // ImportStore keeps imports, their uploaded files and their progress.

@@ -90,6 +90,8 @@ type SweepStore interface {
 	// StalledDeliveries returns deliveries still queued and untouched since before (their send
 	// task was lost), at most limit.
 	StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
+	// ListsWithWaitingDeliveries returns lists with waiting deliveries, at most limit.
+	ListsWithWaitingDeliveries(ctx context.Context, limit int) ([]ListRef, error)
 }
 
 // ListRef names a list.
@@ -186,6 +188,18 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	}
 	for _, d := range deliveries {
 		if err := s.queue.EnqueueSend(ctx, d.MerchantID, d.ID); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	// Waiting deliveries: codes can become free without a change that tells them (a hold that
+	// runs out, a code's window opening), so their lists are resumed on every sweep.
+	waiting, err := s.store.ListsWithWaitingDeliveries(ctx, sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, l := range waiting {
+		if err := s.queue.EnqueueResumeDeliveries(ctx, l.MerchantID, l.ID); err != nil {
 			errs = append(errs, err)
 			break
 		}

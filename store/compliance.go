@@ -141,6 +141,15 @@ func (db *DB) RedactCustomer(ctx context.Context, merchantID uuid.UUID, req shop
 			{"reservations", `UPDATE reservations SET customer_key = ''
 				WHERE merchant_id = $1 AND customer_key <> '' AND customer_key = ANY($2::text[])`,
 				[]any{merchantID, m.raw}},
+			{"deliveries", `UPDATE deliveries SET recipient = '{}'::jsonb, recipient_key = 'redacted:' || id::text
+				WHERE merchant_id = $1 AND (recipient_key = ANY($2::text[]) OR ` +
+				recipientMatchSQL("recipient->>'external_id'", "recipient->>'email'", "recipient->>'phone'", 3, 4, 5) + `)`,
+				[]any{merchantID, m.keys, m.ext, m.email, m.phone}},
+			{"webhook messages", `UPDATE webhook_messages SET payload = payload #- '{data,recipient}'
+				WHERE merchant_id = $1 AND status = 'pending' AND payload->'data' ? 'recipient' AND ` +
+				recipientMatchSQL("payload->'data'->'recipient'->>'external_id'", "payload->'data'->'recipient'->>'email'",
+					"payload->'data'->'recipient'->>'phone'", 2, 3, 4),
+				[]any{merchantID, m.ext, m.email, m.phone}},
 			{"exports", `DELETE FROM compliance_exports WHERE merchant_id = $1 AND platform = $2 AND shop = $3
 				AND ((customer_ref <> '' AND customer_ref = $4) OR ($5 <> '' AND lower(document->'customer'->>'email') = $5))`,
 				[]any{merchantID, shopify.Platform, req.Shop, req.Customer.ID, m.email}},

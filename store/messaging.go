@@ -109,10 +109,7 @@ func (db *DB) CreateDelivery(ctx context.Context, d core.Delivery) (core.Deliver
 	if d.Status != core.DeliveryWaiting {
 		seq, code = &d.Seq, &d.Code
 	}
-	key := core.RecipientKey(d.Recipient.Recipient())
-	if key == "" {
-		key = "token:" + d.Recipient.PushToken
-	}
+	key := deliveryKey(d.Recipient)
 	out, err := scanDelivery(db.pool.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO deliveries (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient_key, recipient, status, seq, code, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -123,10 +120,66 @@ func (db *DB) CreateDelivery(ctx context.Context, d core.Delivery) (core.Deliver
 		SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND list_id = $3 AND channel = $5 AND recipient_key = $8
 			AND campaign = $7 AND NOT EXISTS (SELECT 1 FROM ins)`,
 		d.MerchantID, d.ID, d.ListID, d.JobID, string(d.Channel), d.TemplateID, d.Campaign, key, recipient, d.Status, seq, code, d.CreatedAt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A concurrent request inserted the same delivery after this statement's snapshot.
+		out, err = scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+			WHERE merchant_id = $1 AND list_id = $2 AND channel = $3 AND recipient_key = $4 AND campaign = $5`,
+			d.MerchantID, d.ListID, string(d.Channel), key, d.Campaign))
+	}
 	if err != nil {
 		return core.Delivery{}, false, err
 	}
 	return out, out.ID == d.ID, nil
+}
+
+// deliveryKey is the recipient part of a delivery's unique key.
+func deliveryKey(r core.MessageRecipient) string {
+	return core.RecipientKey(r.Recipient())
+}
+
+// FindDelivery implements core.DeliveryStore.
+func (db *DB) FindDelivery(ctx context.Context, merchantID, listID uuid.UUID, ch core.Channel, r core.MessageRecipient, campaign string) (core.Delivery, bool, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE merchant_id = $1 AND list_id = $2 AND channel = $3 AND recipient_key = $4 AND campaign = $5`,
+		merchantID, listID, string(ch), deliveryKey(r), campaign))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.Delivery{}, false, nil
+	}
+	return d, err == nil, err
+}
+
+// StartSending implements core.DeliveryStore.
+func (db *DB) StartSending(ctx context.Context, merchantID, id uuid.UUID) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND status = 'queued'`, merchantID, id)
+	return err == nil && tag.RowsAffected() == 1, err
+}
+
+// RequeueDelivery implements core.DeliveryStore.
+func (db *DB) RequeueDelivery(ctx context.Context, merchantID, id uuid.UUID, reason string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'queued', error = $3, updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND status = 'sending'`, merchantID, id, truncateText(reason, 1000))
+	return err
+}
+
+// FailWaiting implements core.DeliveryStore.
+func (db *DB) FailWaiting(ctx context.Context, merchantID, listID uuid.UUID, reason string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'failed', error = $3, updated_at = now()
+		WHERE merchant_id = $1 AND list_id = $2 AND status = 'waiting'`, merchantID, listID, truncateText(reason, 1000))
+	return err
+}
+
+// ListsWithWaitingDeliveries returns lists that have waiting deliveries, across merchants (the
+// sweeper resumes them: codes may have become free without a change that told them).
+func (db *DB) ListsWithWaitingDeliveries(ctx context.Context, limit int) ([]core.ListRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT merchant_id, list_id FROM deliveries WHERE status = 'waiting' LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.ListRef, error) {
+		var l core.ListRef
+		return l, r.Scan(&l.MerchantID, &l.ID)
+	})
 }
 
 // GetDelivery implements core.DeliveryStore.
@@ -159,17 +212,11 @@ func (db *DB) AssignDeliveryCode(ctx context.Context, merchantID, id uuid.UUID, 
 func (db *DB) FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error) {
 	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = $3, provider_id = $4, error = $5,
 			sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END, updated_at = now()
-		WHERE merchant_id = $1 AND id = $2 AND status = 'queued'`, merchantID, id, status, providerID, truncateText(reason, 1000))
+		WHERE merchant_id = $1 AND id = $2 AND status IN ('queued', 'sending')`, merchantID, id, status, providerID, truncateText(reason, 1000))
 	if err != nil {
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-// CountAttempt implements core.DeliveryStore.
-func (db *DB) CountAttempt(ctx context.Context, merchantID, id uuid.UUID) error {
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, updated_at = now() WHERE merchant_id = $1 AND id = $2`, merchantID, id)
-	return err
 }
 
 // WaitingDeliveries implements core.DeliveryStore.
@@ -182,10 +229,14 @@ func (db *DB) WaitingDeliveries(ctx context.Context, merchantID, listID uuid.UUI
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Delivery, error) { return scanDelivery(r) })
 }
 
-// StalledDeliveries returns queued deliveries untouched since before (their send task was lost).
+// StalledDeliveries returns queued deliveries untouched since before (their send task was lost),
+// and deliveries left sending by a worker that stopped (they are failed, not sent again).
 func (db *DB) StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
-	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id FROM deliveries WHERE status = 'queued' AND updated_at < $1
-		ORDER BY updated_at LIMIT $2`, before, limit)
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id FROM (
+			(SELECT merchant_id, id, updated_at FROM deliveries WHERE status = 'queued' AND updated_at < $1 ORDER BY updated_at LIMIT $2)
+			UNION ALL
+			(SELECT merchant_id, id, updated_at FROM deliveries WHERE status = 'sending' AND updated_at < $1 ORDER BY updated_at LIMIT $2)
+		) stalled ORDER BY updated_at LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +280,7 @@ func (db *DB) SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, s
 }
 
 const deliveryJobColumns = `j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at,
-	count(d.id) FILTER (WHERE d.status = 'queued'), count(d.id) FILTER (WHERE d.status = 'sent'),
+	count(d.id) FILTER (WHERE d.status IN ('queued', 'sending')), count(d.id) FILTER (WHERE d.status = 'sent'),
 	count(d.id) FILTER (WHERE d.status = 'failed'), count(d.id) FILTER (WHERE d.status = 'waiting')`
 
 func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {

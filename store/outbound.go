@@ -30,12 +30,28 @@ func startEventCursor(ctx context.Context, q interface {
 	return err
 }
 
+// restartIdleCursor moves the merchant's event cursor to now when nothing listened (no active
+// endpoint, no alert address): whoever subscribes hears what happens from now on, not the backlog.
+func restartIdleCursor(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID) error {
+	_, err := tx.Exec(ctx, `UPDATE event_cursors SET
+			domain_event_id = coalesce((SELECT max(id) FROM domain_events WHERE merchant_id = $1), 0),
+			code_event_id = coalesce((SELECT max(id) FROM code_events WHERE merchant_id = $1), 0),
+			allocation_id = coalesce((SELECT max(id) FROM allocations WHERE merchant_id = $1), 0), updated_at = now()
+		WHERE merchant_id = $1
+			AND NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE merchant_id = $1 AND state = 'active')
+			AND NOT EXISTS (SELECT 1 FROM alert_settings WHERE merchant_id = $1 AND emails <> '{}')`, merchantID)
+	return err
+}
+
 // CreateEndpoint implements core.EndpointStore; the secret is sealed.
 func (db *DB) CreateEndpoint(ctx context.Context, e core.WebhookEndpoint) error {
 	if db.sealer == nil {
 		return errors.New("db: no sealer configured for endpoint secrets")
 	}
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		if err := restartIdleCursor(ctx, tx, e.MerchantID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (merchant_id, id, url, events, secret, state, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.MerchantID, e.ID, e.URL, e.Events, db.sealer.Seal([]byte(e.Secret), endpointAD(e.MerchantID, e.ID)),
 			e.State, e.CreatedAt); err != nil {
@@ -137,6 +153,9 @@ func (db *DB) ListAttempts(ctx context.Context, merchantID, endpointID uuid.UUID
 // PutAlertEmails stores where a merchant's alerts go.
 func (db *DB) PutAlertEmails(ctx context.Context, merchantID uuid.UUID, emails []string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		if err := restartIdleCursor(ctx, tx, merchantID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO alert_settings (merchant_id, emails, updated_at) VALUES ($1, $2, now())
 			ON CONFLICT (merchant_id) DO UPDATE SET emails = EXCLUDED.emails, updated_at = now()`, merchantID, emails); err != nil {
 			return err
@@ -189,9 +208,10 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 						'timestamp', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
 						'data', payload || jsonb_strip_nulls(jsonb_build_object('list_id', list_id,
 							'status', CASE type WHEN 'import.succeeded' THEN 'succeeded' WHEN 'import.failed' THEN 'failed' END))) AS body
-				FROM domain_events WHERE merchant_id = $1 AND id > $2 AND created_at < now() - make_interval(secs => $3)
+					, created_at >= now() - make_interval(secs => $3) AS young
+				FROM domain_events WHERE merchant_id = $1 AND id > $2
 				ORDER BY id LIMIT $4)
-			SELECT id, type, body FROM ev ORDER BY id`, merchantID, domainID, lagSecs, limit)
+			SELECT id, type, body, young FROM ev ORDER BY id`, merchantID, domainID, lagSecs, limit)
 		if err != nil {
 			return err
 		}
@@ -202,11 +222,16 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 			id   int64
 		}
 		var events []event
-		for rows.Next() {
+		// Rows are taken in id order up to the first one younger than lag: an older-looking row
+		// after it may belong to a transaction that began earlier and committed later.
+		for young := false; rows.Next() && !young; {
 			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
 				rows.Close()
 				return err
+			}
+			if young {
+				break
 			}
 			e.key = "msg_d" + itoa(e.id)
 			events = append(events, e)
@@ -223,17 +248,21 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 						'campaign', NULLIF(a.campaign, ''), 'actor', a.actor,
 						'recipient', jsonb_strip_nulls(jsonb_build_object('external_id', a.recipient_external_id,
 							'email', a.recipient_email, 'phone', a.recipient_phone)))))
+			, a.allocated_at >= now() - make_interval(secs => $3)
 			FROM allocations a JOIN codes k ON k.merchant_id = a.merchant_id AND k.list_id = a.list_id AND k.seq = a.seq
-			WHERE a.merchant_id = $1 AND a.id > $2 AND a.allocated_at < now() - make_interval(secs => $3)
+			WHERE a.merchant_id = $1 AND a.id > $2
 			ORDER BY a.id LIMIT $4`, merchantID, allocID, lagSecs, limit)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
+		for young := false; rows.Next() && !young; {
 			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
 				rows.Close()
 				return err
+			}
+			if young {
+				break
 			}
 			e.key = "msg_a" + itoa(e.id)
 			events = append(events, e)
@@ -249,17 +278,21 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 					'timestamp', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
 					'data', jsonb_strip_nulls(jsonb_build_object('list_id', e.list_id, 'code', k.code, 'channel', NULLIF(e.channel, ''),
 						'recipient', e.recipient, 'order', NULLIF(e.order_ref, ''), 'actor', e.actor, 'details', e.details)))
+			, e.at >= now() - make_interval(secs => $3)
 			FROM code_events e JOIN codes k ON k.merchant_id = e.merchant_id AND k.list_id = e.list_id AND k.seq = e.seq
-			WHERE e.merchant_id = $1 AND e.id > $2 AND e.type = 'redeemed' AND e.at < now() - make_interval(secs => $3)
+			WHERE e.merchant_id = $1 AND e.id > $2 AND e.type = 'redeemed'
 			ORDER BY e.id LIMIT $4`, merchantID, codeID, lagSecs, limit)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
+		for young := false; rows.Next() && !young; {
 			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body); err != nil {
+			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
 				rows.Close()
 				return err
+			}
+			if young {
+				break
 			}
 			e.key = "msg_c" + itoa(e.id)
 			events = append(events, e)
@@ -356,7 +389,7 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a
 			status = "failed"
 		}
 		if _, err := tx.Exec(ctx, `UPDATE webhook_messages SET attempts = attempts + 1, status = $4
-			WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3`, m.MerchantID, m.EndpointID, m.ID, status); err != nil {
+			WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3 AND status = 'pending'`, m.MerchantID, m.EndpointID, m.ID, status); err != nil {
 			return err
 		}
 		if ok {
@@ -378,6 +411,27 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a
 			SELECT coalesce((SELECT just_disabled FROM upd), false)`, m.MerchantID, m.EndpointID, disableAfter.Seconds()).Scan(&disabled)
 	})
 	return disabled, err
+}
+
+// FailWebhookMessage ends a pending message that will not be sent (its endpoint was disabled).
+func (db *DB) FailWebhookMessage(ctx context.Context, merchantID, endpointID uuid.UUID, id string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE webhook_messages SET status = 'failed'
+		WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3 AND status = 'pending'`, merchantID, endpointID, id)
+	return err
+}
+
+// PendingAlerts returns alert emails still pending that were made before before (their task may
+// be lost).
+func (db *DB) PendingAlerts(ctx context.Context, before time.Time, limit int) ([]core.AlertRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, event_id FROM alert_messages WHERE status = 'pending' AND created_at < $1
+		ORDER BY created_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.AlertRef, error) {
+		var a core.AlertRef
+		return a, r.Scan(&a.MerchantID, &a.EventID)
+	})
 }
 
 // PendingWebhookMessages returns pending messages created before before (their task may be

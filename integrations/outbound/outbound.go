@@ -75,8 +75,27 @@ type Guard struct {
 	Resolver     *net.Resolver
 }
 
+// specialNets are ranges that are not the public internet beyond what net.IP's methods know:
+// carrier-grade NAT, "this network", benchmarking, NAT64.
+var specialNets = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{"100.64.0.0/10", "0.0.0.0/8", "198.18.0.0/15", "64:ff9b::/96", "64:ff9b:1::/48"} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
+	}
+	return out
+}()
+
 func forbidden(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
+		return true
+	}
+	for _, n := range specialNets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckURL implements core.AddressGuard.
@@ -132,6 +151,7 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = dialer.DialContext
+	tr.Proxy = nil // a proxy would dial for us, past the address check
 	tr.MaxIdleConnsPerHost = 4
 	return &http.Client{Timeout: timeout, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -144,6 +164,7 @@ type Store interface {
 	WebhookMessage(ctx context.Context, merchantID, endpointID uuid.UUID, id string) (core.WebhookMessage, error)
 	GetEndpoint(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookEndpoint, error)
 	RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a core.WebhookAttempt, ok, final bool, disableAfter time.Duration) (bool, error)
+	FailWebhookMessage(ctx context.Context, merchantID, endpointID uuid.UUID, id string) error
 }
 
 // Deliverer posts webhook messages to endpoints. An endpoint it disables is announced to the
@@ -192,7 +213,7 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 		return err
 	}
 	if e.State != core.EndpointActive {
-		return nil
+		return d.store.FailWebhookMessage(ctx, ref.MerchantID, ref.EndpointID, ref.MessageID)
 	}
 	ts := d.now().Unix()
 	sig, err := Sign(e.Secret, m.ID, ts, m.Payload)

@@ -27,14 +27,25 @@ type channelSender struct {
 	// TLSConfig trusts a test SMTP server's certificate (nil: the system roots).
 	TLSConfig *tls.Config
 
+	// One client per merchant and channel, replaced (and closed) when the settings change.
 	mu      sync.Mutex
-	mailers map[string]*messaging.Mailer
-	pushers map[string]*messaging.PushSender
+	mailers map[uuid.UUID]cachedMailer
+	pushers map[uuid.UUID]cachedPusher
+}
+
+type cachedMailer struct {
+	settings string
+	mailer   *messaging.Mailer
+}
+
+type cachedPusher struct {
+	settings string
+	sender   *messaging.PushSender
 }
 
 func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string) *channelSender {
 	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL,
-		mailers: make(map[string]*messaging.Mailer), pushers: make(map[string]*messaging.PushSender)}
+		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher)}
 }
 
 // permanent marks a provider error that will not heal.
@@ -49,9 +60,9 @@ func classify(err error) error {
 	return err
 }
 
-// cacheKey names a client by merchant and the exact settings, so changed settings get a new one.
-func cacheKey(merchantID uuid.UUID, secret []byte) string {
-	sum := sha256.Sum256(append([]byte(merchantID.String()+":"), secret...))
+// settingsKey tells settings apart without keeping them.
+func settingsKey(secret []byte) string {
+	sum := sha256.Sum256(secret)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -64,7 +75,7 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 	if err != nil {
 		return "", err
 	}
-	key := cacheKey(merchantID, cfg.Secret)
+	key := settingsKey(cfg.Secret)
 	switch msg.Channel {
 	case core.ChannelEmail:
 		var c core.EmailChannel
@@ -72,12 +83,16 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 			return "", err
 		}
 		s.mu.Lock()
-		m := s.mailers[key]
-		if m == nil {
-			m = messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
-				From: c.From, Security: c.Security, TLSConfig: s.TLSConfig})
-			s.mailers[key] = m
+		cached := s.mailers[merchantID]
+		if cached.mailer == nil || cached.settings != key {
+			if cached.mailer != nil {
+				_ = cached.mailer.Close()
+			}
+			cached = cachedMailer{settings: key, mailer: messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port,
+				Username: c.Username, Password: c.Password, From: c.From, Security: c.Security, TLSConfig: s.TLSConfig})}
+			s.mailers[merchantID] = cached
 		}
+		m := cached.mailer
 		s.mu.Unlock()
 		for _, to := range strings.Split(msg.To, ",") {
 			err := m.Send(ctx, messaging.Email{To: strings.TrimSpace(to), Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
@@ -100,15 +115,17 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 			return "", err
 		}
 		s.mu.Lock()
-		p := s.pushers[key]
-		if p == nil {
-			p, err = messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.http})
+		cached := s.pushers[merchantID]
+		if cached.sender == nil || cached.settings != key {
+			p, err := messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.http})
 			if err != nil {
 				s.mu.Unlock()
 				return "", permanent{err}
 			}
-			s.pushers[key] = p
+			cached = cachedPusher{settings: key, sender: p}
+			s.pushers[merchantID] = cached
 		}
+		p := cached.sender
 		s.mu.Unlock()
 		name, err := p.Send(ctx, msg.To, msg.Title, msg.Body, nil)
 		return name, classify(err)
@@ -121,7 +138,7 @@ func (s *channelSender) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, m := range s.mailers {
-		_ = m.Close()
+		_ = m.mailer.Close()
 		delete(s.mailers, k)
 	}
 }
