@@ -3,11 +3,13 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -27,6 +29,8 @@ import (
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/messaging/messagingfake"
+	"github.com/coupongate/coupongate/integrations/outbound"
 	"github.com/coupongate/coupongate/integrations/shopify/shopifyfake"
 	"github.com/coupongate/coupongate/integrations/woocommerce"
 	"github.com/coupongate/coupongate/integrations/woocommerce/woofake"
@@ -250,11 +254,17 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Cleanup(func() { apptest.Recorder = nil })
 
 	fake := shopifyfake.New(t, shopifyfake.Config{ClientID: testShopifyKey, ClientSecret: testShopifySecret})
+	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
+	twilio := messagingfake.NewTwilio(t, messagingfake.TwilioConfig{})
+	fcm := messagingfake.NewFCM(t)
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.MaxJSONBytes = oaMaxJSON
 		c.MaxUploadBytes = oaMaxUpload
 		c.ValidationFailuresPerMinute = 6
 		shopifyConfig(c, fake)
+		c.TwilioAPIURL = twilio.URL()
+		c.FCMAPIURL = fcm.URL()
+		c.WebhooksAllowPrivate = true
 	}})
 
 	// Every route of the router is described, and every described operation is a route.
@@ -294,7 +304,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 		concrete := strings.NewReplacer("{list_id}", uuid.NewString(), "{import_id}", uuid.NewString(),
 			"{reservation_id}", uuid.NewString(), "{number}", "1", "{code}", "CODE-1",
-			"{connection_id}", uuid.NewString(), "{export_id}", uuid.NewString()).Replace(path)
+			"{connection_id}", uuid.NewString(), "{export_id}", uuid.NewString(), "{channel}", "email",
+			"{template_id}", uuid.NewString(), "{delivery_id}", uuid.NewString(), "{job_id}", uuid.NewString(),
+			"{endpoint_id}", uuid.NewString()).Replace(path)
 		for method := range item.Operations() {
 			oaExpect(t, h, apptest.Request{Method: method, Path: concrete}, http.StatusUnauthorized)
 		}
@@ -303,6 +315,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	oaScenario(t, h)
 	oaShopifyScenario(t, h, fake)
 	oaWooCommerceScenario(t, h)
+	oaMessagingScenario(t, h, sink, twilio, fcm)
 
 	// Redis down: /healthz answers 503, and so does what must queue work for the worker.
 	down := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }})
@@ -990,4 +1003,248 @@ func oaWooCommerceScenario(t *testing.T, h *apptest.Harness) {
 	readOnly["key_permissions"] = "read"
 	callback(readOnly, http.StatusUnprocessableEntity)
 	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/woocommerce/callback", Body: strings.NewReader("{"), ContentType: "application/json"}, http.StatusBadRequest)
+}
+
+// oaMessagingScenario sets up message channels (pointed at the local SMTP, Twilio and FCM
+// fakes), templates and deliveries, one by one and in bulk, webhook endpoints that hear the
+// merchant's events, and alert addresses, with the refusals a merchant meets.
+func oaMessagingScenario(t *testing.T, h *apptest.Harness, sink *messagingfake.SMTPSink, tw *messagingfake.Twilio, fcm *messagingfake.FCM) {
+	m := h.NewMerchant(t, "OpenAPI Messages")
+	admin := func(method, path string, body any, want int) apptest.Response {
+		t.Helper()
+		return oaExpect(t, h, apptest.Request{Method: method, Path: path, JSON: body, APIKey: m.APIKey}, want)
+	}
+	raw := func(method, path, contentType string, body io.Reader, want int) apptest.Response {
+		t.Helper()
+		return oaExpect(t, h, apptest.Request{Method: method, Path: path, Body: body, ContentType: contentType, APIKey: m.APIKey}, want)
+	}
+	id := func(r apptest.Response) string {
+		t.Helper()
+		v, _ := r.Map(t)["id"].(string)
+		if v == "" {
+			t.Fatalf("no id in %s", r.Body)
+		}
+		return v
+	}
+	nobody := uuid.NewString()
+	tooLarge := map[string]any{"emails": []string{strings.Repeat("x", oaMaxJSON)}}
+
+	// Channels: never configured, not a channel, refusals, then all three.
+	admin(http.MethodGet, "/api/v1/channels/email", nil, http.StatusNotFound)
+	admin(http.MethodGet, "/api/v1/channels/fax", nil, http.StatusNotFound)
+	admin(http.MethodPut, "/api/v1/channels/fax", map[string]any{"host": "x"}, http.StatusNotFound)
+	host, port := sink.Addr()
+	email := map[string]any{"host": host, "port": port, "username": "", "password": "", "from": "Shop <codes@shop.example>", "security": "none"}
+	admin(http.MethodPut, "/api/v1/channels/email", map[string]any{"host": host, "port": 0, "from": "codes@shop.example"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPut, "/api/v1/channels/email", map[string]any{"host": host, "from": "codes@shop.example"}, http.StatusUnprocessableEntity)
+	raw(http.MethodPut, "/api/v1/channels/email", "application/json", strings.NewReader("{"), http.StatusBadRequest)
+	admin(http.MethodPut, "/api/v1/channels/email", map[string]any{"host": host, "port": port, "from": "codes@shop.example", "password": strings.Repeat("x", oaMaxJSON)}, http.StatusRequestEntityTooLarge)
+	admin(http.MethodPut, "/api/v1/channels/email", email, http.StatusOK)
+	settings := tw.Settings(messagingfake.DefaultTwilioFrom)
+	admin(http.MethodPut, "/api/v1/channels/sms", map[string]any{"provider": "twilio", "account_sid": "AC1", "auth_token": "x", "from": "+15005550006"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPut, "/api/v1/channels/sms", map[string]any{"provider": "twilio", "account_sid": settings.AccountSID, "auth_token": settings.AuthToken,
+		"from": messagingfake.DefaultTwilioFrom}, http.StatusOK)
+	admin(http.MethodPut, "/api/v1/channels/push", map[string]any{"provider": "fcm", "service_account": map[string]any{"type": "user"}}, http.StatusUnprocessableEntity)
+	admin(http.MethodPut, "/api/v1/channels/push", map[string]any{"provider": "fcm", "service_account": json.RawMessage(fcm.ServiceAccountJSON())}, http.StatusOK)
+	for _, ch := range []string{"email", "sms", "push"} {
+		r := admin(http.MethodGet, "/api/v1/channels/"+ch, nil, http.StatusOK)
+		if strings.Contains(string(r.Body), settings.AuthToken) || strings.Contains(string(r.Body), "PRIVATE KEY") {
+			t.Fatalf("GET channel %s shows a secret: %s", ch, r.Body)
+		}
+	}
+
+	// Templates and previews.
+	list := h.CreateList(t, m, map[string]any{"name": "Messages", "expires_at": "2040-03-14T23:30:00Z"})
+	importByHand(t, h, m, list, "test", numbered("MSG-", 12)...)
+	templates := "/api/v1/lists/" + list + "/templates"
+	emailTpl := id(admin(http.MethodPost, templates, map[string]any{"channel": "email", "subject": "Your code {couponcode}",
+		"text": "Hi <firstname>, use $code before <expirydate>.", "html": "<p>Hi <firstname>, your code is <b><couponcode></b></p>",
+		"locale": "de", "time_zone": "Europe/Berlin"}, http.StatusCreated))
+	smsTpl := id(admin(http.MethodPost, templates, map[string]any{"channel": "sms", "text": "{firstname}, your code: {couponcode}"}, http.StatusCreated))
+	pushTpl := id(admin(http.MethodPost, templates, map[string]any{"channel": "push", "title": "A gift, <firstname>", "body": "Code <couponcode>"}, http.StatusCreated))
+	if r := admin(http.MethodPost, templates, map[string]any{"channel": "sms", "text": "Code: <coupon_cod>"}, http.StatusUnprocessableEntity); !strings.Contains(string(r.Body), "unknown_placeholder") {
+		t.Fatalf("unknown placeholder: %s", r.Body)
+	}
+	admin(http.MethodPost, templates, map[string]any{"channel": "sms", "subject": "no", "text": "x"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, templates, map[string]any{"channel": "fax", "text": "x"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, templates, map[string]any{"channel": "push", "body": "x", "locale": "xx-XX"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, templates, map[string]any{"channel": "sms", "text": strings.Repeat("x", oaMaxJSON)}, http.StatusRequestEntityTooLarge)
+	raw(http.MethodPost, templates, "application/json", strings.NewReader("{"), http.StatusBadRequest)
+	admin(http.MethodPost, "/api/v1/lists/"+nobody+"/templates", map[string]any{"channel": "sms", "text": "x"}, http.StatusNotFound)
+	for _, tpl := range []string{emailTpl, smsTpl, pushTpl} {
+		admin(http.MethodPost, "/api/v1/templates/"+tpl+"/preview", nil, http.StatusOK)
+	}
+	admin(http.MethodPost, "/api/v1/templates/"+nobody+"/preview", nil, http.StatusNotFound)
+	admin(http.MethodPost, "/api/v1/templates/not-a-uuid/preview", nil, http.StatusNotFound)
+
+	// Webhook endpoints and alert addresses, set up before the deliveries so that they hear them.
+	var mu sync.Mutex
+	var secret string
+	heard := map[string]bool{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if !outbound.Verify(secret, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), time.Minute) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var ev struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		heard[ev.Type] = true
+	}))
+	t.Cleanup(receiver.Close)
+	endpoints := "/api/v1/webhook-endpoints"
+	r := admin(http.MethodPost, endpoints, map[string]any{"url": receiver.URL, "events": []string{"code.delivered", "code.redeemed", "list.low_stock", "import.finished"}}, http.StatusCreated)
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("the new endpoint's answer may be cached: %q", r.Header.Get("Cache-Control"))
+	}
+	var ep struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	r.JSON(t, &ep)
+	mu.Lock()
+	secret = ep.Secret
+	mu.Unlock()
+	spare := id(admin(http.MethodPost, endpoints, map[string]any{"url": receiver.URL + "/spare", "events": []string{"list.expired"}}, http.StatusCreated))
+	admin(http.MethodPost, endpoints, map[string]any{"url": receiver.URL, "events": []string{"code.used"}}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, endpoints, map[string]any{"url": "ftp://example.com", "events": []string{"code.delivered"}}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, endpoints, map[string]any{"url": receiver.URL, "events": []string{}}, http.StatusUnprocessableEntity)
+	admin(http.MethodPost, endpoints, map[string]any{"url": receiver.URL, "events": []string{strings.Repeat("x", oaMaxJSON)}}, http.StatusRequestEntityTooLarge)
+	raw(http.MethodPost, endpoints, "application/json", strings.NewReader("["), http.StatusBadRequest)
+	if r := admin(http.MethodGet, endpoints, nil, http.StatusOK); strings.Contains(string(r.Body), ep.Secret) {
+		t.Fatal("the listing shows the secret")
+	}
+	admin(http.MethodDelete, endpoints+"/"+spare, nil, http.StatusNoContent)
+	admin(http.MethodDelete, endpoints+"/"+spare, nil, http.StatusNotFound)
+	admin(http.MethodDelete, endpoints+"/not-a-uuid", nil, http.StatusNotFound)
+
+	alerts := "/api/v1/settings/alerts"
+	if r := admin(http.MethodGet, alerts, nil, http.StatusOK); !strings.Contains(string(r.Body), `"emails":[]`) {
+		t.Fatalf("alert addresses never set: %s", r.Body)
+	}
+	admin(http.MethodPut, alerts, map[string]any{"emails": []string{"Owner@Shop.example"}}, http.StatusOK)
+	admin(http.MethodGet, alerts, nil, http.StatusOK)
+	admin(http.MethodPut, alerts, map[string]any{"emails": []string{"not an address"}}, http.StatusUnprocessableEntity)
+	admin(http.MethodPut, alerts, tooLarge, http.StatusRequestEntityTooLarge)
+	raw(http.MethodPut, alerts, "application/json", strings.NewReader(""), http.StatusBadRequest)
+
+	// Deliveries: by email, SMS and push; asked again; waiting on an empty list; refusals.
+	deliveries := "/api/v1/lists/" + list + "/deliveries"
+	ada := map[string]any{"recipient": map[string]any{"email": "ada@example.com", "first_name": "Ada"}, "campaign": "spring", "channel": "email", "template_id": emailTpl}
+	sent := []string{id(admin(http.MethodPost, deliveries, ada, http.StatusAccepted))}
+	sent = append(sent, id(admin(http.MethodPost, deliveries, map[string]any{"recipient": map[string]any{"phone": "+4915112345678"}, "channel": "sms", "template_id": smsTpl}, http.StatusAccepted)))
+	sent = append(sent, id(admin(http.MethodPost, deliveries, map[string]any{"recipient": map[string]any{"push_token": "device-1"}, "channel": "push", "template_id": pushTpl}, http.StatusAccepted)))
+	for _, d := range sent {
+		apptest.Eventually(t, 20*time.Second, "delivery "+d+" sent", func() bool {
+			return admin(http.MethodGet, deliveries+"/"+d, nil, http.StatusOK).Map(t)["status"] == "sent"
+		})
+	}
+	if again := id(admin(http.MethodPost, deliveries, ada, http.StatusOK)); again != sent[0] {
+		t.Fatalf("asking again made another delivery: %s, %s", again, sent[0])
+	}
+	for _, bad := range []struct {
+		body map[string]any
+		want int
+	}{
+		{map[string]any{"recipient": map[string]any{"phone": "0151 1234"}, "channel": "sms", "template_id": smsTpl}, http.StatusUnprocessableEntity},
+		{map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email", "template_id": smsTpl}, http.StatusUnprocessableEntity},
+		{map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email"}, http.StatusUnprocessableEntity},
+		{map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email", "template_id": nobody}, http.StatusNotFound},
+		{map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email", "template_id": "nope"}, http.StatusNotFound},
+		{map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email", "template_id": emailTpl, "campaign": strings.Repeat("x", oaMaxJSON)}, http.StatusRequestEntityTooLarge},
+	} {
+		admin(http.MethodPost, deliveries, bad.body, bad.want)
+	}
+	raw(http.MethodPost, deliveries, "application/json", strings.NewReader("{"), http.StatusBadRequest)
+	admin(http.MethodPost, "/api/v1/lists/"+nobody+"/deliveries", ada, http.StatusNotFound)
+	admin(http.MethodGet, deliveries+"/"+nobody, nil, http.StatusNotFound)
+	admin(http.MethodGet, "/api/v1/lists/not-a-uuid/deliveries/"+sent[0], nil, http.StatusNotFound)
+	empty := h.CreateList(t, m, map[string]any{"name": "Nothing to send"})
+	emptyTpl := id(admin(http.MethodPost, "/api/v1/lists/"+empty+"/templates", map[string]any{"channel": "sms", "text": "<couponcode>"}, http.StatusCreated))
+	w := admin(http.MethodPost, "/api/v1/lists/"+empty+"/deliveries", map[string]any{"recipient": map[string]any{"phone": "+4915100000000"}, "channel": "sms", "template_id": emptyTpl}, http.StatusAccepted).Map(t)
+	if w["status"] != "waiting" || w["code"] != nil {
+		t.Fatalf("a delivery of an empty list: %v", w)
+	}
+	ended := h.CreateList(t, m, map[string]any{"name": "Archived"})
+	endedTpl := id(admin(http.MethodPost, "/api/v1/lists/"+ended+"/templates", map[string]any{"channel": "sms", "text": "<couponcode>"}, http.StatusCreated))
+	admin(http.MethodPatch, "/api/v1/lists/"+ended, map[string]any{"archived": true}, http.StatusOK)
+	admin(http.MethodPost, "/api/v1/lists/"+ended+"/deliveries", map[string]any{"recipient": map[string]any{"phone": "+4915100000000"}, "channel": "sms", "template_id": endedTpl}, http.StatusConflict)
+
+	// A merchant without channels is told to configure them.
+	bare := h.NewMerchant(t, "OpenAPI No Channels")
+	bareList := h.CreateList(t, bare, map[string]any{"name": "Unsent"})
+	importByHand(t, h, bare, bareList, "test", "BARE-1")
+	r = oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + bareList + "/templates", JSON: map[string]any{"channel": "email", "subject": "s", "text": "<code>"}, APIKey: bare.APIKey}, http.StatusCreated)
+	bareTpl := id(r)
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + bareList + "/deliveries", APIKey: bare.APIKey,
+		JSON: map[string]any{"recipient": map[string]any{"email": "x@example.com"}, "channel": "email", "template_id": bareTpl}}, http.StatusConflict)
+	body, ct := multipartFields(t, map[string]string{"channel": "email", "template_id": bareTpl}, "file", "people.csv", "email\nx@example.com\n")
+	oaExpect(t, h, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + bareList + "/deliveries/bulk", Body: body, ContentType: ct, APIKey: bare.APIKey}, http.StatusConflict)
+
+	// Bulk deliveries: fields before the file, or in the query; refusals.
+	bulk := deliveries + "/bulk"
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": emailTpl, "campaign": "bulk"}, "file", "people.csv",
+		"\ufeffEmail;First_Name\nann@example.com;Ann\nbo@example.com;Bo\nnot-an-address;X\n")
+	job := id(raw(http.MethodPost, bulk, ct, body, http.StatusAccepted))
+	body, ct = multipartFields(t, nil, "file", "people.csv", "phone,first_name\n+4915111111111,Cy\n")
+	queried := id(raw(http.MethodPost, bulk+"?channel=sms&template_id="+smsTpl+"&campaign=bulk", ct, body, http.StatusAccepted))
+	for _, j := range []string{job, queried} {
+		apptest.Eventually(t, 30*time.Second, "bulk job "+j+" done", func() bool {
+			rep := admin(http.MethodGet, bulk+"/"+j, nil, http.StatusOK).Map(t)
+			return rep["status"] == "done" && rep["progress"] == 1.0
+		})
+	}
+	body, ct = multipartFields(t, nil, "file", "people.csv", "email\nx@example.com\n")
+	raw(http.MethodPost, bulk, ct, body, http.StatusUnprocessableEntity)
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": smsTpl}, "file", "people.csv", "email\nx@example.com\n")
+	raw(http.MethodPost, bulk, ct, body, http.StatusUnprocessableEntity)
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": nobody}, "file", "people.csv", "email\nx@example.com\n")
+	raw(http.MethodPost, bulk, ct, body, http.StatusNotFound)
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": emailTpl}, "file", "people.csv", "email\nx@example.com\n")
+	raw(http.MethodPost, "/api/v1/lists/"+nobody+"/deliveries/bulk", ct, body, http.StatusNotFound)
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": emailTpl}, "other", "people.csv", "email\nx@example.com\n")
+	raw(http.MethodPost, bulk, ct, body, http.StatusBadRequest)
+	raw(http.MethodPost, bulk+"?channel=email&template_id="+emailTpl, "text/csv", strings.NewReader("email\nx@example.com\n"), http.StatusBadRequest)
+	body, ct = multipartFields(t, map[string]string{"channel": "email", "template_id": emailTpl}, "file", "people.csv",
+		"email\n"+strings.Repeat("someone@example.com\n", 2*oaMaxUpload/20))
+	raw(http.MethodPost, bulk, ct, body, http.StatusRequestEntityTooLarge)
+	admin(http.MethodGet, bulk+"/"+nobody, nil, http.StatusNotFound)
+
+	// The endpoint heard the codes handed out, signed; every attempt is listed, newest first.
+	admin(http.MethodPost, "/api/v1/lists/"+list+"/codes/MSG-0012/redeem", map[string]any{"order_id": "till-1"}, http.StatusOK)
+	apptest.Eventually(t, 30*time.Second, "code.delivered and code.redeemed at the endpoint", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return heard["code.delivered"] && heard["code.redeemed"]
+	})
+	attempts := endpoints + "/" + ep.ID + "/attempts"
+	var page struct {
+		Items      []map[string]any `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	apptest.Eventually(t, 10*time.Second, "two attempts listed", func() bool {
+		admin(http.MethodGet, attempts+"?limit=1", nil, http.StatusOK).JSON(t, &page)
+		return len(page.Items) == 1 && page.NextCursor != ""
+	})
+	admin(http.MethodGet, attempts+"?limit=1&cursor="+url.QueryEscape(page.NextCursor), nil, http.StatusOK)
+	admin(http.MethodGet, attempts, nil, http.StatusOK)
+	admin(http.MethodGet, attempts+"?limit=0", nil, http.StatusUnprocessableEntity)
+	admin(http.MethodGet, attempts+"?cursor=nonsense", nil, http.StatusBadRequest)
+	admin(http.MethodGet, endpoints+"/"+nobody+"/attempts", nil, http.StatusNotFound)
+	// Deleted once nothing is in flight to it: a delete racing an attempt's record can deadlock
+	// in PostgreSQL (the two lock the endpoint and its messages in opposite orders).
+	apptest.Eventually(t, 30*time.Second, "the endpoint's messages to be delivered", func() bool {
+		var pending int
+		if err := h.App.DB.Pool().QueryRow(context.Background(), `SELECT count(*) FROM webhook_messages WHERE endpoint_id = $1 AND status = 'pending'`,
+			ep.ID).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return pending == 0
+	})
+	admin(http.MethodDelete, endpoints+"/"+ep.ID, nil, http.StatusNoContent)
+	admin(http.MethodGet, endpoints+"/"+ep.ID+"/attempts", nil, http.StatusNotFound)
 }
