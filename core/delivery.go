@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/mail"
 	"regexp"
@@ -33,11 +35,13 @@ type MessageRecipient struct {
 }
 
 // Recipient is the part of the message recipient a code is allocated to. A push recipient known
-// only by a device token is the token (external id "push:<token>").
+// only by a device token is that token (external id "push:" and a digest of the token).
 func (r MessageRecipient) Recipient() Recipient {
 	out := Recipient{ExternalID: r.ExternalID, Email: r.Email, Phone: r.Phone}
 	if out == (Recipient{}) && r.PushToken != "" {
-		out.ExternalID = "push:" + r.PushToken
+		// Tokens can be long: the recipient is a digest of the token.
+		sum := sha256.Sum256([]byte(r.PushToken))
+		out.ExternalID = "push:" + hex.EncodeToString(sum[:16])
 	}
 	return out
 }
@@ -230,7 +234,7 @@ func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, j
 	} else if found {
 		if d.Status == DeliveryQueued {
 			if err := s.queue.EnqueueSend(ctx, merchantID, d.ID); err != nil {
-				return Delivery{}, false, err
+				return Delivery{}, false, Unavailable("redis", err)
 			}
 		}
 		return d, false, nil
@@ -253,7 +257,8 @@ func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, j
 	}
 	if stored.Status == DeliveryQueued {
 		if err := s.queue.EnqueueSend(ctx, merchantID, stored.ID); err != nil {
-			return Delivery{}, false, err
+			// Stored: the sweeper queues it later; the caller hears Redis is down.
+			return Delivery{}, false, Unavailable("redis", err)
 		}
 	}
 	return stored, created, nil

@@ -122,7 +122,10 @@ func (s *DeliveryJobs) Create(ctx context.Context, merchantID, listID uuid.UUID,
 		return DeliveryJob{}, err
 	}
 	j.Status = JobQueued
-	return j, s.queue.EnqueueDeliveryJob(ctx, merchantID, j.ID)
+	if err := s.queue.EnqueueDeliveryJob(ctx, merchantID, j.ID); err != nil {
+		return DeliveryJob{}, Unavailable("redis", err)
+	}
+	return j, nil
 }
 
 // Get returns a job with its deliveries counted.

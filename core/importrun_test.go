@@ -232,6 +232,7 @@ type fakeSweepStore struct {
 	pushes      []core.PushRef
 	deliveries  []core.WebhookRef
 	waiting     []core.ListRef
+	jobs        []core.WebhookRef
 }
 
 func (f *fakeSweepStore) PushesBehind(context.Context, time.Time, int) ([]core.PushRef, error) {
@@ -244,6 +245,10 @@ func (f *fakeSweepStore) StalledDeliveries(context.Context, time.Time, int) ([]c
 
 func (f *fakeSweepStore) ListsWithWaitingDeliveries(context.Context, int) ([]core.ListRef, error) {
 	return f.waiting, nil
+}
+
+func (f *fakeSweepStore) StalledDeliveryJobs(context.Context, time.Time, int) ([]core.WebhookRef, error) {
+	return f.jobs, nil
 }
 
 func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
@@ -278,7 +283,12 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 	return []string{"list.low_stock"}, nil
 }
 
-type fakeQueue struct{ imports, batches, webhooks, pushes, sends, resumes []string }
+type fakeQueue struct{ imports, batches, webhooks, pushes, sends, resumes, jobs []string }
+
+func (q *fakeQueue) EnqueueDeliveryJob(_ context.Context, _, jobID uuid.UUID) error {
+	q.jobs = append(q.jobs, jobID.String())
+	return nil
+}
 
 func (q *fakeQueue) EnqueueResumeDeliveries(_ context.Context, _, listID uuid.UUID) error {
 	q.resumes = append(q.resumes, listID.String())
@@ -320,7 +330,7 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	push := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
 	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
 		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}},
-		waiting: []core.ListRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
+		waiting: []core.ListRef{{MerchantID: uuid.New(), ID: uuid.New()}}, jobs: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
 	if !errors.Is(err, boom) {
@@ -328,6 +338,9 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	}
 	if fmt.Sprint(q.imports) != fmt.Sprint([]string{imp.ID.String()}) || fmt.Sprint(q.batches) != fmt.Sprintf("[%s:3]", batch.ListID) {
 		t.Fatalf("enqueued imports %v, batches %v", q.imports, q.batches)
+	}
+	if len(q.jobs) != 1 || q.jobs[0] != store.jobs[0].ID.String() {
+		t.Fatalf("enqueued jobs %v", q.jobs)
 	}
 	if len(q.resumes) != 1 || q.resumes[0] != store.waiting[0].ID.String() {
 		t.Fatalf("resumed lists %v", q.resumes)

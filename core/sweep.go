@@ -92,6 +92,8 @@ type SweepStore interface {
 	StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 	// ListsWithWaitingDeliveries returns lists with waiting deliveries, at most limit.
 	ListsWithWaitingDeliveries(ctx context.Context, limit int) ([]ListRef, error)
+	// StalledDeliveryJobs returns delivery jobs queued or running, untouched since before.
+	StalledDeliveryJobs(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 }
 
 // ListRef names a list.
@@ -188,6 +190,16 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	}
 	for _, d := range deliveries {
 		if err := s.queue.EnqueueSend(ctx, d.MerchantID, d.ID); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	jobs, err := s.store.StalledDeliveryJobs(ctx, now.Add(-StallAfter), sweepLimit)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, j := range jobs {
+		if err := s.queue.EnqueueDeliveryJob(ctx, j.MerchantID, j.ID); err != nil {
 			errs = append(errs, err)
 			break
 		}

@@ -315,3 +315,16 @@ func (db *DB) DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) 
 	}
 	return j, nil
 }
+
+// StalledDeliveryJobs implements core.SweepStore.
+func (db *DB) StalledDeliveryJobs(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id FROM delivery_jobs WHERE status IN ('queued', 'running') AND updated_at < $1
+		ORDER BY updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookRef, error) {
+		var w core.WebhookRef
+		return w, r.Scan(&w.MerchantID, &w.ID)
+	})
+}

@@ -70,6 +70,12 @@ func (db *DB) scanEndpoint(row pgx.Row) (core.WebhookEndpoint, error) {
 		return e, err
 	}
 	e.CreatedAt = e.CreatedAt.UTC()
+	for _, t := range []**time.Time{&e.FailingSince, &e.DisabledAt} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
 	if db.sealer == nil {
 		return e, errors.New("db: no sealer configured for endpoint secrets")
 	}
@@ -102,7 +108,12 @@ func (db *DB) ListEndpoints(ctx context.Context, merchantID uuid.UUID) ([]core.W
 
 // DeleteEndpoint implements core.EndpointStore.
 func (db *DB) DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) error {
+	// Messages first, then the endpoint: the order a delivery attempt locks them in, so the two
+	// never deadlock.
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM webhook_messages WHERE merchant_id = $1 AND endpoint_id = $2 AND status = 'pending'`, merchantID, id); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id)
 		if err != nil {
 			return err
@@ -110,8 +121,7 @@ func (db *DB) DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) erro
 		if tag.RowsAffected() == 0 {
 			return core.ErrEndpointNotFound
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM webhook_messages WHERE merchant_id = $1 AND endpoint_id = $2 AND status = 'pending'`, merchantID, id)
-		return err
+		return nil
 	})
 }
 
