@@ -6,10 +6,10 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -133,6 +133,21 @@ func (s *DeliveryJobs) Get(ctx context.Context, merchantID, listID, jobID uuid.U
 	return s.store.GetDeliveryJob(ctx, merchantID, listID, jobID)
 }
 
+// Rows of a job are handled jobChunk at a time, jobParallelism of them at once.
+const (
+	jobChunk       = 256
+	jobParallelism = 8
+)
+
+// endOnListError fails the job when its list can give no code any more (saying why, from the
+// chunk's start) and returns any other error for the task to retry.
+func (s *DeliveryJobs) endOnListError(ctx context.Context, merchantID, jobID uuid.UUID, rowsDone, invalid int64, err error) error {
+	if errors.Is(err, ErrListNotFound) || errors.Is(err, ErrListArchived) || errors.Is(err, ErrListExpired) || errors.Is(err, ErrListNotStarted) {
+		return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, max(rowsDone, 0), invalid, err.Error())
+	}
+	return err
+}
+
 // recipientColumns are the CSV columns a job reads.
 var recipientColumns = []string{"email", "phone", "push_token", "external_id", "first_name", "last_name"}
 
@@ -203,6 +218,43 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, ""); err != nil {
 		return err
 	}
+	// Rows are handled in chunks: the rows of a chunk at the same time (each allocates its code and
+	// queues its message on its own), then the checkpoint. A rerun after a crash repeats at most
+	// one chunk, and a repeated row finds its delivery.
+	var chunk []DeliveryInput
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		var mu sync.Mutex
+		var firstErr error
+		var refused int64
+		sem := make(chan struct{}, jobParallelism)
+		var wg sync.WaitGroup
+		for _, in := range chunk {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(in DeliveryInput) {
+				defer func() { <-sem; wg.Done() }()
+				jid := jobID
+				_, _, err := s.deliveries.create(ctx, merchantID, j.ListID, &jid, in)
+				var ce *Error
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+				case errors.As(err, &ce) && ce.Kind == KindInvalid:
+					refused++
+				case firstErr == nil:
+					firstErr = err
+				}
+			}(in)
+		}
+		wg.Wait()
+		chunk = chunk[:0]
+		invalid += refused
+		return firstErr
+	}
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -231,24 +283,19 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 			invalid++
 		} else {
 			in.Recipient = rcpt
-			jid := jobID
-			if _, _, err := s.deliveries.create(ctx, merchantID, j.ListID, &jid, in); err != nil {
-				if errors.Is(err, ErrListNotFound) || errors.Is(err, ErrListArchived) || errors.Is(err, ErrListExpired) || errors.Is(err, ErrListNotStarted) {
-					// The list gives no code now: the job ends here, saying why.
-					return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, rows-1, invalid, err.Error())
-				}
-				var ce *Error
-				if !errors.As(err, &ce) || ce.Kind != KindInvalid {
-					return fmt.Errorf("row %d: %w", rows, err)
-				}
-				invalid++
-			}
+			chunk = append(chunk, in)
 		}
-		if rows%500 == 0 {
+		if rows%jobChunk == 0 {
+			if err := flush(); err != nil {
+				return s.endOnListError(ctx, merchantID, jobID, rows-jobChunk, invalid, err)
+			}
 			if err := checkpoint(JobRunning); err != nil {
 				return err
 			}
 		}
+	}
+	if err := flush(); err != nil {
+		return s.endOnListError(ctx, merchantID, jobID, rows-int64(len(chunk)), invalid, err)
 	}
 	s.log.InfoContext(ctx, "delivery job read", "job_id", jobID, "rows", rows, "invalid", invalid)
 	return checkpoint(JobDone)

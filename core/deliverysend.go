@@ -39,13 +39,19 @@ func IsPermanent(err error) bool {
 type DeliverySender struct {
 	store     DeliveryStore
 	templates TemplateStore
-	lists     ListStore
+	lists     ListSummaries
 	sender    MessageSender
 	log       *slog.Logger
 }
 
+// ListSummaries reads what a message needs of a list (its name and expiry), cheaply.
+type ListSummaries interface {
+	// ListSummary returns the list with its name and dates, without counts; ErrListNotFound.
+	ListSummary(ctx context.Context, merchantID, listID uuid.UUID) (List, error)
+}
+
 // NewDeliverySender returns the sender.
-func NewDeliverySender(store DeliveryStore, templates TemplateStore, lists ListStore, sender MessageSender, log *slog.Logger) *DeliverySender {
+func NewDeliverySender(store DeliveryStore, templates TemplateStore, lists ListSummaries, sender MessageSender, log *slog.Logger) *DeliverySender {
 	return &DeliverySender{store: store, templates: templates, lists: lists, sender: sender, log: log}
 }
 
@@ -80,7 +86,7 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	if err != nil {
 		return err
 	}
-	list, err := s.lists.GetList(ctx, merchantID, d.ListID)
+	list, err := s.lists.ListSummary(ctx, merchantID, d.ListID)
 	if errors.Is(err, ErrListNotFound) {
 		return fail("the list was deleted")
 	}

@@ -328,3 +328,14 @@ func (db *DB) StalledDeliveryJobs(ctx context.Context, before time.Time, limit i
 		return w, r.Scan(&w.MerchantID, &w.ID)
 	})
 }
+
+// ListSummary implements core.ListSummaries: one primary-key read, no counts.
+func (db *DB) ListSummary(ctx context.Context, merchantID, listID uuid.UUID) (core.List, error) {
+	l := core.List{MerchantID: merchantID, ID: listID}
+	err := db.pool.QueryRow(ctx, `SELECT name, starts_at, expires_at FROM code_lists WHERE merchant_id = $1 AND id = $2`,
+		merchantID, listID).Scan(&l.Name, &l.StartsAt, &l.ExpiresAt)
+	if err != nil {
+		return core.List{}, notFound(err, core.ErrListNotFound)
+	}
+	return l, nil
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -31,6 +32,38 @@ type channelSender struct {
 	mu      sync.Mutex
 	mailers map[uuid.UUID]cachedMailer
 	pushers map[uuid.UUID]cachedPusher
+	// configs keeps each merchant's channel settings for a few seconds, so a burst of messages
+	// does not read and open them once per message.
+	configs map[string]cachedConfig
+}
+
+type cachedConfig struct {
+	cfg   core.ChannelConfig
+	until time.Time
+}
+
+// channelConfigTTL is how long channel settings are reused before they are read again.
+const channelConfigTTL = 5 * time.Second
+
+func (s *channelSender) config(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (core.ChannelConfig, error) {
+	key := merchantID.String() + ":" + string(ch)
+	s.mu.Lock()
+	c, ok := s.configs[key]
+	s.mu.Unlock()
+	if ok && time.Now().Before(c.until) {
+		return c.cfg, nil
+	}
+	cfg, err := s.channels.GetChannel(ctx, merchantID, ch)
+	if err != nil {
+		return cfg, err
+	}
+	s.mu.Lock()
+	if len(s.configs) > 10_000 {
+		s.configs = make(map[string]cachedConfig)
+	}
+	s.configs[key] = cachedConfig{cfg: cfg, until: time.Now().Add(channelConfigTTL)}
+	s.mu.Unlock()
+	return cfg, nil
 }
 
 type cachedMailer struct {
@@ -45,7 +78,7 @@ type cachedPusher struct {
 
 func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string) *channelSender {
 	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL,
-		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher)}
+		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher), configs: make(map[string]cachedConfig)}
 }
 
 // permanent marks a provider error that will not heal.
@@ -68,7 +101,7 @@ func settingsKey(secret []byte) string {
 
 // Send implements core.MessageSender.
 func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
-	cfg, err := s.channels.GetChannel(ctx, merchantID, msg.Channel)
+	cfg, err := s.config(ctx, merchantID, msg.Channel)
 	if errors.Is(err, core.ErrChannelNotFound) {
 		return "", core.ErrChannelNotSet
 	}
