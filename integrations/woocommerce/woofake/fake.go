@@ -115,6 +115,9 @@ type Fake struct {
 	webhooks       map[int64]*webhookRecord
 	nextWebhookID  int64
 	coupons        map[int64]*couponRecord
+	// couponsByCode indexes coupon ids by lower-cased code (entries may be stale: lookups check
+	// the coupon), so a store with 100,000 coupons finds a code without a scan.
+	couponsByCode map[string][]int64
 	orders         map[int64]*orderRecord
 	nextPostID     int64
 	failures       []failure
@@ -171,6 +174,7 @@ func Start(cfg Config) (*Fake, error) {
 		keys:          make(map[string]*keyRecord),
 		webhooks:      make(map[int64]*webhookRecord),
 		coupons:       make(map[int64]*couponRecord),
+		couponsByCode: make(map[string][]int64),
 		orders:        make(map[int64]*orderRecord),
 		nextKeyID:     1,
 		nextWebhookID: 1,

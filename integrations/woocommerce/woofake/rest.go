@@ -562,12 +562,24 @@ func (f *Fake) couponJSONLocked(cp *couponRecord) couponJSON {
 func (f *Fake) couponIDByCodeLocked(code string, exclude int64) int64 {
 	code = strings.ToLower(code)
 	var found int64
-	for id, cp := range f.coupons {
-		if id != exclude && cp.status == "publish" && strings.ToLower(cp.code) == code && (found == 0 || id < found) {
+	for _, id := range f.couponsByCode[code] {
+		cp := f.coupons[id]
+		if cp != nil && id != exclude && cp.status == "publish" && strings.ToLower(cp.code) == code && (found == 0 || id < found) {
 			found = id
 		}
 	}
 	return found
+}
+
+// indexCouponLocked records a coupon under its code for couponIDByCodeLocked.
+func (f *Fake) indexCouponLocked(cp *couponRecord) {
+	key := strings.ToLower(cp.code)
+	for _, id := range f.couponsByCode[key] {
+		if id == cp.id {
+			return
+		}
+	}
+	f.couponsByCode[key] = append(f.couponsByCode[key], cp.id)
 }
 
 var discountTypes = []string{"percent", "fixed_cart", "fixed_product"}
@@ -766,6 +778,7 @@ func (f *Fake) createCouponLocked(params map[string]any) (*couponRecord, *restEr
 	cp.id = f.nextPostID
 	f.nextPostID++
 	f.coupons[cp.id] = cp
+	f.indexCouponLocked(cp)
 	return cp, nil
 }
 
@@ -781,6 +794,7 @@ func (f *Fake) updateCouponLocked(id int64, params map[string]any) (*couponRecor
 	}
 	cp.modified = f.cfg.Now().UTC().Truncate(time.Second)
 	f.coupons[id] = &cp
+	f.indexCouponLocked(&cp)
 	return &cp, nil
 }
 
@@ -1233,5 +1247,6 @@ func (f *Fake) AddCoupon(c Coupon) int64 {
 	}
 	f.nextPostID++
 	f.coupons[cp.id] = cp
+	f.indexCouponLocked(cp)
 	return cp.id
 }
