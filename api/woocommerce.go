@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -118,7 +120,10 @@ func (h *handlers) wooCallback(c *gin.Context) {
 
 // wooWebhook is POST /webhooks/woocommerce/{connection_id}: pings answer 200 at once; deliveries
 // are verified with the connection's secrets before anything is read, stored, then answered.
+//
+// The answer carries Server-Timing ("intake;dur=<ms>"), as the Shopify route's does.
 func (h *handlers) wooWebhook(c *gin.Context) {
+	started := time.Now()
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, woocommerce.MaxWebhookBytes))
 	if err != nil {
 		var maxErr *http.MaxBytesError
@@ -134,5 +139,6 @@ func (h *handlers) wooWebhook(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Header("Server-Timing", "intake;dur="+strconv.FormatFloat(float64(time.Since(started).Microseconds())/1000, 'f', 3, 64))
 	c.JSON(http.StatusOK, gin.H{"status": status})
 }
