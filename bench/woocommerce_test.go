@@ -1,0 +1,348 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/integrations/woocommerce"
+	"github.com/coupongate/coupongate/integrations/woocommerce/woofake"
+)
+
+// startWooFake starts a fake WooCommerce store in the bench process. It serves plain HTTP: the
+// gateway and the worker are other processes and would not trust a TLS fake's self-signed
+// certificate; over HTTP the client signs every request with OAuth 1.0a, which the fake verifies.
+func startWooFake(tb testing.TB) *woofake.Fake {
+	fake, err := woofake.Start(woofake.Config{TLS: false})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fake
+}
+
+// wooConnect connects the fake store to the merchant with its default keys through
+// POST /api/v1/connections/woocommerce (which creates the store's webhooks, each pinged at
+// APP_URL) and returns the connection's id.
+func wooConnect(tb testing.TB, s *stack, key string, fake *woofake.Fake) string {
+	var conn struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if st := call(tb, "POST", s.url+"/api/v1/connections/woocommerce", key, map[string]any{"site_url": fake.URL(),
+		"consumer_key": woofake.DefaultConsumerKey, "consumer_secret": woofake.DefaultConsumerSecret}, &conn); st != 201 || conn.ID == "" {
+		tb.Fatalf("connect the store: %d %+v", st, conn)
+	}
+	return conn.ID
+}
+
+// wooPushState is one push as GET /api/v1/lists/{id}/connections shows it.
+type wooPushState struct {
+	State   string `json:"state"`
+	Pushed  int64  `json:"pushed"`
+	Failed  int64  `json:"failed"`
+	Pending int64  `json:"pending"`
+	Error   string `json:"error"`
+}
+
+// wooPush pushes the list to the connection and waits until the push is active with n codes
+// pushed; it returns the time from the POST and the push's last state.
+func wooPush(tb testing.TB, s *stack, key, list, conn string, n int) (time.Duration, wooPushState) {
+	start := time.Now()
+	var created wooPushState
+	if st := call(tb, "POST", s.url+"/api/v1/lists/"+list+"/connections", key, map[string]any{"connection_id": conn,
+		"discount": map[string]any{"title": "Bench", "value_type": "percentage", "value": 10}}, &created); st != 202 {
+		tb.Fatalf("push: %d %+v", st, created)
+	}
+	// The fake store checks every new code against each coupon it holds, so a push's time grows
+	// with the square of its size: 100,000 codes take tens of minutes on a shared machine.
+	for deadline := start.Add(2 * time.Hour); ; {
+		var page struct{ Items []wooPushState }
+		if st := call(tb, "GET", s.url+"/api/v1/lists/"+list+"/connections", key, nil, &page); st != 200 || len(page.Items) != 1 {
+			tb.Fatalf("pushes: %d %+v", st, page)
+		}
+		last := page.Items[0]
+		if last.State == "active" && last.Pushed == int64(n) {
+			return time.Since(start), last
+		}
+		if last.State == "error" || last.State == "stopped" {
+			tb.Fatalf("push ended %s: %+v", last.State, last)
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("push not done after 2 hours: %+v", last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// wooOrder is a minimal order.updated body: a paid (processing) order that used code.
+func wooOrder(id int64, code string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": id, "status": "processing", "currency": "USD", "total": "90.00",
+		"billing":      map[string]any{"email": fmt.Sprintf("buyer%d@example.com", id)},
+		"coupon_lines": []any{map[string]any{"id": id, "code": code, "discount": "10.00"}},
+	})
+	return b
+}
+
+// BenchmarkWooCommerceIntake: signed order.updated deliveries per second and their latency
+// through POST /webhooks/woocommerce/{connection_id} with 64 clients, one order per code, then
+// every delivery sent again byte for byte (answered duplicate); then the time until the worker has
+// processed them all, every code counted exactly once. Beside it: raw single-row INSERT … ON
+// CONFLICT DO NOTHING of the same bodies into a table shaped like webhook_deliveries over 64 pgx
+// connections.
+//
+// The list's codes are Coupongate's (upper case) and are pushed to the fake store first, untimed:
+// the store lowercases coupon codes, so its orders name them in lower case, and the worker finds
+// them among the pushed codes without regard to case. That is the path a list made in Coupongate
+// takes, and it costs the worker one more lookup than a code sent in its own case.
+func BenchmarkWooCommerceIntake(b *testing.B) {
+	n := envInt("BENCH_WOO_WEBHOOKS", 50_000)
+	ctx := context.Background()
+	p := pool(b, 4)
+	defer p.Close()
+	resetCodes(b, p)
+	if _, err := p.Exec(ctx, `TRUNCATE webhook_deliveries`); err != nil {
+		b.Fatal(err)
+	}
+	fake := startWooFake(b)
+	defer fake.Close()
+	s := startStack(b)
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop(b)
+		}
+	}()
+	keys := merchant(b)
+	list, codes := seedList(b, s, keys.APIKey, n, "WC")
+	var merchantID uuid.UUID
+	if err := p.QueryRow(ctx, `SELECT merchant_id FROM code_lists WHERE id = $1`, list).Scan(&merchantID); err != nil {
+		b.Fatal(err)
+	}
+	conn := wooConnect(b, s, keys.APIKey, fake)
+	pushed, _ := wooPush(b, s, keys.APIKey, list, conn, n)
+	if got := len(fake.Coupons()); got != n {
+		b.Fatalf("the store holds %d coupons after the push, want %d", got, n)
+	}
+
+	var hook woofake.Webhook
+	for _, wh := range fake.Webhooks() {
+		if wh.Topic == "order.updated" && wh.Status == "active" && strings.HasSuffix(wh.DeliveryURL, "/webhooks/woocommerce/"+conn) {
+			hook = wh
+		}
+	}
+	if hook.ID == 0 {
+		b.Fatalf("no active order.updated webhook for connection %s in the store: %+v", conn, fake.Webhooks())
+	}
+	webhookID := strconv.FormatInt(hook.ID, 10)
+	type wooDelivery struct {
+		body      []byte
+		signature string
+	}
+	deliveries := make([]wooDelivery, n)
+	for i := range deliveries {
+		body := wooOrder(int64(7_000_000+i), strings.ToLower(codes[i]))
+		deliveries[i] = wooDelivery{body: body, signature: woocommerce.SignWebhook(body, hook.Secret)}
+	}
+	url := s.url + "/webhooks/woocommerce/" + conn
+	source := fake.URL() + "/"
+	// The gateway's WooCommerce answer carries no Server-Timing header: latencies are the client's.
+	send := func(want string) func(i int) error {
+		return func(i int) error {
+			d := deliveries[i]
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(d.body))
+			h := req.Header
+			h.Set("Content-Type", "application/json")
+			h.Set("User-Agent", woofake.UserAgent)
+			h.Set(woocommerce.HeaderSource, source)
+			h.Set(woocommerce.HeaderTopic, "order.updated")
+			h.Set(woocommerce.HeaderResource, "order")
+			h.Set(woocommerce.HeaderEvent, "updated")
+			h.Set(woocommerce.HeaderSignature, d.signature)
+			h.Set(woocommerce.HeaderWebhookID, webhookID)
+			h.Set(woocommerce.HeaderDeliveryID, fmt.Sprintf("%032x", i))
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			out, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"`+want+`"`)) {
+				return fmt.Errorf("delivery %d: %d %s %v (want %s)", i, resp.StatusCode, out, err, want)
+			}
+			return nil
+		}
+	}
+	start := time.Now()
+	res := load(b, n, clients, 0, send("accepted"))
+	again := load(b, n, clients, 0, send("duplicate"))
+	intakeDone := time.Since(start)
+
+	// The worker processes the deliveries as they come: wait until none is left received.
+	var received, processed, total int64
+	for deadline := time.Now().Add(15 * time.Minute); ; {
+		if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'received'), count(*) FILTER (WHERE status = 'processed'), count(*)
+			FROM webhook_deliveries WHERE merchant_id = $1`, merchantID).Scan(&received, &processed, &total); err != nil {
+			b.Fatal(err)
+		}
+		if received == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d deliveries still received after 15 minutes (%d processed of %d)", received, processed, total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	allProcessed := time.Since(start)
+	s.stop(b)
+	stopped = true
+	if total != int64(n) || processed != int64(n) {
+		b.Fatalf("%d deliveries stored, %d processed; want %d each (%d sent twice)", total, processed, n, n)
+	}
+	var once, uses, codeRows int64
+	if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE uses = 1), coalesce(sum(uses), 0), count(*) FROM codes WHERE list_id = $1`,
+		list).Scan(&once, &uses, &codeRows); err != nil {
+		b.Fatal(err)
+	}
+	if once != int64(n) || uses != int64(n) || codeRows != int64(n) {
+		b.Fatalf("%d of %d codes used exactly once, %d uses in all; want %d and %d", once, codeRows, uses, n, n)
+	}
+
+	// The physical limit: the row intake stores per delivery, as single-row INSERTs.
+	for _, q := range []string{`DROP TABLE IF EXISTS raw_deliveries`, `CREATE TABLE raw_deliveries (LIKE webhook_deliveries INCLUDING ALL)`} {
+		if _, err := p.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw := pool(b, clients)
+	defer raw.Close()
+	ids := make([]uuid.UUID, 2*n)
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	keysOf := make([]string, n)
+	for i, d := range deliveries {
+		keysOf[i] = fmt.Sprintf("order.updated:%x", sha256.Sum256(d.body))
+	}
+	site := strings.TrimRight(fake.URL(), "/")
+	insert := func(off int) func(i int) error {
+		return func(i int) error {
+			_, err := raw.Exec(ctx, `INSERT INTO raw_deliveries
+				(merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
+				ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING`,
+				merchantID, ids[off+i], woocommerce.Platform, site, "order.updated", keysOf[i], webhookID, nil, deliveries[i].body)
+			return err
+		}
+	}
+	rawFirst := load(b, n, clients, 0, insert(0))
+	rawAgain := load(b, n, clients, 0, insert(n))
+	_, _ = p.Exec(ctx, `DROP TABLE raw_deliveries`)
+
+	report(row{fmt.Sprintf("WooCommerce order.updated deliveries/s, HTTP, %d clients, %d deliveries", clients, n),
+		fmt.Sprintf("%.0f (client p50 %s, p99 %s)", res.perSecond(), ms(res.pct(.5)), ms(res.pct(.99))),
+		fmt.Sprintf("%.0f raw INSERTs/s (p99 %s)", rawFirst.perSecond(), ms(rawFirst.pct(.99))),
+		fmt.Sprintf("%.2f of raw", res.perSecond()/rawFirst.perSecond()),
+		fmt.Sprintf("the worker processes alongside; body %d bytes; no Server-Timing on this route, client-side latency only", len(deliveries[0].body))})
+	report(row{"WooCommerce deliveries sent again (identical body)",
+		fmt.Sprintf("%.0f/s (client p50 %s, p99 %s)", again.perSecond(), ms(again.pct(.5)), ms(again.pct(.99))),
+		fmt.Sprintf("%.0f raw conflicting INSERTs/s (p99 %s)", rawAgain.perSecond(), ms(rawAgain.pct(.99))),
+		fmt.Sprintf("%.2f of raw", again.perSecond()/rawAgain.perSecond()), "all answered duplicate"})
+	report(row{"WooCommerce deliveries processed by the worker",
+		fmt.Sprintf("%.1f s from the first delivery, %.0f/s", allProcessed.Seconds(), float64(n)/allProcessed.Seconds()),
+		fmt.Sprintf("intake took %.1f s (both passes)", intakeDone.Seconds()), "",
+		fmt.Sprintf("codes pushed first (%.1f s, untimed) and ordered in lower case; %d deliveries sent twice → %d stored, %d processed, %d uses, every code used once",
+			pushed.Seconds(), n, total, processed, uses)})
+}
+
+// BenchmarkWooCommercePush100k: a 100,000-code list (BENCH_WOO_PUSH_CODES) pushed into a fake
+// WooCommerce store run in the bench process (plain HTTP, OAuth 1.0a), from the POST to the push
+// active with every code pushed; checks that the store holds exactly the list's codes and none
+// failed. Beside it: the fake's own ceiling, measured in the same run: as many 100-coupon batch
+// requests sent straight to a second, empty fake from one goroutine (the pusher is sequential).
+func BenchmarkWooCommercePush100k(b *testing.B) {
+	n := envInt("BENCH_WOO_PUSH_CODES", 100_000)
+	fake := startWooFake(b)
+	defer fake.Close()
+	p := pool(b, 4)
+	defer p.Close()
+	resetCodes(b, p)
+	// LOG_LEVEL=info: the worker logs "woocommerce push done" with its requests and duration.
+	s := startStack(b, "LOG_LEVEL=info")
+	defer s.stop(b)
+	keys := merchant(b)
+	list, codes := seedList(b, s, keys.APIKey, n, "WP")
+	conn := wooConnect(b, s, keys.APIKey, fake)
+
+	before := fake.Requests()
+	elapsed, last := wooPush(b, s, keys.APIKey, list, conn, n)
+	requests := fake.Requests() - before
+	if last.Failed != 0 || last.Pending != 0 {
+		b.Fatalf("push done with %d failed, %d pending: %+v", last.Failed, last.Pending, last)
+	}
+	inStore := fake.Coupons()
+	got := make([]string, 0, len(inStore))
+	for _, c := range inStore {
+		if c.Status == "publish" {
+			got = append(got, c.Code)
+		}
+	}
+	slices.Sort(got)
+	want := make([]string, n)
+	for i, c := range codes {
+		want[i] = strings.ToLower(c)
+	}
+	slices.Sort(want)
+	if len(inStore) != n || !slices.Equal(got, want) {
+		b.Fatalf("the store holds %d coupons (%d published), want the list's %d codes exactly", len(inStore), len(got), n)
+	}
+
+	// The fake's ceiling: the same coupons, 100 per batch request, from one goroutine, into a
+	// second fake that starts empty as the first did.
+	ceilingFake := startWooFake(b)
+	defer ceilingFake.Close()
+	api := woocommerce.Store{SiteURL: ceilingFake.URL(), ConsumerKey: woofake.DefaultConsumerKey, ConsumerSecret: woofake.DefaultConsumerSecret}
+	ctx := context.Background()
+	batches := 0
+	ceilingStart := time.Now()
+	for i := 0; i < n; i += woocommerce.MaxBatchItems {
+		var batch woocommerce.CouponBatch
+		for _, code := range codes[i:min(i+woocommerce.MaxBatchItems, n)] {
+			batch.Create = append(batch.Create, woocommerce.CouponInput{Code: code, DiscountType: "percent", Amount: "10", UsageLimit: 1, IndividualUse: true})
+		}
+		res, err := api.BatchCoupons(ctx, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res.Create {
+			if r.Err != nil || r.ID == 0 {
+				b.Fatalf("ceiling batch %d: %+v", batches, r)
+			}
+		}
+		batches++
+	}
+	ceiling := time.Since(ceilingStart)
+	if got := len(ceilingFake.Coupons()); got != n {
+		b.Fatalf("the ceiling's store holds %d coupons, want %d", got, n)
+	}
+
+	ours := float64(requests) / elapsed.Seconds()
+	limit := float64(batches) / ceiling.Seconds()
+	report(row{fmt.Sprintf("push %d codes to WooCommerce (fake, plain HTTP, OAuth 1.0a), POST → active", n),
+		fmt.Sprintf("%.1f s; %d requests to the store, %.1f/s", elapsed.Seconds(), requests, ours),
+		fmt.Sprintf("%.1f s; %d batch requests straight to an empty fake, one goroutine, %.1f/s", ceiling.Seconds(), batches, limit),
+		fmt.Sprintf("%.2f of the fake's rate (%.2f× its time)", ours/limit, elapsed.Seconds()/ceiling.Seconds()),
+		fmt.Sprintf("ours beyond the fake: %s per request; %d coupons in the store, exactly the list's codes, 0 failed",
+			ms((elapsed-ceiling)/time.Duration(max(requests, 1))), len(inStore))})
+}
