@@ -211,106 +211,23 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 			return err
 		}
 		lagSecs := lag.Seconds()
-		// Domain events: stock crossings and ended imports.
-		rows, err := tx.Query(ctx, `WITH ev AS (
-				SELECT id, CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END AS type,
-					jsonb_build_object('type', CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END,
-						'timestamp', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-						'data', payload || jsonb_strip_nulls(jsonb_build_object('list_id', list_id,
-							'status', CASE type WHEN 'import.succeeded' THEN 'succeeded' WHEN 'import.failed' THEN 'failed' END))) AS body
-					, created_at >= now() - make_interval(secs => $3) AS young
-				FROM domain_events WHERE merchant_id = $1 AND id > $2
-				ORDER BY id LIMIT $4)
-			SELECT id, type, body, young FROM ev ORDER BY id`, merchantID, domainID, lagSecs, limit)
-		if err != nil {
-			return err
-		}
-		type event struct {
-			key  string
-			typ  string
-			body []byte
-			id   int64
-		}
-		var events []event
-		// Rows are taken in id order up to the first one younger than lag: an older-looking row
-		// after it may belong to a transaction that began earlier and committed later.
-		for young := false; rows.Next() && !young; {
-			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
-				rows.Close()
+		// Three sources, each in id order up to its first row younger than lag (an older-looking
+		// row after it may belong to a transaction that began earlier and committed later).
+		var events []outboundEvent
+		for _, src := range []struct {
+			query  string
+			prefix string
+			cursor *int64
+		}{
+			{domainEventsQuery, "msg_d", &domainID},
+			{allocationEventsQuery, "msg_a", &allocID},
+			{redeemedEventsQuery, "msg_c", &codeID},
+		} {
+			got, err := takeEvents(ctx, tx, src.query, src.prefix, src.cursor, merchantID, lagSecs, limit)
+			if err != nil {
 				return err
 			}
-			if young {
-				break
-			}
-			e.key = "msg_d" + itoa(e.id)
-			events = append(events, e)
-			domainID = max(domainID, e.id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// Codes handed out: code.delivered, from the allocations.
-		rows, err = tx.Query(ctx, `SELECT a.id, 'code.delivered',
-				jsonb_build_object('type', 'code.delivered', 'timestamp', to_char(a.allocated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-					'data', jsonb_strip_nulls(jsonb_build_object('list_id', a.list_id, 'code', k.code, 'channel', a.channel,
-						'campaign', NULLIF(a.campaign, ''), 'actor', a.actor,
-						'recipient', jsonb_strip_nulls(jsonb_build_object('external_id', a.recipient_external_id,
-							'email', a.recipient_email, 'phone', a.recipient_phone)))))
-			, a.allocated_at >= now() - make_interval(secs => $3)
-			FROM allocations a JOIN codes k ON k.merchant_id = a.merchant_id AND k.list_id = a.list_id AND k.seq = a.seq
-			WHERE a.merchant_id = $1 AND a.id > $2
-			ORDER BY a.id LIMIT $4`, merchantID, allocID, lagSecs, limit)
-		if err != nil {
-			return err
-		}
-		for young := false; rows.Next() && !young; {
-			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
-				rows.Close()
-				return err
-			}
-			if young {
-				break
-			}
-			e.key = "msg_a" + itoa(e.id)
-			events = append(events, e)
-			allocID = max(allocID, e.id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// Code timeline events: redeemed, with the code.
-		rows, err = tx.Query(ctx, `SELECT e.id, 'code.redeemed',
-				jsonb_build_object('type', 'code.redeemed',
-					'timestamp', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-					'data', jsonb_strip_nulls(jsonb_build_object('list_id', e.list_id, 'code', k.code, 'channel', NULLIF(e.channel, ''),
-						'recipient', e.recipient, 'order', NULLIF(e.order_ref, ''), 'actor', e.actor, 'details', e.details)))
-			, e.at >= now() - make_interval(secs => $3)
-			FROM code_events e JOIN codes k ON k.merchant_id = e.merchant_id AND k.list_id = e.list_id AND k.seq = e.seq
-			WHERE e.merchant_id = $1 AND e.id > $2 AND e.type = 'redeemed'
-			ORDER BY e.id LIMIT $4`, merchantID, codeID, lagSecs, limit)
-		if err != nil {
-			return err
-		}
-		for young := false; rows.Next() && !young; {
-			var e event
-			if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
-				rows.Close()
-				return err
-			}
-			if young {
-				break
-			}
-			e.key = "msg_c" + itoa(e.id)
-			events = append(events, e)
-			codeID = max(codeID, e.id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+			events = append(events, got...)
 		}
 		if len(events) == 0 {
 			return nil
@@ -324,7 +241,7 @@ func (db *DB) DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time
 				alertIDs = append(alertIDs, e.id)
 			}
 		}
-		rows, err = tx.Query(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload)
+		rows, err := tx.Query(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload)
 			SELECT $1, ev.key, w.id, ev.type, ev.body::jsonb
 			FROM unnest($2::text[], $3::text[], $4::text[]) AS ev(key, type, body)
 			JOIN webhook_endpoints w ON w.merchant_id = $1 AND w.state = 'active' AND ev.type = ANY(w.events)
@@ -485,3 +402,71 @@ func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// outboundEvent is one event for webhook endpoints and alerts: its stable message id, type and body.
+type outboundEvent struct {
+	key  string
+	typ  string
+	body []byte
+	id   int64
+}
+
+// takeEvents reads one source of events after *cursor, in id order, stopping at the first row
+// younger than the lag, and moves *cursor to the last row taken. The query returns id, type, body
+// and whether the row is young, for ($1 merchant, $2 cursor, $3 lag seconds, $4 limit).
+func takeEvents(ctx context.Context, tx pgx.Tx, query, prefix string, cursor *int64, merchantID uuid.UUID, lagSecs float64, limit int) ([]outboundEvent, error) {
+	rows, err := tx.Query(ctx, query, merchantID, *cursor, lagSecs, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outboundEvent
+	for rows.Next() {
+		var e outboundEvent
+		var young bool
+		if err := rows.Scan(&e.id, &e.typ, &e.body, &young); err != nil {
+			return nil, err
+		}
+		if young {
+			break
+		}
+		e.key = prefix + itoa(e.id)
+		out = append(out, e)
+		*cursor = max(*cursor, e.id)
+	}
+	return out, rows.Err()
+}
+
+// domainEventsQuery reads stock crossings, ended imports (as import.finished) and disabled
+// endpoints.
+const domainEventsQuery = `SELECT id, CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END,
+		jsonb_build_object('type', CASE WHEN type IN ('import.succeeded', 'import.failed') THEN 'import.finished' ELSE type END,
+			'timestamp', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+			'data', payload || jsonb_strip_nulls(jsonb_build_object('list_id', list_id,
+				'status', CASE type WHEN 'import.succeeded' THEN 'succeeded' WHEN 'import.failed' THEN 'failed' END))),
+		created_at >= now() - make_interval(secs => $3)
+	FROM domain_events WHERE merchant_id = $1 AND id > $2
+	ORDER BY id LIMIT $4`
+
+// allocationEventsQuery reads codes handed out (code.delivered), from the allocations.
+const allocationEventsQuery = `SELECT a.id, 'code.delivered',
+		jsonb_build_object('type', 'code.delivered', 'timestamp', to_char(a.allocated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+			'data', jsonb_strip_nulls(jsonb_build_object('list_id', a.list_id, 'code', k.code, 'channel', a.channel,
+				'campaign', NULLIF(a.campaign, ''), 'actor', a.actor,
+				'recipient', jsonb_strip_nulls(jsonb_build_object('external_id', a.recipient_external_id,
+					'email', a.recipient_email, 'phone', a.recipient_phone))))),
+		a.allocated_at >= now() - make_interval(secs => $3)
+	FROM allocations a JOIN codes k ON k.merchant_id = a.merchant_id AND k.list_id = a.list_id AND k.seq = a.seq
+	WHERE a.merchant_id = $1 AND a.id > $2
+	ORDER BY a.id LIMIT $4`
+
+// redeemedEventsQuery reads uses counted (code.redeemed), from the codes' timelines.
+const redeemedEventsQuery = `SELECT e.id, 'code.redeemed',
+		jsonb_build_object('type', 'code.redeemed',
+			'timestamp', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+			'data', jsonb_strip_nulls(jsonb_build_object('list_id', e.list_id, 'code', k.code, 'channel', NULLIF(e.channel, ''),
+				'recipient', e.recipient, 'order', NULLIF(e.order_ref, ''), 'actor', e.actor, 'details', e.details))),
+		e.at >= now() - make_interval(secs => $3)
+	FROM code_events e JOIN codes k ON k.merchant_id = e.merchant_id AND k.list_id = e.list_id AND k.seq = e.seq
+	WHERE e.merchant_id = $1 AND e.id > $2 AND e.type = 'redeemed'
+	ORDER BY e.id LIMIT $4`
