@@ -419,3 +419,29 @@ func (s *Connections) CodesChanged(ctx context.Context, merchantID, listID uuid.
 	}
 	return nil
 }
+
+// ActiveConnectionLister pages through a platform's active connections across merchants.
+type ActiveConnectionLister interface {
+	ActiveConnections(ctx context.Context, platform string, afterMerchant, afterID uuid.UUID, limit int) ([]Connection, error)
+}
+
+// ForEachActiveConnection calls fn for every active connection of a platform, 500 at a time
+// (the schedulers' reconciliation).
+func ForEachActiveConnection(ctx context.Context, store ActiveConnectionLister, platform string, fn func(Connection) error) error {
+	var afterM, afterID uuid.UUID
+	for {
+		conns, err := store.ActiveConnections(ctx, platform, afterM, afterID, 500)
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if len(conns) < 500 {
+			return nil
+		}
+		afterM, afterID = conns[len(conns)-1].MerchantID, conns[len(conns)-1].ID
+	}
+}

@@ -63,22 +63,9 @@ func NewReconciler(app App, store ReconcileStore, queue ReconcileQueue, orders O
 
 // ReconcileAll queues the reconciliation of every active Shopify connection.
 func (r *Reconciler) ReconcileAll(ctx context.Context) error {
-	var afterM, afterID uuid.UUID
-	for {
-		conns, err := r.store.ActiveConnections(ctx, Platform, afterM, afterID, 500)
-		if err != nil {
-			return err
-		}
-		for _, c := range conns {
-			if err := r.queue.EnqueueReconcile(ctx, c.MerchantID, c.ID); err != nil {
-				return err
-			}
-		}
-		if len(conns) < 500 {
-			return nil
-		}
-		afterM, afterID = conns[len(conns)-1].MerchantID, conns[len(conns)-1].ID
-	}
+	return core.ForEachActiveConnection(ctx, r.store, Platform, func(c core.Connection) error {
+		return r.queue.EnqueueReconcile(ctx, c.MerchantID, c.ID)
+	})
 }
 
 // Reconcile fetches the shop's orders updated since the last sync (less an overlap), applies
