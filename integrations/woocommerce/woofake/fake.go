@@ -109,15 +109,15 @@ type Fake struct {
 	cfg Config
 	srv *httptest.Server
 
-	mu             sync.Mutex
-	keys           map[string]*keyRecord // consumer key → key
-	nextKeyID      int64
-	webhooks       map[int64]*webhookRecord
-	nextWebhookID  int64
-	coupons        map[int64]*couponRecord
+	mu            sync.Mutex
+	keys          map[string]*keyRecord // consumer key → key
+	nextKeyID     int64
+	webhooks      map[int64]*webhookRecord
+	nextWebhookID int64
+	coupons       map[int64]*couponRecord
 	// couponsByCode indexes coupon ids by lower-cased code (entries may be stale: lookups check
 	// the coupon), so a store with 100,000 coupons finds a code without a scan.
-	couponsByCode map[string][]int64
+	couponsByCode  map[string][]int64
 	orders         map[int64]*orderRecord
 	nextPostID     int64
 	failures       []failure
