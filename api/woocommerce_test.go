@@ -154,7 +154,12 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 	if len(coupons) != 250 {
 		t.Fatalf("%d coupons in the store, want 250", len(coupons))
 	}
-	c := coupons[0]
+	var c woofake.Coupon
+	for _, cp := range coupons {
+		if cp.Code == "woo-0001" { // the store keeps codes in lower case
+			c = cp
+		}
+	}
 	if c.Code != "woo-0001" || c.DiscountType != "percent" || !strings.HasPrefix(c.Amount, "10") || c.UsageLimit != 1 || !c.IndividualUse ||
 		c.DateExpires == nil || !c.DateExpires.Equal(expires) {
 		t.Fatalf("coupon: %+v", c)

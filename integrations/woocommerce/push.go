@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,8 +126,8 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 			break
 		}
 	}
-	p.log.InfoContext(ctx, "woocommerce push done", "list_id", listID, "connection_id", connectionID, "created", run.created,
-		"requests", run.requests, "duration_ms", time.Since(started).Milliseconds())
+	p.log.InfoContext(ctx, "woocommerce push done", "list_id", listID, "connection_id", connectionID, "created", run.created.Load(),
+		"requests", run.requests.Load(), "duration_ms", time.Since(started).Milliseconds())
 	return nil
 }
 
@@ -136,7 +138,7 @@ type pushRun struct {
 	list core.List
 	api  Store
 
-	created, requests int
+	created, requests atomic.Int64
 }
 
 // coupon is the WooCommerce coupon a code becomes.
@@ -182,18 +184,51 @@ func (r *pushRun) run(ctx context.Context) error {
 		} else if p.State == core.PushStopped {
 			return errPushStopped
 		}
-		codes, err := r.store.ClaimPushCodes(ctx, r.ref, BatchLimit)
-		if err != nil {
-			return err
+		// A few batches at once: the store answers them in parallel, and each is recorded on
+		// its own (a batch that fails leaves its codes submitted for the rerun).
+		var batches [][]core.PushCode
+		for len(batches) < parallelBatches {
+			codes, err := r.store.ClaimPushCodes(ctx, r.ref, BatchLimit)
+			if err != nil {
+				return err
+			}
+			if len(codes) == 0 {
+				break
+			}
+			batches = append(batches, codes)
 		}
-		if len(codes) == 0 {
+		if len(batches) == 0 {
 			break
 		}
-		if err := r.create(ctx, codes); err != nil {
-			return err
+		errs := make([]error, len(batches))
+		var wg sync.WaitGroup
+		for i, codes := range batches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = r.create(ctx, codes)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return firstError(errs)
 		}
 	}
 	return r.deleteRemoved(ctx)
+}
+
+// parallelBatches is how many batch requests a push has in flight at once.
+const parallelBatches = 4
+
+// firstError returns the first non-nil error (an *APIError keeps its type for the caller's
+// checks).
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // create sends one batch of codes and records each outcome.
@@ -202,7 +237,7 @@ func (r *pushRun) create(ctx context.Context, codes []core.PushCode) error {
 	for _, c := range codes {
 		batch.Create = append(batch.Create, r.coupon(c.Code))
 	}
-	r.requests++
+	r.requests.Add(1)
 	res, err := r.api.BatchCoupons(ctx, batch)
 	if err != nil {
 		return err
@@ -215,7 +250,7 @@ func (r *pushRun) create(ctx context.Context, codes []core.PushCode) error {
 		item := res.Create[i]
 		switch {
 		case item.Err == nil && item.ID > 0:
-			r.created++
+			r.created.Add(1)
 			outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Pushed: true, RemoteID: strconv.FormatInt(item.ID, 10)})
 		case item.Err != nil && item.Err.Code == codeExists:
 			// The store lowercases codes: one that differs only by case from another code of the
@@ -228,7 +263,7 @@ func (r *pushRun) create(ctx context.Context, codes []core.PushCode) error {
 				outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Error: "differs only by case from " + twin + ", which the store has already"})
 				continue
 			}
-			r.requests++
+			r.requests.Add(1)
 			found, ok, err := r.api.CouponByCode(ctx, c.Code)
 			if err != nil {
 				return err
@@ -277,7 +312,7 @@ func (r *pushRun) deleteRemoved(ctx context.Context) error {
 			seqs = append(seqs, c.Seq)
 		}
 		if len(batch.Delete) > 0 {
-			r.requests++
+			r.requests.Add(1)
 			if _, err := r.api.BatchCoupons(ctx, batch); err != nil {
 				return err
 			}
