@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,9 +65,7 @@ func wooPush(tb testing.TB, s *stack, key, list, conn string, n int) (time.Durat
 		"discount": map[string]any{"title": "Bench", "value_type": "percentage", "value": 10}}, &created); st != 202 {
 		tb.Fatalf("push: %d %+v", st, created)
 	}
-	// The fake store checks every new code against each coupon it holds, so a push's time grows
-	// with the square of its size: 100,000 codes take tens of minutes on a shared machine.
-	for deadline := start.Add(2 * time.Hour); ; {
+	for deadline := start.Add(30 * time.Minute); ; {
 		var page struct{ Items []wooPushState }
 		if st := call(tb, "GET", s.url+"/api/v1/lists/"+list+"/connections", key, nil, &page); st != 200 || len(page.Items) != 1 {
 			tb.Fatalf("pushes: %d %+v", st, page)
@@ -79,7 +78,7 @@ func wooPush(tb testing.TB, s *stack, key, list, conn string, n int) (time.Durat
 			tb.Fatalf("push ended %s: %+v", last.State, last)
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("push not done after 2 hours: %+v", last)
+			tb.Fatalf("push not done after 30 minutes: %+v", last)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -157,7 +156,9 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 	}
 	url := s.url + "/webhooks/woocommerce/" + conn
 	source := fake.URL() + "/"
-	// The gateway's WooCommerce answer carries no Server-Timing header: latencies are the client's.
+	// The gateway's own time per delivery, from reading the body to the 2xx (Server-Timing).
+	var serverMu sync.Mutex
+	var server []time.Duration
 	send := func(want string) func(i int) error {
 		return func(i int) error {
 			d := deliveries[i]
@@ -178,16 +179,36 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 			}
 			out, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if v, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "intake;dur="); ok {
+				if msf, perr := strconv.ParseFloat(v, 64); perr == nil {
+					serverMu.Lock()
+					server = append(server, time.Duration(msf*float64(time.Millisecond)))
+					serverMu.Unlock()
+				}
+			}
 			if err != nil || resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"`+want+`"`)) {
 				return fmt.Errorf("delivery %d: %d %s %v (want %s)", i, resp.StatusCode, out, err, want)
 			}
 			return nil
 		}
 	}
+	takeServer := func() loadResult {
+		serverMu.Lock()
+		defer serverMu.Unlock()
+		out := loadResult{ops: len(server), lat: slices.Clone(server)}
+		slices.Sort(out.lat)
+		server = server[:0]
+		return out
+	}
 	start := time.Now()
 	res := load(b, n, clients, 0, send("accepted"))
+	resServer := takeServer()
 	again := load(b, n, clients, 0, send("duplicate"))
+	againServer := takeServer()
 	intakeDone := time.Since(start)
+	if resServer.ops != n || againServer.ops != n {
+		b.Fatalf("%d and %d of %d answers carried Server-Timing", resServer.ops, againServer.ops, n)
+	}
 
 	// The worker processes the deliveries as they come: wait until none is left received.
 	var received, processed, total int64
@@ -251,12 +272,13 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 	_, _ = p.Exec(ctx, `DROP TABLE raw_deliveries`)
 
 	report(row{fmt.Sprintf("WooCommerce order.updated deliveries/s, HTTP, %d clients, %d deliveries", clients, n),
-		fmt.Sprintf("%.0f (client p50 %s, p99 %s)", res.perSecond(), ms(res.pct(.5)), ms(res.pct(.99))),
+		fmt.Sprintf("%.0f (client p50 %s, p99 %s; gateway body-to-2xx p50 %s, p99 %s)", res.perSecond(), ms(res.pct(.5)), ms(res.pct(.99)),
+			ms(resServer.pct(.5)), ms(resServer.pct(.99))),
 		fmt.Sprintf("%.0f raw INSERTs/s (p99 %s)", rawFirst.perSecond(), ms(rawFirst.pct(.99))),
 		fmt.Sprintf("%.2f of raw", res.perSecond()/rawFirst.perSecond()),
-		fmt.Sprintf("the worker processes alongside; body %d bytes; no Server-Timing on this route, client-side latency only", len(deliveries[0].body))})
+		fmt.Sprintf("the worker processes alongside; body %d bytes", len(deliveries[0].body))})
 	report(row{"WooCommerce deliveries sent again (identical body)",
-		fmt.Sprintf("%.0f/s (client p50 %s, p99 %s)", again.perSecond(), ms(again.pct(.5)), ms(again.pct(.99))),
+		fmt.Sprintf("%.0f/s (client p50 %s, p99 %s; gateway p99 %s)", again.perSecond(), ms(again.pct(.5)), ms(again.pct(.99)), ms(againServer.pct(.99))),
 		fmt.Sprintf("%.0f raw conflicting INSERTs/s (p99 %s)", rawAgain.perSecond(), ms(rawAgain.pct(.99))),
 		fmt.Sprintf("%.2f of raw", again.perSecond()/rawAgain.perSecond()), "all answered duplicate"})
 	report(row{"WooCommerce deliveries processed by the worker",
@@ -270,7 +292,8 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 // WooCommerce store run in the bench process (plain HTTP, OAuth 1.0a), from the POST to the push
 // active with every code pushed; checks that the store holds exactly the list's codes and none
 // failed. Beside it: the fake's own ceiling, measured in the same run: as many 100-coupon batch
-// requests sent straight to a second, empty fake from one goroutine (the pusher is sequential).
+// requests sent straight to a fresh, empty fake, wooInFlight at a time as the pusher keeps them
+// and one at a time, the faster of the two.
 func BenchmarkWooCommercePush100k(b *testing.B) {
 	n := envInt("BENCH_WOO_PUSH_CODES", 100_000)
 	fake := startWooFake(b)
@@ -308,41 +331,57 @@ func BenchmarkWooCommercePush100k(b *testing.B) {
 		b.Fatalf("the store holds %d coupons (%d published), want the list's %d codes exactly", len(inStore), len(got), n)
 	}
 
-	// The fake's ceiling: the same coupons, 100 per batch request, from one goroutine, into a
-	// second fake that starts empty as the first did.
-	ceilingFake := startWooFake(b)
-	defer ceilingFake.Close()
-	api := woocommerce.Store{SiteURL: ceilingFake.URL(), ConsumerKey: woofake.DefaultConsumerKey, ConsumerSecret: woofake.DefaultConsumerSecret}
-	ctx := context.Background()
-	batches := 0
-	ceilingStart := time.Now()
-	for i := 0; i < n; i += woocommerce.MaxBatchItems {
-		var batch woocommerce.CouponBatch
-		for _, code := range codes[i:min(i+woocommerce.MaxBatchItems, n)] {
-			batch.Create = append(batch.Create, woocommerce.CouponInput{Code: code, DiscountType: "percent", Amount: "10", UsageLimit: 1, IndividualUse: true})
-		}
-		res, err := api.BatchCoupons(ctx, batch)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, r := range res.Create {
-			if r.Err != nil || r.ID == 0 {
-				b.Fatalf("ceiling batch %d: %+v", batches, r)
-			}
-		}
-		batches++
-	}
-	ceiling := time.Since(ceilingStart)
-	if got := len(ceilingFake.Coupons()); got != n {
-		b.Fatalf("the ceiling's store holds %d coupons, want %d", got, n)
-	}
+	// The fake's ceiling: the same coupons, 100 per batch request, into a fresh fake that starts
+	// empty as the first did; wooInFlight requests at a time as the pusher keeps, then one at a time.
+	ceiling, batches := wooCeiling(b, codes, wooInFlight)
+	sequential, _ := wooCeiling(b, codes, 1)
 
+	// The fake serves one batch at a time (under its lock): its ceiling is the faster of the two.
+	best, how := ceiling, fmt.Sprintf("%d in flight", wooInFlight)
+	if sequential < ceiling {
+		best, how = sequential, "one at a time"
+	}
 	ours := float64(requests) / elapsed.Seconds()
-	limit := float64(batches) / ceiling.Seconds()
+	limit := float64(batches) / best.Seconds()
 	report(row{fmt.Sprintf("push %d codes to WooCommerce (fake, plain HTTP, OAuth 1.0a), POST → active", n),
 		fmt.Sprintf("%.1f s; %d requests to the store, %.1f/s", elapsed.Seconds(), requests, ours),
-		fmt.Sprintf("%.1f s; %d batch requests straight to an empty fake, one goroutine, %.1f/s", ceiling.Seconds(), batches, limit),
-		fmt.Sprintf("%.2f of the fake's rate (%.2f× its time)", ours/limit, elapsed.Seconds()/ceiling.Seconds()),
-		fmt.Sprintf("ours beyond the fake: %s per request; %d coupons in the store, exactly the list's codes, 0 failed",
-			ms((elapsed-ceiling)/time.Duration(max(requests, 1))), len(inStore))})
+		fmt.Sprintf("%.1f s; %d batch requests straight to an empty fake, %s, %.1f/s (%d in flight: %.1f s; one at a time: %.1f s)",
+			best.Seconds(), batches, how, limit, wooInFlight, ceiling.Seconds(), sequential.Seconds()),
+		fmt.Sprintf("%.2f of the fake's rate (%.2f× its time)", ours/limit, elapsed.Seconds()/best.Seconds()),
+		fmt.Sprintf("our wall time beyond the fake's: %s per request; %d coupons in the store, exactly the list's codes, 0 failed",
+			ms((elapsed-best)/time.Duration(max(requests, 1))), len(inStore))})
+}
+
+// wooInFlight is how many batch requests the pusher keeps in flight (parallelBatches in
+// integrations/woocommerce/push.go).
+const wooInFlight = 4
+
+// wooCeiling sends codes as 100-coupon batch requests, the coupons the pusher makes of them, to a
+// fresh fake from inFlight goroutines, and returns the time and the number of requests.
+func wooCeiling(tb testing.TB, codes []string, inFlight int) (time.Duration, int) {
+	fake := startWooFake(tb)
+	defer fake.Close()
+	api := woocommerce.Store{SiteURL: fake.URL(), ConsumerKey: woofake.DefaultConsumerKey, ConsumerSecret: woofake.DefaultConsumerSecret}
+	ctx := context.Background()
+	batches := (len(codes) + woocommerce.MaxBatchItems - 1) / woocommerce.MaxBatchItems
+	res := load(tb, batches, inFlight, 0, func(i int) error {
+		var batch woocommerce.CouponBatch
+		for _, code := range codes[i*woocommerce.MaxBatchItems : min((i+1)*woocommerce.MaxBatchItems, len(codes))] {
+			batch.Create = append(batch.Create, woocommerce.CouponInput{Code: code, DiscountType: "percent", Amount: "10", UsageLimit: 1, IndividualUse: true})
+		}
+		out, err := api.BatchCoupons(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, r := range out.Create {
+			if r.Err != nil || r.ID == 0 {
+				return fmt.Errorf("ceiling batch %d: %+v", i, r)
+			}
+		}
+		return nil
+	})
+	if got := len(fake.Coupons()); got != len(codes) {
+		tb.Fatalf("the ceiling's store holds %d coupons, want %d", got, len(codes))
+	}
+	return res.elapsed, batches
 }
