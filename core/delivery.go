@@ -66,6 +66,15 @@ type Delivery struct {
 	SentAt     *time.Time
 }
 
+// ClaimedDelivery is a delivery with what its message needs of its list and code.
+type ClaimedDelivery struct {
+	Delivery
+	ListName string
+	// ExpiresAt is when the code stops working: the earlier of the list's expiry and the code's
+	// own (available_till), nil when neither is set.
+	ExpiresAt *time.Time
+}
+
 // DeliveryInput asks for one delivery.
 type DeliveryInput struct {
 	Recipient  MessageRecipient
@@ -125,21 +134,26 @@ type DeliveryStore interface {
 	// recipient and campaign; it returns the stored one and whether it was created now.
 	CreateDelivery(ctx context.Context, d Delivery) (Delivery, bool, error)
 	GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID) (Delivery, error)
-	// DeliveryByID reads a delivery without its list (the worker).
-	DeliveryByID(ctx context.Context, merchantID, id uuid.UUID) (Delivery, error)
+	// ClaimDelivery moves a queued delivery to sending, counting the attempt, and returns it with
+	// what its message needs (claimed true), in one statement. A delivery in any other state
+	// comes back as it is, claimed false; one that does not exist is ErrDeliveryNotFound.
+	ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (d ClaimedDelivery, claimed bool, err error)
 	// AssignDeliveryCode gives a waiting delivery its code and moves it to queued.
 	AssignDeliveryCode(ctx context.Context, merchantID, id uuid.UUID, seq int64, code string) error
 	// FinishDelivery records a send: sent with the provider's id, or failed with the reason; a
 	// delivery already sent is left alone (sent reports whether this call recorded the send).
 	FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error)
-	// StartSending moves a queued delivery to sending and counts the attempt; started is false
-	// when it was not queued (sent, failed, or already sending after a crash).
-	StartSending(ctx context.Context, merchantID, id uuid.UUID) (started bool, err error)
+	// RetryDelivery moves a failed delivery back to queued (its code stays); retried is false
+	// when it was not failed any more.
+	RetryDelivery(ctx context.Context, merchantID, id uuid.UUID) (retried bool, err error)
 	// RequeueDelivery moves a sending delivery back to queued after a send that failed for a
 	// passing reason (nothing reached the recipient).
 	RequeueDelivery(ctx context.Context, merchantID, id uuid.UUID, reason string) error
 	// FindDelivery returns the list's delivery on channel for the recipient and campaign.
 	FindDelivery(ctx context.Context, merchantID, listID uuid.UUID, ch Channel, r MessageRecipient, campaign string) (Delivery, bool, error)
+	// FindDeliveries returns the list's deliveries on channel of the campaign to any of the
+	// recipients, by DeliveryKey.
+	FindDeliveries(ctx context.Context, merchantID, listID uuid.UUID, ch Channel, campaign string, rs []MessageRecipient) (map[string]Delivery, error)
 	// FailWaiting fails the list's waiting deliveries with reason (the list can no longer give codes).
 	FailWaiting(ctx context.Context, merchantID, listID uuid.UUID, reason string) error
 	// WaitingDeliveries returns the list's waiting deliveries, oldest first.
@@ -232,13 +246,35 @@ func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, j
 	if d, found, err := s.store.FindDelivery(ctx, merchantID, listID, in.Channel, in.Recipient, in.Campaign); err != nil {
 		return Delivery{}, false, err
 	} else if found {
-		if d.Status == DeliveryQueued {
-			if err := s.queue.EnqueueSend(ctx, merchantID, d.ID); err != nil {
-				return Delivery{}, false, Unavailable("redis", err)
-			}
-		}
-		return d, false, nil
+		return s.existing(ctx, d)
 	}
+	return s.createNew(ctx, merchantID, listID, jobID, in)
+}
+
+// existing answers a delivery asked for again: a failed one is sent again with the same code
+// (the merchant fixed the channel, or the address), and a queued one has its send queued again
+// (the task id keeps it to one send task). A sent or waiting one is left as it is.
+func (s *Deliveries) existing(ctx context.Context, d Delivery) (Delivery, bool, error) {
+	if d.Status == DeliveryFailed && d.Code != "" {
+		retried, err := s.store.RetryDelivery(ctx, d.MerchantID, d.ID)
+		if err != nil {
+			return Delivery{}, false, err
+		}
+		if retried {
+			d.Status, d.Error = DeliveryQueued, ""
+		}
+	}
+	if d.Status == DeliveryQueued {
+		if err := s.queue.EnqueueSend(ctx, d.MerchantID, d.ID); err != nil {
+			return Delivery{}, false, Unavailable("redis", err)
+		}
+	}
+	return d, false, nil
+}
+
+// createNew allocates a code and stores the delivery of a recipient who had none (a concurrent
+// request for the same recipient gets the stored one back from CreateDelivery).
+func (s *Deliveries) createNew(ctx context.Context, merchantID, listID uuid.UUID, jobID *uuid.UUID, in DeliveryInput) (Delivery, bool, error) {
 	d := Delivery{MerchantID: merchantID, ID: uuid.New(), ListID: listID, JobID: jobID, Channel: in.Channel, TemplateID: in.TemplateID,
 		Campaign: in.Campaign, Recipient: in.Recipient, Status: DeliveryQueued, CreatedAt: s.now().UTC()}
 	a, err := s.alloc.Allocate(ctx, merchantID, listID, AllocationRequest{Recipient: in.Recipient.Recipient(), Campaign: in.Campaign,
@@ -262,6 +298,12 @@ func (s *Deliveries) create(ctx context.Context, merchantID, listID uuid.UUID, j
 		}
 	}
 	return stored, created, nil
+}
+
+// DeliveryKey is the recipient part of a delivery's identity: a list has one delivery on a
+// channel per recipient and campaign.
+func DeliveryKey(r MessageRecipient) string {
+	return RecipientKey(r.Recipient())
 }
 
 // Get returns a delivery of a list.

@@ -218,26 +218,46 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, ""); err != nil {
 		return err
 	}
-	// Rows are handled in chunks: the rows of a chunk at the same time (each allocates its code and
-	// queues its message on its own), then the checkpoint. A rerun after a crash repeats at most
-	// one chunk, and a repeated row finds its delivery.
+	// Rows are handled in chunks: one read finds the chunk's recipients that have their delivery
+	// already (a rerun, or a recipient named twice), then the others at the same time (each
+	// allocates its code and queues its message on its own), then the checkpoint. A rerun after a
+	// crash repeats at most one chunk, and a repeated row finds its delivery.
 	var chunk []DeliveryInput
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
+		}
+		recipients := make([]MessageRecipient, len(chunk))
+		for i, in := range chunk {
+			recipients[i] = in.Recipient
+		}
+		found, err := s.deliveries.store.FindDeliveries(ctx, merchantID, j.ListID, j.Channel, j.Campaign, recipients)
+		if err != nil {
+			return err
 		}
 		var mu sync.Mutex
 		var firstErr error
 		var refused int64
 		sem := make(chan struct{}, jobParallelism)
 		var wg sync.WaitGroup
+		seen := make(map[string]bool, len(chunk))
 		for _, in := range chunk {
+			key := DeliveryKey(in.Recipient)
+			if seen[key] {
+				continue // named twice in the chunk: one delivery
+			}
+			seen[key] = true
 			sem <- struct{}{}
 			wg.Add(1)
-			go func(in DeliveryInput) {
+			go func(in DeliveryInput, had Delivery, found bool) {
 				defer func() { <-sem; wg.Done() }()
-				jid := jobID
-				_, _, err := s.deliveries.create(ctx, merchantID, j.ListID, &jid, in)
+				var err error
+				if found {
+					_, _, err = s.deliveries.existing(ctx, had)
+				} else {
+					jid := jobID
+					_, _, err = s.deliveries.createNew(ctx, merchantID, j.ListID, &jid, in)
+				}
 				var ce *Error
 				mu.Lock()
 				defer mu.Unlock()
@@ -248,7 +268,7 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 				case firstErr == nil:
 					firstErr = err
 				}
-			}(in)
+			}(in, found[key], found[key].ID != uuid.Nil)
 		}
 		wg.Wait()
 		chunk = chunk[:0]

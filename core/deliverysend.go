@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,61 +40,63 @@ func IsPermanent(err error) bool {
 type DeliverySender struct {
 	store     DeliveryStore
 	templates TemplateStore
-	lists     ListSummaries
 	sender    MessageSender
 	log       *slog.Logger
-}
-
-// ListSummaries reads what a message needs of a list (its name and expiry), cheaply.
-type ListSummaries interface {
-	// ListSummary returns the list with its name and dates, without counts; ErrListNotFound.
-	ListSummary(ctx context.Context, merchantID, listID uuid.UUID) (List, error)
+	// cache keeps templates the sender has read: a template never changes once saved.
+	cache templateCache
 }
 
 // NewDeliverySender returns the sender.
-func NewDeliverySender(store DeliveryStore, templates TemplateStore, lists ListSummaries, sender MessageSender, log *slog.Logger) *DeliverySender {
-	return &DeliverySender{store: store, templates: templates, lists: lists, sender: sender, log: log}
+func NewDeliverySender(store DeliveryStore, templates TemplateStore, sender MessageSender, log *slog.Logger) *DeliverySender {
+	return &DeliverySender{store: store, templates: templates, sender: sender, log: log}
 }
 
 // Send sends one delivery. A permanent provider error fails it with the provider's reason at
 // once; a passing one is returned for the task to retry, until lastAttempt, which fails it.
+//
+// The delivery is claimed (queued → sending) before anything else, in the statement that reads
+// it: from then on the message may reach the recipient, so a worker killed mid-send never sends
+// it a second time. What goes wrong before the provider is called puts it back to queued.
 func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.UUID, lastAttempt bool) error {
-	d, err := s.store.DeliveryByID(ctx, merchantID, deliveryID)
+	d, claimed, err := s.store.ClaimDelivery(ctx, merchantID, deliveryID)
 	if errors.Is(err, ErrDeliveryNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if d.Status == DeliverySending {
-		// A worker stopped while this message was with the provider: it may have gone out, so
-		// it is not sent again.
-		_, err := s.store.FinishDelivery(ctx, merchantID, deliveryID, DeliveryFailed, "",
-			"the worker stopped while sending; not sent again so that it is never sent twice")
-		return err
+	if !claimed {
+		if d.Status == DeliverySending {
+			// A worker stopped while this message was with the provider: it may have gone out,
+			// so it is not sent again.
+			_, err := s.store.FinishDelivery(ctx, merchantID, deliveryID, DeliveryFailed, "",
+				"the worker stopped while sending; not sent again so that it is never sent twice")
+			return err
+		}
+		return nil // sent, failed, waiting, or claimed by a run of this task that is still going
 	}
-	if d.Status != DeliveryQueued {
-		return nil
-	}
+	// The outcome is recorded even if the task's context ends now.
+	rec := context.WithoutCancel(ctx)
 	fail := func(reason string) error {
-		_, err := s.store.FinishDelivery(context.WithoutCancel(ctx), merchantID, deliveryID, DeliveryFailed, "", reason)
-		return err
+		return retryWrite(func() error {
+			_, err := s.store.FinishDelivery(rec, merchantID, deliveryID, DeliveryFailed, "", reason)
+			return err
+		})
 	}
-	t, err := s.templates.GetTemplate(ctx, merchantID, d.TemplateID)
+	requeue := func(cause error) error {
+		if err := retryWrite(func() error { return s.store.RequeueDelivery(rec, merchantID, deliveryID, cause.Error()) }); err != nil {
+			return err
+		}
+		return cause
+	}
+	t, err := s.template(ctx, merchantID, d.TemplateID)
 	if errors.Is(err, ErrTemplateNotFound) {
 		return fail("the template was deleted")
 	}
 	if err != nil {
-		return err
+		return requeue(err)
 	}
-	list, err := s.lists.ListSummary(ctx, merchantID, d.ListID)
-	if errors.Is(err, ErrListNotFound) {
-		return fail("the list was deleted")
-	}
-	if err != nil {
-		return err
-	}
-	r, err := t.Render(RenderData{Code: d.Code, ExpiresAt: list.ExpiresAt, ListName: list.Name, FirstName: d.Recipient.FirstName,
+	r, err := t.Render(RenderData{Code: d.Code, ExpiresAt: d.ExpiresAt, ListName: d.ListName, FirstName: d.Recipient.FirstName,
 		LastName: d.Recipient.LastName, Email: d.Recipient.Email, Phone: d.Recipient.Phone, ExternalID: d.Recipient.ExternalID, Campaign: d.Campaign})
 	if err != nil {
 		return fail("the template does not render: " + err.Error())
@@ -108,16 +111,8 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	case ChannelPush:
 		msg.To = d.Recipient.PushToken
 	}
-	// From here the message may reach the recipient: the delivery is marked sending first, so
-	// that a worker killed mid-send never sends it a second time.
-	ok, err := s.store.StartSending(ctx, merchantID, deliveryID)
-	if err != nil || !ok {
-		return err
-	}
 	started := time.Now()
 	providerID, sendErr := s.sender.Send(ctx, merchantID, msg)
-	// The outcome is recorded even if the task's context ends now.
-	rec := context.WithoutCancel(ctx)
 	switch {
 	case sendErr == nil:
 		return retryWrite(func() error {
@@ -126,18 +121,55 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 		})
 	case IsPermanent(sendErr):
 		s.log.InfoContext(ctx, "delivery refused by the provider", "delivery_id", deliveryID, "channel", d.Channel, "reason", sendErr.Error())
-		return retryWrite(func() error { return fail(sendErr.Error()) })
+		return fail(sendErr.Error())
 	case errors.Is(sendErr, ErrChannelNotSet):
-		return retryWrite(func() error { return fail("the " + string(d.Channel) + " channel is not configured") })
+		return fail("the " + string(d.Channel) + " channel is not configured")
 	case lastAttempt:
-		return retryWrite(func() error { return fail(fmt.Sprintf("gave up after the last attempt: %v", sendErr)) })
+		return fail(fmt.Sprintf("gave up after the last attempt: %v", sendErr))
 	}
 	s.log.WarnContext(ctx, "delivery will be retried", "delivery_id", deliveryID, "channel", d.Channel, "err", sendErr,
 		"duration_ms", time.Since(started).Milliseconds())
-	if err := retryWrite(func() error { return s.store.RequeueDelivery(rec, merchantID, deliveryID, sendErr.Error()) }); err != nil {
-		return err
+	return requeue(sendErr)
+}
+
+// template reads a template through the sender's cache.
+func (s *DeliverySender) template(ctx context.Context, merchantID, id uuid.UUID) (Template, error) {
+	if t, ok := s.cache.get(merchantID, id); ok {
+		return t, nil
 	}
-	return sendErr
+	t, err := s.templates.GetTemplate(ctx, merchantID, id)
+	if err != nil {
+		return Template{}, err
+	}
+	s.cache.put(t)
+	return t, nil
+}
+
+// templateCacheSize bounds the templates a sender keeps; past it the cache starts over.
+const templateCacheSize = 4096
+
+// templateCache holds templates by merchant and id. Templates are immutable once saved, so an
+// entry never goes stale; a template deleted with its list is never asked for again, because
+// its deliveries went with the list.
+type templateCache struct {
+	mu sync.Mutex
+	m  map[[2]uuid.UUID]Template
+}
+
+func (c *templateCache) get(merchantID, id uuid.UUID) (Template, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[[2]uuid.UUID{merchantID, id}]
+	return t, ok
+}
+
+func (c *templateCache) put(t Template) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= templateCacheSize {
+		c.m = make(map[[2]uuid.UUID]Template)
+	}
+	c.m[[2]uuid.UUID{t.MerchantID, t.ID}] = t
 }
 
 // retryWrite tries a bookkeeping write a few times: after a send, losing the record would mean

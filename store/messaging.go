@@ -80,12 +80,13 @@ func (db *DB) GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (core.T
 const deliveryColumns = `merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, coalesce(seq, 0),
 	coalesce(code, ''), error, attempts, provider_id, created_at, sent_at`
 
-func scanDelivery(row pgx.Row) (core.Delivery, error) {
+// scanDelivery reads the deliveryColumns of a row, then into extra any columns that follow them.
+func scanDelivery(row pgx.Row, extra ...any) (core.Delivery, error) {
 	var d core.Delivery
 	var ch string
 	var recipient []byte
-	err := row.Scan(&d.MerchantID, &d.ID, &d.ListID, &d.JobID, &ch, &d.TemplateID, &d.Campaign, &recipient, &d.Status, &d.Seq,
-		&d.Code, &d.Error, &d.Attempts, &d.ProviderID, &d.CreatedAt, &d.SentAt)
+	err := row.Scan(append([]any{&d.MerchantID, &d.ID, &d.ListID, &d.JobID, &ch, &d.TemplateID, &d.Campaign, &recipient, &d.Status, &d.Seq,
+		&d.Code, &d.Error, &d.Attempts, &d.ProviderID, &d.CreatedAt, &d.SentAt}, extra...)...)
 	if err != nil {
 		return d, err
 	}
@@ -109,7 +110,7 @@ func (db *DB) CreateDelivery(ctx context.Context, d core.Delivery) (core.Deliver
 	if d.Status != core.DeliveryWaiting {
 		seq, code = &d.Seq, &d.Code
 	}
-	key := deliveryKey(d.Recipient)
+	key := core.DeliveryKey(d.Recipient)
 	out, err := scanDelivery(db.pool.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO deliveries (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient_key, recipient, status, seq, code, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -132,26 +133,46 @@ func (db *DB) CreateDelivery(ctx context.Context, d core.Delivery) (core.Deliver
 	return out, out.ID == d.ID, nil
 }
 
-// deliveryKey is the recipient part of a delivery's unique key.
-func deliveryKey(r core.MessageRecipient) string {
-	return core.RecipientKey(r.Recipient())
-}
-
 // FindDelivery implements core.DeliveryStore.
 func (db *DB) FindDelivery(ctx context.Context, merchantID, listID uuid.UUID, ch core.Channel, r core.MessageRecipient, campaign string) (core.Delivery, bool, error) {
 	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE merchant_id = $1 AND list_id = $2 AND channel = $3 AND recipient_key = $4 AND campaign = $5`,
-		merchantID, listID, string(ch), deliveryKey(r), campaign))
+		merchantID, listID, string(ch), core.DeliveryKey(r), campaign))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return core.Delivery{}, false, nil
 	}
 	return d, err == nil, err
 }
 
-// StartSending implements core.DeliveryStore.
-func (db *DB) StartSending(ctx context.Context, merchantID, id uuid.UUID) (bool, error) {
-	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
-		WHERE merchant_id = $1 AND id = $2 AND status = 'queued'`, merchantID, id)
+// FindDeliveries implements core.DeliveryStore.
+func (db *DB) FindDeliveries(ctx context.Context, merchantID, listID uuid.UUID, ch core.Channel, campaign string, rs []core.MessageRecipient) (map[string]core.Delivery, error) {
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = core.DeliveryKey(r)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+`, recipient_key FROM deliveries
+		WHERE merchant_id = $1 AND list_id = $2 AND channel = $3 AND recipient_key = ANY($4) AND campaign = $5`,
+		merchantID, listID, string(ch), keys, campaign)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]core.Delivery)
+	for rows.Next() {
+		var key string
+		d, err := scanDelivery(rows, &key)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = d
+	}
+	return out, rows.Err()
+}
+
+// RetryDelivery implements core.DeliveryStore.
+func (db *DB) RetryDelivery(ctx context.Context, merchantID, id uuid.UUID) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'queued', error = '', updated_at = now()
+		WHERE merchant_id = $1 AND id = $2 AND status = 'failed' AND code IS NOT NULL`, merchantID, id)
 	return err == nil && tag.RowsAffected() == 1, err
 }
 
@@ -192,13 +213,31 @@ func (db *DB) GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID)
 	return d, nil
 }
 
-// DeliveryByID implements core.DeliveryStore.
-func (db *DB) DeliveryByID(ctx context.Context, merchantID, id uuid.UUID) (core.Delivery, error) {
-	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND id = $2`, merchantID, id))
+// ClaimDelivery implements core.DeliveryStore: the claim and the reads of the delivery, its
+// list's name and its code's expiry are one statement. When the delivery is not queued the second
+// branch reads it as it is (from the statement's snapshot: a concurrent claim shows it still
+// queued).
+func (db *DB) ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.ClaimedDelivery, bool, error) {
+	var out core.ClaimedDelivery
+	var claimed bool
+	var listName *string
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `WITH claimed AS (
+			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+			WHERE merchant_id = $1 AND id = $2 AND status = 'queued'
+			RETURNING `+deliveryColumns+`, true)
+		SELECT d.*, l.name, least(l.expires_at, c.available_till) FROM (
+			SELECT * FROM claimed
+			UNION ALL
+			SELECT `+deliveryColumns+`, false FROM deliveries WHERE merchant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)
+		) d (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, seq)
+		LEFT JOIN code_lists l ON l.merchant_id = d.merchant_id AND l.id = d.list_id
+		LEFT JOIN codes c ON c.merchant_id = d.merchant_id AND c.list_id = d.list_id AND c.seq = d.seq`, merchantID, id),
+		&claimed, &listName, &out.ExpiresAt)
 	if err != nil {
-		return core.Delivery{}, notFound(err, core.ErrDeliveryNotFound)
+		return core.ClaimedDelivery{}, false, notFound(err, core.ErrDeliveryNotFound)
 	}
-	return d, nil
+	out.Delivery, out.ListName, out.ExpiresAt = d, deref(listName), ptrUTC(out.ExpiresAt)
+	return out, claimed, nil
 }
 
 // AssignDeliveryCode implements core.DeliveryStore.
@@ -327,15 +366,4 @@ func (db *DB) StalledDeliveryJobs(ctx context.Context, before time.Time, limit i
 		var w core.WebhookRef
 		return w, r.Scan(&w.MerchantID, &w.ID)
 	})
-}
-
-// ListSummary implements core.ListSummaries: one primary-key read, no counts.
-func (db *DB) ListSummary(ctx context.Context, merchantID, listID uuid.UUID) (core.List, error) {
-	l := core.List{MerchantID: merchantID, ID: listID}
-	err := db.pool.QueryRow(ctx, `SELECT name, starts_at, expires_at FROM code_lists WHERE merchant_id = $1 AND id = $2`,
-		merchantID, listID).Scan(&l.Name, &l.StartsAt, &l.ExpiresAt)
-	if err != nil {
-		return core.List{}, notFound(err, core.ErrListNotFound)
-	}
-	return l, nil
 }

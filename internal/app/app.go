@@ -178,7 +178,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
 	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
 	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL)
-	a.Sends = core.NewDeliverySender(db, db, db, a.Sender, log)
+	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)
 	guard := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
 	a.Endpoints = core.NewWebhookEndpoints(db, guard)
 	a.Alerts = core.NewAlertSettings(db)
