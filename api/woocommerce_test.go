@@ -455,3 +455,55 @@ func TestWooCommercePlainHTTPStore(t *testing.T) {
 		t.Fatalf("coupon: %+v", c)
 	}
 }
+
+// TestWooCommerceCodeCaseNeverPushed: WooCommerce sends coupon codes in lower case. A code of a
+// case-sensitive list that was never pushed (the merchant made the coupon in the store by hand)
+// is still found in its upper-case form, and one whose push is still submitted through the push;
+// a repeated delivery counts once.
+func TestWooCommerceCodeCaseNeverPushed(t *testing.T) {
+	s := startWooStack(t, woofake.Config{TLS: true})
+	ctx := context.Background()
+	db := s.App.DB.Pool()
+	m := s.NewMerchant(t, "Woo Case")
+	var conn struct {
+		ID string `json:"id"`
+	}
+	s.connect(t, m, s.keys(), http.StatusCreated).JSON(t, &conn)
+
+	list := s.CreateList(t, m, map[string]any{"name": "Spring"})
+	importByHand(t, s.Harness, m, list, "test", "SPRING-10")
+	s.fake.AddCoupon(woofake.Coupon{Code: "spring-10", DiscountType: "percent", Amount: "10"})
+	s.fake.AddOrder(wooOrder(6001, "processing", "spring-10"))
+	for range 2 {
+		res, err := s.fake.DeliverOrder("order.updated", int64(6001))
+		if err != nil || len(res) != 1 || res[0].Status != http.StatusOK {
+			t.Fatalf("delivery: %+v %v", res, err)
+		}
+		waitDeliveries(t, s.Harness, m.ID)
+		if u := codeUses(t, s.Harness, m, "SPRING-10"); u != 1 {
+			t.Fatalf("a paid order with a never-pushed upper-case code: %d uses, want 1", u)
+		}
+	}
+
+	// A mixed-case code whose push row is still submitted (the batch's answer never came) is
+	// found through the push.
+	mixed := s.CreateList(t, m, map[string]any{"name": "Mixed"})
+	importByHand(t, s.Harness, m, mixed, "test", "Mixed-Case-7")
+	if _, err := db.Exec(ctx, `INSERT INTO list_connections (merchant_id, list_id, connection_id, state)
+		VALUES ($1, $2, $3, 'stopped')`, m.ID, mixed, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state, code_key)
+		SELECT merchant_id, list_id, $3, seq, 'submitted', lower(code) FROM codes WHERE merchant_id = $1 AND list_id = $2`,
+		m.ID, mixed, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.fake.AddOrder(wooOrder(6002, "completed", "mixed-case-7"))
+	if res, err := s.fake.DeliverOrder("order.updated", int64(6002)); err != nil || res[0].Status != http.StatusOK {
+		t.Fatalf("delivery: %+v %v", res, err)
+	}
+	waitDeliveries(t, s.Harness, m.ID)
+	if u := codeUses(t, s.Harness, m, "Mixed-Case-7"); u != 1 {
+		t.Fatalf("a paid order with a code whose push is submitted: %d uses, want 1", u)
+	}
+}

@@ -39,9 +39,13 @@ type OrderEvent struct {
 	Actor    string
 	// Note is free text kept on the timeline (manual redemptions).
 	Note string
-	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them):
-	// a code is looked for first among the codes pushed to this shop, without regard to case,
-	// then as given.
+	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them).
+	// A code is looked for first among the codes pushed or being pushed to this shop, without
+	// regard to case; then, through the indexed lookups of the merchant's lists, as given and in
+	// upper case (codes are overwhelmingly upper case), the match in the newest active list
+	// winning as FindCode's does. A mixed-case code of a case-sensitive list that was never
+	// pushed to the shop (say "Spring-10", sent as "spring-10") is therefore not found: it must
+	// be pushed, or sent in its exact case, or kept in a case-insensitive list.
 	IgnoreCase bool
 }
 
@@ -123,8 +127,10 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 		if ev.IgnoreCase {
 			// The shop's own codes first: a code pushed to it, whatever its case in the list.
 			f, found, err = r.codes.FindPushedCode(ctx, merchantID, ev.Platform, ev.Shop, code)
-		}
-		if err == nil && !found {
+			if err == nil && !found {
+				f, found, err = r.findFolded(ctx, merchantID, code)
+			}
+		} else {
 			f, found, err = r.codes.FindCode(ctx, merchantID, code)
 		}
 		if err != nil {
@@ -146,6 +152,43 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 		res.Results = append(res.Results, out)
 	}
 	return res, nil
+}
+
+// findFolded looks up a code a platform sent in lower case: as given, and in upper case. Both
+// are probes of the lists' unique lookup index; no scan folds the case of stored codes, so a
+// mixed-case code of a case-sensitive list is found only as given.
+func (r *Redeemer) findFolded(ctx context.Context, merchantID uuid.UUID, code string) (FoundCode, bool, error) {
+	f, found, err := r.codes.FindCode(ctx, merchantID, code)
+	if err != nil {
+		return FoundCode{}, false, err
+	}
+	upper := strings.ToUpper(code)
+	if upper == code {
+		return f, found, nil
+	}
+	u, uFound, err := r.codes.FindCode(ctx, merchantID, upper)
+	switch {
+	case err != nil:
+		return FoundCode{}, false, err
+	case !uFound:
+		return f, found, nil
+	case !found || preferFound(u, f):
+		return u, true, nil
+	}
+	return f, true, nil
+}
+
+// preferFound reports whether a wins over b when a code is in several lists, by FindCode's rule:
+// a live code before a removed one, then an active list before an archived one, then the newest
+// list.
+func preferFound(a, b FoundCode) bool {
+	if ar, br := a.State == StateRemoved, b.State == StateRemoved; ar != br {
+		return br
+	}
+	if aa, ba := a.List.ArchivedAt != nil, b.List.ArchivedAt != nil; aa != ba {
+		return ba
+	}
+	return a.List.CreatedAt.After(b.List.CreatedAt)
 }
 
 // ListCode returns a live code of one list, as a till needs it (to redeem it, or to draw its QR

@@ -16,7 +16,7 @@ import (
 
 // foundCodeColumns reads a code with its list for validation and redemption.
 const foundCodeColumns = `l.id, l.name, l.kind, l.max_assignments, l.uses_per_code, l.require_issued, l.starts_at, l.expires_at,
-	l.archived_at, l.case_insensitive, c.seq, c.code, c.state, c.uses, c.available_from, c.available_till,
+	l.archived_at, l.case_insensitive, l.created_at, c.seq, c.code, c.state, c.uses, c.available_from, c.available_till,
 	c.recipient_external_id, c.recipient_email, c.recipient_phone, c.hold_id, c.held_until, coalesce(r.customer_key, '')`
 
 func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
@@ -25,7 +25,7 @@ func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
 	var ext, email, phone *string
 	var state string
 	err := row.Scan(&f.List.ID, &f.List.Name, &f.List.Kind, &maxAssign, &f.List.UsesPerCode, &f.List.RequireIssued,
-		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.Seq, &f.Code, &state, &f.Uses,
+		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.List.CreatedAt, &f.Seq, &f.Code, &state, &f.Uses,
 		&f.AvailableFrom, &f.AvailableTill, &ext, &email, &phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
 	if err != nil {
 		return f, err
@@ -57,16 +57,25 @@ func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (
 	return f, true, nil
 }
 
-// FindPushedCode implements core.CodeFinder: one probe of the pushed codes' folded key, then the
-// code in its list.
+// FindPushedCode implements core.CodeFinder: the code pushed to the shop (state pushed) or being
+// pushed to it (state submitted: its batch's answer may never have come, yet the store has the
+// coupon), by the pushes' folded key, then the code in its list. Each state is one probe of its
+// own partial index (code_pushes_key for pushed, code_pushes_open for the few submitted rows of
+// the merchant); a pushed row wins over a submitted one, a live code over a removed one.
 func (db *DB) FindPushedCode(ctx context.Context, merchantID uuid.UUID, platform, shop, code string) (core.FoundCode, bool, error) {
 	var listID uuid.UUID
 	var exact string
-	err := db.pool.QueryRow(ctx, `SELECT s.list_id, k.code FROM code_pushes s
-		JOIN connections c ON c.merchant_id = s.merchant_id AND c.id = s.connection_id AND c.platform = $3 AND c.shop = $4
-		JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
-		WHERE s.merchant_id = $1 AND s.code_key = $2 AND s.state = 'pushed'
-		ORDER BY k.state = 'removed', s.updated_at DESC LIMIT 1`, merchantID, strings.ToLower(code), platform, shop).Scan(&listID, &exact)
+	err := db.pool.QueryRow(ctx, `SELECT list_id, code FROM (
+			SELECT s.list_id, k.code, k.state = 'removed' AS removed, 0 AS rank, s.updated_at FROM code_pushes s
+			JOIN connections c ON c.merchant_id = s.merchant_id AND c.id = s.connection_id AND c.platform = $3 AND c.shop = $4
+			JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+			WHERE s.merchant_id = $1 AND s.code_key = $2 AND s.state = 'pushed'
+			UNION ALL
+			SELECT s.list_id, k.code, k.state = 'removed', 1, s.updated_at FROM code_pushes s
+			JOIN connections c ON c.merchant_id = s.merchant_id AND c.id = s.connection_id AND c.platform = $3 AND c.shop = $4
+			JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+			WHERE s.merchant_id = $1 AND s.code_key = $2 AND s.state = 'submitted'
+		) pushed ORDER BY removed, rank, updated_at DESC LIMIT 1`, merchantID, strings.ToLower(code), platform, shop).Scan(&listID, &exact)
 	if err == pgx.ErrNoRows {
 		return core.FoundCode{}, false, nil
 	}
