@@ -105,10 +105,51 @@ func TestShopifyWebhooks(t *testing.T) {
 		t.Fatalf("refund events from refunds/create: %d, want 1", refunded)
 	}
 
-	// A manual discount carrying FAKE30's text is not a redemption.
-	deliver(sign("orders/paid", uuid.NewString(), shopifyFixture(t, "order-paid-manual-FAKE30.json")), http.StatusOK, "accepted")
+	// A manual discount carrying FAKE30's text is not a redemption: it is recorded on FAKE30's
+	// timeline, once whatever the retries and topics of the order.
+	manual := shopifyFixture(t, "order-paid-manual-FAKE30.json")
+	deliver(sign("orders/paid", uuid.NewString(), manual), http.StatusOK, "accepted")
 	if n := uses("FAKE30"); n != 0 {
 		t.Fatalf("a manual discount redeemed FAKE30: uses %d", n)
+	}
+	deliver(sign("orders/paid", uuid.NewString(), manual), http.StatusOK, "accepted")
+	deliver(sign("orders/updated", uuid.NewString(), manual), http.StatusOK, "accepted")
+	if n := uses("FAKE30"); n != 0 {
+		t.Fatalf("a manual discount delivered again redeemed FAKE30: uses %d", n)
+	}
+	manualEvents := func(code string) []map[string]any {
+		t.Helper()
+		r := h.Do(t, apptest.Request{Method: http.MethodGet, Path: codePath(list, code), APIKey: m.APIKey})
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", code, r.Status, r.Body)
+		}
+		var got struct {
+			Uses     int              `json:"uses"`
+			Timeline []map[string]any `json:"timeline"`
+		}
+		r.JSON(t, &got)
+		if got.Uses != 0 && code == "FAKE30" {
+			t.Fatalf("FAKE30 has %d uses after a manual discount", got.Uses)
+		}
+		var out []map[string]any
+		for _, e := range got.Timeline {
+			if e["type"] == "manual_discount" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	evs := manualEvents("FAKE30")
+	if len(evs) != 1 {
+		t.Fatalf("FAKE30's timeline has %d manual_discount events, want 1: %v", len(evs), evs)
+	}
+	details, _ := evs[0]["details"].(map[string]any)
+	if evs[0]["order"] != "shopify:"+shop+":1073459981" || evs[0]["actor"] != "shopify:orders/paid" ||
+		details["order_id"] != "1073459981" || details["shop"] != shop || details["title"] != "FAKE30" {
+		t.Fatalf("manual_discount event %v", evs[0])
+	}
+	if evs := manualEvents("TENOFF"); len(evs) != 0 {
+		t.Fatalf("TENOFF's timeline has manual_discount events: %v", evs)
 	}
 
 	// Signatures: wrong secret, tampered body, missing header; compliance topics too.

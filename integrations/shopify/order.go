@@ -131,6 +131,19 @@ func (w OrderWebhook) Events(shop string) []core.OrderEvent {
 	return evs
 }
 
+// ManualDiscountEvent returns the core manual discount event of w for shop (shop canonicalised
+// as in Events, actor "shopify:<topic>"); ok is false when w has no manual discount titles.
+func (w OrderWebhook) ManualDiscountEvent(shop string) (ev core.ManualDiscountEvent, ok bool) {
+	if len(w.ManualDiscountTitles) == 0 {
+		return core.ManualDiscountEvent{}, false
+	}
+	if c, ok := CanonicalShop(shop); ok {
+		shop = c
+	}
+	return core.ManualDiscountEvent{Platform: Platform, Shop: shop, OrderID: w.OrderID,
+		Titles: slices.Clone(w.ManualDiscountTitles), Customer: w.Customer, Actor: Platform + ":" + w.Topic}, true
+}
+
 // restOrder is the part of the REST Order resource this package reads.
 type restOrder struct {
 	ID                   flexString            `json:"id"`

@@ -33,6 +33,14 @@ type WebhookProcessStore interface {
 	// triggeredAt (nil: unknown).
 	UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string, triggeredAt *time.Time) error
 	ComplianceStore
+	ManualDiscountStore
+}
+
+// ManualDiscountStore is what recording manual discounts needs from the database: the code
+// lookup orders use, and the timeline record.
+type ManualDiscountStore interface {
+	core.CodeFinder
+	core.ManualDiscountStore
 }
 
 // OrderApplier applies a core order event (core.Redeemer implements it).
@@ -45,12 +53,13 @@ type OrderApplier interface {
 type Processor struct {
 	store  WebhookProcessStore
 	orders OrderApplier
+	manual *core.ManualDiscounts
 	log    *slog.Logger
 }
 
 // NewProcessor returns the processor.
 func NewProcessor(store WebhookProcessStore, orders OrderApplier, log *slog.Logger) *Processor {
-	return &Processor{store: store, orders: orders, log: log}
+	return &Processor{store: store, orders: orders, manual: core.NewManualDiscounts(store, store), log: log}
 }
 
 // Process acts on one delivery and records its outcome. A delivery that can never be processed
@@ -106,17 +115,38 @@ func (p *Processor) order(ctx context.Context, d WebhookDelivery) (string, strin
 		}
 		w.Codes = codes
 	}
-	if len(w.Codes) == 0 {
-		return DeliveryProcessed, "", nil
-	}
-	for _, ev := range w.Events(d.Shop) {
-		if _, err := p.orders.ApplyOrder(ctx, d.MerchantID, ev); err != nil {
-			var ce *core.Error
-			if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
-				return DeliveryFailed, fmt.Sprintf("order event refused: %v", err), nil
+	if len(w.Codes) > 0 {
+		for _, ev := range w.Events(d.Shop) {
+			if _, err := p.orders.ApplyOrder(ctx, d.MerchantID, ev); err != nil {
+				var ce *core.Error
+				if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
+					return DeliveryFailed, fmt.Sprintf("order event refused: %v", err), nil
+				}
+				return "", "", err
 			}
-			return "", "", err
 		}
 	}
+	if err := recordManualDiscounts(ctx, p.manual, p.log, d.MerchantID, d.Shop, w); err != nil {
+		return "", "", err
+	}
 	return DeliveryProcessed, "", nil
+}
+
+// recordManualDiscounts records on the matching codes' timelines the manual discounts of w whose
+// title is a code of the merchant: recorded, never redeemed (see OrderWebhook.ManualDiscountTitles).
+// A refused event is logged and dropped: it must not hold back the order's codes.
+func recordManualDiscounts(ctx context.Context, m *core.ManualDiscounts, log *slog.Logger, merchantID uuid.UUID, shop string, w OrderWebhook) error {
+	ev, ok := w.ManualDiscountEvent(shop)
+	if !ok {
+		return nil
+	}
+	if _, err := m.Record(ctx, merchantID, ev); err != nil {
+		var ce *core.Error
+		if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
+			log.WarnContext(ctx, "manual discounts not recorded", "shop", shop, "order_id", w.OrderID, "err", err)
+			return nil
+		}
+		return err
+	}
+	return nil
 }

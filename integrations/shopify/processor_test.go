@@ -20,6 +20,25 @@ type fakeProcessStore struct {
 	exports      []shopify.CustomerDataRequest
 	redactions   []shopify.CustomerRedact
 	shopRedacted int
+	manual       []core.ManualDiscountEvent
+}
+
+// FindCode knows every code: each is a live code of one list.
+func (s *fakeProcessStore) FindCode(_ context.Context, _ uuid.UUID, code string) (core.FoundCode, bool, error) {
+	return core.FoundCode{Code: code, State: core.StateAvailable}, true, nil
+}
+
+func (s *fakeProcessStore) FindListCode(context.Context, uuid.UUID, uuid.UUID, string) (core.FoundCode, error) {
+	return core.FoundCode{}, core.ErrCodeNotFound
+}
+
+func (s *fakeProcessStore) FindPushedCode(context.Context, uuid.UUID, string, string, string) (core.FoundCode, bool, error) {
+	return core.FoundCode{}, false, nil
+}
+
+func (s *fakeProcessStore) RecordManualDiscount(_ context.Context, _ uuid.UUID, ev core.ManualDiscountEvent, _ string, _ core.FoundCode) (bool, error) {
+	s.manual = append(s.manual, ev)
+	return true, nil
 }
 
 func (s *fakeProcessStore) WebhookDelivery(context.Context, uuid.UUID, uuid.UUID) (shopify.WebhookDelivery, bool, error) {
@@ -84,8 +103,18 @@ func TestProcessor(t *testing.T) {
 	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != "test-shop.myshopify.com" || len(s.finished) != 1 || s.finished[0] != shopify.DeliveryProcessed {
 		t.Fatalf("paid order: events %+v, finished %v", o.events, s.finished)
 	}
-	if _, o := run("orders/paid", fx["order-paid-manual-FAKE30.json"]); len(o.events) != 0 {
+	if len(s.manual) != 0 {
+		t.Fatalf("an order without manual discounts recorded one: %+v", s.manual)
+	}
+	// A manual discount carrying a code's text is recorded, not redeemed.
+	s, o = run("orders/paid", fx["order-paid-manual-FAKE30.json"])
+	if len(o.events) != 0 {
 		t.Fatalf("a manual discount was applied: %+v", o.events)
+	}
+	if len(s.manual) != 1 || s.manual[0].OrderID != "1073459981" || s.manual[0].Shop != "test-shop.myshopify.com" ||
+		s.manual[0].Actor != "shopify:orders/paid" || len(s.manual[0].Titles) != 1 || s.manual[0].Titles[0] != "FAKE30" ||
+		s.d.Status != shopify.DeliveryProcessed {
+		t.Fatalf("manual discount: recorded %+v, status %q", s.manual, s.d.Status)
 	}
 	if _, o := run("refunds/create", []byte(`{"id": 9, "order_id": 450789469}`), "TENOFF"); len(o.events) != 1 || o.events[0].Status != core.OrderRefunded || o.events[0].Codes[0] != "TENOFF" {
 		t.Fatalf("refund: %+v", o.events)
