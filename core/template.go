@@ -429,7 +429,9 @@ func init() {
 //     alone; anything else (<couponcod>, <firstnme>) is refused. In the HTML part element names
 //     win over aliases, so <code> is the HTML element there and the coupon code in the other
 //     parts. Tags with attributes, closing and self-closing tags, comments and doctypes
-//     (<a href="…">, </div>, <br/>, <!-- -->) are never taken for placeholders.
+//     (<a href="…">, </div>, <br/>, <!-- -->) are never taken for placeholders. Inside an
+//     HTML comment (Outlook's <!--[if mso]>…<![endif]--> blocks) known placeholders are filled
+//     in and nothing is refused.
 //   - {word}, one word between single braces, is a placeholder or refused; other uses of single
 //     braces (CSS such as p{color:red}) are left alone.
 //   - Anything between double or triple braces on one line ({{ customer.first_name }},
@@ -466,14 +468,23 @@ const maxBraced = 100
 // parsePart splits s into literal text and placeholders and returns the unknown placeholders as
 // they should be reported. markup says s is an HTML part.
 func parsePart(s string, markup bool) (segs []segment, unknowns []string) {
-	start := 0 // where the pending literal text begins
+	start := 0       // where the pending literal text begins
+	commentEnd := -1 // in the HTML part, where the comment that s[i] is in ends
 	for i := 0; i < len(s); {
+		if markup && i >= commentEnd && strings.HasPrefix(s[i:], "<!--") {
+			commentEnd = len(s)
+			if end := strings.Index(s[i+4:], "-->"); end >= 0 {
+				commentEnd = i + 4 + end + 3
+			}
+		}
 		n, name, v, report := matchPlaceholder(s, i, markup)
 		switch {
 		case n == 0:
 			i++
 			continue
-		case v == literal:
+		case v == literal, v == unknown && i < commentEnd:
+			// Inside a comment (an Outlook conditional block holds <xml>, <o:…> and the
+			// like) a known placeholder is filled in, and nothing is refused.
 			i += n
 			continue
 		}
@@ -671,7 +682,7 @@ var htmlElements = func() map[string]bool {
 		meter multicol nav nextid nobr noembed noframes noscript object ol optgroup option output p
 		param picture plaintext pre progress q rb rp rt rtc ruby s samp script search section select
 		slot small source spacer span strike strong style sub summary sup table tbody td template
-		textarea tfoot th thead time title tr track tt u ul var video wbr xmp
+		textarea tfoot th thead time title tr track tt u ul var video wbr xml xmp
 		svg g path rect circle ellipse line polyline polygon text tspan textpath defs symbol use
 		lineargradient radialgradient stop clippath mask pattern filter desc metadata foreignobject
 		marker switch view

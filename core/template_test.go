@@ -218,6 +218,48 @@ func TestHTMLMarkupIsLeftAlone(t *testing.T) {
 	}
 }
 
+// TestHTMLCommentsAreNotRefused: exports of Mailchimp, Stripo and the like carry Outlook's
+// conditional blocks (<xml>, <o:OfficeDocumentSettings>) and notes in comments; nothing there is
+// refused, and a placeholder inside an Outlook-only block is still filled in. Outside comments
+// a typo is still caught.
+func TestHTMLCommentsAreNotRefused(t *testing.T) {
+	tests := []struct {
+		name, html, want, refused string
+	}{
+		{name: "Outlook settings block",
+			html: `<head><!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:AllowPNG/></o:OfficeDocumentSettings></xml><![endif]--></head><p><couponcode></p>`,
+			want: `<head><!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:AllowPNG/></o:OfficeDocumentSettings></xml><![endif]--></head><p>SAMPLE-CODE-1234</p>`},
+		{name: "a note in a comment", html: `<!-- <todo> check <header-image> --><p>Hi <firstname></p>`,
+			want: `<!-- <todo> check <header-image> --><p>Hi Ada</p>`},
+		{name: "a placeholder in an Outlook-only block", html: `<!--[if mso]><td><couponcode></td><![endif]--><p>{couponcode}</p>`,
+			want: `<!--[if mso]><td>SAMPLE-CODE-1234</td><![endif]--><p>SAMPLE-CODE-1234</p>`},
+		{name: "an unclosed comment", html: `<p><couponcode></p><!-- <todo>`, want: `<p>SAMPLE-CODE-1234</p><!-- <todo>`},
+		{name: "xml outside a comment is markup", html: `<xml></xml><couponcode>`, want: `<xml></xml>SAMPLE-CODE-1234`},
+		{name: "a typo after a comment is refused", html: `<!-- note --><p><couponcod></p>`, refused: "<couponcod>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "email", Subject: "Your code", HTML: tc.html}, templateNow)
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("want %s refused, got %v", tc.refused, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := tmpl.Render(sample())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.HTML != tc.want {
+				t.Fatalf("rendered\n%s\nwant\n%s", r.HTML, tc.want)
+			}
+		})
+	}
+}
+
 func TestValuesEscapedInHTMLOnly(t *testing.T) {
 	d := sample()
 	d.Code, d.FirstName = `<b>&"'`, "<script>alert(1)</script>"
