@@ -423,7 +423,12 @@ func TestWebhookEndpointDisabledAfterDays(t *testing.T) {
 	if r := s.Admin(t, m, http.MethodPut, "/api/v1/settings/alerts", map[string]any{"emails": []string{"ops@shop.example"}}); r.Status != http.StatusOK {
 		t.Fatalf("alerts: %d", r.Status)
 	}
+	// Failing for six days, the last try two hours ago.
 	if _, err := s.App.DB.Pool().Exec(t.Context(), `UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.App.DB.Pool().Exec(t.Context(), `INSERT INTO webhook_attempts (merchant_id, endpoint_id, message_id, event_type, status_code, at)
+		SELECT merchant_id, id, 'msg_earlier', 'code.delivered', 500, now() - interval '2 hours' FROM webhook_endpoints WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	s.sink.FailNext(1, 451) // the first alert email meets a transient refusal

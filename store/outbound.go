@@ -299,11 +299,20 @@ func (db *DB) WebhookMessage(ctx context.Context, merchantID, endpointID uuid.UU
 
 // RecordWebhookAttempt logs one attempt and moves the message and endpoint along: a success
 // delivers the message and clears the endpoint's failing mark; a failure counts the attempt,
-// marks the endpoint failing since now (if it was not), and fails the message when final. It
+// marks the endpoint failing since now (if it was not, or if its previous attempt was longer
+// ago than failingStreakGap), and fails the message when final. It
 // answers whether the endpoint has been failing for longer than disableAfter (and disables it).
 func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a core.WebhookAttempt, ok, final bool, disableAfter time.Duration) (bool, error) {
 	disabled := false
 	err := db.tx(ctx, func(tx pgx.Tx) error {
+		// A failure starts a new failing streak when the endpoint's previous attempt is older than
+		// any wait of the retry schedule: it was quiet in between, not failing.
+		var newStreak bool
+		if err := tx.QueryRow(ctx, `SELECT coalesce(bool_and(at < now() - make_interval(secs => $3)), true) FROM (
+				SELECT at FROM webhook_attempts WHERE merchant_id = $1 AND endpoint_id = $2 ORDER BY id DESC LIMIT 1) p`,
+			m.MerchantID, m.EndpointID, failingStreakGap.Seconds()).Scan(&newStreak); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (merchant_id, endpoint_id, message_id, event_type, status_code, error, duration_ms)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.MerchantID, m.EndpointID, m.ID, m.EventType, a.StatusCode, truncateText(a.Error, 500), a.DurationMS); err != nil {
 			return err
@@ -326,19 +335,23 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a
 		// Failing for longer than disableAfter: disabled now, and a domain event for the merchant's
 		// alert addresses (sent once, with retries, like the stock alerts).
 		return tx.QueryRow(ctx, `WITH upd AS (
-				UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()),
-					state = CASE WHEN failing_since < now() - make_interval(secs => $3) THEN 'disabled' ELSE state END,
-					disabled_at = CASE WHEN failing_since < now() - make_interval(secs => $3) AND state = 'active' THEN now() ELSE disabled_at END
+				UPDATE webhook_endpoints SET failing_since = CASE WHEN $4 THEN now() ELSE coalesce(failing_since, now()) END,
+					state = CASE WHEN NOT $4 AND failing_since < now() - make_interval(secs => $3) THEN 'disabled' ELSE state END,
+					disabled_at = CASE WHEN NOT $4 AND failing_since < now() - make_interval(secs => $3) AND state = 'active' THEN now() ELSE disabled_at END
 				WHERE merchant_id = $1 AND id = $2
 				RETURNING id, url, failing_since, state = 'disabled' AND disabled_at = now() AS just_disabled),
 			ev AS (
 				INSERT INTO domain_events (merchant_id, type, payload)
 				SELECT $1, 'endpoint.disabled', jsonb_build_object('endpoint_id', id, 'url', url, 'failing_since', failing_since)
 				FROM upd WHERE just_disabled)
-			SELECT coalesce((SELECT just_disabled FROM upd), false)`, m.MerchantID, m.EndpointID, disableAfter.Seconds()).Scan(&disabled)
+			SELECT coalesce((SELECT just_disabled FROM upd), false)`, m.MerchantID, m.EndpointID, disableAfter.Seconds(), newStreak).Scan(&disabled)
 	})
 	return disabled, err
 }
+
+// failingStreakGap is longer than the longest wait of the outgoing webhooks' retry schedule
+// (10 h): while anything is pending for a failing endpoint, attempts come closer together.
+const failingStreakGap = 12 * time.Hour
 
 // FailWebhookMessage ends a pending message that will not be sent (its endpoint was disabled).
 func (db *DB) FailWebhookMessage(ctx context.Context, merchantID, endpointID uuid.UUID, id string) error {
@@ -361,11 +374,12 @@ func (db *DB) PendingAlerts(ctx context.Context, before time.Time, limit int) ([
 	})
 }
 
-// PendingWebhookMessages returns pending messages created before before (their task may be
-// lost), oldest first.
-func (db *DB) PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]core.MessageRef, error) {
+// PendingWebhookMessages implements core.DispatchStore.
+func (db *DB) PendingWebhookMessages(ctx context.Context, untriedBefore, before time.Time, limit int) ([]core.MessageRef, error) {
 	rows, err := db.pool.Query(ctx, `SELECT merchant_id, endpoint_id, id FROM webhook_messages
-		WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2`, before, limit)
+		WHERE status = 'pending' AND created_at < greatest($1::timestamptz, $2::timestamptz)
+		  AND (created_at < $2 OR attempts = 0)
+		ORDER BY created_at LIMIT $3`, untriedBefore, before, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,111 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// TestEndpointDisabledOnlyAfterFailingForDays: an endpoint is disabled when its failures have
+// gone on without a break for longer than the limit, not when an old failure was followed by a
+// quiet stretch (an endpoint that hears one event a week fails once, ten days after the last).
+func TestEndpointDisabledOnlyAfterFailingForDays(t *testing.T) {
+	db := sealed(t)
+	ctx := context.Background()
+	const limit = 5 * 24 * time.Hour
+	tests := []struct {
+		name string
+		// failingFor is how long ago the endpoint started failing; lastAttempt how long ago its
+		// previous attempt was (0: none).
+		failingFor, lastAttempt time.Duration
+		wantDisabled            bool
+		wantRestarted           bool
+	}{
+		{name: "failing for six days, last try two hours ago", failingFor: 6 * 24 * time.Hour, lastAttempt: 2 * time.Hour, wantDisabled: true},
+		{name: "failing for four days", failingFor: 4 * 24 * time.Hour, lastAttempt: time.Hour},
+		{name: "an old failure, then ten quiet days", failingFor: 10 * 24 * time.Hour, lastAttempt: 10 * 24 * time.Hour, wantRestarted: true},
+		{name: "a mark without any attempt", failingFor: 10 * 24 * time.Hour, wantRestarted: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, err := core.NewMerchants(db).Create(ctx, "Hooks Shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := core.WebhookEndpoint{MerchantID: m.ID, ID: uuid.New(), URL: "https://hooks.example/in", Events: []string{"code.redeemed"},
+				Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", State: core.EndpointActive, CreatedAt: time.Now().UTC()}
+			if err := db.CreateEndpoint(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Pool().Exec(ctx, `UPDATE webhook_endpoints SET failing_since = now() - make_interval(secs => $3)
+				WHERE merchant_id = $1 AND id = $2`, m.ID, e.ID, tc.failingFor.Seconds()); err != nil {
+				t.Fatal(err)
+			}
+			if tc.lastAttempt > 0 {
+				if _, err := db.Pool().Exec(ctx, `INSERT INTO webhook_attempts (merchant_id, endpoint_id, message_id, event_type, status_code, at)
+					VALUES ($1, $2, 'msg_earlier', 'code.redeemed', 503, now() - make_interval(secs => $3))`, m.ID, e.ID, tc.lastAttempt.Seconds()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msg := core.WebhookMessage{MerchantID: m.ID, ID: "msg_now", EndpointID: e.ID, EventType: "code.redeemed", Status: "pending"}
+			disabled, err := db.RecordWebhookAttempt(ctx, msg, core.WebhookAttempt{MessageID: msg.ID, EventType: msg.EventType, StatusCode: 503},
+				false, false, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.GetEndpoint(ctx, m.ID, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restarted := got.FailingSince != nil && time.Since(*got.FailingSince) < time.Hour
+			if disabled != tc.wantDisabled || (got.State == "disabled") != tc.wantDisabled || restarted != tc.wantRestarted {
+				t.Fatalf("disabled %v (state %s), failing since %v; want disabled %v, streak restarted %v",
+					disabled, got.State, got.FailingSince, tc.wantDisabled, tc.wantRestarted)
+			}
+		})
+	}
+}
+
+// TestLostWebhookTasksAreFoundSoon: a message whose task was never queued (Redis failed after
+// the commit) is found after a minute; one being retried is left to its task until the retry
+// schedule could have ended.
+func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
+	db := sealed(t)
+	ctx := context.Background()
+	m, _, err := core.NewMerchants(db).Create(ctx, "Lost Hooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := uuid.New()
+	for _, msg := range []struct {
+		id       string
+		attempts int
+		age      time.Duration
+	}{
+		{"msg_new", 0, 10 * time.Second}, {"msg_untried", 0, 2 * time.Minute},
+		{"msg_retrying", 2, 3 * time.Hour}, {"msg_retried_long_ago", 7, 27 * time.Hour},
+	} {
+		if _, err := db.Pool().Exec(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload, attempts, created_at)
+			VALUES ($1, $2, $3, 'code.redeemed', '{}', $4, now() - make_interval(secs => $5))`, m.ID, msg.id, endpoint, msg.attempts, msg.age.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	refs, err := db.PendingWebhookMessages(ctx, now.Add(-time.Minute), now.Add(-26*time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range refs {
+		if r.MerchantID == m.ID {
+			got = append(got, r.MessageID)
+		}
+	}
+	if len(got) != 2 || got[0] != "msg_retried_long_ago" || got[1] != "msg_untried" {
+		t.Fatalf("found %v; want the one retried long ago and the untried one, oldest first", got)
+	}
+}
