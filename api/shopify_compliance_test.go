@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
@@ -145,12 +147,47 @@ func TestShopifyCompliance(t *testing.T) {
 		}
 		return n
 	}
+	bobBodies := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE merchant_id = $1
+			AND (position(convert_to($2, 'UTF8') IN body) > 0 OR position(convert_to('+16136120707', 'UTF8') IN body) > 0)`, m.ID, bob).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	if n := bobRows(); n < 4 { // his code, his allocation, the redeemed event, the export
 		t.Fatalf("%d rows hold Bob's data before customers/redact, want at least 4", n)
+	}
+	if n := bobBodies(); n == 0 {
+		t.Fatal("no stored delivery body holds Bob's email before customers/redact")
 	}
 	deliver(sign("customers/redact", uuid.NewString(), redact), "accepted")
 	if n := bobRows(); n != 0 {
 		t.Fatalf("%d rows still hold Bob's data after customers/redact", n)
+	}
+	// The raw bodies too: the order's delivery keeps what applying it needs (the same order, status
+	// and codes), and nothing of Bob's; the compliance deliveries keep his customer id only.
+	if n := bobBodies(); n != 0 {
+		t.Fatalf("%d stored webhook delivery bodies still hold Bob's email or phone after customers/redact", n)
+	}
+	var orderBody []byte
+	if err := db.QueryRow(ctx, `SELECT body FROM webhook_deliveries WHERE merchant_id = $1 AND topic = 'orders/paid'`, m.ID).Scan(&orderBody); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"customer"`, `"billing_address"`, `"shipping_address"`, `"phone"`, `"email"`, `"contact_email"`, `"note"`, `"browser_ip"`} {
+		if strings.Contains(string(orderBody), field) {
+			t.Errorf("the redacted order body still has %s: %s", field, orderBody)
+		}
+	}
+	before, err := shopify.OrderEventFromWebhook("orders/paid", shopifyFixture(t, "order-partially-refunded-TENOFF.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := shopify.OrderEventFromWebhook("orders/paid", orderBody)
+	if err != nil || after.OrderID != before.OrderID || !slices.Equal(after.Statuses, before.Statuses) || !slices.Equal(after.Codes, before.Codes) ||
+		!after.Customer.IsZero() {
+		t.Fatalf("the redacted order body applies %+v (%v), want %+v without the customer", after, err, before)
 	}
 	var redactedKey string
 	if err := db.QueryRow(ctx, `SELECT a.recipient_key FROM allocations a JOIN codes c USING (merchant_id, list_id, seq)
