@@ -224,14 +224,32 @@ func TestShopifyInstallPushAndRedeem(t *testing.T) {
 	s.fake.AddOrder(shop, shopifyfake.Order{LegacyID: 7002, FinancialStatus: "PAID", DiscountCodes: []string{first[4]}, Email: "bo@example.com"})
 	s.fake.AddOrder(shop, shopifyfake.Order{LegacyID: 7003, FinancialStatus: "PENDING", DiscountCodes: []string{first[5]}})
 	s.fake.AddOrder(shop, shopifyfake.Order{LegacyID: 7001, FinancialStatus: "PAID", DiscountCodes: []string{first[3]}})
+	// A paid order with a manual discount titled with one code's text (which Shopify also lists
+	// among the order's discountCodes) and, beyond the first page of its discount applications,
+	// another code entered at checkout: only the entered code is redeemed, the manual discount is
+	// recorded on its code's timeline.
+	s.fake.AddOrder(shop, shopifyfake.Order{LegacyID: 7005, FinancialStatus: "PAID", DiscountApplications: []shopifyfake.DiscountApplication{
+		{Kind: shopifyfake.ManualDiscountApplication, Title: first[8]},
+		{Kind: shopifyfake.AutomaticDiscountApplication, Title: "Spring sale"},
+		{Kind: shopifyfake.AutomaticDiscountApplication, Title: "Free shipping"},
+		{Kind: shopifyfake.ScriptDiscountApplication, Title: "Bundle"},
+		{Kind: shopifyfake.AutomaticDiscountApplication, Title: "Loyalty"},
+		{Kind: shopifyfake.DiscountCodeApplication, Code: first[9]},
+	}})
 	for range 2 {
 		if r := s.Admin(t, m, http.MethodPost, "/api/v1/connections/"+conn.String()+"/reconcile", nil); r.Status != http.StatusAccepted {
 			t.Fatalf("reconcile: %d %s", r.Status, r.Body)
 		}
-		apptest.Eventually(t, 10*time.Second, "reconciliation to redeem the order", func() bool {
-			return codeUses(t, s.Harness, m, first[4]) == 1
+		apptest.Eventually(t, 10*time.Second, "reconciliation to redeem the orders", func() bool {
+			return codeUses(t, s.Harness, m, first[4]) == 1 && codeUses(t, s.Harness, m, first[9]) == 1
 		})
 	}
+	if u := codeUses(t, s.Harness, m, first[8]); u != 0 {
+		t.Fatalf("reconciliation redeemed a manual discount's title (%d uses)", u)
+	}
+	apptest.Eventually(t, 10*time.Second, "the manual discount on the code's timeline", func() bool {
+		return strings.Count(string(get(t, s.Harness, m, codePath(list, first[8])).Body), `"type":"manual_discount"`) == 1
+	})
 	if u := codeUses(t, s.Harness, m, first[5]); u != 0 {
 		t.Fatalf("a pending order redeemed its code (%d uses)", u)
 	}

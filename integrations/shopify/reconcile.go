@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,8 +24,17 @@ const (
 	ReconcileFirstLookback = 24 * time.Hour
 	// reconcilePage is the orders fetched per call.
 	reconcilePage = 50
-	// ordersCost is what one orders page requests (2 + 50 nodes of a few objects each).
-	ordersCost = 2 + reconcilePage*3
+	// orderDiscountsFirst is the discount applications read with each order (orders.graphql);
+	// Shopify takes at most 5 discount codes on an order, and the rest are read with
+	// OrderDiscountApplications.
+	orderDiscountsFirst = 5
+	// ordersCost is what one orders page requests: 2 + 50 nodes of a few objects and a
+	// connection of orderDiscountsFirst applications each.
+	ordersCost = 2 + reconcilePage*(3+2+orderDiscountsFirst)
+	// discountsPage and discountsCost are the discount applications per OrderDiscountApplications
+	// call and what it requests.
+	discountsPage = 50
+	discountsCost = 1 + 2 + discountsPage
 )
 
 // ReconcileStore is what reconciliation needs from the database.
@@ -36,6 +46,7 @@ type ReconcileStore interface {
 	// MarkConnectionError moves an active connection to state error with the reason.
 	MarkConnectionError(ctx context.Context, merchantID, connectionID uuid.UUID, reason string) error
 	CredentialStore
+	ManualDiscountStore
 }
 
 // ReconcileQueue queues one connection's reconciliation.
@@ -51,6 +62,7 @@ type Reconciler struct {
 	store  ReconcileStore
 	queue  ReconcileQueue
 	orders OrderApplier
+	manual *core.ManualDiscounts
 	tokens *Tokens
 	log    *slog.Logger
 	now    func() time.Time
@@ -58,7 +70,8 @@ type Reconciler struct {
 
 // NewReconciler returns the reconciler.
 func NewReconciler(app App, store ReconcileStore, queue ReconcileQueue, orders OrderApplier, log *slog.Logger) *Reconciler {
-	return &Reconciler{app: app, store: store, queue: queue, orders: orders, tokens: NewTokens(app, store), log: log, now: time.Now}
+	return &Reconciler{app: app, store: store, queue: queue, orders: orders, manual: core.NewManualDiscounts(store, store),
+		tokens: NewTokens(app, store), log: log, now: time.Now}
 }
 
 // ReconcileAll queues the reconciliation of every active Shopify connection.
@@ -112,7 +125,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uui
 				continue
 			}
 			seen++
-			n, err := r.apply(ctx, merchantID, conn.Shop, o)
+			n, err := r.apply(ctx, caller, merchantID, conn.Shop, o)
 			if err != nil {
 				return err
 			}
@@ -132,9 +145,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, merchantID, connectionID uui
 	return nil
 }
 
-// apply turns one GraphQL order into core order events, as its webhook would have.
-func (r *Reconciler) apply(ctx context.Context, merchantID uuid.UUID, shop string, o *admin.OrdersOrdersOrderConnectionNodesOrder) (int, error) {
-	if len(o.DiscountCodes) == 0 {
+// apply turns one GraphQL order into core order events, as its webhook would have: the codes of
+// its discount code applications are applied, and the titles of its manual discounts recorded
+// (never redeemed).
+func (r *Reconciler) apply(ctx context.Context, caller *shopCaller, merchantID uuid.UUID, shop string, o *admin.OrdersOrdersOrderConnectionNodesOrder) (int, error) {
+	if o.DiscountApplications == nil {
+		return 0, nil
+	}
+	page := o.DiscountApplications.DiscountApplicationPage
+	codes, manual, err := r.orderDiscounts(ctx, caller, o.Id, page)
+	if err != nil {
+		return 0, err
+	}
+	if len(codes) == 0 && len(manual) == 0 {
 		return 0, nil
 	}
 	orderID := o.LegacyResourceId
@@ -145,20 +168,69 @@ func (r *Reconciler) apply(ctx context.Context, merchantID uuid.UUID, shop strin
 	if o.Customer != nil {
 		customer.Email = o.Customer.Email
 	}
-	w := OrderWebhook{Topic: "reconcile", OrderID: orderID, Codes: o.DiscountCodes, Customer: customer,
+	w := OrderWebhook{Topic: "reconcile", OrderID: orderID, Codes: codes, ManualDiscountTitles: manual, Customer: customer,
 		Statuses: OrderStatuses(strings.ToLower(string(o.DisplayFinancialStatus)), o.CancelledAt != nil)}
 	n := 0
-	for _, ev := range w.Events(shop) {
-		ev.Actor = Platform + ":reconcile"
-		if _, err := r.orders.ApplyOrder(ctx, merchantID, ev); err != nil {
-			var ce *core.Error
-			if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
-				r.log.WarnContext(ctx, "reconciled order refused", "shop", shop, "order_id", orderID, "err", err)
-				continue
+	if len(w.Codes) > 0 {
+		for _, ev := range w.Events(shop) {
+			ev.Actor = Platform + ":reconcile"
+			if _, err := r.orders.ApplyOrder(ctx, merchantID, ev); err != nil {
+				var ce *core.Error
+				if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
+					r.log.WarnContext(ctx, "reconciled order refused", "shop", shop, "order_id", orderID, "err", err)
+					continue
+				}
+				return n, err
 			}
-			return n, err
+			n++
 		}
-		n++
+	}
+	if err := recordManualDiscounts(ctx, r.manual, r.log, merchantID, shop, w); err != nil {
+		return n, err
 	}
 	return n, nil
+}
+
+// orderDiscounts reads an order's discount applications from the first page the orders query
+// gave and, when there are more, the following pages: the codes of its discount code
+// applications, and the titles of its manual discounts that are not one of those codes.
+func (r *Reconciler) orderDiscounts(ctx context.Context, caller *shopCaller, orderGID string, page admin.DiscountApplicationPage) (codes, manual []string, err error) {
+	var titles []string
+	for {
+		for _, a := range page.Nodes {
+			switch a := a.(type) {
+			case *admin.DiscountApplicationPageNodesDiscountCodeApplication:
+				if c := strings.TrimSpace(a.Code); c != "" && !slices.Contains(codes, c) {
+					codes = append(codes, c)
+				}
+			case *admin.DiscountApplicationPageNodesManualDiscountApplication:
+				titles = append(titles, a.Title)
+			}
+		}
+		if page.PageInfo == nil || !page.PageInfo.HasNextPage || page.PageInfo.EndCursor == "" {
+			break
+		}
+		after := page.PageInfo.EndCursor
+		var resp *admin.OrderDiscountApplicationsResponse
+		err := caller.call(ctx, discountsCost, func(c graphql.Client) error {
+			var err error
+			resp, err = admin.OrderDiscountApplications(ctx, c, orderGID, discountsPage, &after)
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if resp.Order == nil || resp.Order.DiscountApplications == nil {
+			break
+		}
+		page = resp.Order.DiscountApplications.DiscountApplicationPage
+	}
+	for _, t := range titles {
+		t = strings.TrimSpace(t)
+		if t == "" || slices.Contains(manual, t) || slices.ContainsFunc(codes, func(c string) bool { return strings.EqualFold(c, t) }) {
+			continue // empty, seen, or the code of a discount code application
+		}
+		manual = append(manual, t)
+	}
+	return codes, manual, nil
 }

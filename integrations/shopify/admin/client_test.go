@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -411,8 +412,12 @@ func TestOrders(t *testing.T) {
 		pages++
 		for _, o := range resp.Orders.Nodes {
 			names = append(names, o.Name)
-			if o.Customer == nil || o.Customer.Email != "ann@example.com" || len(o.DiscountCodes) != 1 || o.LegacyResourceId == "" {
+			if o.Customer == nil || o.Customer.Email != "ann@example.com" || o.LegacyResourceId == "" || o.DiscountApplications == nil ||
+				len(o.DiscountApplications.Nodes) != 1 {
 				t.Fatalf("order %+v", o)
+			}
+			if a, ok := o.DiscountApplications.Nodes[0].(*admin.DiscountApplicationPageNodesDiscountCodeApplication); !ok || !strings.HasPrefix(a.Code, "C-") {
+				t.Fatalf("order %s: discount application %#v", o.Name, o.DiscountApplications.Nodes[0])
 			}
 			if o.Name == "#1005" && (o.CancelledAt == nil || o.DisplayFinancialStatus != admin.OrderDisplayFinancialStatusRefunded) {
 				t.Fatalf("cancelled order %+v", o)
@@ -425,6 +430,61 @@ func TestOrders(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "#1002 #1003 #1004 #1005" || pages != 2 {
 		t.Fatalf("orders %q in %d pages, want #1002..#1005 in 2", got, pages)
+	}
+}
+
+// TestOrderDiscountApplications reads an order's discount applications as Shopify serves them: a
+// manual discount is a ManualDiscountApplication with a title (its text also among
+// discountCodes), and applications beyond the first page are read with OrderDiscountApplications.
+func TestOrderDiscountApplications(t *testing.T) {
+	f, c, _ := setup(t, shopifyfake.Config{})
+	ctx := context.Background()
+	apps := []shopifyfake.DiscountApplication{
+		{Kind: shopifyfake.ManualDiscountApplication, Title: "FAKE30"},
+		{Kind: shopifyfake.AutomaticDiscountApplication, Title: "Spring sale"},
+	}
+	for i := range 6 {
+		apps = append(apps, shopifyfake.DiscountApplication{Kind: shopifyfake.DiscountCodeApplication, Code: fmt.Sprintf("CODE-%d", i)})
+	}
+	gid := f.AddOrder(shopDomain, shopifyfake.Order{LegacyID: 42, FinancialStatus: "PAID", DiscountApplications: apps})
+
+	describe := func(nodes []admin.DiscountApplicationPageNodesDiscountApplication) []string {
+		var out []string
+		for _, n := range nodes {
+			switch a := n.(type) {
+			case *admin.DiscountApplicationPageNodesDiscountCodeApplication:
+				out = append(out, "code:"+a.Code)
+			case *admin.DiscountApplicationPageNodesManualDiscountApplication:
+				out = append(out, "manual:"+a.Title)
+			default:
+				out = append(out, n.GetTypename())
+			}
+		}
+		return out
+	}
+	resp, err := admin.Orders(ctx, c, 10, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Orders.Nodes) != 1 {
+		t.Fatalf("orders %+v", resp.Orders.Nodes)
+	}
+	page := resp.Orders.Nodes[0].DiscountApplications.DiscountApplicationPage
+	got := describe(page.Nodes)
+	if want := []string{"manual:FAKE30", "AutomaticDiscountApplication", "code:CODE-0", "code:CODE-1", "code:CODE-2"}; !slices.Equal(got, want) ||
+		!page.PageInfo.HasNextPage {
+		t.Fatalf("first page %q (more: %v), want %q and more", got, page.PageInfo.HasNextPage, want)
+	}
+	more, err := admin.OrderDiscountApplications(ctx, c, gid, 50, &page.PageInfo.EndCursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := more.Order.DiscountApplications.DiscountApplicationPage
+	if got, want := describe(rest.Nodes), []string{"code:CODE-3", "code:CODE-4", "code:CODE-5"}; !slices.Equal(got, want) || rest.PageInfo.HasNextPage {
+		t.Fatalf("next page %q (more: %v), want %q", got, rest.PageInfo.HasNextPage, want)
+	}
+	if none, err := admin.OrderDiscountApplications(ctx, c, "gid://shopify/Order/999", 50, nil); err != nil || none.Order != nil {
+		t.Fatalf("an unknown order: %+v, %v", none, err)
 	}
 }
 

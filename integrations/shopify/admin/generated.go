@@ -291,6 +291,297 @@ func (v *DiscountAmountInput) GetAmount() string { return v.Amount }
 // GetAppliesOnEachItem returns DiscountAmountInput.AppliesOnEachItem, and is useful for accessing the field via an interface.
 func (v *DiscountAmountInput) GetAppliesOnEachItem() bool { return v.AppliesOnEachItem }
 
+// DiscountApplicationPage is a page of an order's discount applications:
+// the code of each discount code application (the codes customers entered) and
+// the title of each manual discount (a staff or draft-order discount, whose
+// title may carry a code's text).
+type DiscountApplicationPage struct {
+	// A list of nodes that are contained in DiscountApplicationEdge. You can fetch data about an individual node, or you can follow the edges to fetch data about a collection of related nodes. At each node, you specify the fields that you want to retrieve.
+	Nodes []DiscountApplicationPageNodesDiscountApplication `json:"-"`
+	// An object that’s used to retrieve [cursor information](https://shopify.dev/api/usage/pagination-graphql) about the current page.
+	PageInfo *DiscountApplicationPagePageInfo `json:"pageInfo"`
+}
+
+// GetNodes returns DiscountApplicationPage.Nodes, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPage) GetNodes() []DiscountApplicationPageNodesDiscountApplication {
+	return v.Nodes
+}
+
+// GetPageInfo returns DiscountApplicationPage.PageInfo, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPage) GetPageInfo() *DiscountApplicationPagePageInfo { return v.PageInfo }
+
+func (v *DiscountApplicationPage) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*DiscountApplicationPage
+		Nodes []json.RawMessage `json:"nodes"`
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.DiscountApplicationPage = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	{
+		dst := &v.Nodes
+		src := firstPass.Nodes
+		*dst = make(
+			[]DiscountApplicationPageNodesDiscountApplication,
+			len(src))
+		for i, src := range src {
+			dst := &(*dst)[i]
+			if len(src) != 0 && string(src) != "null" {
+				err = __unmarshalDiscountApplicationPageNodesDiscountApplication(
+					src, dst)
+				if err != nil {
+					return fmt.Errorf(
+						"unable to unmarshal DiscountApplicationPage.Nodes: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type __premarshalDiscountApplicationPage struct {
+	Nodes []json.RawMessage `json:"nodes"`
+
+	PageInfo *DiscountApplicationPagePageInfo `json:"pageInfo"`
+}
+
+func (v *DiscountApplicationPage) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *DiscountApplicationPage) __premarshalJSON() (*__premarshalDiscountApplicationPage, error) {
+	var retval __premarshalDiscountApplicationPage
+
+	{
+
+		dst := &retval.Nodes
+		src := v.Nodes
+		*dst = make(
+			[]json.RawMessage,
+			len(src))
+		for i, src := range src {
+			dst := &(*dst)[i]
+			var err error
+			*dst, err = __marshalDiscountApplicationPageNodesDiscountApplication(
+				&src)
+			if err != nil {
+				return nil, fmt.Errorf(
+					"unable to marshal DiscountApplicationPage.Nodes: %w", err)
+			}
+		}
+	}
+	retval.PageInfo = v.PageInfo
+	return &retval, nil
+}
+
+// DiscountApplicationPageNodesAutomaticDiscountApplication includes the requested fields of the GraphQL type AutomaticDiscountApplication.
+// The GraphQL type's documentation follows.
+//
+// Automatic discount applications capture the intentions of a discount that was automatically applied.
+type DiscountApplicationPageNodesAutomaticDiscountApplication struct {
+	Typename string `json:"__typename"`
+}
+
+// GetTypename returns DiscountApplicationPageNodesAutomaticDiscountApplication.Typename, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesAutomaticDiscountApplication) GetTypename() string {
+	return v.Typename
+}
+
+// DiscountApplicationPageNodesDiscountApplication includes the requested fields of the GraphQL interface DiscountApplication.
+//
+// DiscountApplicationPageNodesDiscountApplication is implemented by the following types:
+// DiscountApplicationPageNodesAutomaticDiscountApplication
+// DiscountApplicationPageNodesDiscountCodeApplication
+// DiscountApplicationPageNodesManualDiscountApplication
+// DiscountApplicationPageNodesScriptDiscountApplication
+// The GraphQL type's documentation follows.
+//
+// Discount applications capture the intentions of a discount source at
+// the time of application on an order's line items or shipping lines.
+//
+// Discount applications don't represent the actual final amount discounted on a line (line item or shipping line). The actual amount discounted on a line is represented by the [DiscountAllocation](https://shopify.dev/api/admin-graphql/latest/objects/discountallocation) object.
+type DiscountApplicationPageNodesDiscountApplication interface {
+	implementsGraphQLInterfaceDiscountApplicationPageNodesDiscountApplication()
+	// GetTypename returns the receiver's concrete GraphQL type-name (see interface doc for possible values).
+	GetTypename() string
+}
+
+func (v *DiscountApplicationPageNodesAutomaticDiscountApplication) implementsGraphQLInterfaceDiscountApplicationPageNodesDiscountApplication() {
+}
+func (v *DiscountApplicationPageNodesDiscountCodeApplication) implementsGraphQLInterfaceDiscountApplicationPageNodesDiscountApplication() {
+}
+func (v *DiscountApplicationPageNodesManualDiscountApplication) implementsGraphQLInterfaceDiscountApplicationPageNodesDiscountApplication() {
+}
+func (v *DiscountApplicationPageNodesScriptDiscountApplication) implementsGraphQLInterfaceDiscountApplicationPageNodesDiscountApplication() {
+}
+
+func __unmarshalDiscountApplicationPageNodesDiscountApplication(b []byte, v *DiscountApplicationPageNodesDiscountApplication) error {
+	if string(b) == "null" {
+		return nil
+	}
+
+	var tn struct {
+		TypeName string `json:"__typename"`
+	}
+	err := json.Unmarshal(b, &tn)
+	if err != nil {
+		return err
+	}
+
+	switch tn.TypeName {
+	case "AutomaticDiscountApplication":
+		*v = new(DiscountApplicationPageNodesAutomaticDiscountApplication)
+		return json.Unmarshal(b, *v)
+	case "DiscountCodeApplication":
+		*v = new(DiscountApplicationPageNodesDiscountCodeApplication)
+		return json.Unmarshal(b, *v)
+	case "ManualDiscountApplication":
+		*v = new(DiscountApplicationPageNodesManualDiscountApplication)
+		return json.Unmarshal(b, *v)
+	case "ScriptDiscountApplication":
+		*v = new(DiscountApplicationPageNodesScriptDiscountApplication)
+		return json.Unmarshal(b, *v)
+	case "":
+		return fmt.Errorf(
+			"response was missing DiscountApplication.__typename")
+	default:
+		return fmt.Errorf(
+			`unexpected concrete type for DiscountApplicationPageNodesDiscountApplication: "%v"`, tn.TypeName)
+	}
+}
+
+func __marshalDiscountApplicationPageNodesDiscountApplication(v *DiscountApplicationPageNodesDiscountApplication) ([]byte, error) {
+
+	var typename string
+	switch v := (*v).(type) {
+	case *DiscountApplicationPageNodesAutomaticDiscountApplication:
+		typename = "AutomaticDiscountApplication"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*DiscountApplicationPageNodesAutomaticDiscountApplication
+		}{typename, v}
+		return json.Marshal(result)
+	case *DiscountApplicationPageNodesDiscountCodeApplication:
+		typename = "DiscountCodeApplication"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*DiscountApplicationPageNodesDiscountCodeApplication
+		}{typename, v}
+		return json.Marshal(result)
+	case *DiscountApplicationPageNodesManualDiscountApplication:
+		typename = "ManualDiscountApplication"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*DiscountApplicationPageNodesManualDiscountApplication
+		}{typename, v}
+		return json.Marshal(result)
+	case *DiscountApplicationPageNodesScriptDiscountApplication:
+		typename = "ScriptDiscountApplication"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*DiscountApplicationPageNodesScriptDiscountApplication
+		}{typename, v}
+		return json.Marshal(result)
+	case nil:
+		return []byte("null"), nil
+	default:
+		return nil, fmt.Errorf(
+			`unexpected concrete type for DiscountApplicationPageNodesDiscountApplication: "%T"`, v)
+	}
+}
+
+// DiscountApplicationPageNodesDiscountCodeApplication includes the requested fields of the GraphQL type DiscountCodeApplication.
+// The GraphQL type's documentation follows.
+//
+// Discount code applications capture the intentions of a discount code at
+// the time that it is applied onto an order.
+//
+// Discount applications don't represent the actual final amount discounted on a line (line item or shipping line). The actual amount discounted on a line is represented by the [DiscountAllocation](https://shopify.dev/api/admin-graphql/latest/objects/discountallocation) object.
+type DiscountApplicationPageNodesDiscountCodeApplication struct {
+	Typename string `json:"__typename"`
+	// The string identifying the discount code that was used at the time of application.
+	Code string `json:"code"`
+}
+
+// GetTypename returns DiscountApplicationPageNodesDiscountCodeApplication.Typename, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesDiscountCodeApplication) GetTypename() string { return v.Typename }
+
+// GetCode returns DiscountApplicationPageNodesDiscountCodeApplication.Code, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesDiscountCodeApplication) GetCode() string { return v.Code }
+
+// DiscountApplicationPageNodesManualDiscountApplication includes the requested fields of the GraphQL type ManualDiscountApplication.
+// The GraphQL type's documentation follows.
+//
+// Manual discount applications capture the intentions of a discount that was manually created for an order.
+//
+// Discount applications don't represent the actual final amount discounted on a line (line item or shipping line). The actual amount discounted on a line is represented by the [DiscountAllocation](https://shopify.dev/api/admin-graphql/latest/objects/discountallocation) object.
+type DiscountApplicationPageNodesManualDiscountApplication struct {
+	Typename string `json:"__typename"`
+	// The title of the discount application.
+	Title string `json:"title"`
+}
+
+// GetTypename returns DiscountApplicationPageNodesManualDiscountApplication.Typename, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesManualDiscountApplication) GetTypename() string {
+	return v.Typename
+}
+
+// GetTitle returns DiscountApplicationPageNodesManualDiscountApplication.Title, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesManualDiscountApplication) GetTitle() string { return v.Title }
+
+// DiscountApplicationPageNodesScriptDiscountApplication includes the requested fields of the GraphQL type ScriptDiscountApplication.
+// The GraphQL type's documentation follows.
+//
+// Script discount applications capture the intentions of a discount that
+// was created by a Shopify Script for an order's line item or shipping line.
+//
+// Discount applications don't represent the actual final amount discounted on a line (line item or shipping line). The actual amount discounted on a line is represented by the [DiscountAllocation](https://shopify.dev/api/admin-graphql/latest/objects/discountallocation) object.
+type DiscountApplicationPageNodesScriptDiscountApplication struct {
+	Typename string `json:"__typename"`
+}
+
+// GetTypename returns DiscountApplicationPageNodesScriptDiscountApplication.Typename, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPageNodesScriptDiscountApplication) GetTypename() string {
+	return v.Typename
+}
+
+// DiscountApplicationPagePageInfo includes the requested fields of the GraphQL type PageInfo.
+// The GraphQL type's documentation follows.
+//
+// Returns information about pagination in a connection, in accordance with the
+// [Relay specification](https://relay.dev/graphql/connections.htm#sec-undefined.PageInfo).
+// For more information, please read our [GraphQL Pagination Usage Guide](https://shopify.dev/api/usage/pagination-graphql).
+type DiscountApplicationPagePageInfo struct {
+	// Whether there are more pages to fetch following the current page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor corresponding to the last node in edges.
+	EndCursor string `json:"endCursor"`
+}
+
+// GetHasNextPage returns DiscountApplicationPagePageInfo.HasNextPage, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPagePageInfo) GetHasNextPage() bool { return v.HasNextPage }
+
+// GetEndCursor returns DiscountApplicationPagePageInfo.EndCursor, and is useful for accessing the field via an interface.
+func (v *DiscountApplicationPagePageInfo) GetEndCursor() string { return v.EndCursor }
+
 // DiscountCodeBasicCreateDiscountCodeBasicCreateDiscountCodeBasicCreatePayload includes the requested fields of the GraphQL type DiscountCodeBasicCreatePayload.
 // The GraphQL type's documentation follows.
 //
@@ -917,6 +1208,122 @@ type JobResponse struct {
 // GetJob returns JobResponse.Job, and is useful for accessing the field via an interface.
 func (v *JobResponse) GetJob() *JobJob { return v.Job }
 
+// OrderDiscountApplicationsOrder includes the requested fields of the GraphQL type Order.
+// The GraphQL type's documentation follows.
+//
+// An order is a customer's request to purchase one or more products from a shop. You can retrieve and update orders using the `Order` object.
+// Learn more about
+// [editing an existing order with the GraphQL Admin API](https://shopify.dev/apps/fulfillment/order-management-apps/order-editing).
+//
+// Only the last 60 days' worth of orders from a store are accessible from the `Order` object by default. If you want to access older orders,
+// then you need to [request access to all orders](https://shopify.dev/api/usage/access-scopes#orders-permissions). If your app is granted
+// access, then you can add the `read_all_orders` scope to your app along with `read_orders` or `write_orders`.
+// [Private apps](https://shopify.dev/apps/auth/basic-http) are not affected by this change and are automatically granted the scope.
+//
+// **Caution:** Only use this data if it's required for your app's functionality. Shopify will restrict [access to scopes](https://shopify.dev/api/usage/access-scopes) for apps that don't have a legitimate use for the associated data.
+type OrderDiscountApplicationsOrder struct {
+	// A list of discounts that are applied to the order, not including order edits and refunds.
+	DiscountApplications *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection `json:"discountApplications"`
+}
+
+// GetDiscountApplications returns OrderDiscountApplicationsOrder.DiscountApplications, and is useful for accessing the field via an interface.
+func (v *OrderDiscountApplicationsOrder) GetDiscountApplications() *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection {
+	return v.DiscountApplications
+}
+
+// OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection includes the requested fields of the GraphQL type DiscountApplicationConnection.
+// The GraphQL type's documentation follows.
+//
+// An auto-generated type for paginating through multiple DiscountApplications.
+type OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection struct {
+	DiscountApplicationPage `json:"-"`
+}
+
+// GetNodes returns OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection) GetNodes() []DiscountApplicationPageNodesDiscountApplication {
+	return v.DiscountApplicationPage.Nodes
+}
+
+// GetPageInfo returns OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection) GetPageInfo() *DiscountApplicationPagePageInfo {
+	return v.DiscountApplicationPage.PageInfo
+}
+
+func (v *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.DiscountApplicationPage)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalOrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection struct {
+	Nodes []json.RawMessage `json:"nodes"`
+
+	PageInfo *DiscountApplicationPagePageInfo `json:"pageInfo"`
+}
+
+func (v *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection) __premarshalJSON() (*__premarshalOrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection, error) {
+	var retval __premarshalOrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection
+
+	{
+
+		dst := &retval.Nodes
+		src := v.DiscountApplicationPage.Nodes
+		*dst = make(
+			[]json.RawMessage,
+			len(src))
+		for i, src := range src {
+			dst := &(*dst)[i]
+			var err error
+			*dst, err = __marshalDiscountApplicationPageNodesDiscountApplication(
+				&src)
+			if err != nil {
+				return nil, fmt.Errorf(
+					"unable to marshal OrderDiscountApplicationsOrderDiscountApplicationsDiscountApplicationConnection.DiscountApplicationPage.Nodes: %w", err)
+			}
+		}
+	}
+	retval.PageInfo = v.DiscountApplicationPage.PageInfo
+	return &retval, nil
+}
+
+// OrderDiscountApplicationsResponse is returned by OrderDiscountApplications on success.
+type OrderDiscountApplicationsResponse struct {
+	// Returns an Order resource by ID.
+	Order *OrderDiscountApplicationsOrder `json:"order"`
+}
+
+// GetOrder returns OrderDiscountApplicationsResponse.Order, and is useful for accessing the field via an interface.
+func (v *OrderDiscountApplicationsResponse) GetOrder() *OrderDiscountApplicationsOrder {
+	return v.Order
+}
+
 // Represents the order's current financial status.
 type OrderDisplayFinancialStatus string
 
@@ -1001,8 +1408,8 @@ type OrdersOrdersOrderConnectionNodesOrder struct {
 	CancelledAt *time.Time `json:"cancelledAt"`
 	// The date and time when the order was modified last.
 	UpdatedAt time.Time `json:"updatedAt"`
-	// The discount codes used for the order.
-	DiscountCodes []string `json:"discountCodes"`
+	// A list of discounts that are applied to the order, not including order edits and refunds.
+	DiscountApplications *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection `json:"discountApplications"`
 	// The customer that placed the order.
 	Customer *OrdersOrdersOrderConnectionNodesOrderCustomer `json:"customer"`
 }
@@ -1029,8 +1436,10 @@ func (v *OrdersOrdersOrderConnectionNodesOrder) GetCancelledAt() *time.Time { re
 // GetUpdatedAt returns OrdersOrdersOrderConnectionNodesOrder.UpdatedAt, and is useful for accessing the field via an interface.
 func (v *OrdersOrdersOrderConnectionNodesOrder) GetUpdatedAt() time.Time { return v.UpdatedAt }
 
-// GetDiscountCodes returns OrdersOrdersOrderConnectionNodesOrder.DiscountCodes, and is useful for accessing the field via an interface.
-func (v *OrdersOrdersOrderConnectionNodesOrder) GetDiscountCodes() []string { return v.DiscountCodes }
+// GetDiscountApplications returns OrdersOrdersOrderConnectionNodesOrder.DiscountApplications, and is useful for accessing the field via an interface.
+func (v *OrdersOrdersOrderConnectionNodesOrder) GetDiscountApplications() *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection {
+	return v.DiscountApplications
+}
 
 // GetCustomer returns OrdersOrdersOrderConnectionNodesOrder.Customer, and is useful for accessing the field via an interface.
 func (v *OrdersOrdersOrderConnectionNodesOrder) GetCustomer() *OrdersOrdersOrderConnectionNodesOrderCustomer {
@@ -1051,6 +1460,88 @@ type OrdersOrdersOrderConnectionNodesOrderCustomer struct {
 
 // GetEmail returns OrdersOrdersOrderConnectionNodesOrderCustomer.Email, and is useful for accessing the field via an interface.
 func (v *OrdersOrdersOrderConnectionNodesOrderCustomer) GetEmail() string { return v.Email }
+
+// OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection includes the requested fields of the GraphQL type DiscountApplicationConnection.
+// The GraphQL type's documentation follows.
+//
+// An auto-generated type for paginating through multiple DiscountApplications.
+type OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection struct {
+	DiscountApplicationPage `json:"-"`
+}
+
+// GetNodes returns OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection) GetNodes() []DiscountApplicationPageNodesDiscountApplication {
+	return v.DiscountApplicationPage.Nodes
+}
+
+// GetPageInfo returns OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection) GetPageInfo() *DiscountApplicationPagePageInfo {
+	return v.DiscountApplicationPage.PageInfo
+}
+
+func (v *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.DiscountApplicationPage)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalOrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection struct {
+	Nodes []json.RawMessage `json:"nodes"`
+
+	PageInfo *DiscountApplicationPagePageInfo `json:"pageInfo"`
+}
+
+func (v *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection) __premarshalJSON() (*__premarshalOrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection, error) {
+	var retval __premarshalOrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection
+
+	{
+
+		dst := &retval.Nodes
+		src := v.DiscountApplicationPage.Nodes
+		*dst = make(
+			[]json.RawMessage,
+			len(src))
+		for i, src := range src {
+			dst := &(*dst)[i]
+			var err error
+			*dst, err = __marshalDiscountApplicationPageNodesDiscountApplication(
+				&src)
+			if err != nil {
+				return nil, fmt.Errorf(
+					"unable to marshal OrdersOrdersOrderConnectionNodesOrderDiscountApplicationsDiscountApplicationConnection.DiscountApplicationPage.Nodes: %w", err)
+			}
+		}
+	}
+	retval.PageInfo = v.DiscountApplicationPage.PageInfo
+	return &retval, nil
+}
 
 // OrdersOrdersOrderConnectionPageInfo includes the requested fields of the GraphQL type PageInfo.
 // The GraphQL type's documentation follows.
@@ -1924,6 +2415,22 @@ type __JobInput struct {
 // GetId returns __JobInput.Id, and is useful for accessing the field via an interface.
 func (v *__JobInput) GetId() string { return v.Id }
 
+// __OrderDiscountApplicationsInput is used internally by genqlient
+type __OrderDiscountApplicationsInput struct {
+	Id    string  `json:"id"`
+	First int     `json:"first"`
+	After *string `json:"after"`
+}
+
+// GetId returns __OrderDiscountApplicationsInput.Id, and is useful for accessing the field via an interface.
+func (v *__OrderDiscountApplicationsInput) GetId() string { return v.Id }
+
+// GetFirst returns __OrderDiscountApplicationsInput.First, and is useful for accessing the field via an interface.
+func (v *__OrderDiscountApplicationsInput) GetFirst() int { return v.First }
+
+// GetAfter returns __OrderDiscountApplicationsInput.After, and is useful for accessing the field via an interface.
+func (v *__OrderDiscountApplicationsInput) GetAfter() *string { return v.After }
+
 // __OrdersInput is used internally by genqlient
 type __OrdersInput struct {
 	First int     `json:"first"`
@@ -2298,6 +2805,63 @@ func Job(
 	return data_, err_
 }
 
+// The query executed by OrderDiscountApplications.
+const OrderDiscountApplications_Operation = `
+query OrderDiscountApplications ($id: ID!, $first: Int!, $after: String) {
+	order(id: $id) {
+		discountApplications(first: $first, after: $after) {
+			... DiscountApplicationPage
+		}
+	}
+}
+fragment DiscountApplicationPage on DiscountApplicationConnection {
+	nodes {
+		__typename
+		... on DiscountCodeApplication {
+			code
+		}
+		... on ManualDiscountApplication {
+			title
+		}
+	}
+	pageInfo {
+		hasNextPage
+		endCursor
+	}
+}
+`
+
+// OrderDiscountApplications reads the discount applications of one order
+// after the first page Orders read.
+func OrderDiscountApplications(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+	first int,
+	after *string,
+) (data_ *OrderDiscountApplicationsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "OrderDiscountApplications",
+		Query:  OrderDiscountApplications_Operation,
+		Variables: &__OrderDiscountApplicationsInput{
+			Id:    id,
+			First: first,
+			After: after,
+		},
+	}
+
+	data_ = &OrderDiscountApplicationsResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The query executed by Orders.
 const Orders_Operation = `
 query Orders ($first: Int!, $after: String, $query: String) {
@@ -2309,7 +2873,9 @@ query Orders ($first: Int!, $after: String, $query: String) {
 			displayFinancialStatus
 			cancelledAt
 			updatedAt
-			discountCodes
+			discountApplications(first: 5) {
+				... DiscountApplicationPage
+			}
 			customer {
 				email
 			}
@@ -2320,11 +2886,29 @@ query Orders ($first: Int!, $after: String, $query: String) {
 		}
 	}
 }
+fragment DiscountApplicationPage on DiscountApplicationConnection {
+	nodes {
+		__typename
+		... on DiscountCodeApplication {
+			code
+		}
+		... on ManualDiscountApplication {
+			title
+		}
+	}
+	pageInfo {
+		hasNextPage
+		endCursor
+	}
+}
 `
 
 // Orders pages through the shop's orders for reconciliation, ordered by
 // updatedAt; query is Shopify search syntax such as
-// "updated_at:>'2026-01-02T03:04:05Z'".
+// "updated_at:>'2026-01-02T03:04:05Z'". Codes come from the order's
+// discountApplications, never from discountCodes: Shopify lists a manual
+// discount's title there too. An order with more applications than the first
+// page holds has the rest read with OrderDiscountApplications.
 func Orders(
 	ctx_ context.Context,
 	client_ graphql.Client,

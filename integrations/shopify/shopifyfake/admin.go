@@ -106,8 +106,63 @@ type Order struct {
 	FinancialStatus string
 	CancelledAt     *time.Time
 	UpdatedAt       time.Time
-	DiscountCodes   []string
-	Email           string
+	// DiscountCodes are the codes the customer entered. Unless DiscountApplications is set, each
+	// is also served as a DiscountCodeApplication.
+	DiscountCodes []string
+	// DiscountApplications are the order's discount applications, in order. When set, the
+	// order's discountCodes are the codes of its DiscountCodeApplications followed by the titles
+	// of its ManualDiscountApplications (Shopify lists a manual discount's title among the
+	// codes), and DiscountCodes is not read.
+	DiscountApplications []DiscountApplication
+	Email                string
+}
+
+// The kinds of discount application an order can carry (the DiscountApplication types).
+const (
+	DiscountCodeApplication      = "DiscountCodeApplication"
+	ManualDiscountApplication    = "ManualDiscountApplication"
+	AutomaticDiscountApplication = "AutomaticDiscountApplication"
+	ScriptDiscountApplication    = "ScriptDiscountApplication"
+)
+
+// DiscountApplication is one discount applied to an order.
+type DiscountApplication struct {
+	// Kind is the application's type: one of the DiscountApplication constants.
+	Kind string
+	// Code is a DiscountCodeApplication's code.
+	Code string
+	// Title is the title of any other kind (a manual discount's title is free text, which can
+	// equal a code).
+	Title string
+}
+
+// discountApplications returns the order's applications as Shopify serves them.
+func (o *Order) discountApplications() []DiscountApplication {
+	if o.DiscountApplications != nil {
+		return o.DiscountApplications
+	}
+	apps := make([]DiscountApplication, len(o.DiscountCodes))
+	for i, c := range o.DiscountCodes {
+		apps[i] = DiscountApplication{Kind: DiscountCodeApplication, Code: c}
+	}
+	return apps
+}
+
+// discountCodes returns the order's discountCodes as Shopify serves them.
+func (o *Order) discountCodes() []string {
+	if o.DiscountApplications == nil {
+		return o.DiscountCodes
+	}
+	var codes, titles []string
+	for _, a := range o.DiscountApplications {
+		switch a.Kind {
+		case DiscountCodeApplication:
+			codes = append(codes, a.Code)
+		case ManualDiscountApplication:
+			titles = append(titles, a.Title)
+		}
+	}
+	return append(codes, titles...)
 }
 
 // DiscountInfo describes a code discount the fake holds.
@@ -224,6 +279,14 @@ func (f *Fake) rootLocked(s *shop, op ast.Operation, now time.Time) map[string]a
 			return discountNode(s.discounts[rc.discountID]), nil
 		}),
 		"orders": resolver(func(a map[string]any) (any, error) { return ordersConnection(s, a) }),
+		"order": resolver(func(a map[string]any) (any, error) {
+			for _, o := range s.orders {
+				if fmt.Sprintf("gid://shopify/Order/%d", o.LegacyID) == str(a["id"]) {
+					return orderObject(o), nil
+				}
+			}
+			return nil, nil
+		}),
 	}
 }
 
@@ -506,8 +569,9 @@ func ordersConnection(s *shop, args map[string]any) (any, error) {
 }
 
 func orderObject(o *Order) map[string]any {
-	codes := make([]any, len(o.DiscountCodes))
-	for i, c := range o.DiscountCodes {
+	discountCodes := o.discountCodes()
+	codes := make([]any, len(discountCodes))
+	for i, c := range discountCodes {
 		codes[i] = c
 	}
 	var cancelled, customer, first any
@@ -517,8 +581,8 @@ func orderObject(o *Order) map[string]any {
 	if o.Email != "" {
 		customer = map[string]any{"__typename": "Customer", "email": o.Email}
 	}
-	if len(o.DiscountCodes) > 0 {
-		first = o.DiscountCodes[0]
+	if len(discountCodes) > 0 {
+		first = discountCodes[0]
 	}
 	var status any
 	if o.FinancialStatus != "" {
@@ -534,9 +598,34 @@ func orderObject(o *Order) map[string]any {
 		"updatedAt":              o.UpdatedAt.UTC().Format(time.RFC3339),
 		"discountCodes":          codes,
 		"discountCode":           first,
-		"email":                  o.Email,
-		"customer":               customer,
+		"discountApplications": resolver(func(a map[string]any) (any, error) {
+			apps := o.discountApplications()
+			nodes := make([]any, len(apps))
+			for i, app := range apps {
+				nodes[i] = discountApplicationObject(i, app)
+			}
+			return connection(nodes, a)
+		}),
+		"email":    o.Email,
+		"customer": customer,
 	}
+}
+
+// discountApplicationObject is one DiscountApplication of an order; index is its position.
+func discountApplicationObject(index int, a DiscountApplication) map[string]any {
+	obj := map[string]any{
+		"__typename": a.Kind, "index": index, "allocationMethod": "ACROSS", "targetSelection": "ALL", "targetType": "LINE_ITEM",
+		"value": map[string]any{"__typename": "PricingPercentageValue", "percentage": 10.0},
+	}
+	switch a.Kind {
+	case DiscountCodeApplication:
+		obj["code"] = a.Code
+	case ManualDiscountApplication:
+		obj["title"], obj["description"] = a.Title, a.Title
+	default:
+		obj["title"] = a.Title
+	}
+	return obj
 }
 
 // parseOrderQuery understands updated_at comparisons ("updated_at:>'…'",
