@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +53,8 @@ type AlertEvent struct {
 	Data       map[string]any
 	At         time.Time
 	Status     string
+	// SentTo are the alert addresses the alert reached; RefusedBy those that refused it for good.
+	SentTo, RefusedBy []string
 }
 
 // DispatchStore is what dispatching needs from the database.
@@ -66,6 +68,9 @@ type DispatchStore interface {
 	PendingAlerts(ctx context.Context, before time.Time, limit int) ([]AlertRef, error)
 	AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (AlertEvent, error)
 	FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error
+	// RecordAlertRecipient records that address got the alert (refusal empty) or refused it
+	// for good, saying why.
+	RecordAlertRecipient(ctx context.Context, merchantID uuid.UUID, eventID int64, address, refusal string) error
 	AlertEmails(ctx context.Context, merchantID uuid.UUID) ([]string, error)
 }
 
@@ -170,8 +175,10 @@ func alertText(a AlertEvent) (subject, text string) {
 	return subject, text + "\n\nYou get this email because this address is set in Coupongate's alert settings.\n"
 }
 
-// SendAlert emails one stock event to the merchant's alert addresses, through the merchant's
-// email channel. It is sent once: an alert already sent (or failed) is left alone.
+// SendAlert emails one stock event to each of the merchant's alert addresses, through the
+// merchant's email channel. Each address gets it once: the addresses it reached are recorded as
+// it goes, so a retry after a passing failure sends only to those still owed, and an address
+// that refuses it for good does not keep the others from getting it.
 func (d *Dispatcher) SendAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, lastAttempt bool) error {
 	a, err := d.store.AlertEvent(ctx, merchantID, eventID)
 	if err != nil {
@@ -188,15 +195,39 @@ func (d *Dispatcher) SendAlert(ctx context.Context, merchantID uuid.UUID, eventI
 		return d.store.FinishAlert(ctx, merchantID, eventID, "failed", "no alert addresses")
 	}
 	subject, text := alertText(a)
-	msg := Message{Channel: ChannelEmail, To: strings.Join(to, ","), Subject: subject, Text: text,
-		MessageID: fmt.Sprintf("<alert-%s-%d@coupongate>", merchantID, eventID)}
-	_, err = d.sender.Send(ctx, merchantID, msg)
-	switch {
-	case err == nil:
-		return d.store.FinishAlert(ctx, merchantID, eventID, "sent", "")
-	case IsPermanent(err), errors.Is(err, ErrChannelNotSet), lastAttempt:
-		d.log.WarnContext(ctx, "alert email not sent", "merchant_id", merchantID, "event_id", eventID, "err", err)
-		return d.store.FinishAlert(ctx, merchantID, eventID, "failed", err.Error())
+	sent := len(a.SentTo)
+	var passing error
+	for _, addr := range to {
+		if slices.Contains(a.SentTo, addr) || slices.Contains(a.RefusedBy, addr) {
+			continue
+		}
+		msg := Message{Channel: ChannelEmail, To: addr, Subject: subject, Text: text,
+			MessageID: fmt.Sprintf("<alert-%s-%d@coupongate>", merchantID, eventID)}
+		_, err := d.sender.Send(ctx, merchantID, msg)
+		switch {
+		case err == nil:
+			sent++
+			err = d.store.RecordAlertRecipient(context.WithoutCancel(ctx), merchantID, eventID, addr, "")
+		case errors.Is(err, ErrChannelNotSet):
+			d.log.WarnContext(ctx, "alert email not sent", "merchant_id", merchantID, "event_id", eventID, "err", err)
+			return d.store.FinishAlert(ctx, merchantID, eventID, "failed", err.Error())
+		case IsPermanent(err) || lastAttempt:
+			d.log.WarnContext(ctx, "alert email not sent", "merchant_id", merchantID, "event_id", eventID, "err", err)
+			err = d.store.RecordAlertRecipient(context.WithoutCancel(ctx), merchantID, eventID, addr, err.Error())
+		default:
+			passing = errors.Join(passing, err) // tried again later, for this address only
+			continue
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	if passing != nil {
+		return passing
+	}
+	status := "sent"
+	if sent == 0 {
+		status = "failed" // no address took it
+	}
+	return d.store.FinishAlert(ctx, merchantID, eventID, status, "") // the refusals are recorded
 }

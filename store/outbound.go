@@ -393,10 +393,10 @@ func (db *DB) PendingWebhookMessages(ctx context.Context, untriedBefore, before 
 func (db *DB) AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (core.AlertEvent, error) {
 	var a core.AlertEvent
 	var payload []byte
-	err := db.pool.QueryRow(ctx, `SELECT e.id, e.type, e.list_id, coalesce(l.name, ''), e.payload, e.created_at, m.status
+	err := db.pool.QueryRow(ctx, `SELECT e.id, e.type, e.list_id, coalesce(l.name, ''), e.payload, e.created_at, m.status, m.sent_to, m.refused_by
 		FROM domain_events e JOIN alert_messages m ON m.merchant_id = e.merchant_id AND m.event_id = e.id
 		LEFT JOIN code_lists l ON l.merchant_id = e.merchant_id AND l.id = e.list_id
-		WHERE e.merchant_id = $1 AND e.id = $2`, merchantID, eventID).Scan(&a.ID, &a.Type, &a.ListID, &a.ListName, &payload, &a.At, &a.Status)
+		WHERE e.merchant_id = $1 AND e.id = $2`, merchantID, eventID).Scan(&a.ID, &a.Type, &a.ListID, &a.ListName, &payload, &a.At, &a.Status, &a.SentTo, &a.RefusedBy)
 	if err != nil {
 		return a, err
 	}
@@ -407,8 +407,20 @@ func (db *DB) AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int6
 
 // FinishAlert records an alert email as sent or failed.
 func (db *DB) FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error {
-	_, err := db.pool.Exec(ctx, `UPDATE alert_messages SET status = $3, error = $4 WHERE merchant_id = $1 AND event_id = $2 AND status = 'pending'`,
+	_, err := db.pool.Exec(ctx, `UPDATE alert_messages SET status = $3, error = CASE WHEN $4 = '' THEN error ELSE $4 END
+		WHERE merchant_id = $1 AND event_id = $2 AND status = 'pending'`,
 		merchantID, eventID, status, truncateText(reason, 500))
+	return err
+}
+
+// RecordAlertRecipient implements core.DispatchStore.
+func (db *DB) RecordAlertRecipient(ctx context.Context, merchantID uuid.UUID, eventID int64, address, refusal string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE alert_messages SET
+			sent_to = CASE WHEN $4 = '' THEN array_append(sent_to, $3) ELSE sent_to END,
+			refused_by = CASE WHEN $4 = '' THEN refused_by ELSE array_append(refused_by, $3) END,
+			error = CASE WHEN $4 = '' THEN error ELSE left(error || CASE WHEN error = '' THEN '' ELSE '; ' END || $3 || ': ' || $4, 500) END
+		WHERE merchant_id = $1 AND event_id = $2 AND status = 'pending' AND NOT $3 = ANY(sent_to || refused_by)`,
+		merchantID, eventID, address, refusal)
 	return err
 }
 

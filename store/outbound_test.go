@@ -2,6 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +112,70 @@ func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
 	if len(got) != 2 || got[0] != "msg_retried_long_ago" || got[1] != "msg_untried" {
 		t.Fatalf("found %v; want the one retried long ago and the untried one, oldest first", got)
 	}
+}
+
+// TestAlertReachesEachAddressOnce: three alert addresses; the first takes the alert, the second
+// refuses it for now, the third for good. The retry sends to the second only, and the alert is
+// then done: nobody got it twice, and the refusal of one kept nobody else from getting it.
+func TestAlertReachesEachAddressOnce(t *testing.T) {
+	db := sealed(t)
+	ctx := context.Background()
+	m, _, err := core.NewMerchants(db).Create(ctx, "Alert Shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutAlertEmails(ctx, m.ID, []string{"ops@shop.example", "busy@shop.example", "gone@shop.example"}); err != nil {
+		t.Fatal(err)
+	}
+	var eventID int64
+	if err := db.Pool().QueryRow(ctx, `INSERT INTO domain_events (merchant_id, type, payload) VALUES ($1, 'list.exhausted', '{}') RETURNING id`,
+		m.ID).Scan(&eventID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO alert_messages (merchant_id, event_id) VALUES ($1, $2)`, m.ID, eventID); err != nil {
+		t.Fatal(err)
+	}
+	provider := &addressedSender{answers: map[string][]error{
+		"busy@shop.example": {errors.New("451 try again later"), nil},
+		"gone@shop.example": {refusal("550 no such mailbox")},
+	}}
+	d := core.NewDispatcher(db, nil, provider, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := d.SendAlert(ctx, m.ID, eventID, false); err == nil {
+		t.Fatal("a passing refusal should leave the alert to be retried")
+	}
+	if err := d.SendAlert(ctx, m.ID, eventID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SendAlert(ctx, m.ID, eventID, false); err != nil { // done: nothing more
+		t.Fatal(err)
+	}
+	want := map[string]int{"ops@shop.example": 1, "busy@shop.example": 2, "gone@shop.example": 1}
+	for addr, n := range want {
+		if provider.tries[addr] != n {
+			t.Errorf("%s tried %d times, want %d (tries %v)", addr, provider.tries[addr], n, provider.tries)
+		}
+	}
+	var status, reason string
+	_ = db.Pool().QueryRow(ctx, `SELECT status, error FROM alert_messages WHERE merchant_id = $1 AND event_id = $2`, m.ID, eventID).Scan(&status, &reason)
+	if status != "sent" || !strings.Contains(reason, "550") {
+		t.Fatalf("alert %s (%q), want sent, naming the refusal", status, reason)
+	}
+}
+
+// addressedSender answers each address with its own script (nil: took it).
+type addressedSender struct {
+	answers map[string][]error
+	tries   map[string]int
+}
+
+func (s *addressedSender) Send(_ context.Context, _ uuid.UUID, msg core.Message) (string, error) {
+	if s.tries == nil {
+		s.tries = map[string]int{}
+	}
+	s.tries[msg.To]++
+	if script := s.answers[msg.To]; len(script) > 0 {
+		s.answers[msg.To] = script[1:]
+		return "", script[0]
+	}
+	return msg.MessageID, nil
 }

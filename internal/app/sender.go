@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -127,11 +126,9 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 		}
 		m := cached.mailer
 		s.mu.Unlock()
-		for _, to := range strings.Split(msg.To, ",") {
-			err := m.Send(ctx, messaging.Email{To: strings.TrimSpace(to), Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
-			if err != nil {
-				return "", classify(err)
-			}
+		err := m.Send(ctx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
+		if err != nil {
+			return "", classify(err)
 		}
 		return msg.MessageID, nil
 	case core.ChannelSMS:
