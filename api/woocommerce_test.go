@@ -507,3 +507,90 @@ func TestWooCommerceCodeCaseNeverPushed(t *testing.T) {
 		t.Fatalf("a paid order with a code whose push is submitted: %d uses, want 1", u)
 	}
 }
+
+// TestWooCommerceLostBatchAnswer: a batch whose answer was lost (the store created the coupons,
+// the push never heard) is sent again; the store answers that the codes exist, and the coupons,
+// which carry the push's tag, are recorded as the push's own: removing a code from the list
+// deletes its coupon. A coupon the merchant made by hand (no tag) is never deleted.
+func TestWooCommerceLostBatchAnswer(t *testing.T) {
+	s := startWooStack(t, woofake.Config{TLS: true})
+	ctx := context.Background()
+	db := s.App.DB.Pool()
+	m := s.NewMerchant(t, "Woo Lost Answer")
+	var conn struct {
+		ID string `json:"id"`
+	}
+	s.connect(t, m, s.keys(), http.StatusCreated).JSON(t, &conn)
+	list := s.CreateList(t, m, map[string]any{"name": "Lost"})
+	handMade := s.fake.AddCoupon(woofake.Coupon{Code: "lost-hand", DiscountType: "percent", Amount: "10"})
+	importByHand(t, s.Harness, m, list, "test", "LOST-1", "LOST-2", "LOST-HAND")
+	push := map[string]any{"connection_id": conn.ID, "discount": map[string]any{"title": "Ten", "value_type": "percentage", "value": 10}}
+	if r := s.Admin(t, m, http.MethodPost, "/api/v1/lists/"+list+"/connections", push); r.Status != http.StatusAccepted {
+		t.Fatalf("push: %d %s", r.Status, r.Body)
+	}
+	waitPushOf(t, s.Harness, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 3 })
+	tag := woocommerce.PushTag(uuid.MustParse(list), uuid.MustParse(conn.ID))
+	for _, c := range s.fake.Coupons() {
+		v, ok := "", false
+		for _, md := range c.MetaData {
+			if md.Key == woocommerce.PushTagKey {
+				v, ok = md.Value, true
+			}
+		}
+		if c.ID == handMade && ok {
+			t.Fatalf("the hand-made coupon got the push's tag: %+v", c)
+		}
+		if c.ID != handMade && (!ok || v != tag) {
+			t.Fatalf("coupon %s without the push's tag: %+v", c.Code, c.MetaData)
+		}
+	}
+
+	// The batch's answer is lost: the codes stay submitted with no batch, and the push runs again.
+	if _, err := db.Exec(ctx, `UPDATE code_pushes s SET state = 'submitted', batch_id = '', remote_id = ''
+		FROM codes k WHERE k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+		  AND s.merchant_id = $1 AND s.list_id = $2`, m.ID, list); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.WooCommercePusher.RunPush(ctx, uuid.MustParse(m.ID), uuid.MustParse(list), uuid.MustParse(conn.ID)); err != nil {
+		t.Fatal(err)
+	}
+	remotes := map[string]string{}
+	rows, err := db.Query(ctx, `SELECT k.code, s.state || ' ' || s.remote_id FROM code_pushes s JOIN codes k USING (merchant_id, list_id, seq)
+		WHERE s.merchant_id = $1 AND s.list_id = $2`, m.ID, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var code, remote string
+		if err := rows.Scan(&code, &remote); err != nil {
+			t.Fatal(err)
+		}
+		remotes[code] = remote
+	}
+	if rows.Err() != nil || strings.Contains(remotes["LOST-1"], "existing:") || !strings.HasPrefix(remotes["LOST-1"], "pushed ") ||
+		remotes["LOST-HAND"] != fmt.Sprint("pushed existing:", handMade) {
+		t.Fatalf("after the rerun: %v (%v)", remotes, rows.Err())
+	}
+	if n := len(s.fake.Coupons()); n != 3 {
+		t.Fatalf("%d coupons after the rerun, want 3", n)
+	}
+
+	// Removed from the list: the push's coupon goes, the hand-made one stays.
+	for _, code := range []string{"LOST-1", "LOST-HAND"} {
+		if r := s.Admin(t, m, http.MethodDelete, codePath(list, code), nil); r.Status >= 300 {
+			t.Fatalf("remove %s: %d %s", code, r.Status, r.Body)
+		}
+	}
+	apptest.Eventually(t, 10*time.Second, "the removed code's coupon to go", func() bool {
+		var deleted int
+		_ = db.QueryRow(ctx, `SELECT count(*) FROM code_pushes WHERE merchant_id = $1 AND list_id = $2 AND state = 'deleted'`, m.ID, list).Scan(&deleted)
+		return deleted == 2
+	})
+	codes := map[string]bool{}
+	for _, c := range s.fake.Coupons() {
+		codes[c.Code] = c.Status != "trash"
+	}
+	if codes["lost-1"] || !codes["lost-2"] || !codes["lost-hand"] {
+		t.Fatalf("coupons in the store after removing LOST-1 and LOST-HAND: %v", codes)
+	}
+}

@@ -355,16 +355,51 @@ type CouponInput struct {
 	UsageLimitPerUser int
 	IndividualUse     bool
 	DateExpires       *time.Time // sent as date_expires_gmt; nil: never
+	// MetaData are custom fields stored with the coupon (meta_data: key and string value).
+	MetaData []Meta
+}
+
+// Meta is one custom field of a WooCommerce object, as meta_data lists it: {id, key, value}.
+// Value is the text of a string or number value; other JSON values (objects, arrays) are kept
+// as their JSON text. ID is the store's meta id (0 in a request: a new field, or the field with
+// that key updated).
+type Meta struct {
+	ID    int64
+	Key   string
+	Value string
+}
+
+type wireMetaInput struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type wireMeta struct {
+	ID    clientInt       `json:"id"`
+	Key   clientString    `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+func (w wireMeta) meta() Meta {
+	m := Meta{ID: int64(w.ID), Key: string(w.Key)}
+	var s clientString
+	if t := bytes.TrimSpace(w.Value); len(t) > 0 && t[0] != '{' && t[0] != '[' && json.Unmarshal(t, &s) == nil {
+		m.Value = string(s)
+	} else {
+		m.Value = string(t)
+	}
+	return m
 }
 
 type wireCouponInput struct {
-	Code           string `json:"code"`
-	DiscountType   string `json:"discount_type,omitempty"`
-	Amount         string `json:"amount,omitempty"`
-	UsageLimit     int    `json:"usage_limit,omitempty"`
-	UsageLimitUser int    `json:"usage_limit_per_user,omitempty"`
-	IndividualUse  bool   `json:"individual_use"`
-	DateExpiresGMT string `json:"date_expires_gmt,omitempty"`
+	Code           string          `json:"code"`
+	DiscountType   string          `json:"discount_type,omitempty"`
+	Amount         string          `json:"amount,omitempty"`
+	UsageLimit     int             `json:"usage_limit,omitempty"`
+	UsageLimitUser int             `json:"usage_limit_per_user,omitempty"`
+	IndividualUse  bool            `json:"individual_use"`
+	DateExpiresGMT string          `json:"date_expires_gmt,omitempty"`
+	MetaData       []wireMetaInput `json:"meta_data,omitempty"`
 }
 
 // clientDateLayout is how WooCommerce writes and reads dates: ISO 8601 without a zone (the _gmt
@@ -381,6 +416,9 @@ func (c CouponInput) wire() wireCouponInput {
 	}
 	if c.DateExpires != nil {
 		w.DateExpiresGMT = c.DateExpires.UTC().Format(clientDateLayout)
+	}
+	for _, m := range c.MetaData {
+		w.MetaData = append(w.MetaData, wireMetaInput{Key: m.Key, Value: m.Value})
 	}
 	return w
 }
@@ -420,6 +458,17 @@ type Coupon struct {
 	IndividualUse     bool
 	DateExpires       *time.Time // nil: never
 	UsedBy            []string   // user IDs or, for guests, billing emails
+	MetaData          []Meta     // custom fields
+}
+
+// Meta returns the value of the coupon's first custom field with key.
+func (c Coupon) Meta(key string) (string, bool) {
+	for _, m := range c.MetaData {
+		if m.Key == key {
+			return m.Value, true
+		}
+	}
+	return "", false
 }
 
 type wireCoupon struct {
@@ -434,6 +483,7 @@ type wireCoupon struct {
 	IndividualUse  clientBool     `json:"individual_use"`
 	DateExpiresGMT *string        `json:"date_expires_gmt"`
 	UsedBy         []clientString `json:"used_by"`
+	MetaData       []wireMeta     `json:"meta_data"`
 	Error          *wireError     `json:"error"`
 }
 
@@ -447,6 +497,9 @@ func (w wireCoupon) coupon() Coupon {
 	}
 	for _, u := range w.UsedBy {
 		c.UsedBy = append(c.UsedBy, string(u))
+	}
+	for _, m := range w.MetaData {
+		c.MetaData = append(c.MetaData, m.meta())
 	}
 	return c
 }

@@ -26,6 +26,16 @@ const codeExists = "woocommerce_rest_coupon_code_already_exists"
 // code's coupon, but it is not Coupongate's to delete.
 const adoptedPrefix = "existing:"
 
+// PushTagKey is the custom field (meta_data key) every coupon a push creates carries, its value
+// naming the push (PushTag). A coupon the store has already is the push's own, to delete with
+// its code, only when it carries that push's tag: a batch whose answer was lost created it.
+const PushTagKey = "_coupongate_push"
+
+// PushTag is the value of PushTagKey on the coupons the push of list to connection creates.
+func PushTag(listID, connectionID uuid.UUID) string {
+	return "list:" + listID.String() + " connection:" + connectionID.String()
+}
+
 // errPushStopped ends a run whose push was stopped meanwhile (the store was disconnected).
 var errPushStopped = errors.New("woocommerce: the push was stopped")
 
@@ -41,10 +51,12 @@ type PushStore interface {
 	CaseTwin(ctx context.Context, merchantID, listID uuid.UUID, code string) (string, bool, error)
 }
 
-// Pusher creates a list's codes as coupons in a WooCommerce store, 100 per batch request. Each
-// code is recorded submitted before its batch and pushed (with the coupon's id) or failed after;
-// a code the store has already is looked up and recorded pushed, never created twice. Codes
-// removed from the list are deleted from the store.
+// Pusher creates a list's codes as coupons in a WooCommerce store, 100 per batch request, each
+// tagged with the push (PushTagKey). Each code is recorded submitted before its batch and pushed
+// (with the coupon's id) or failed after; a code the store has already is looked up and recorded
+// pushed, never created twice: as the push's own coupon when it carries the push's tag (a batch
+// whose answer was lost), else as the store's (never deleted). Codes removed from the list have
+// their own coupons deleted from the store.
 type Pusher struct {
 	store PushStore
 	log   *slog.Logger
@@ -158,6 +170,7 @@ func (r *pushRun) coupon(code string) CouponInput {
 	if d.AppliesOncePerCustomer {
 		in.UsageLimitPerUser = 1
 	}
+	in.MetaData = []Meta{{Key: PushTagKey, Value: PushTag(r.ref.ListID, r.ref.ConnectionID)}}
 	return in
 }
 
@@ -267,6 +280,12 @@ func (r *pushRun) create(ctx context.Context, codes []core.PushCode) error {
 			found, ok, err := r.api.CouponByCode(ctx, c.Code)
 			if err != nil {
 				return err
+			}
+			if tag, _ := found.Meta(PushTagKey); ok && tag == PushTag(r.ref.ListID, r.ref.ConnectionID) {
+				// This push made it: a batch that created it lost its answer (a timeout). It is
+				// ours, deleted when the code is removed from the list.
+				outcomes = append(outcomes, core.PushOutcome{Seq: c.Seq, Pushed: true, RemoteID: strconv.FormatInt(found.ID, 10)})
+				continue
 			}
 			if ok {
 				// The store's own coupon (made by hand, or by another push): the code is in the

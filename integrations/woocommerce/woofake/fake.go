@@ -120,6 +120,7 @@ type Fake struct {
 	couponsByCode  map[string][]int64
 	orders         map[int64]*orderRecord
 	nextPostID     int64
+	nextMetaID     int64
 	failures       []failure
 	requests       int
 	deliveries     []Delivery

@@ -2,6 +2,7 @@ package woofake
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -731,5 +732,54 @@ func TestPHPJSON(t *testing.T) {
 	var back map[string]string
 	if err := json.Unmarshal(b, &back); err != nil || back["name"] != "Zoë 😀" || back["url"] != "https://x.test/a" {
 		t.Fatalf("round trip %v %v", back, err)
+	}
+}
+
+// TestCouponMetaData: meta_data is stored and answered as WooCommerce does ({id, key, value},
+// scalars as strings), updated by key or by id, and the client reads it back.
+func TestCouponMetaData(t *testing.T) {
+	f := New(t, Config{TLS: true})
+	a := admin(t, f, "POST", "/coupons", nil, map[string]any{"code": "meta-1", "meta_data": []any{
+		map[string]any{"key": "_tag", "value": "mine"}, map[string]any{"key": "n", "value": 5}, map[string]any{"key": "obj", "value": map[string]any{"a": 1}}}})
+	if a.status != 201 {
+		t.Fatalf("create: %d %s", a.status, a.raw)
+	}
+	id := int64(a.body["id"].(float64))
+	meta, _ := a.body["meta_data"].([]any)
+	if len(meta) != 3 {
+		t.Fatalf("meta_data: %s", a.raw)
+	}
+	first := meta[0].(map[string]any)
+	if first["key"] != "_tag" || first["value"] != "mine" || first["id"] == nil || meta[1].(map[string]any)["value"] != "5" {
+		t.Fatalf("meta_data: %s", a.raw)
+	}
+	// By key: the value changes, the id stays; by id: that field changes.
+	a = admin(t, f, "PUT", fmt.Sprintf("/coupons/%d", id), nil, map[string]any{"meta_data": []any{
+		map[string]any{"key": "_tag", "value": "again"}, map[string]any{"id": meta[1].(map[string]any)["id"], "key": "n", "value": "6"}}})
+	got, _ := a.body["meta_data"].([]any)
+	if a.status != 200 || len(got) != 3 || got[0].(map[string]any)["value"] != "again" || got[0].(map[string]any)["id"] != first["id"] ||
+		got[1].(map[string]any)["value"] != "6" {
+		t.Fatalf("update: %d %s", a.status, a.raw)
+	}
+
+	api := woocommerce.Store{SiteURL: f.URL(), ConsumerKey: f.cfg.ConsumerKey, ConsumerSecret: f.cfg.ConsumerSecret, HTTP: f.Client()}
+	res, err := api.BatchCoupons(context.Background(), woocommerce.CouponBatch{Create: []woocommerce.CouponInput{
+		{Code: "META-2", MetaData: []woocommerce.Meta{{Key: "_coupongate_push", Value: "list:x"}}}}})
+	if err != nil || len(res.Create) != 1 || res.Create[0].Err != nil {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	for _, tc := range []struct{ code, key, want string }{
+		{"meta-2", "_coupongate_push", "list:x"}, {"meta-1", "_tag", "again"}, {"meta-1", "n", "6"}, {"meta-1", "obj", `{"a":1}`},
+	} {
+		c, ok, err := api.CouponByCode(context.Background(), tc.code)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v %v", tc.code, ok, err)
+		}
+		if v, ok := c.Meta(tc.key); !ok || v != tc.want {
+			t.Errorf("%s %s: %q %v, want %q", tc.code, tc.key, v, ok, tc.want)
+		}
+	}
+	if _, ok := (woocommerce.Coupon{}).Meta("_tag"); ok {
+		t.Error("a coupon without meta_data has a field")
 	}
 }

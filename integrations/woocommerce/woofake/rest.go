@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coupongate/coupongate/integrations/woocommerce"
 )
 
 // ---- pagination ----
@@ -492,6 +494,80 @@ type couponRecord struct {
 	created           time.Time
 	modified          time.Time
 	usedBy            []string
+	meta              []metaRecord
+}
+
+// metaRecord is one custom field (a wp_postmeta row): its meta id, key and value.
+type metaRecord struct {
+	id    int64
+	key   string
+	value any
+}
+
+// metaJSON is a custom field as meta_data lists it.
+type metaJSON struct {
+	ID    int64  `json:"id"`
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+func metaJSONOf(meta []metaRecord) []metaJSON {
+	out := make([]metaJSON, 0, len(meta))
+	for _, m := range meta {
+		out = append(out, metaJSON{ID: m.id, Key: m.key, Value: m.value})
+	}
+	return out
+}
+
+// storedMetaValue is a value as WordPress keeps it in wp_postmeta and reads it back: scalars
+// become strings (true "1", false ""), arrays and objects stay as they are.
+func storedMetaValue(v any) any {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case bool:
+		if t {
+			return "1"
+		}
+		return ""
+	case json.Number:
+		return t.String()
+	case string, []any, map[string]any:
+		return t
+	}
+	return fmt.Sprint(v)
+}
+
+// updateMetaLocked is WC_Data::update_meta_data as the REST controllers call it for each
+// meta_data item: with an id, the field with that id takes the key and value (an unknown id
+// changes nothing); without, the first field with the key takes the value and the others with
+// that key go, or a new field is added with a new meta id.
+func (f *Fake) updateMetaLocked(meta []metaRecord, key string, value any, id int64) []metaRecord {
+	value = storedMetaValue(value)
+	if id != 0 {
+		for i := range meta {
+			if meta[i].id == id {
+				meta[i].key, meta[i].value = key, value
+			}
+		}
+		return meta
+	}
+	out := meta[:0:0]
+	set := false
+	for _, m := range meta {
+		if m.key == key {
+			if set {
+				continue
+			}
+			m.value, set = value, true
+		}
+		out = append(out, m)
+	}
+	if !set {
+		f.nextMetaID++
+		out = append(out, metaRecord{id: f.nextMetaID, key: key, value: value})
+	}
+	return out
 }
 
 type couponJSON struct {
@@ -522,7 +598,7 @@ type couponJSON struct {
 	MaximumAmount             string         `json:"maximum_amount"`
 	EmailRestrictions         []string       `json:"email_restrictions"`
 	UsedBy                    []string       `json:"used_by"`
-	MetaData                  []any          `json:"meta_data"`
+	MetaData                  []metaJSON     `json:"meta_data"`
 	Links                     map[string]any `json:"_links"`
 }
 
@@ -549,7 +625,7 @@ func (f *Fake) couponJSONLocked(cp *couponRecord) couponJSON {
 		ProductIDs: []int64{}, ExcludedProductIDs: []int64{}, UsageLimit: nullableInt(cp.usageLimit), UsageLimitPerUser: nullableInt(cp.usageLimitPerUser),
 		FreeShipping: cp.freeShipping, ProductCategories: []int64{}, ExcludedProductCategories: []int64{},
 		MinimumAmount: "0.00", MaximumAmount: "0.00", EmailRestrictions: []string{}, UsedBy: append([]string{}, cp.usedBy...),
-		MetaData: []any{}, Links: f.links("coupons", cp.id)}
+		MetaData: metaJSONOf(cp.meta), Links: f.links("coupons", cp.id)}
 	if cp.dateExpires != nil {
 		s := wcDate(*cp.dateExpires)
 		j.DateExpires, j.DateExpiresGMT = &s, &s
@@ -762,6 +838,19 @@ func (f *Fake) applyCouponLocked(cp *couponRecord, params map[string]any, creati
 			}
 		}
 	}
+	if items, ok := params["meta_data"].([]any); ok {
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				continue
+			}
+			key := anyString(m["key"])
+			if key == "" {
+				continue
+			}
+			cp.meta = f.updateMetaLocked(cp.meta, key, m["value"], int64(absint(m["id"])))
+		}
+	}
 	return nil
 }
 
@@ -789,6 +878,7 @@ func (f *Fake) updateCouponLocked(id int64, params map[string]any) (*couponRecor
 	}
 	cp := *old
 	cp.usedBy = append([]string(nil), old.usedBy...)
+	cp.meta = append([]metaRecord(nil), old.meta...)
 	if err := f.applyCouponLocked(&cp, params, false); err != nil {
 		return nil, err
 	}
@@ -1205,6 +1295,22 @@ type Coupon struct {
 	IndividualUse     bool
 	DateExpires       *time.Time
 	UsedBy            []string
+	// MetaData are the coupon's custom fields; values are as the REST API shows them (a string,
+	// or the JSON text of an array or object).
+	MetaData []woocommerce.Meta
+}
+
+func metaOf(meta []metaRecord) []woocommerce.Meta {
+	var out []woocommerce.Meta
+	for _, m := range meta {
+		v, ok := m.value.(string)
+		if !ok {
+			b, _ := json.Marshal(m.value)
+			v = string(b)
+		}
+		out = append(out, woocommerce.Meta{ID: m.id, Key: m.key, Value: v})
+	}
+	return out
 }
 
 // Coupons lists the store's coupons (trashed ones too) by id.
@@ -1215,7 +1321,7 @@ func (f *Fake) Coupons() []Coupon {
 	for _, cp := range f.coupons {
 		c := Coupon{ID: cp.id, Code: cp.code, DiscountType: cp.discountType, Amount: formatDecimal(cp.amount), Status: cp.status,
 			Description: cp.description, UsageLimit: cp.usageLimit, UsageLimitPerUser: cp.usageLimitPerUser, UsageCount: cp.usageCount,
-			IndividualUse: cp.individualUse, UsedBy: append([]string(nil), cp.usedBy...)}
+			IndividualUse: cp.individualUse, UsedBy: append([]string(nil), cp.usedBy...), MetaData: metaOf(cp.meta)}
 		if cp.dateExpires != nil {
 			t := *cp.dateExpires
 			c.DateExpires = &t
@@ -1227,7 +1333,8 @@ func (f *Fake) Coupons() []Coupon {
 }
 
 // AddCoupon stores a coupon as if the merchant had made it (Code is lower-cased; DiscountType
-// defaults to fixed_cart, Status to publish) and returns its id. It does not check for duplicates.
+// defaults to fixed_cart, Status to publish; MetaData keys and values are stored, with new meta
+// ids) and returns its id. It does not check for duplicates.
 func (f *Fake) AddCoupon(c Coupon) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -1244,6 +1351,10 @@ func (f *Fake) AddCoupon(c Coupon) int64 {
 	}
 	if cp.amount == "" {
 		cp.amount = "0"
+	}
+	for _, m := range c.MetaData {
+		f.nextMetaID++
+		cp.meta = append(cp.meta, metaRecord{id: f.nextMetaID, key: m.Key, value: m.Value})
 	}
 	f.nextPostID++
 	f.coupons[cp.id] = cp
