@@ -544,3 +544,52 @@ func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
 		t.Fatalf("after reinstall: %+v, the shop holds %d codes", again, len(s.fake.RedeemCodes(shop, first.DiscountID)))
 	}
 }
+
+// TestShopifyReinstallThenDisconnect: installing a shop again (its subscriptions are already
+// there, so Shopify answers "already been taken") keeps the subscriptions' ids, so that
+// disconnecting afterwards removes every subscription from the shop.
+func TestShopifyReinstallThenDisconnect(t *testing.T) {
+	s := startShopifyStack(t, shopifyfake.Config{})
+	ctx := context.Background()
+	m := s.NewMerchant(t, "Reinstalled Shop")
+	const shop = "reinstalled.myshopify.com"
+	conn := s.install(t, m, shop, s.oauthGrant(t, shop))
+	remote := func() []string {
+		t.Helper()
+		ids, err := s.App.DB.RemoteWebhooks(ctx, uuid.MustParse(m.ID), conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	subscribed := func() []string {
+		var ids []string
+		for _, w := range s.fake.WebhookSubscriptions(shop) {
+			ids = append(ids, w.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	first := remote()
+	if len(first) != len(shopify.WebhookTopics) || !slices.Equal(first, subscribed()) {
+		t.Fatalf("after the install: recorded %q, the shop has %q", first, subscribed())
+	}
+
+	// The second OAuth install finds every topic taken: the ids recorded are still the shop's.
+	if _, created, err := s.App.ShopifyInstaller.Install(ctx, shop, s.oauthGrant(t, shop)); err != nil || created {
+		t.Fatalf("second install: created %v, %v", created, err)
+	}
+	if again := remote(); !slices.Equal(again, first) || !slices.Equal(again, subscribed()) {
+		t.Fatalf("after the second install: recorded %q, want %q (the shop has %q)", again, first, subscribed())
+	}
+
+	// Disconnecting removes them all.
+	r := s.Admin(t, m, http.MethodDelete, "/api/v1/connections/"+conn.String(), nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("disconnect: %d %s", r.Status, r.Body)
+	}
+	apptest.Eventually(t, 10*time.Second, "the shop's webhook subscriptions to be removed", func() bool {
+		return len(s.fake.WebhookSubscriptions(shop)) == 0
+	})
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/Khan/genqlient/graphql"
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
@@ -86,6 +88,17 @@ func (i *Installer) Install(ctx context.Context, shop string, g Grant) (ShopRout
 	if err != nil {
 		return route, created, err
 	}
+	// Keep the ids recorded before too: a subscription to an earlier callback address is not
+	// "taken" by this one, and disconnecting must still remove it.
+	known, err := i.store.RemoteWebhooks(ctx, route.MerchantID, route.ConnectionID)
+	if err != nil {
+		return route, created, err
+	}
+	for _, id := range known {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
 	if err := i.store.SetRemoteWebhooks(ctx, route.MerchantID, route.ConnectionID, ids); err != nil {
 		return route, created, err
 	}
@@ -94,22 +107,19 @@ func (i *Installer) Install(ctx context.Context, shop string, g Grant) (ShopRout
 	return route, created, nil
 }
 
+// subscribe subscribes the shop to WebhookTopics and returns the subscriptions' ids: those it
+// made, and for a topic Shopify answers "already been taken" (an earlier install subscribed it to
+// the same address), the id of that subscription.
 func (i *Installer) subscribe(ctx context.Context, shop, token string) ([]string, error) {
 	client := admin.NewClient(i.app.ShopURL(shop), i.app.APIVersion, token, i.app.HTTP)
 	var ids []string
 	for _, topic := range WebhookTopics {
 		var resp *admin.WebhookSubscriptionCreateResponse
-		var err error
-		for waits := 0; ; waits++ {
+		err := retryThrottled(ctx, func() error {
+			var err error
 			resp, err = admin.WebhookSubscriptionCreate(ctx, client, topic, i.callbackURL)
-			var te *admin.ThrottledError
-			if !errors.As(err, &te) || waits == maxThrottleWaits {
-				break
-			}
-			if err := sleepCtx(ctx, te.Wait); err != nil {
-				return ids, err
-			}
-		}
+			return err
+		})
 		if err != nil {
 			return ids, fmt.Errorf("subscribe %s: %w", topic, err)
 		}
@@ -133,8 +143,69 @@ func (i *Installer) subscribe(ctx context.Context, shop, token string) ([]string
 		if !taken {
 			return ids, fmt.Errorf("subscribe %s: %s", topic, strings.Join(msgs, "; "))
 		}
+		existing, err := i.subscriptions(ctx, client, topic)
+		if err != nil {
+			return ids, fmt.Errorf("subscribe %s: find the existing subscription: %w", topic, err)
+		}
+		if len(existing) == 0 {
+			return ids, fmt.Errorf("subscribe %s: Shopify calls the address taken but lists no subscription to it", topic)
+		}
+		for _, id := range existing {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
 	}
 	return ids, nil
+}
+
+// subscriptionsPage is the subscriptions read per webhookSubscriptions call.
+const subscriptionsPage = 25
+
+// subscriptions returns the ids of the shop's subscriptions of topic to the app's callback.
+func (i *Installer) subscriptions(ctx context.Context, client graphql.Client, topic admin.WebhookSubscriptionTopic) ([]string, error) {
+	var ids []string
+	var after *string
+	for {
+		var resp *admin.WebhookSubscriptionsResponse
+		err := retryThrottled(ctx, func() error {
+			var err error
+			resp, err = admin.WebhookSubscriptions(ctx, client, subscriptionsPage, after, []admin.WebhookSubscriptionTopic{topic}, i.callbackURL)
+			return err
+		})
+		if err != nil {
+			return ids, err
+		}
+		if resp.WebhookSubscriptions == nil {
+			return ids, nil
+		}
+		for _, n := range resp.WebhookSubscriptions.Nodes {
+			if n != nil && n.Id != "" && n.Topic == topic {
+				ids = append(ids, n.Id)
+			}
+		}
+		p := resp.WebhookSubscriptions.PageInfo
+		if p == nil || !p.HasNextPage || p.EndCursor == "" {
+			return ids, nil
+		}
+		cursor := p.EndCursor
+		after = &cursor
+	}
+}
+
+// retryThrottled runs call, waiting as Shopify asks and trying again while it answers THROTTLED
+// (at most maxThrottleWaits times).
+func retryThrottled(ctx context.Context, call func() error) error {
+	for waits := 0; ; waits++ {
+		err := call()
+		var te *admin.ThrottledError
+		if !errors.As(err, &te) || waits == maxThrottleWaits {
+			return err
+		}
+		if err := sleepCtx(ctx, te.Wait); err != nil {
+			return err
+		}
+	}
 }
 
 // Disconnect removes the webhook subscriptions made for a disconnected connection and forgets

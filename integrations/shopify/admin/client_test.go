@@ -522,6 +522,62 @@ func TestWebhookSubscriptionCreate(t *testing.T) {
 	}
 }
 
+// TestWebhookSubscriptions finds subscriptions by topics and callback address, in pages.
+func TestWebhookSubscriptions(t *testing.T) {
+	_, c, _ := setup(t, shopifyfake.Config{})
+	ctx := context.Background()
+	const here, there = "https://gate.example.com/webhooks/shopify", "https://other.example.com/webhooks/shopify"
+	made := map[string]string{}
+	for _, sub := range []struct {
+		topic admin.WebhookSubscriptionTopic
+		url   string
+	}{
+		{admin.WebhookSubscriptionTopicOrdersPaid, here},
+		{admin.WebhookSubscriptionTopicOrdersCreate, here},
+		{admin.WebhookSubscriptionTopicOrdersPaid, there},
+		{admin.WebhookSubscriptionTopicAppUninstalled, here},
+	} {
+		resp, err := admin.WebhookSubscriptionCreate(ctx, c, sub.topic, sub.url)
+		if err != nil || resp.WebhookSubscriptionCreate.WebhookSubscription == nil {
+			t.Fatalf("create %s %s: %v", sub.topic, sub.url, err)
+		}
+		made[string(sub.topic)+" "+sub.url] = resp.WebhookSubscriptionCreate.WebhookSubscription.Id
+	}
+	tests := []struct {
+		name   string
+		topics []admin.WebhookSubscriptionTopic
+		url    string
+		want   []string
+	}{
+		{"one topic here", []admin.WebhookSubscriptionTopic{admin.WebhookSubscriptionTopicOrdersPaid}, here, []string{made["ORDERS_PAID "+here]}},
+		{"one topic there", []admin.WebhookSubscriptionTopic{admin.WebhookSubscriptionTopicOrdersPaid}, there, []string{made["ORDERS_PAID "+there]}},
+		{"every topic here, in pages", nil, here, []string{made["ORDERS_PAID "+here], made["ORDERS_CREATE "+here], made["APP_UNINSTALLED "+here]}},
+		{"none", []admin.WebhookSubscriptionTopic{admin.WebhookSubscriptionTopicRefundsCreate}, here, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			var after *string
+			for {
+				resp, err := admin.WebhookSubscriptions(ctx, c, 2, after, tc.topics, tc.url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range resp.WebhookSubscriptions.Nodes {
+					got = append(got, n.Id)
+				}
+				if !resp.WebhookSubscriptions.PageInfo.HasNextPage {
+					break
+				}
+				after = &resp.WebhookSubscriptions.PageInfo.EndCursor
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewClientEndpoint(t *testing.T) {
 	tests := []struct{ base, want string }{
 		{"blue-bottle.myshopify.com", "https://blue-bottle.myshopify.com/admin/api/2025-01/graphql.json"},

@@ -2313,6 +2313,87 @@ var AllWebhookSubscriptionTopic = []WebhookSubscriptionTopic{
 	WebhookSubscriptionTopicDeliveryPromiseSettingsUpdate,
 }
 
+// WebhookSubscriptionsResponse is returned by WebhookSubscriptions on success.
+type WebhookSubscriptionsResponse struct {
+	// Returns a list of webhook subscriptions.
+	//
+	// Building an app? If you only use app-specific webhooks, you won't need this. App-specific webhook subscriptions specified in your `shopify.app.toml` may be easier. They are automatically kept up to date by Shopify & require less maintenance. Please read [About managing webhook subscriptions](https://shopify.dev/docs/apps/build/webhooks/subscribe).
+	WebhookSubscriptions *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection `json:"webhookSubscriptions"`
+}
+
+// GetWebhookSubscriptions returns WebhookSubscriptionsResponse.WebhookSubscriptions, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsResponse) GetWebhookSubscriptions() *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection {
+	return v.WebhookSubscriptions
+}
+
+// WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection includes the requested fields of the GraphQL type WebhookSubscriptionConnection.
+// The GraphQL type's documentation follows.
+//
+// An auto-generated type for paginating through multiple WebhookSubscriptions.
+type WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection struct {
+	// A list of nodes that are contained in WebhookSubscriptionEdge. You can fetch data about an individual node, or you can follow the edges to fetch data about a collection of related nodes. At each node, you specify the fields that you want to retrieve.
+	Nodes []*WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription `json:"nodes"`
+	// An object that’s used to retrieve [cursor information](https://shopify.dev/api/usage/pagination-graphql) about the current page.
+	PageInfo *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo `json:"pageInfo"`
+}
+
+// GetNodes returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection) GetNodes() []*WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription {
+	return v.Nodes
+}
+
+// GetPageInfo returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnection) GetPageInfo() *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo {
+	return v.PageInfo
+}
+
+// WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription includes the requested fields of the GraphQL type WebhookSubscription.
+// The GraphQL type's documentation follows.
+//
+// A webhook subscription is a persisted data object created by an app using the REST Admin API or GraphQL Admin API.
+// It describes the topic that the app wants to receive, and a destination where Shopify should send webhooks of the specified topic.
+// When an event for a given topic occurs, the webhook subscription sends a relevant payload to the destination.
+// Learn more about the [webhooks system](https://shopify.dev/apps/webhooks).
+type WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription struct {
+	// A globally-unique ID.
+	Id string `json:"id"`
+	// The type of event that triggers the webhook. The topic determines when the webhook subscription sends a webhook, as well as what class of data object that webhook contains.
+	Topic WebhookSubscriptionTopic `json:"topic"`
+}
+
+// GetId returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription.Id, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription) GetId() string {
+	return v.Id
+}
+
+// GetTopic returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription.Topic, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionNodesWebhookSubscription) GetTopic() WebhookSubscriptionTopic {
+	return v.Topic
+}
+
+// WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo includes the requested fields of the GraphQL type PageInfo.
+// The GraphQL type's documentation follows.
+//
+// Returns information about pagination in a connection, in accordance with the
+// [Relay specification](https://relay.dev/graphql/connections.htm#sec-undefined.PageInfo).
+// For more information, please read our [GraphQL Pagination Usage Guide](https://shopify.dev/api/usage/pagination-graphql).
+type WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo struct {
+	// Whether there are more pages to fetch following the current page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor corresponding to the last node in edges.
+	EndCursor string `json:"endCursor"`
+}
+
+// GetHasNextPage returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo.HasNextPage, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo) GetHasNextPage() bool {
+	return v.HasNextPage
+}
+
+// GetEndCursor returns WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo.EndCursor, and is useful for accessing the field via an interface.
+func (v *WebhookSubscriptionsWebhookSubscriptionsWebhookSubscriptionConnectionPageInfo) GetEndCursor() string {
+	return v.EndCursor
+}
+
 // __CodeDiscountNodeByCodeInput is used internally by genqlient
 type __CodeDiscountNodeByCodeInput struct {
 	Code string `json:"code"`
@@ -2466,6 +2547,26 @@ type __WebhookSubscriptionDeleteInput struct {
 
 // GetId returns __WebhookSubscriptionDeleteInput.Id, and is useful for accessing the field via an interface.
 func (v *__WebhookSubscriptionDeleteInput) GetId() string { return v.Id }
+
+// __WebhookSubscriptionsInput is used internally by genqlient
+type __WebhookSubscriptionsInput struct {
+	First       int                        `json:"first"`
+	After       *string                    `json:"after"`
+	Topics      []WebhookSubscriptionTopic `json:"topics"`
+	CallbackUrl string                     `json:"callbackUrl"`
+}
+
+// GetFirst returns __WebhookSubscriptionsInput.First, and is useful for accessing the field via an interface.
+func (v *__WebhookSubscriptionsInput) GetFirst() int { return v.First }
+
+// GetAfter returns __WebhookSubscriptionsInput.After, and is useful for accessing the field via an interface.
+func (v *__WebhookSubscriptionsInput) GetAfter() *string { return v.After }
+
+// GetTopics returns __WebhookSubscriptionsInput.Topics, and is useful for accessing the field via an interface.
+func (v *__WebhookSubscriptionsInput) GetTopics() []WebhookSubscriptionTopic { return v.Topics }
+
+// GetCallbackUrl returns __WebhookSubscriptionsInput.CallbackUrl, and is useful for accessing the field via an interface.
+func (v *__WebhookSubscriptionsInput) GetCallbackUrl() string { return v.CallbackUrl }
 
 // The query executed by CodeDiscountNodeByCode.
 const CodeDiscountNodeByCode_Operation = `
@@ -3011,6 +3112,55 @@ func WebhookSubscriptionDelete(
 	}
 
 	data_ = &WebhookSubscriptionDeleteResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by WebhookSubscriptions.
+const WebhookSubscriptions_Operation = `
+query WebhookSubscriptions ($first: Int!, $after: String, $topics: [WebhookSubscriptionTopic!], $callbackUrl: URL!) {
+	webhookSubscriptions(first: $first, after: $after, topics: $topics, callbackUrl: $callbackUrl) {
+		nodes {
+			id
+			topic
+		}
+		pageInfo {
+			hasNextPage
+			endCursor
+		}
+	}
+}
+`
+
+// WebhookSubscriptions finds the app's subscriptions of some topics to one
+// callback: at install, the id of a subscription Shopify calls already taken.
+func WebhookSubscriptions(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	first int,
+	after *string,
+	topics []WebhookSubscriptionTopic,
+	callbackUrl string,
+) (data_ *WebhookSubscriptionsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "WebhookSubscriptions",
+		Query:  WebhookSubscriptions_Operation,
+		Variables: &__WebhookSubscriptionsInput{
+			First:       first,
+			After:       after,
+			Topics:      topics,
+			CallbackUrl: callbackUrl,
+		},
+	}
+
+	data_ = &WebhookSubscriptionsResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -278,7 +279,8 @@ func (f *Fake) rootLocked(s *shop, op ast.Operation, now time.Time) map[string]a
 			}
 			return discountNode(s.discounts[rc.discountID]), nil
 		}),
-		"orders": resolver(func(a map[string]any) (any, error) { return ordersConnection(s, a) }),
+		"orders":               resolver(func(a map[string]any) (any, error) { return ordersConnection(s, a) }),
+		"webhookSubscriptions": resolver(func(a map[string]any) (any, error) { return webhookSubscriptionsConnection(s, a) }),
 		"order": resolver(func(a map[string]any) (any, error) {
 			for _, o := range s.orders {
 				if fmt.Sprintf("gid://shopify/Order/%d", o.LegacyID) == str(a["id"]) {
@@ -516,10 +518,40 @@ func (f *Fake) webhookSubscriptionCreate(s *shop, args map[string]any) map[strin
 	}
 	w := WebhookSubscription{ID: s.newID("WebhookSubscription"), Topic: topic, CallbackURL: cb, Format: format}
 	s.webhooks = append(s.webhooks, w)
-	return map[string]any{"webhookSubscription": map[string]any{
-		"__typename": "WebhookSubscription", "id": w.ID, "topic": w.Topic, "format": w.Format,
-		"endpoint": map[string]any{"__typename": "WebhookHttpEndpoint", "callbackUrl": cb},
-	}, "userErrors": []any{}}
+	return map[string]any{"webhookSubscription": webhookSubscriptionObject(w), "userErrors": []any{}}
+}
+
+func webhookSubscriptionObject(w WebhookSubscription) map[string]any {
+	return map[string]any{
+		"__typename": "WebhookSubscription", "id": w.ID, "topic": w.Topic, "format": w.Format, "callbackUrl": w.CallbackURL,
+		"endpoint": map[string]any{"__typename": "WebhookHttpEndpoint", "callbackUrl": w.CallbackURL},
+	}
+}
+
+// webhookSubscriptionsConnection pages the shop's subscriptions, in creation order, filtered by
+// topics, callbackUrl and format when given.
+func webhookSubscriptionsConnection(s *shop, args map[string]any) (any, error) {
+	var topics map[string]bool
+	if list, ok := args["topics"].([]any); ok {
+		topics = map[string]bool{}
+		for _, t := range list {
+			topics[str(t)] = true
+		}
+	}
+	var nodes []any
+	for _, w := range s.webhooks {
+		switch {
+		case topics != nil && !topics[w.Topic],
+			args["callbackUrl"] != nil && str(args["callbackUrl"]) != w.CallbackURL,
+			args["format"] != nil && str(args["format"]) != w.Format:
+			continue
+		}
+		nodes = append(nodes, webhookSubscriptionObject(w))
+	}
+	if args["reverse"] == true {
+		slices.Reverse(nodes)
+	}
+	return connection(nodes, args)
 }
 
 func (f *Fake) webhookSubscriptionDelete(s *shop, args map[string]any) map[string]any {
