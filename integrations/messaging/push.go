@@ -474,8 +474,9 @@ func (p *PushSender) post(ctx context.Context, endpoint, accessToken string, pay
 			Name string `json:"name"`
 		}
 		if err := json.Unmarshal(raw, &ok); err != nil || ok.Name == "" {
-			return "", resp.StatusCode, &SendError{Channel: ChannelPush, Code: CodeNetwork,
-				Reason: "HTTP 200 with an unreadable answer (the message may have been sent)"}
+			// FCM took the message but its answer is unreadable: it is sent (trying again would
+			// send it twice), without the message name.
+			return "", resp.StatusCode, nil
 		}
 		return ok.Name, resp.StatusCode, nil
 	}

@@ -146,9 +146,9 @@ func SendSMS(ctx context.Context, s TwilioSettings, to, body string) (string, er
 			ErrorMessage string `json:"error_message"`
 		}
 		if err := json.Unmarshal(raw, &ok); err != nil || ok.SID == "" {
-			// Twilio took the request but the answer is unreadable: it may have been sent.
-			return "", &SendError{Channel: ChannelSMS, Code: CodeNetwork,
-				Reason: fmt.Sprintf("HTTP %d with an unreadable answer (the message may have been queued)", resp.StatusCode)}
+			// Twilio took the message but its answer is unreadable: it is sent (trying again
+			// would send it twice), without the provider's id.
+			return "", nil
 		}
 		return ok.SID, nil
 	}

@@ -147,6 +147,25 @@ func TestSendSMSClassifiesTwilioAnswers(t *testing.T) {
 	}
 }
 
+// TestSendSMSTakenWithAnUnreadableAnswer: Twilio answered 201 but the body is cut off or not
+// JSON. The message is queued at Twilio: it counts as sent, so no retry sends it twice.
+func TestSendSMSTakenWithAnUnreadableAnswer(t *testing.T) {
+	for _, body := range []string{``, `{"sid": "SM12`, `<html>ok</html>`} {
+		calls := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(body))
+		}))
+		s := messaging.TwilioSettings{BaseURL: srv.URL, AccountSID: messagingfake.DefaultTwilioAccountSID, AuthToken: "tok-secret-xyz", From: "+15005550006"}
+		sid, err := messaging.SendSMS(context.Background(), s, "+447700900123", "hi")
+		srv.Close()
+		if err != nil || sid != "" || calls != 1 {
+			t.Fatalf("answer %q: sid %q, err %v, %d calls; want sent, without an id", body, sid, err, calls)
+		}
+	}
+}
+
 func TestSendSMSContextDeadline(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
