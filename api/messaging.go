@@ -7,6 +7,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -265,8 +266,10 @@ func (h *handlers) getDelivery(c *gin.Context) {
 }
 
 // createDeliveryJob is POST /api/v1/lists/{id}/deliveries/bulk: multipart with the fields
-// channel, template_id and campaign (before the file, or as query parameters) and a file field
-// holding the CSV of recipients. The file is streamed into storage; the worker does the rest.
+// channel, template_id and campaign (or query parameters) and a file field holding the CSV of
+// recipients. When the fields come first the file is streamed straight into storage; a file sent
+// before them (curl -F file=@… -F channel=…) is spooled to a temporary file until they are read.
+// The worker does the rest.
 func (h *handlers) createDeliveryJob(c *gin.Context) {
 	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
 	if !ok {
@@ -285,10 +288,44 @@ func (h *handlers) createDeliveryJob(c *gin.Context) {
 		return
 	}
 	fields := map[string]string{"channel": c.Query("channel"), "template_id": c.Query("template_id"), "campaign": c.Query("campaign")}
+	var spooled *os.File // the file, when it came before the fields
+	defer func() {
+		if spooled != nil {
+			_ = spooled.Close()
+			_ = os.Remove(spooled.Name())
+		}
+	}()
+	// start checks the fields and creates the job from file.
+	start := func(file io.Reader) {
+		ch, ok := core.ParseChannel(fields["channel"])
+		if !ok {
+			fail(c, core.Invalid("channel", "must be email, sms or push"))
+			return
+		}
+		templateID, err := uuid.Parse(fields["template_id"])
+		if err != nil {
+			fail(c, core.Invalid("template_id", "is required"))
+			return
+		}
+		j, err := h.DeliveryJobs.Create(c, merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
+			Campaign: fields["campaign"], File: file, Limit: limit})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusAccepted, toDeliveryJobResponse(j))
+	}
 	for {
 		part, err := mr.NextPart()
 		var maxErr *http.MaxBytesError
 		switch {
+		case errors.Is(err, io.EOF) && spooled != nil:
+			if _, err := spooled.Seek(0, io.SeekStart); err != nil {
+				fail(c, err)
+				return
+			}
+			start(spooled)
+			return
 		case errors.Is(err, io.EOF):
 			fail(c, core.Malformed("the multipart body has no file field"))
 			return
@@ -309,27 +346,26 @@ func (h *handlers) createDeliveryJob(c *gin.Context) {
 			fields[name] = strings.TrimSpace(string(v))
 			continue
 		}
-		if name != "file" {
+		if name != "file" || spooled != nil {
 			continue
 		}
-		ch, ok := core.ParseChannel(fields["channel"])
-		if !ok {
-			fail(c, core.Invalid("channel", "must be email, sms or push (send the field before the file)"))
+		if fields["channel"] != "" && fields["template_id"] != "" {
+			start(part)
 			return
 		}
-		templateID, err := uuid.Parse(fields["template_id"])
-		if err != nil {
-			fail(c, core.Invalid("template_id", "is required (send the field before the file)"))
-			return
-		}
-		j, err := h.DeliveryJobs.Create(c, merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
-			Campaign: fields["campaign"], File: part, Limit: limit})
-		if err != nil {
+		if spooled, err = os.CreateTemp("", "coupongate-recipients-*.csv"); err != nil {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, toDeliveryJobResponse(j))
-		return
+		n, err := io.Copy(spooled, io.LimitReader(part, limit+1))
+		switch {
+		case errors.As(err, &maxErr) || n > limit:
+			fail(c, core.ErrUploadTooLarge)
+			return
+		case err != nil:
+			fail(c, core.Malformed("the multipart body cannot be read: "+err.Error()))
+			return
+		}
 	}
 }
 

@@ -378,10 +378,32 @@ func TestBulkDelivery(t *testing.T) {
 	if len(seen) != 4 || !strings.Contains(seen["cy@example.com"], "BULK-") {
 		t.Fatalf("emails: %v", seen)
 	}
-	// Fields after the file, and a file without the recipient columns.
+	// No fields at all.
 	body, contentType = multipartFields(t, nil, "file", "p.csv", "email\nx@example.com\n")
 	if r := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list + "/deliveries/bulk", Body: body, ContentType: contentType, APIKey: m.APIKey}); r.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("bulk without channel: %d %s", r.Status, r.Body)
+	}
+	// The file before the fields, as `curl -F file=@… -F channel=…` sends it.
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	f, _ := w.CreateFormFile("file", "later.csv")
+	_, _ = f.Write([]byte("email,first_name\neve@example.com,Eve\n"))
+	_ = w.WriteField("channel", "email")
+	_ = w.WriteField("template_id", email)
+	_ = w.WriteField("campaign", "launch")
+	_ = w.Close()
+	r = s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + list + "/deliveries/bulk", Body: strings.NewReader(b.String()),
+		ContentType: w.FormDataContentType(), APIKey: m.APIKey})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("bulk with the file first: %d %s", r.Status, r.Body)
+	}
+	laterID, _ := r.Map(t)["id"].(string)
+	apptest.Eventually(t, 20*time.Second, "the job to read the file sent first", func() bool {
+		get(t, s.Harness, m, "/api/v1/lists/"+list+"/deliveries/bulk/"+laterID).JSON(t, &j)
+		return j.Status == "done"
+	})
+	if j.Total != 1 || j.Waiting != 1 {
+		t.Fatalf("job with the file first: %+v; want Eve's delivery waiting for a code (the four went out)", j)
 	}
 }
 
