@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 BENCHTIME ?= 1x
 
-.PHONY: run build test bench lint fuzz generate clean
+.PHONY: run build test bench lint fuzz generate clean testdb-clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -47,3 +47,12 @@ lint:
 
 clean:
 	rm -rf $(BIN)
+
+## testdb-clean: drop the idle test databases and templates that killed test runs left behind
+testdb-clean:
+	psql "$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -Atc \
+	  "SELECT datname FROM pg_database d WHERE (datname LIKE 'cg\_test\_%' OR datname LIKE 'cg\_template\_%') \
+	   AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)" | \
+	while read -r db; do \
+	  psql "$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -qc "ALTER DATABASE \"$$db\" IS_TEMPLATE false" -c "DROP DATABASE IF EXISTS \"$$db\""; \
+	done

@@ -110,20 +110,9 @@ func NewDatabase(ctx context.Context) (string, func(), error) {
 }
 
 func buildTemplate(ctx context.Context, admin *pgx.Conn, tmpl string) error {
-	// Old templates and databases left by killed test runs go first.
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'cg\_template\_%' OR
-		(datname LIKE 'cg\_test\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname))`)
-	if err != nil {
-		return err
-	}
-	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, name := range old {
-		_, _ = admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s IS_TEMPLATE false", name))
-		_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-	}
+	// Databases other runs created (their templates, their test databases, a killed run's leftovers)
+	// are never touched here: another suite may be using them. `make testdb-clean` drops the idle
+	// ones when an operator asks.
 	build := tmpl + "_build"
 	_, _ = admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", build))
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+build); err != nil {
@@ -136,7 +125,7 @@ func buildTemplate(ctx context.Context, admin *pgx.Conn, tmpl string) error {
 	if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", build, tmpl)); err != nil {
 		return err
 	}
-	_, err = admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s IS_TEMPLATE true", tmpl))
+	_, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s IS_TEMPLATE true", tmpl))
 	return err
 }
 
