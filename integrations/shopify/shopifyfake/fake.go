@@ -47,8 +47,8 @@ type Config struct {
 	// APIVersion is what the GraphQL endpoint accepts and what webhooks
 	// carry (default "2025-01").
 	APIVersion string
-	// SchemaPath is the SDL operations are validated against (default
-	// DefaultSchemaPath()).
+	// SchemaPath, when set, names a file whose SDL operations are validated
+	// against instead of the committed 2025-01 Admin schema.
 	SchemaPath string
 	// BucketSize and RestoreRate shape the cost throttle (defaults 1000
 	// points and 100 points per second).
@@ -78,9 +78,6 @@ func (c *Config) defaults() {
 	}
 	if c.APIVersion == "" {
 		c.APIVersion = "2025-01"
-	}
-	if c.SchemaPath == "" {
-		c.SchemaPath = DefaultSchemaPath()
 	}
 	if c.BucketSize <= 0 {
 		c.BucketSize = 1000

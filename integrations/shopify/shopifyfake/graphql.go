@@ -5,29 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator"
+
+	adminschema "github.com/coupongate/coupongate/integrations/shopify/admin/schema"
 )
-
-// SchemaEnv names the environment variable that overrides where the Admin
-// schema (SDL) is read from.
-const SchemaEnv = "SHOPIFY_ADMIN_SCHEMA"
-
-// DefaultSchemaPath returns the pinned 2025-01 Admin schema: $SHOPIFY_ADMIN_SCHEMA
-// when set, else shared/platforms/shopify/admin-2025-01.graphql beside the
-// repository, found from this source file.
-func DefaultSchemaPath() string {
-	if p := os.Getenv(SchemaEnv); p != "" {
-		return p
-	}
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "platforms", "shopify", "admin-2025-01.graphql")
-}
 
 var schemaCache sync.Map // path → *schemaEntry
 
@@ -37,17 +23,22 @@ type schemaEntry struct {
 	err    error
 }
 
-// loadSchema parses (once per path) the SDL at path.
+// loadSchema parses (once per path) the SDL at path, or the committed Admin
+// schema (package schema) when path is empty.
 func loadSchema(path string) (*ast.Schema, error) {
 	v, _ := schemaCache.LoadOrStore(path, &schemaEntry{})
 	e := v.(*schemaEntry)
 	e.once.Do(func() {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			e.err = fmt.Errorf("shopifyfake: read schema: %w", err)
-			return
+		name, sdl := "admin-2025-01.graphql", adminschema.SDL
+		if path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				e.err = fmt.Errorf("shopifyfake: read schema: %w", err)
+				return
+			}
+			name, sdl = filepath.Base(path), string(b)
 		}
-		s, gerr := gqlparser.LoadSchema(&ast.Source{Name: filepath.Base(path), Input: string(b)})
+		s, gerr := gqlparser.LoadSchema(&ast.Source{Name: name, Input: sdl})
 		if gerr != nil {
 			e.err = fmt.Errorf("shopifyfake: parse schema: %w", gerr)
 			return
