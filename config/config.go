@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -25,7 +26,9 @@ type Config struct {
 	HTTPAddr string
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
 	DebugAddr string
-	// AppURL is the public base URL of the gateway (webhook addresses, OAuth redirects).
+	// AppURL is the public base URL of the gateway (webhook addresses, OAuth redirects). When
+	// APP_URL is unset it is the local address HTTPAddr listens on (":9090" gives
+	// http://localhost:9090).
 	AppURL string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
@@ -79,13 +82,14 @@ func Load() (Config, error) {
 
 func load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
+	httpAddr := r.str("HTTP_ADDR", ":8080")
 	c := Config{
 		DatabaseURL:                 r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable"),
 		RedisURL:                    r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RedisClusterAddrs:           r.list("REDIS_CLUSTER_ADDRS"),
-		HTTPAddr:                    r.str("HTTP_ADDR", ":8080"),
+		HTTPAddr:                    httpAddr,
 		DebugAddr:                   r.str("DEBUG_ADDR", ""),
-		AppURL:                      strings.TrimRight(r.str("APP_URL", "http://localhost:8080"), "/"),
+		AppURL:                      strings.TrimRight(r.str("APP_URL", localURL(httpAddr)), "/"),
 		LogLevel:                    r.str("LOG_LEVEL", "info"),
 		LogFormat:                   r.str("LOG_FORMAT", "json"),
 		MaxUploadBytes:              r.int64("MAX_UPLOAD_BYTES", 1<<30),
@@ -150,6 +154,19 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("SHOPIFY_ADMIN_URL must contain {shop}"))
 	}
 	return errors.Join(errs...)
+}
+
+// localURL is the http URL of the listening address addr as seen from the same machine: an
+// address that names no host (":9090", "0.0.0.0:9090", "[::]:9090") is localhost.
+func localURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Fields lists the settings for the start-up log as slog key/value pairs, secrets masked.

@@ -17,6 +17,32 @@ func TestLoadDefaultsWorkOnADeveloperMachine(t *testing.T) {
 	}
 }
 
+func TestAppURLFollowsHTTPAddr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		httpAddr, appURL, want string
+	}{
+		{":9090", "", "http://localhost:9090"},
+		{"0.0.0.0:9090", "", "http://localhost:9090"},
+		{"[::]:9090", "", "http://localhost:9090"},
+		{"127.0.0.1:9091", "", "http://127.0.0.1:9091"},
+		{"[::1]:9092", "", "http://[::1]:9092"},
+		{"gateway.internal:80", "", "http://gateway.internal:80"},
+		{":9090", "https://coupons.example.com/", "https://coupons.example.com"},
+	}
+	for _, tc := range tests {
+		c, err := load(func(k string) string {
+			return map[string]string{"HTTP_ADDR": tc.httpAddr, "APP_URL": tc.appURL}[k]
+		})
+		if err != nil {
+			t.Fatalf("HTTP_ADDR=%q APP_URL=%q: %v", tc.httpAddr, tc.appURL, err)
+		}
+		if c.AppURL != tc.want {
+			t.Errorf("HTTP_ADDR=%q APP_URL=%q: app URL %q, want %q", tc.httpAddr, tc.appURL, c.AppURL, tc.want)
+		}
+	}
+}
+
 func TestLoadRefusesBadSettings(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
