@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 BENCHTIME ?= 1x
 
-.PHONY: run build test bench lint fuzz generate clean testdb-clean
+.PHONY: run build test bench lint lint-openapi fuzz generate clean testdb-clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -44,6 +44,11 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
 	$(GO) vet $(PKGS)
 	@! $(GO) list -deps ./core/... | grep -E 'gin-gonic|gorm.io|hibiken/asynq|coupongate/(integrations|store|api|worker)' || (echo "core must not import adapters"; exit 1)
+
+## lint-openapi: lint api/openapi.yaml with Redocly's recommended rules (redocly.yaml); needs npx
+REDOCLY_CLI ?= @redocly/cli@2.77.0
+lint-openapi:
+	npx --yes $(REDOCLY_CLI) lint --format=stylish api/openapi.yaml
 
 clean:
 	rm -rf $(BIN)
