@@ -15,15 +15,15 @@ import (
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
-// shopifyFixtureDir holds the real Shopify order bodies shared by every session of the project.
-const shopifyFixtureDir = "../../shared/fixtures/shopify"
+// shopifyFixtureDir holds real Shopify order bodies, the Shopify adapter's test data.
+const shopifyFixtureDir = "../integrations/shopify/testdata/orders"
 
 // shopifyFixture reads one fixture body.
 func shopifyFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(shopifyFixtureDir, name))
 	if err != nil {
-		t.Fatalf("Shopify fixture (expected in /work/shared/fixtures/shopify): %v", err)
+		t.Fatalf("Shopify fixture: %v", err)
 	}
 	return b
 }

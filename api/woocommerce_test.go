@@ -207,7 +207,7 @@ func TestWooCommerceConnectPushRedeem(t *testing.T) {
 	}
 	// The real fixture, replayed through the store.
 	importByHand(t, s.Harness, m, list, "test", "30$off")
-	fixture, err := os.ReadFile(filepath.Join("../../shared/fixtures/woocommerce", "order-processing-coupon.json"))
+	fixture, err := os.ReadFile(filepath.Join("..", "integrations", "woocommerce", "testdata", "orders", "order-processing-coupon.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

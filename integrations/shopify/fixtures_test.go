@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// fixtureDir holds the real Shopify order bodies shared by every session of the project.
-const fixtureDir = "../../../shared/fixtures/shopify"
+// fixtureDir holds real Shopify order bodies (see its README.md).
+const fixtureDir = "testdata/orders"
 
 // readFixtures returns every fixture body by file name; it fails the test when the directory is
 // missing or empty, since these bodies are what the parser is tested against.
@@ -15,7 +15,7 @@ func readFixtures(t testing.TB) map[string][]byte {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no Shopify fixtures in %s (expected the shared fixtures next to the repo: /work/shared/fixtures/shopify): %v", fixtureDir, err)
+		t.Fatalf("no Shopify fixtures in %s: %v", fixtureDir, err)
 	}
 	out := make(map[string][]byte, len(paths))
 	for _, p := range paths {

@@ -50,7 +50,7 @@ var fixtureWants = map[string]fixtureWant{
 	},
 }
 
-// TestOrderEventFromWebhookFixtures runs every shared fixture through every order topic. A new
+// TestOrderEventFromWebhookFixtures runs every fixture through every order topic. A new
 // fixture without an expectation here fails the test, so it cannot go unchecked.
 func TestOrderEventFromWebhookFixtures(t *testing.T) {
 	fixtures := readFixtures(t)

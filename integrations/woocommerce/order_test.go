@@ -14,8 +14,8 @@ import (
 	"github.com/coupongate/coupongate/integrations/woocommerce"
 )
 
-// orderFixtureDir holds the real WooCommerce order bodies shared by every session of the project.
-const orderFixtureDir = "../../../shared/fixtures/woocommerce"
+// orderFixtureDir holds real WooCommerce order bodies (see its README.md).
+const orderFixtureDir = "testdata/orders"
 
 // orderFixtures returns every fixture body by file name; it fails the test when the directory is
 // missing or empty, since these bodies are what the parser is tested against.
@@ -23,7 +23,7 @@ func orderFixtures(t testing.TB) map[string][]byte {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(orderFixtureDir, "*.json"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no WooCommerce fixtures in %s (expected the shared fixtures next to the repo: /work/shared/fixtures/woocommerce): %v", orderFixtureDir, err)
+		t.Fatalf("no WooCommerce fixtures in %s: %v", orderFixtureDir, err)
 	}
 	out := make(map[string][]byte, len(paths))
 	for _, p := range paths {
@@ -44,7 +44,7 @@ func utc(s string) *time.Time {
 	return &t
 }
 
-// orderFixtureWants is what ParseOrder gives for each shared fixture.
+// orderFixtureWants is what ParseOrder gives for each fixture.
 var orderFixtureWants = map[string]woocommerce.Order{
 	"order-processing-coupon.json": {
 		ID: "963", Number: "963", Status: "processing", Codes: []string{"30$off"},
@@ -58,7 +58,7 @@ var orderFixtureWants = map[string]woocommerce.Order{
 	},
 }
 
-// TestParseOrderFixtures parses every shared fixture. A new fixture without an expectation here
+// TestParseOrderFixtures parses every fixture. A new fixture without an expectation here
 // fails the test, so it cannot go unchecked.
 func TestParseOrderFixtures(t *testing.T) {
 	fixtures := orderFixtures(t)
