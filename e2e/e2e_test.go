@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +41,37 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// urlWithPassword returns server's URL for database name and the password it carries: the
+// server's own when it has one, else a random one (PostgreSQL with trust authentication takes
+// any).
+func urlWithPassword(t *testing.T, server, name string) (string, string) {
+	t.Helper()
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			return u.String(), p
+		}
+	}
+	user := "postgres"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	password := "e2eSECRET" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	u.User = url.UserPassword(user, password)
+	probe := *u
+	probe.Path = "/postgres"
+	c, err := pgx.Connect(context.Background(), probe.String())
+	if err != nil {
+		t.Fatalf("PostgreSQL refuses a URL with a password (%v): point TEST_DATABASE_URL at a server with trust authentication or give it the password", err)
+	}
+	c.Close(context.Background())
+	return u.String(), password
 }
 
 func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
@@ -71,9 +104,12 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 	client.Close()
 	t.Cleanup(release)
 
+	// The database URL carries a password (trust authentication takes any), so the logs can be
+	// searched for it.
+	dbURL, password := urlWithPassword(t, dbtest.ServerURL(), name)
 	port := freePort(t)
 	env := append(os.Environ(),
-		"DATABASE_URL=postgres://postgres@127.0.0.1:5432/"+name+"?sslmode=disable",
+		"DATABASE_URL="+dbURL,
 		fmt.Sprintf("REDIS_URL=redis://%s/%d", dbtest.RedisAddr(), redisDB),
 		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "LOG_FORMAT=text")
 	start := func(prog string) (*exec.Cmd, *bytes.Buffer) {
@@ -107,8 +143,13 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 	if strings.Contains(gatewayLogs.String()+workerLogs.String(), "level=ERROR") {
 		t.Fatalf("errors at start\ngateway:\n%s\nworker:\n%s", gatewayLogs, workerLogs)
 	}
-	if strings.Contains(gatewayLogs.String(), "postgres://postgres:") {
-		t.Fatal("a password appears in the start-up log")
+	for _, l := range []struct {
+		name string
+		logs *bytes.Buffer
+	}{{"gateway", gatewayLogs}, {"worker", workerLogs}} {
+		if !strings.Contains(l.logs.String(), ":xxxxx@") {
+			t.Fatalf("the %s's start-up log lacks the masked database URL:\n%s", l.name, l.logs)
+		}
 	}
 
 	cmd := exec.Command(filepath.Join(bin, "couponctl"), "merchant", "create", "--name", "E2E Shop", "--json")
@@ -185,6 +226,17 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 		}
 		if !strings.Contains(p.logs.String(), p.name+" stopped") {
 			t.Fatalf("%s did not log its shutdown:\n%s", p.name, p.logs)
+		}
+	}
+	// Not a line of either process's log, from start to shutdown, carries the database password.
+	for _, l := range []struct {
+		name string
+		logs *bytes.Buffer
+	}{{"gateway", gatewayLogs}, {"worker", workerLogs}} {
+		for _, line := range strings.Split(l.logs.String(), "\n") {
+			if strings.Contains(line, password) {
+				t.Fatalf("the %s logged the database password: %s", l.name, line)
+			}
 		}
 	}
 	var exists bool
