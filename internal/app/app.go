@@ -155,7 +155,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Generator: core.NewBatchRunner(db, db, log),
 		Sweeper:   core.NewSweeper(db, q, log),
 		Allocator: core.NewAllocator(db, redisstore.NewCursor(rdb), log),
-		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute), cfg.HoldDuration, log),
+		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute).WithLogger(log), cfg.HoldDuration, log),
 		Redeemer:  core.NewRedeemer(db, db),
 		Recipient: core.NewRecipientView(db, db, db),
 	}

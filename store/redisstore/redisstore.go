@@ -6,7 +6,9 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,17 +122,39 @@ func (c *Cursor) move(ctx context.Context, script *redis.Script, listID uuid.UUI
 // fixed window (core.FailureLimiter). The count lives in Redis, shared by every gateway; a process
 // remembers the clients it saw reach the limit, so checking a client costs no round trip. A client
 // that reached the limit through other gateways is blocked here after its next failure here.
+//
+// While Redis does not answer, the process counts failures itself, with the same limit and window
+// per client: a client then gets the limit at each gateway instead of once across them, never an
+// unlimited number of guesses. The switch to local counts, and back, is logged once each.
 type FailureLimiter struct {
 	rdb     redis.UniversalClient
 	limit   int64
 	window  time.Duration
+	log     *slog.Logger
+	local   atomic.Bool  // Redis failed the last count: failures are counted in this process
+	retryAt atomic.Int64 // while local, Redis is tried again from this time (Unix nanoseconds)
 	mu      sync.Mutex
-	blocked map[string]time.Time // merchant|client → blocked until
+	blocked map[string]time.Time    // merchant|client → blocked until
+	counts  map[string]*localWindow // merchant|client → failures counted here while Redis is down
+}
+
+// localWindow is a client's fixed window counted in the process.
+type localWindow struct {
+	n   int64
+	end time.Time
 }
 
 // NewFailureLimiter allows limit failures per window.
 func NewFailureLimiter(rdb redis.UniversalClient, limit int, window time.Duration) *FailureLimiter {
-	return &FailureLimiter{rdb: rdb, limit: int64(limit), window: window, blocked: map[string]time.Time{}}
+	return &FailureLimiter{rdb: rdb, limit: int64(limit), window: window, log: slog.New(slog.DiscardHandler),
+		blocked: map[string]time.Time{}, counts: map[string]*localWindow{}}
+}
+
+// WithLogger sets where the limiter says that it counts in the process because Redis is down, and
+// that Redis is back.
+func (f *FailureLimiter) WithLogger(log *slog.Logger) *FailureLimiter {
+	f.log = log
+	return f
 }
 
 func limiterKey(merchantID uuid.UUID, client string) string {
@@ -159,12 +183,26 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`)
 
-// Fail records one failed validation; at the limit the client is blocked for the rest of the window.
+// Fail records one failed validation; at the limit the client is blocked for the rest of the
+// window. When Redis does not answer, the failure is counted in the process instead.
 func (f *FailureLimiter) Fail(ctx context.Context, merchantID uuid.UUID, client string) error {
 	key := limiterKey(merchantID, client)
+	if f.local.Load() && time.Now().UnixNano() < f.retryAt.Load() {
+		// Redis failed a moment ago: do not make every failure wait for its dial and retries.
+		f.failLocally(ctx, key, nil)
+		return nil
+	}
 	res, err := countFailure.Run(ctx, f.rdb, []string{key}, f.window.Milliseconds()).Int64Slice()
 	if err != nil {
-		return err
+		f.retryAt.Store(time.Now().Add(redisRetryEvery).UnixNano())
+		f.failLocally(ctx, key, err)
+		return nil
+	}
+	if f.local.Load() && f.local.CompareAndSwap(true, false) {
+		f.log.InfoContext(ctx, "validation rate limiter: Redis answers again; failed validations are counted in Redis again")
+		f.mu.Lock()
+		f.counts = map[string]*localWindow{}
+		f.mu.Unlock()
 	}
 	if len(res) != 2 || res[0] < f.limit {
 		return nil
@@ -175,14 +213,50 @@ func (f *FailureLimiter) Fail(ctx context.Context, merchantID uuid.UUID, client 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.block(key, time.Now().Add(ttl))
+	return nil
+}
+
+// redisRetryEvery is how often a limiter counting in the process tries Redis again.
+const redisRetryEvery = 2 * time.Second
+
+// failLocally counts a failure in the process's own fixed window for key, because Redis failed
+// with err (nil: it failed a moment ago and was not asked).
+func (f *FailureLimiter) failLocally(ctx context.Context, key string, err error) {
+	if err != nil && ctx.Err() == nil && f.local.CompareAndSwap(false, true) {
+		f.log.WarnContext(ctx, "validation rate limiter: Redis is not answering; failed validations are limited per process until it does",
+			"err", err, "limit", f.limit, "window", f.window.String())
+	}
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.counts[key]
+	if w == nil || !now.Before(w.end) {
+		if len(f.counts) > 100_000 {
+			for k, old := range f.counts {
+				if !now.Before(old.end) {
+					delete(f.counts, k)
+				}
+			}
+		}
+		w = &localWindow{end: now.Add(f.window)}
+		f.counts[key] = w
+	}
+	w.n++
+	if w.n >= f.limit {
+		f.block(key, w.end)
+	}
+}
+
+// block blocks key until the given time; f.mu is held.
+func (f *FailureLimiter) block(key string, until time.Time) {
 	if len(f.blocked) > 100_000 {
 		now := time.Now()
-		for k, until := range f.blocked {
-			if until.Before(now) {
+		for k, t := range f.blocked {
+			if t.Before(now) {
 				delete(f.blocked, k)
 			}
 		}
 	}
-	f.blocked[key] = time.Now().Add(ttl)
-	return nil
+	f.blocked[key] = until
 }

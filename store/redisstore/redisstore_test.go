@@ -2,11 +2,15 @@ package redisstore_test
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coupongate/coupongate/internal/dbtest"
 	"github.com/coupongate/coupongate/store/redisstore"
@@ -112,5 +116,63 @@ func TestFailureLimiterBlocksAfterTheLimit(t *testing.T) {
 	}
 	if wait, _ := f.Blocked(ctx, uuid.New(), "10.0.0.1"); wait != 0 {
 		t.Fatal("another merchant's storefront is blocked too")
+	}
+}
+
+// records keeps the messages logged through it.
+type records struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, rec.Level.String()+" "+rec.Message)
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+func TestFailureLimiterLimitsInTheProcessWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	// A port nothing listens on: every Redis call is refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	down := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { down.Close() })
+
+	ctx := context.Background()
+	log := &records{}
+	const limit = 5
+	f := redisstore.NewFailureLimiter(down, limit, time.Minute).WithLogger(slog.New(log))
+	m := uuid.New()
+	for i := 0; i < limit; i++ {
+		if wait, err := f.Blocked(ctx, m, "10.0.0.1"); err != nil || wait != 0 {
+			t.Fatalf("blocked after %d failures: %v %v", i, wait, err)
+		}
+		if err := f.Fail(ctx, m, "10.0.0.1"); err != nil {
+			t.Fatalf("failure %d not counted: %v", i+1, err)
+		}
+	}
+	wait, err := f.Blocked(ctx, m, "10.0.0.1")
+	if err != nil || wait <= 0 || wait > time.Minute {
+		t.Fatalf("guess %d with Redis down: blocked %v (%v), want blocked for the rest of the minute", limit+1, wait, err)
+	}
+	if wait, _ := f.Blocked(ctx, m, "10.0.0.2"); wait != 0 {
+		t.Fatal("another client is blocked too")
+	}
+	if wait, _ := f.Blocked(ctx, uuid.New(), "10.0.0.1"); wait != 0 {
+		t.Fatal("another merchant's storefront is blocked too")
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.msgs) != 1 || !strings.HasPrefix(log.msgs[0], "WARN ") {
+		t.Fatalf("want the fall-back logged once, got %q", log.msgs)
 	}
 }
