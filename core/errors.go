@@ -21,6 +21,7 @@ const (
 	KindInvalid                  // field values are wrong: 422
 	KindRateLimited              // too many attempts: 429
 	KindUnavailable              // a dependency is down: 503
+	KindForbidden                // signed in, but not allowed to do this: 403
 )
 
 // FieldError names one invalid field.
