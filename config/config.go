@@ -73,6 +73,9 @@ type Config struct {
 	TwilioAPIURL         string
 	FCMAPIURL            string
 	WebhooksAllowPrivate bool
+	// AppBridgeURL is where the dashboard's pages inside the Shopify admin load App Bridge from
+	// (tests point it at a local stand-in).
+	AppBridgeURL string
 }
 
 // Load reads the environment and validates the result.
@@ -111,6 +114,7 @@ func load(getenv func(string) string) (Config, error) {
 		TwilioAPIURL:                r.str("TWILIO_API_URL", "https://api.twilio.com"),
 		FCMAPIURL:                   r.str("FCM_API_URL", "https://fcm.googleapis.com"),
 		WebhooksAllowPrivate:        r.boolean("WEBHOOKS_ALLOW_PRIVATE", false),
+		AppBridgeURL:                r.str("APP_BRIDGE_URL", "https://cdn.shopify.com/shopifycloud/app-bridge.js"),
 	}
 	if len(r.errs) > 0 {
 		return Config{}, errors.Join(r.errs...)
@@ -120,7 +124,7 @@ func load(getenv func(string) string) (Config, error) {
 
 func (c Config) validate() error {
 	var errs []error
-	for name, raw := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "APP_URL": c.AppURL} {
+	for name, raw := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "APP_URL": c.AppURL, "APP_BRIDGE_URL": c.AppBridgeURL} {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not a URL with a scheme and a host", name, mask(raw)))
@@ -178,7 +182,7 @@ func (c Config) Fields() []any {
 		"hold_duration", c.HoldDuration.String(), "reconcile_interval", c.ReconcileInterval.String(), "worker_concurrency", c.WorkerConcurrency,
 		"db_max_conns", c.DBMaxConns, "app_secret", secretState(c.AppSecret),
 		"shopify_api_key", c.ShopifyAPIKey, "shopify_api_secret", secretState(c.ShopifyAPISecret),
-		"shopify_api_version", c.ShopifyAPIVersion, "shopify_admin_url", c.ShopifyAdminURL,
+		"shopify_api_version", c.ShopifyAPIVersion, "shopify_admin_url", c.ShopifyAdminURL, "app_bridge_url", c.AppBridgeURL,
 	}
 }
 

@@ -12,7 +12,8 @@ func TestLoadDefaultsWorkOnADeveloperMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
-		c.HTTPAddr != ":8080" || c.AppURL != "http://localhost:8080" || c.HoldDuration != 15*time.Minute {
+		c.HTTPAddr != ":8080" || c.AppURL != "http://localhost:8080" || c.HoldDuration != 15*time.Minute ||
+		c.AppBridgeURL != "https://cdn.shopify.com/shopifycloud/app-bridge.js" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -55,6 +56,7 @@ func TestLoadRefusesBadSettings(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"APP_SECRET": "short"}, "APP_SECRET"},
 		{map[string]string{"SHOPIFY_ADMIN_URL": "https://example.com"}, "SHOPIFY_ADMIN_URL"},
+		{map[string]string{"APP_BRIDGE_URL": "app-bridge.js"}, "APP_BRIDGE_URL"},
 	}
 	for _, tc := range tests {
 		_, err := load(func(k string) string { return tc.env[k] })
