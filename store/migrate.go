@@ -50,12 +50,22 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
+// migrationLockTimeout is how long a migration waits for a table lock before it fails.
+const migrationLockTimeout = "5s"
+
 // Migrate applies the embedded migrations. A PostgreSQL session advisory lock serialises
 // concurrent runners, so a gateway and a worker starting together never race.
+//
+// Every migration runs on sessions with lock_timeout set (5 s, or the lock_timeout DATABASE_URL
+// names), whatever its file says: a migration that must wait for a busy table fails with SQLSTATE
+// 55P03 and a clear message, instead of queueing every query on that table behind it.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if _, ok := cfg.RuntimeParams["lock_timeout"]; !ok {
+		cfg.RuntimeParams["lock_timeout"] = migrationLockTimeout
 	}
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
@@ -69,6 +79,11 @@ func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
 	}
 	results, err := provider.Up(ctx)
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			return fmt.Errorf("apply migrations: a table the migration changes stayed locked by other sessions for lock_timeout (%s); retry when it is quieter: %w",
+				cfg.RuntimeParams["lock_timeout"], err)
+		}
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	for _, r := range results {

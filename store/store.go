@@ -20,6 +20,9 @@ import (
 	"gorm.io/gorm/logger"
 )
 
+// connectTimeout bounds a new connection to PostgreSQL when DATABASE_URL sets no connect_timeout.
+const connectTimeout = 5 * time.Second
+
 // DB is the store: one pgx pool shared by gorm and the pgx fast paths.
 type DB struct {
 	pool *pgxpool.Pool
@@ -41,6 +44,11 @@ func Open(ctx context.Context, databaseURL string, maxConns int, log *slog.Logge
 	cfg.MaxConns = int32(maxConns)
 	cfg.MinConns = 1
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A server that does not answer at all (a dead host, a dropped route) fails a connect in
+		// seconds, so the request answers 503 instead of hanging; connect_timeout in the URL wins.
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
