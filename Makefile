@@ -22,7 +22,7 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -p 2 -timeout 14m $(PKGS)
 
-## bench: the figures of the closing notes (see bench/README.md)
+## bench: the figures of the README's Benchmarks table (see bench/README.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 90m -count 1 ./bench/
 
