@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"time"
@@ -18,14 +17,18 @@ const (
 	actorKey    = "coupongate.actor"
 )
 
-// authCacheTTL is how long a verified key is trusted without asking PostgreSQL again.
+// authCacheTTL is how long a verified key is trusted without asking PostgreSQL again. A key
+// replaced by a rotation in another gateway process may go on working here for that long.
 const authCacheTTL = 30 * time.Second
 
 // keyCache remembers verified keys by their hash, so hot paths (allocation, validation) do not
-// read the merchant on every request. It holds hashes, never keys.
+// read the merchant on every request. It holds hashes, never keys. An entry lasts authCacheTTL,
+// and never past the end of a replaced key's grace period.
 type keyCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]cachedMerchant
+	// gen counts forget calls: a key verified before a rotation is not cached after it.
+	gen uint64
 }
 
 type cachedMerchant struct {
@@ -33,23 +36,45 @@ type cachedMerchant struct {
 	until    time.Time
 }
 
-func (k *keyCache) get(hash [32]byte) (core.Merchant, bool) {
+// get returns the cached merchant of a key, or false and the generation to give put.
+func (k *keyCache) get(hash [32]byte, now time.Time) (core.Merchant, uint64, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e, ok := k.entries[hash]
-	if !ok || time.Now().After(e.until) {
-		return core.Merchant{}, false
+	if !ok || !now.Before(e.until) {
+		return core.Merchant{}, k.gen, false
 	}
-	return e.merchant, true
+	return e.merchant, k.gen, true
 }
 
-func (k *keyCache) put(hash [32]byte, m core.Merchant) {
+// put remembers a key verified since get returned gen, until now+authCacheTTL or until the key
+// expires, whichever comes first; nothing when a rotation happened meanwhile.
+func (k *keyCache) put(hash [32]byte, gen uint64, a core.AuthenticatedKey, now time.Time) {
+	until := now.Add(authCacheTTL)
+	if !a.Expires.IsZero() && a.Expires.Before(until) {
+		until = a.Expires
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if gen != k.gen {
+		return
+	}
 	if k.entries == nil || len(k.entries) > 10_000 {
 		k.entries = map[[32]byte]cachedMerchant{}
 	}
-	k.entries[hash] = cachedMerchant{merchant: m, until: time.Now().Add(authCacheTTL)}
+	k.entries[hash] = cachedMerchant{merchant: a.Merchant, until: until}
+}
+
+// forget drops the merchant's entries, so a rotation takes effect in this process at once.
+func (k *keyCache) forget(merchantID uuid.UUID) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gen++
+	for h, e := range k.entries {
+		if e.merchant.ID == merchantID {
+			delete(k.entries, h)
+		}
+	}
 }
 
 // adminAuth authenticates `Authorization: Bearer <api_key>`, or a Shopify session token from the
@@ -65,7 +90,7 @@ func (h *handlers) adminAuth(c *gin.Context) {
 		h.sessionTokenAuth(c, token)
 		return
 	}
-	m, err := h.authenticate(c, &h.adminKeys, token, h.Merchants.Authenticate)
+	m, err := h.authenticate(c, &h.adminKeys, core.KeyAdmin, token)
 	if err != nil {
 		fail(c, err)
 		return
@@ -128,7 +153,7 @@ func (h *handlers) storefrontAuth(c *gin.Context) {
 		fail(c, core.ErrStorefrontKey)
 		return
 	}
-	m, err := h.authenticate(c, &h.storefrontKeys, key, h.Merchants.AuthenticateStorefront)
+	m, err := h.authenticate(c, &h.storefrontKeys, core.KeyStorefront, key)
 	if err != nil {
 		fail(c, err)
 		return
@@ -138,18 +163,21 @@ func (h *handlers) storefrontAuth(c *gin.Context) {
 	c.Next()
 }
 
-func (h *handlers) authenticate(c *gin.Context, cache *keyCache, key string, verify func(context.Context, string) (core.Merchant, error)) (core.Merchant, error) {
+// authenticate checks a key of that kind, through the cache. The cache runs on the merchant
+// service's clock, the one that decides when a replaced key stops.
+func (h *handlers) authenticate(c *gin.Context, cache *keyCache, kind core.KeyKind, key string) (core.Merchant, error) {
 	var hash [32]byte
 	copy(hash[:], core.HashKey(key))
-	if m, ok := cache.get(hash); ok {
+	m, gen, ok := cache.get(hash, h.Merchants.Now())
+	if ok {
 		return m, nil
 	}
-	m, err := verify(c, key)
+	a, err := h.Merchants.AuthenticateKey(c, kind, key)
 	if err != nil {
 		return core.Merchant{}, err
 	}
-	cache.put(hash, m)
-	return m, nil
+	cache.put(hash, gen, a, h.Merchants.Now())
+	return a.Merchant, nil
 }
 
 // merchantID is the authenticated merchant's id.

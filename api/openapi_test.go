@@ -306,7 +306,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			"{reservation_id}", uuid.NewString(), "{number}", "1", "{code}", "CODE-1",
 			"{connection_id}", uuid.NewString(), "{export_id}", uuid.NewString(), "{channel}", "email",
 			"{template_id}", uuid.NewString(), "{delivery_id}", uuid.NewString(), "{job_id}", uuid.NewString(),
-			"{endpoint_id}", uuid.NewString()).Replace(path)
+			"{endpoint_id}", uuid.NewString(), "{kind}", "admin").Replace(path)
 		for method := range item.Operations() {
 			oaExpect(t, h, apptest.Request{Method: method, Path: concrete}, http.StatusUnauthorized)
 		}
@@ -771,6 +771,19 @@ func oaScenario(t *testing.T, h *apptest.Harness) {
 	other := h.NewMerchant(t, "OpenAPI Other Shop")
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists/" + spring, APIKey: other.APIKey}, http.StatusNotFound)
 	oaExpect(t, h, apptest.Request{Method: http.MethodGet, Path: codes + "/" + annCode, APIKey: other.APIKey}, http.StatusNotFound)
+
+	// Keys: the other merchant's admin key rotates itself with a grace period, then the storefront key.
+	rotate := func(kind string, req apptest.Request, want int) apptest.Response {
+		t.Helper()
+		req.Method, req.Path = http.MethodPost, "/api/v1/keys/"+kind+"/rotate"
+		return oaExpect(t, h, req, want)
+	}
+	newAdmin := field(rotate("admin", apptest.Request{JSON: map[string]any{"grace_seconds": 60}, APIKey: other.APIKey}, http.StatusCreated), "key")
+	rotate("storefront", apptest.Request{APIKey: newAdmin}, http.StatusCreated)
+	rotate("webhook", apptest.Request{JSON: map[string]any{"grace_seconds": 0}, APIKey: newAdmin}, http.StatusNotFound)
+	rotate("admin", apptest.Request{JSON: map[string]any{"grace_seconds": 2592001}, APIKey: newAdmin}, http.StatusUnprocessableEntity)
+	rotate("admin", apptest.Request{Body: strings.NewReader("{"), ContentType: "application/json", APIKey: newAdmin}, http.StatusBadRequest)
+	rotate("admin", apptest.Request{JSON: map[string]any{"grace_seconds": 0, "x": strings.Repeat("x", oaMaxJSON)}, APIKey: newAdmin}, http.StatusRequestEntityTooLarge)
 
 	// Shopify webhooks: accepted, a duplicate, a shop not ours, a bad signature, a bad shop, too large.
 	const oaShop = "openapi-shop.myshopify.com"

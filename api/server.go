@@ -108,6 +108,7 @@ func NewRouter(d Deps) http.Handler {
 	r.GET("/woocommerce/connect", h.adminAuth, h.wooConnect)
 
 	admin := r.Group("/api/v1", h.adminAuth)
+	admin.POST("/keys/:kind/rotate", h.rotateKey)
 	admin.POST("/lists", h.createList)
 	admin.GET("/lists", h.listLists)
 	admin.GET("/lists/:list_id", h.getList)

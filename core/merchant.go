@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -26,11 +25,14 @@ type MerchantKeys struct {
 	StorefrontKey string
 }
 
-// StoredMerchant is a merchant with its key hashes, as the store keeps it.
+// StoredMerchant is a merchant with its key hashes, as the store keeps it: the current keys and,
+// after a rotation, the keys they replaced while those still have a grace period to run.
 type StoredMerchant struct {
 	Merchant
-	APIKeyHash        []byte
-	StorefrontKeyHash []byte
+	APIKeyHash            []byte
+	StorefrontKeyHash     []byte
+	PreviousAPIKey        PreviousKey
+	PreviousStorefrontKey PreviousKey
 }
 
 // MerchantStore keeps merchants.
@@ -38,6 +40,10 @@ type MerchantStore interface {
 	CreateMerchant(ctx context.Context, m StoredMerchant) error
 	// GetMerchant returns the merchant or ErrUnauthorized when there is none.
 	GetMerchant(ctx context.Context, id uuid.UUID) (StoredMerchant, error)
+	// RotateMerchantKey makes hash the merchant's current key of that kind and, in the same
+	// statement, the key it replaces the previous one until previousExpires (dropping any older
+	// previous key). It returns ErrMerchantNotFound when there is no such merchant.
+	RotateMerchantKey(ctx context.Context, id uuid.UUID, kind KeyKind, hash []byte, previousExpires time.Time) error
 }
 
 // Key prefixes. A key is prefix + merchant id (32 hex) + "_" + 32 random bytes (64 hex): the id lets
@@ -47,7 +53,7 @@ const (
 	storefrontKeyPrefix = "cg_store_"
 )
 
-// Merchants creates merchants and authenticates their keys.
+// Merchants creates merchants, authenticates their keys (AuthenticateKey) and rotates them.
 type Merchants struct {
 	store MerchantStore
 	now   func() time.Time
@@ -81,34 +87,6 @@ func NewStoredMerchant(name string, now time.Time) (StoredMerchant, MerchantKeys
 	m := Merchant{ID: uuid.New(), Name: name, CreatedAt: now.UTC()}
 	keys := MerchantKeys{APIKey: newKey(apiKeyPrefix, m.ID), StorefrontKey: newKey(storefrontKeyPrefix, m.ID)}
 	return StoredMerchant{Merchant: m, APIKeyHash: HashKey(keys.APIKey), StorefrontKeyHash: HashKey(keys.StorefrontKey)}, keys, nil
-}
-
-// Authenticate returns the merchant whose admin API key this is, or ErrUnauthorized.
-func (s *Merchants) Authenticate(ctx context.Context, apiKey string) (Merchant, error) {
-	return s.authenticate(ctx, apiKeyPrefix, apiKey, ErrUnauthorized, func(m StoredMerchant) []byte { return m.APIKeyHash })
-}
-
-// AuthenticateStorefront returns the merchant whose storefront key this is, or ErrStorefrontKey.
-func (s *Merchants) AuthenticateStorefront(ctx context.Context, key string) (Merchant, error) {
-	return s.authenticate(ctx, storefrontKeyPrefix, key, ErrStorefrontKey, func(m StoredMerchant) []byte { return m.StorefrontKeyHash })
-}
-
-func (s *Merchants) authenticate(ctx context.Context, prefix, key string, fail error, hashOf func(StoredMerchant) []byte) (Merchant, error) {
-	id, ok := merchantIDOfKey(prefix, key)
-	if !ok {
-		return Merchant{}, fail
-	}
-	m, err := s.store.GetMerchant(ctx, id)
-	if err != nil {
-		if IsKind(err, KindUnauthorized) {
-			return Merchant{}, fail
-		}
-		return Merchant{}, err
-	}
-	if subtle.ConstantTimeCompare(hashOf(m), HashKey(key)) != 1 {
-		return Merchant{}, fail
-	}
-	return m.Merchant, nil
 }
 
 // Get returns the merchant with this id, or ErrUnauthorized when there is none: it serves callers
