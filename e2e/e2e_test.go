@@ -119,6 +119,8 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// A test that fails before the shutdown below leaves no process running.
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
 		return cmd, &logs
 	}
 	// Both at once, on a database that does not exist: one creates it, the advisory lock lets
