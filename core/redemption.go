@@ -53,7 +53,7 @@ type OrderEvent struct {
 const (
 	OutcomeRedeemed        = "redeemed"         // counted now
 	OutcomeAlreadyCounted  = "already_counted"  // this order and code were counted before
-	OutcomeOverUse         = "over_use"         // paid, but the code had no use left: recorded, not counted
+	OutcomeOverUse         = "over_use"         // paid, but the code had no use left: recorded, not counted (now or before)
 	OutcomeRecorded        = "recorded"         // a non-paid status, recorded on the timeline
 	OutcomeAlreadyRecorded = "already_recorded" // that status of this order was recorded before
 	OutcomeUnknownCode     = "not_found"        // no list has the code
@@ -76,7 +76,9 @@ type OrderResult struct {
 }
 
 // RedemptionStore applies one order event to one code, atomically and idempotently: a paid event
-// counts once per (platform, shop, order, code); other statuses are recorded once each.
+// counts once per (platform, shop, order, code), and repeated answers the decision recorded the
+// first time (already_counted, or over_use when it was refused); other statuses are recorded once
+// each.
 type RedemptionStore interface {
 	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode) (CodeOutcome, error)
 }
@@ -217,7 +219,8 @@ type ManualRedemption struct {
 }
 
 // Redeem marks one code of a list used by hand. Repeating the same order id is harmless; a code
-// with no use left answers ErrAlreadyUsed, one never delivered under require_issued ErrNotIssued.
+// with no use left answers ErrAlreadyUsed, and so does an order id refused that way before, when
+// it is repeated; a code never delivered under require_issued answers ErrNotIssued.
 func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, code string, m ManualRedemption) (CodeOutcome, error) {
 	if utf8.RuneCountInString(m.Note) > 1000 {
 		return CodeOutcome{}, Invalid("note", "must be at most 1000 characters")

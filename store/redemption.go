@@ -191,7 +191,9 @@ var eventOfStatus = map[core.OrderStatus]string{
 
 // ApplyOrder implements core.RedemptionStore. A paid event inserts the (platform, shop, order,
 // code) key first; only the transaction that inserted it counts a use, under the code's row lock,
-// so concurrent and repeated events count once. A code with no use left records an over-use.
+// so concurrent and repeated events count once. A code with no use left records an over-use (the
+// key's row stays uncounted). A repeated paid event answers the decision the key's row records:
+// already_counted when it counted, over_use when it was refused.
 func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
 	out := core.CodeOutcome{Code: f.Code, ListID: f.List.ID}
 	orderRef := ev.Platform + ":" + ev.Shop + ":" + ev.OrderID
@@ -238,7 +240,17 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 			return fmt.Errorf("db: lock code: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
+			// The order and code were decided before: answer that decision again, read from its
+			// row (committed: the conflicting insert waited for the transaction that made it).
+			var counted bool
+			if err := tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
+				AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted); err != nil {
+				return fmt.Errorf("db: read redemption: %w", err)
+			}
 			out.Outcome = core.OutcomeAlreadyCounted
+			if !counted {
+				out.Outcome = core.OutcomeOverUse // refused for want of a use, and still refused
+			}
 			return nil
 		}
 		limit := f.UseLimit()
