@@ -59,7 +59,7 @@ func TestShopifyCompliance(t *testing.T) {
 		}
 		waitDeliveries(t, h, m.ID)
 	}
-	deliver(shopifyWebhook(testShopifySecret, "orders/paid", shop, uuid.NewString(), shopifyFixture(t, "order-partially-refunded-TENOFF.json")), "accepted")
+	deliver(shopifyWebhook(testShopifySecret, "orders/paid", shop, uuid.NewString(), shopifyOrderFor(t, "order-partially-refunded-TENOFF.json", shop)), "accepted")
 	type codeState struct {
 		State string
 		Uses  int
@@ -221,9 +221,9 @@ func TestShopifyCompliance(t *testing.T) {
 	// The merchant uninstalls the app; 48 hours later shop/redact comes for the shop, which is no
 	// longer routed: it is still taken. The connection, its list link, the route and the
 	// deliveries of the shop go; the list and its codes stay; later deliveries are ignored.
-	deliver(sign("app/uninstalled", uuid.NewString(), `{"id": 954889, "domain": "`+shop+`"}`), "accepted")
+	deliver(sign("app/uninstalled", uuid.NewString(), `{"id": 954889, "domain": "`+shop+`", "myshopify_domain": "`+shop+`"}`), "accepted")
 	waitDeliveries(t, h, m.ID)
-	deliver(sign("orders/paid", uuid.NewString(), string(shopifyFixture(t, "order-partially-refunded-TENOFF.json"))), "ignored")
+	deliver(sign("orders/paid", uuid.NewString(), string(shopifyOrderFor(t, "order-partially-refunded-TENOFF.json", shop))), "ignored")
 	deliver(sign("shop/redact", uuid.NewString(), `{"shop_id": 954889, "shop_domain": "`+shop+`"}`), "accepted")
 	var left int
 	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM connections WHERE merchant_id = $1)
@@ -239,5 +239,5 @@ func TestShopifyCompliance(t *testing.T) {
 		t.Fatalf("TENOFF after shop/redact %+v", c)
 	}
 	deliver(sign("shop/redact", uuid.NewString(), `{"shop_id": 954889, "shop_domain": "`+shop+`"}`), "ignored")
-	deliver(shopifyWebhook(testShopifySecret, "orders/paid", shop, uuid.NewString(), shopifyFixture(t, "order-partially-refunded-TENOFF.json")), "ignored")
+	deliver(shopifyWebhook(testShopifySecret, "orders/paid", shop, uuid.NewString(), shopifyOrderFor(t, "order-partially-refunded-TENOFF.json", shop)), "ignored")
 }

@@ -531,7 +531,7 @@ func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
 	again := s.waitPush(t, m, list, func(p pushState) bool { return p.State == core.PushActive && p.Pushed == 25 })
 
 	// Shopify retries an app/uninstalled from before the reinstall: it changes nothing.
-	late := shopifyWebhook(s.fake.Config().ClientSecret, "app/uninstalled", shop, uuid.NewString(), []byte(`{"domain": "`+shop+`"}`))
+	late := shopifyWebhook(s.fake.Config().ClientSecret, "app/uninstalled", shop, uuid.NewString(), []byte(`{"domain": "`+shop+`", "myshopify_domain": "`+shop+`"}`))
 	late.Header.Set("X-Shopify-Triggered-At", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
 	if r := s.Do(t, late); r.Status != http.StatusOK {
 		t.Fatalf("late uninstall: %d %s", r.Status, r.Body)

@@ -56,14 +56,14 @@ func TestShopifyWebhooks(t *testing.T) {
 	}
 
 	// Authorized, not paid: nothing counted.
-	deliver(sign("orders/create", uuid.NewString(), shopifyFixture(t, "order-authorized-TENOFF.json")), http.StatusOK, "accepted")
+	deliver(sign("orders/create", uuid.NewString(), shopifyOrderFor(t, "order-authorized-TENOFF.json", shop)), http.StatusOK, "accepted")
 	if n := uses("TENOFF"); n != 0 {
 		t.Fatalf("an authorized order redeemed TENOFF: uses %d", n)
 	}
 
 	// Paid (partially refunded): counted once; the same event again is a duplicate; another event
 	// for the same order is stored but counts nothing more.
-	paid := shopifyFixture(t, "order-partially-refunded-TENOFF.json")
+	paid := shopifyOrderFor(t, "order-partially-refunded-TENOFF.json", shop)
 	event := uuid.NewString()
 	deliver(sign("orders/updated", event, paid), http.StatusOK, "accepted")
 	if n := uses("TENOFF"); n != 1 {
@@ -107,7 +107,7 @@ func TestShopifyWebhooks(t *testing.T) {
 
 	// A manual discount carrying FAKE30's text is not a redemption: it is recorded on FAKE30's
 	// timeline, once whatever the retries and topics of the order.
-	manual := shopifyFixture(t, "order-paid-manual-FAKE30.json")
+	manual := shopifyOrderFor(t, "order-paid-manual-FAKE30.json", shop)
 	deliver(sign("orders/paid", uuid.NewString(), manual), http.StatusOK, "accepted")
 	if n := uses("FAKE30"); n != 0 {
 		t.Fatalf("a manual discount redeemed FAKE30: uses %d", n)
@@ -185,7 +185,8 @@ func TestShopifyWebhooks(t *testing.T) {
 	// A shop that is not ours: 200, nothing stored.
 	var before int
 	_ = db.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries`).Scan(&before)
-	deliver(shopifyWebhook(testShopifySecret, "orders/paid", "someone-else.myshopify.com", uuid.NewString(), paid), http.StatusOK, "ignored")
+	deliver(shopifyWebhook(testShopifySecret, "orders/paid", "someone-else.myshopify.com", uuid.NewString(),
+		shopifyOrderFor(t, "order-partially-refunded-TENOFF.json", "someone-else.myshopify.com")), http.StatusOK, "ignored")
 	var after int
 	_ = db.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries`).Scan(&after)
 	if after != before {
@@ -208,7 +209,7 @@ func TestShopifyWebhooks(t *testing.T) {
 	waitDeliveries(t, h, m.ID)
 
 	// app/uninstalled revokes the connection and the route: later deliveries are ignored.
-	deliver(sign("app/uninstalled", uuid.NewString(), []byte(`{"id": 1, "domain": "test-shop.myshopify.com"}`)), http.StatusOK, "accepted")
+	deliver(sign("app/uninstalled", uuid.NewString(), []byte(`{"id": 1, "domain": "test-shop.myshopify.com", "myshopify_domain": "test-shop.myshopify.com"}`)), http.StatusOK, "accepted")
 	waitDeliveries(t, h, m.ID)
 	var state string
 	if err := db.QueryRow(ctx, `SELECT state FROM connections WHERE merchant_id = $1 AND id = $2`, m.ID, conn).Scan(&state); err != nil || state != "uninstalled" {

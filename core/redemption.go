@@ -99,8 +99,11 @@ const maxOrderCodes = 50
 
 // ApplyOrder applies an order event to each of its codes. Only paid counts; it counts once per
 // (platform, shop, order, code) whatever the retries and their order; a cancellation or refund
-// after payment stays counted and is recorded on the timeline.
+// after payment stays counted and is recorded on the timeline. Text PostgreSQL cannot store (a
+// NUL, bytes that are not UTF-8) is dropped from the event's fields (ScrubText): a platform's
+// stray character costs that character, never the order.
 func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent) (OrderResult, error) {
+	ev = scrubEvent(ev)
 	ev.Platform, ev.Shop, ev.OrderID = strings.TrimSpace(ev.Platform), strings.TrimSpace(ev.Shop), strings.TrimSpace(ev.OrderID)
 	switch {
 	case ev.Platform == "" || utf8.RuneCountInString(ev.Platform) > 50:
@@ -154,6 +157,22 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 		res.Results = append(res.Results, out)
 	}
 	return res, nil
+}
+
+// scrubEvent is ev with ScrubText applied to every text field.
+func scrubEvent(ev OrderEvent) OrderEvent {
+	ev.Platform, ev.Shop, ev.OrderID = ScrubText(ev.Platform), ScrubText(ev.Shop), ScrubText(ev.OrderID)
+	ev.Actor, ev.Note = ScrubText(ev.Actor), ScrubText(ev.Note)
+	c := &ev.Customer
+	c.ExternalID, c.Email, c.Phone = ScrubText(c.ExternalID), ScrubText(c.Email), ScrubText(c.Phone)
+	if len(ev.Codes) > 0 {
+		codes := make([]string, len(ev.Codes))
+		for i, code := range ev.Codes {
+			codes[i] = ScrubText(code)
+		}
+		ev.Codes = codes
+	}
+	return ev
 }
 
 // findFolded looks up a code a platform sent in lower case: as given, and in upper case. Both

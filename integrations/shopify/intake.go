@@ -84,9 +84,12 @@ func NewIntake(store WebhookIntakeStore, queue WebhookQueue, log *slog.Logger, s
 }
 
 // Receive handles one delivery: header are the request's headers and body its raw bytes (the
-// caller caps them at MaxWebhookBytes). The signature is checked before anything is parsed. It
-// answers WebhookAccepted, WebhookDuplicate or WebhookIgnored, or an error: ErrWebhookSignature,
-// ErrWebhookShop, ErrWebhookHeaders, or a store error (the delivery was not stored; Shopify retries).
+// caller caps them at MaxWebhookBytes). The signature is checked before anything is parsed, then
+// that the body fits the topic and names the shop of the headers (CheckDelivery), which the
+// signature does not cover. It answers WebhookAccepted, WebhookDuplicate or WebhookIgnored, or an
+// error: ErrWebhookSignature, ErrWebhookShop, ErrWebhookHeaders, ErrWebhookMismatch (logged, with
+// the topic and shop but not the body), or a store error (the delivery was not stored; Shopify
+// retries). The body is stored scrubbed of what PostgreSQL cannot store (core.ScrubJSON).
 // A failed enqueue after the delivery was stored is logged and still accepted: the delivery is durable.
 func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) (string, error) {
 	if err := VerifyWebhook(body, header.Get(HeaderHmac), in.secrets...); err != nil {
@@ -109,9 +112,17 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 		!utf8.ValidString(topic) || !utf8.ValidString(key) || !utf8.ValidString(webhookID) {
 		return "", ErrWebhookHeaders
 	}
+	if err := CheckDelivery(topic, shop, body); err != nil {
+		// Recorded here, and only here: the body is not stored, nor logged (it may be personal data).
+		in.log.WarnContext(ctx, "shopify webhook refused: the body does not match its headers",
+			"topic", topic, "shop", shop, "webhook_id", webhookID, "event_key", key, "reason", err.Error())
+		return "", ErrWebhookMismatch
+	}
+	// What PostgreSQL cannot store as text (a NUL in a note, say) is dropped from the stored body,
+	// so the delivery is applied without it rather than failing for good.
 	d := WebhookDelivery{
 		ID: uuid.New(), Platform: Platform, Shop: shop, Topic: topic,
-		EventKey: key, WebhookID: webhookID, Body: body, Status: DeliveryReceived,
+		EventKey: key, WebhookID: webhookID, Body: core.ScrubJSON(body), Status: DeliveryReceived,
 	}
 	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(header.Get(HeaderTriggeredAt))); err == nil {
 		t = t.UTC()

@@ -83,8 +83,13 @@ func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUI
 	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
 }
 
-// act does the topic's work and says what to record.
+// act does the topic's work and says what to record. A delivery stored before the intake checked
+// bodies against headers, or scrubbed them, is checked and scrubbed here.
 func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
+	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
+		return DeliveryFailed, "the body does not match the delivery's headers: " + err.Error(), nil
+	}
+	d.Body = core.ScrubJSON(d.Body)
 	switch d.Topic {
 	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate:
 		return p.order(ctx, d)

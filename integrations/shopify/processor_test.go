@@ -86,9 +86,10 @@ func TestProcessor(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fx := readFixtures(t)
+	const shop = "jsmith.myshopify.com" // the fixtures' shop (their order_status_url)
 	run := func(topic string, body []byte, orderCodes ...string) (*fakeProcessStore, *fakeOrders) {
 		t.Helper()
-		s := &fakeProcessStore{d: shopify.WebhookDelivery{Shop: "test-shop.myshopify.com", Platform: shopify.Platform, Topic: topic, Body: body, Status: shopify.DeliveryReceived}, orderCodes: orderCodes}
+		s := &fakeProcessStore{d: shopify.WebhookDelivery{Shop: shop, Platform: shopify.Platform, Topic: topic, Body: body, Status: shopify.DeliveryReceived}, orderCodes: orderCodes}
 		o := &fakeOrders{}
 		p := shopify.NewProcessor(s, o, slog.New(slog.DiscardHandler))
 		for range 2 { // the second run finds the delivery finished and does nothing
@@ -100,7 +101,7 @@ func TestProcessor(t *testing.T) {
 	}
 
 	s, o := run("orders/updated", fx["order-partially-refunded-TENOFF.json"])
-	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != "test-shop.myshopify.com" || len(s.finished) != 1 || s.finished[0] != shopify.DeliveryProcessed {
+	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != shop || len(s.finished) != 1 || s.finished[0] != shopify.DeliveryProcessed {
 		t.Fatalf("paid order: events %+v, finished %v", o.events, s.finished)
 	}
 	if len(s.manual) != 0 {
@@ -111,7 +112,7 @@ func TestProcessor(t *testing.T) {
 	if len(o.events) != 0 {
 		t.Fatalf("a manual discount was applied: %+v", o.events)
 	}
-	if len(s.manual) != 1 || s.manual[0].OrderID != "1073459981" || s.manual[0].Shop != "test-shop.myshopify.com" ||
+	if len(s.manual) != 1 || s.manual[0].OrderID != "1073459981" || s.manual[0].Shop != shop ||
 		s.manual[0].Actor != "shopify:orders/paid" || len(s.manual[0].Titles) != 1 || s.manual[0].Titles[0] != "FAKE30" ||
 		s.d.Status != shopify.DeliveryProcessed {
 		t.Fatalf("manual discount: recorded %+v, status %q", s.manual, s.d.Status)
@@ -122,13 +123,24 @@ func TestProcessor(t *testing.T) {
 	if s, _ := run("orders/paid", []byte(`not json`)); s.d.Status != shopify.DeliveryFailed {
 		t.Fatalf("invalid body: status %q", s.d.Status)
 	}
-	if s, _ := run("app/uninstalled", []byte(`{}`)); s.uninstalled != 1 || s.d.Status != shopify.DeliveryProcessed {
+	if s, _ := run("app/uninstalled", []byte(`{"id": 1, "myshopify_domain": "`+shop+`"}`)); s.uninstalled != 1 || s.d.Status != shopify.DeliveryProcessed {
 		t.Fatalf("uninstall: %d, %q", s.uninstalled, s.d.Status)
 	}
-	if s, o := run("shop/redact", []byte(`{}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed || s.shopRedacted != 1 {
+	if s, o := run("shop/redact", []byte(`{"shop_id": 1, "shop_domain": "`+shop+`"}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed || s.shopRedacted != 1 {
 		t.Fatalf("shop/redact: %q, %d", s.d.Status, s.shopRedacted)
 	}
-	s, _ = run("customers/data_request", []byte(`{"shop_domain": "test-shop.myshopify.com", "orders_requested": [299938, "gid://shopify/Order/280263551"],
+	// A delivery stored before the intake checked bodies against headers is checked here: another
+	// shop's body, or another topic's, fails and does nothing.
+	if s, _ := run("app/uninstalled", []byte(`{"id": 2, "myshopify_domain": "other.myshopify.com"}`)); s.uninstalled != 0 || s.d.Status != shopify.DeliveryFailed {
+		t.Fatalf("another shop's uninstall: %d, %q", s.uninstalled, s.d.Status)
+	}
+	if s, _ := run("app/uninstalled", fx["order-paid-no-code.json"]); s.uninstalled != 0 || s.d.Status != shopify.DeliveryFailed {
+		t.Fatalf("an order as app/uninstalled: %d, %q", s.uninstalled, s.d.Status)
+	}
+	if s, _ := run("shop/redact", []byte(`{"shop_domain": "other.myshopify.com"}`)); s.shopRedacted != 0 || s.d.Status != shopify.DeliveryFailed {
+		t.Fatalf("another shop's shop/redact: %d, %q", s.shopRedacted, s.d.Status)
+	}
+	s, _ = run("customers/data_request", []byte(`{"shop_domain": "`+shop+`", "orders_requested": [299938, "gid://shopify/Order/280263551"],
 		"customer": {"id": 191167, "email": " John@Example.com", "phone": "555-625-1199"}, "data_request": {"id": 9999}}`))
 	if len(s.exports) != 1 || s.d.Status != shopify.DeliveryProcessed {
 		t.Fatalf("data request: %q, %+v", s.d.Status, s.exports)
@@ -139,11 +151,12 @@ func TestProcessor(t *testing.T) {
 	if keys := s.exports[0].Customer.RecipientKeys(); len(keys) != 4 || keys[0] != "ext:191167" || keys[2] != "email:john@example.com" || keys[3] != "phone:5556251199" {
 		t.Fatalf("recipient keys %q", keys)
 	}
-	s, _ = run("customers/redact", []byte(`{"customer": {"id": 191167}, "orders_to_redact": [299938]}`))
+	s, _ = run("customers/redact", []byte(`{"shop_domain": "`+shop+`", "customer": {"id": 191167}, "orders_to_redact": [299938]}`))
 	if len(s.redactions) != 1 || s.redactions[0].Customer.ID != "191167" || s.redactions[0].OrderIDs[0] != "299938" {
 		t.Fatalf("redact: %+v", s.redactions)
 	}
-	for _, body := range []string{`not json`, `{"customer": {}}`, `{}`} {
+	for _, body := range []string{`not json`, `{"shop_domain": "` + shop + `", "customer": {}}`, `{}`,
+		`{"shop_domain": "other.myshopify.com", "customer": {"id": 191167}}`} {
 		if s, _ := run("customers/redact", []byte(body)); s.d.Status != shopify.DeliveryFailed || len(s.redactions) != 0 {
 			t.Fatalf("redact %s: %q", body, s.d.Status)
 		}

@@ -106,8 +106,10 @@ func (in *Intake) Receive(ctx context.Context, connectionID string, header http.
 	if len(webhookID) > 100 || !utf8.ValidString(webhookID) {
 		webhookID = ""
 	}
+	// The key is the body as sent; what PostgreSQL cannot store as text (a NUL in a customer note,
+	// say) is dropped from the stored body, so the order is applied without it.
 	d := core.WebhookDelivery{MerchantID: conn.MerchantID, ID: uuid.New(), Platform: Platform, Shop: conn.Shop, Topic: topic,
-		EventKey: topic + ":" + hex.EncodeToString(sum[:]), WebhookID: webhookID, Body: body, Status: "received"}
+		EventKey: topic + ":" + hex.EncodeToString(sum[:]), WebhookID: webhookID, Body: core.ScrubJSON(body), Status: "received"}
 	inserted, err := in.store.InsertWebhookDelivery(ctx, d)
 	if err != nil {
 		return "", fmt.Errorf("woocommerce webhook: store delivery: %w", err)
@@ -168,7 +170,7 @@ func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, st
 	if !strings.HasPrefix(d.Topic, "order.") {
 		return "ignored", "topic not handled", nil
 	}
-	o, err := ParseOrder(d.Body)
+	o, err := ParseOrder(core.ScrubJSON(d.Body)) // scrubbed at intake since; not a delivery stored before
 	if err != nil {
 		if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrNotAnOrder) {
 			return "failed", err.Error(), nil
