@@ -33,6 +33,7 @@ var statusOfKind = map[core.Kind]int{
 	core.KindInvalid:      http.StatusUnprocessableEntity,
 	core.KindRateLimited:  http.StatusTooManyRequests,
 	core.KindUnavailable:  http.StatusServiceUnavailable,
+	core.KindForbidden:    http.StatusForbidden,
 }
 
 // renderErrors is the one place errors become responses: a core *Error maps to its status and
@@ -67,6 +68,10 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 		details := ce.Details
 		if details == nil {
 			details = []core.FieldError{}
+		}
+		if isDashboardPath(c.Request.URL.Path) {
+			renderErrorPage(c, statusOfKind[ce.Kind], ce) // the dashboard's pages answer in HTML
+			return
 		}
 		c.JSON(statusOfKind[ce.Kind], errorBody{Error: errorDetail{Code: ce.Code, Message: ce.Message, Details: details}})
 	}

@@ -57,6 +57,8 @@ type Deps struct {
 	Alerts    *core.AlertSettings
 	// ShopRoutes finds a connected shop's merchant (session-token auth, the app page).
 	ShopRoutes ShopRoutes
+	// Users signs people in to the dashboard (/app) and manages their team.
+	Users *core.Users
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -162,5 +164,7 @@ func NewRouter(d Deps) http.Handler {
 	storefront := r.Group("/storefront/v1", h.storefrontAuth)
 	storefront.POST("/validate", h.validate)
 	storefront.DELETE("/reservations/:reservation_id", h.releaseReservation)
+
+	h.registerDashboard(r)
 	return r
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -152,7 +151,7 @@ func (h *handlers) verifyShopifyQuery(c *gin.Context) (url.Values, string, bool)
 // OAuth authorization-code grant: a fresh state nonce goes into a signed cookie and the browser is
 // sent to the shop's authorize page. An embedded load (embedded=1 with an id_token session token,
 // Shopify-managed installation) connects the shop by token exchange when it is not connected yet
-// and renders the app page.
+// and sends it on to the dashboard (see renderAppPage).
 func (h *handlers) shopifyInstall(c *gin.Context) {
 	if !h.shopifyConfigured(c) {
 		return
@@ -231,7 +230,7 @@ func (h *handlers) shopifyEmbeddedLoad(c *gin.Context, shop, idToken string) {
 	if !h.checkIDToken(c, shop, idToken) {
 		return
 	}
-	conn, connected, err := h.shopConnection(c, shop)
+	_, connected, err := h.shopConnection(c, shop)
 	if err != nil {
 		fail(c, err)
 		return
@@ -245,16 +244,17 @@ func (h *handlers) shopifyEmbeddedLoad(c *gin.Context, shop, idToken string) {
 		if !h.installShop(c, shop, grant) {
 			return
 		}
-		if conn, connected, err = h.shopConnection(c, shop); err != nil || !connected {
+		if _, connected, err = h.shopConnection(c, shop); err != nil || !connected {
 			fail(c, errors.Join(errors.New("the shop was installed but its connection cannot be read"), err))
 			return
 		}
 	}
-	h.renderAppPage(c, shop, conn)
+	h.renderAppPage(c, shop)
 }
 
-// shopifyApp is GET /shopify/app: the app page of a connected shop, for a load Shopify signed (and,
-// when it carries one, for the id_token's shop). It never installs; /shopify/install does.
+// shopifyApp is GET /shopify/app: the app of a connected shop, sent on to the dashboard, for a
+// load Shopify signed (and, when it carries one, for the id_token's shop). It never installs;
+// /shopify/install does.
 func (h *handlers) shopifyApp(c *gin.Context) {
 	if !h.shopifyConfigured(c) {
 		return
@@ -266,7 +266,7 @@ func (h *handlers) shopifyApp(c *gin.Context) {
 	if tok := q.Get("id_token"); tok != "" && !h.checkIDToken(c, shop, tok) {
 		return
 	}
-	conn, connected, err := h.shopConnection(c, shop)
+	_, connected, err := h.shopConnection(c, shop)
 	if err != nil {
 		fail(c, err)
 		return
@@ -275,7 +275,7 @@ func (h *handlers) shopifyApp(c *gin.Context) {
 		fail(c, errShopNotConnected)
 		return
 	}
-	h.renderAppPage(c, shop, conn)
+	h.renderAppPage(c, shop)
 }
 
 // checkIDToken verifies an id_token session token and that it is for shop.
@@ -380,54 +380,15 @@ func adminAppURL(hostParam, shop, apiKey string) string {
 	return fallback
 }
 
-// appPage is the page the app shows inside the Shopify admin.
-var appPage = template.Must(template.New("app").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="shopify-api-key" content="{{.APIKey}}">
-<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>
-<title>Coupongate</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:48rem;line-height:1.5}dt{font-weight:600}pre{background:#f4f4f4;padding:1rem;overflow-x:auto}</style>
-</head>
-<body>
-<h1>Coupongate</h1>
-<p>The shop <strong>{{.Shop}}</strong> is connected to Coupongate.</p>
-<dl>
-<dt>Connection</dt><dd>{{.ConnectionID}}</dd>
-<dt>State</dt><dd>{{.State}}</dd>
-<dt>Granted scopes</dt><dd>{{if .Scopes}}{{.Scopes}}{{else}}none recorded{{end}}</dd>
-</dl>
-<p>Paid orders that carry one of your codes are counted through the shop's webhooks; lists of codes
-can be pushed to the shop as discount codes.</p>
-<h2>Calling the admin API from this app</h2>
-<p>Inside the Shopify admin the app needs no API key: it asks App Bridge for a session token (valid
-for one minute) and sends it as a bearer token. Coupongate checks it and acts for this shop's
-merchant.</p>
-<pre>const token = await shopify.idToken();
-const res = await fetch("{{.APIBase}}/lists", {
-  headers: { Authorization: "Bearer " + token },
-});</pre>
-</body>
-</html>
-`))
-
-type appPageData struct {
-	APIKey, Shop, ConnectionID, State, Scopes, APIBase string
-}
-
-// renderAppPage writes the app page, frameable by the shop's admin only.
-func (h *handlers) renderAppPage(c *gin.Context, shop string, conn core.Connection) {
-	c.Header("Content-Security-Policy", "frame-ancestors https://"+shop+" https://admin.shopify.com")
-	c.Header("Cache-Control", "no-store")
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Status(http.StatusOK)
-	err := appPage.Execute(c.Writer, appPageData{
-		APIKey: h.Config.ShopifyAPIKey, Shop: shop, ConnectionID: conn.ID.String(), State: conn.State,
-		Scopes: conn.Scopes, APIBase: strings.TrimRight(h.Config.AppURL, "/") + "/api/v1",
-	})
-	if err != nil {
-		h.Log.ErrorContext(c, "app page", "err", err)
+// renderAppPage sends a load of the app to the dashboard: inside the Shopify admin (embedded=1) to
+// /app with the same query, where the id_token is checked (or fetched by the bounce page) and the
+// merchant's lists are shown; outside it to the app's page in the shop's admin, which loads it
+// embedded.
+func (h *handlers) renderAppPage(c *gin.Context, shop string) {
+	q := c.Request.URL.Query()
+	if q.Get("embedded") != "1" {
+		redirect(c, adminAppURL(q.Get("host"), shop, h.Config.ShopifyAPIKey))
+		return
 	}
+	redirect(c, "/app?"+c.Request.URL.RawQuery)
 }

@@ -537,7 +537,7 @@ func TestShopifyEmbeddedInstall(t *testing.T) {
 	}
 
 	r := load("/shopify/install", fake.SessionToken(shop, time.Minute), nil)
-	if r.Status != http.StatusOK {
+	if r.Status != http.StatusFound {
 		t.Fatalf("embedded install: %d %s", r.Status, r.Body)
 	}
 	got, ok := lookupShop(t, h, shop)
@@ -547,14 +547,14 @@ func TestShopifyEmbeddedInstall(t *testing.T) {
 	if n := len(fake.WebhookSubscriptions(shop)); n != len(shopify.WebhookTopics) {
 		t.Fatalf("%d webhook subscriptions", n)
 	}
-	checkAppPage(t, r, shop, got.route.ConnectionID.String())
+	checkSentToDashboard(t, h, r, shop)
 	creds, _, err := h.App.DB.Credentials(context.Background(), got.route.MerchantID, got.route.ConnectionID)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// A later load shows the page without a new token exchange.
-	if r := load("/shopify/install", fake.SessionToken(shop, time.Minute), nil); r.Status != http.StatusOK {
+	// A later load goes to the dashboard without a new token exchange.
+	if r := load("/shopify/install", fake.SessionToken(shop, time.Minute), nil); r.Status != http.StatusFound {
 		t.Fatalf("second load: %d %s", r.Status, r.Body)
 	}
 	creds2, _, _ := h.App.DB.Credentials(context.Background(), got.route.MerchantID, got.route.ConnectionID)
@@ -562,11 +562,16 @@ func TestShopifyEmbeddedInstall(t *testing.T) {
 		t.Fatal("a load of a connected shop exchanged its token again")
 	}
 
-	// GET /shopify/app shows the page of a connected shop and never installs.
-	if r := load("/shopify/app", fake.SessionToken(shop, time.Minute), nil); r.Status != http.StatusOK {
+	// GET /shopify/app sends a connected shop to the dashboard and never installs.
+	if r := load("/shopify/app", fake.SessionToken(shop, time.Minute), nil); r.Status != http.StatusFound {
 		t.Fatalf("app page: %d %s", r.Status, r.Body)
 	} else {
-		checkAppPage(t, r, shop, got.route.ConnectionID.String())
+		checkSentToDashboard(t, h, r, shop)
+	}
+	// Loaded outside the admin, it goes into the shop's admin.
+	if r := browserGet(t, h.URL+"/shopify/app?"+signedQuery(testShopifySecret, map[string]string{"shop": shop})); r.Status != http.StatusFound ||
+		r.Header.Get("Location") != "https://"+shop+"/admin/apps/"+testShopifyKey {
+		t.Fatalf("app page outside the admin: %d %s", r.Status, r.Header.Get("Location"))
 	}
 	stranger := testShop("stranger")
 	if r := browserGet(t, h.URL+"/shopify/app?"+signedQuery(testShopifySecret, map[string]string{"shop": stranger})); r.Status != http.StatusNotFound || r.ErrorCode() != "shop_not_connected" {
@@ -584,24 +589,30 @@ func TestShopifyEmbeddedInstall(t *testing.T) {
 	}
 }
 
-// checkAppPage checks the app page: App Bridge, the API key, the shop and its state, escaped
-// HTML, and a CSP that lets only the shop's admin frame it.
-func checkAppPage(t testing.TB, r apptest.Response, shop, connectionID string) {
+// checkSentToDashboard checks that an embedded load was sent to the dashboard with its query, and
+// that the dashboard shows the shop's merchant its lists inside the admin: App Bridge with the API
+// key, and a CSP that lets only the shop's admin frame it.
+func checkSentToDashboard(t testing.TB, h *apptest.Harness, r apptest.Response, shop string) {
 	t.Helper()
-	body := string(r.Body)
+	loc, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || loc.Path != "/app" || loc.Query().Get("shop") != shop || loc.Query().Get("embedded") != "1" || loc.Query().Get("id_token") == "" {
+		t.Fatalf("sent to %q, want /app with the load's query", r.Header.Get("Location"))
+	}
+	page := browserGet(t, h.URL+loc.String())
+	body := string(page.Body)
 	for _, want := range []string{
 		`<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>`,
 		`<meta name="shopify-api-key" content="` + testShopifyKey + `">`,
-		shop, connectionID, "<dd>active</dd>", "shopify.idToken()", "/api/v1/lists",
+		`<h1>Lists</h1>`,
 	} {
 		if !strings.Contains(body, want) {
-			t.Errorf("the app page lacks %q:\n%s", want, body)
+			t.Errorf("the dashboard lacks %q:\n%s", want, body)
 		}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
-		t.Errorf("Content-Type %q", ct)
+	if page.Status != http.StatusOK || page.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Errorf("dashboard: %d %q", page.Status, page.Header.Get("Content-Type"))
 	}
-	if csp := r.Header.Get("Content-Security-Policy"); csp != "frame-ancestors https://"+shop+" https://admin.shopify.com" {
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "frame-ancestors https://"+shop+" https://admin.shopify.com;") {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
 }
@@ -612,7 +623,7 @@ func TestShopifySessionTokenAuth(t *testing.T) {
 	h, fake := shopifyInstallApp(t, "", nil)
 	shop := testShop("session")
 	if r := browserGet(t, h.URL+"/shopify/install?"+signedQuery(testShopifySecret, map[string]string{
-		"shop": shop, "embedded": "1", "id_token": fake.SessionToken(shop, time.Minute)})); r.Status != http.StatusOK {
+		"shop": shop, "embedded": "1", "id_token": fake.SessionToken(shop, time.Minute)})); r.Status != http.StatusFound {
 		t.Fatalf("embedded install: %d %s", r.Status, r.Body)
 	}
 	installed, _ := lookupShop(t, h, shop)

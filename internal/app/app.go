@@ -104,6 +104,8 @@ type App struct {
 	Dispatcher  *core.Dispatcher
 	Webhooks    *outbound.Deliverer
 	Connections *core.Connections
+	// Users signs people in to the dashboard.
+	Users *core.Users
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -173,6 +175,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
+	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow), core.DefaultPasswordParams, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
@@ -238,7 +241,7 @@ func (a *App) Router() http.Handler {
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
-		ShopRoutes: a.DB,
+		ShopRoutes: a.DB, Users: a.Users,
 	})
 }
 
