@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -54,8 +55,20 @@ type Code struct {
 	DeliveredAt *time.Time
 	RedeemedAt  *time.Time
 	ExpiresAt   *time.Time
-	Timeline    []Event
+	// HeldUntil is the end of the checkout hold (reservation) the code is under, when one is
+	// active as the code is read; nil otherwise.
+	HeldUntil *time.Time
+	Timeline  []Event
 }
+
+// Expired reports whether the code can no longer be used at now because its list's or its own
+// expiry has passed (a used-up or removed code is not counted as expired: that says more).
+func (c Code) Expired(now time.Time) bool {
+	return (c.State == StateAvailable || c.State == StateDelivered) && c.ExpiresAt != nil && !now.Before(*c.ExpiresAt)
+}
+
+// Reserved reports whether a checkout holds the code at now.
+func (c Code) Reserved(now time.Time) bool { return c.HeldUntil != nil && now.Before(*c.HeldUntil) }
 
 // Event types on a code's timeline.
 const (
@@ -85,12 +98,41 @@ type Event struct {
 	Details   json.RawMessage `json:"details"`
 }
 
-// CodeQuery filters a list's codes.
+// CodeFilter narrows a search by something true of a code now that is not one of its states.
+type CodeFilter string
+
+// Code filters.
+const (
+	// FilterReserved is a code a checkout holds now (an active reservation).
+	FilterReserved CodeFilter = "reserved"
+	// FilterExpired is an available or delivered code whose list's or own expiry has passed.
+	FilterExpired CodeFilter = "expired"
+)
+
+// ParseCodeFilter accepts reserved and expired; ok is false for anything else.
+func ParseCodeFilter(s string) (CodeFilter, bool) {
+	switch CodeFilter(s) {
+	case FilterReserved, FilterExpired:
+		return CodeFilter(s), true
+	}
+	return "", false
+}
+
+// CodeQuery filters a list's codes. A search narrowed by State or Filter (and not by a
+// recipient) reads a bounded stretch of the list per page, so a page may hold fewer codes than
+// its limit, even none, and still have a next cursor: more of the list is left to search.
 type CodeQuery struct {
 	Prefix    string
 	State     CodeState
+	Filter    CodeFilter
 	Recipient string // matches external id, email or phone exactly
 	Page      Page
+}
+
+// CodeMatch is a code with its list.
+type CodeMatch struct {
+	List List
+	Code Code
 }
 
 // ExportFilter is the export's state filter: all, delivered, undelivered or redeemed.
@@ -117,6 +159,12 @@ type CodeStore interface {
 	SearchCodes(ctx context.Context, list List, q CodeQuery) ([]Code, string, error)
 	// GetCode returns one code with its timeline, or ErrCodeNotFound.
 	GetCode(ctx context.Context, list List, code string) (Code, error)
+	// GetCodes returns the codes of a list among codes (as stored; no timelines), in the order
+	// asked; codes the list does not have are left out.
+	GetCodes(ctx context.Context, list List, codes []string) ([]Code, error)
+	// CodeLists returns the ids of the merchant's lists that hold code (matched without regard
+	// to case in case-insensitive lists), newest list first.
+	CodeLists(ctx context.Context, merchantID uuid.UUID, code string) ([]uuid.UUID, error)
 	// RemoveCode removes one never-delivered code (ErrCodeInUse otherwise).
 	RemoveCode(ctx context.Context, list List, code string, actor string) error
 	// RemoveAvailable removes every never-delivered code and returns how many went.
@@ -150,6 +198,11 @@ func (s *Codes) Search(ctx context.Context, merchantID, listID uuid.UUID, q Code
 	if !storableText(q.Recipient) {
 		return nil, "", Invalid("recipient", "must be UTF-8 text without NUL characters")
 	}
+	if q.Filter != "" {
+		if _, ok := ParseCodeFilter(string(q.Filter)); !ok {
+			return nil, "", Invalid("state", "must be available, delivered, reserved, redeemed, removed or expired")
+		}
+	}
 	if q.Prefix != "" {
 		q.Prefix = list.Lookup(q.Prefix)
 	}
@@ -167,6 +220,44 @@ func (s *Codes) Get(ctx context.Context, merchantID, listID uuid.UUID, code stri
 		return Code{}, ErrCodeNotFound
 	}
 	return s.store.GetCode(ctx, list, code)
+}
+
+// maxLookupLists bounds how many lists Lookup answers with.
+const maxLookupLists = 100
+
+// Lookup finds a whole code across the merchant's lists (as a till types it): each list that
+// holds it, newest list first, removed codes included. A string that cannot be a code finds
+// nothing.
+func (s *Codes) Lookup(ctx context.Context, merchantID uuid.UUID, raw string) ([]CodeMatch, error) {
+	code, ok := CheckCode(raw)
+	if !ok {
+		return nil, nil
+	}
+	ids, err := s.store.CodeLists(ctx, merchantID, code)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > maxLookupLists {
+		ids = ids[:maxLookupLists]
+	}
+	out := make([]CodeMatch, 0, len(ids))
+	for _, id := range ids {
+		list, err := s.lists.GetList(ctx, merchantID, id)
+		if errors.Is(err, ErrListNotFound) {
+			continue // deleted since
+		}
+		if err != nil {
+			return nil, err
+		}
+		codes, err := s.store.GetCodes(ctx, list, []string{code})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range codes {
+			out = append(out, CodeMatch{List: list, Code: c})
+		}
+	}
+	return out, nil
 }
 
 // storableText reports whether s can be sent to the database as text (valid UTF-8, no NUL), so

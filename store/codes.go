@@ -34,8 +34,15 @@ const timelineLimit = 1000
 // the code_events_code index.
 const listEventSeq = 0
 
+// searchScanBudget is how many codes one page of a search narrowed by state reads at most. No
+// index holds the state (one would cost every hand-out its HOT update), so such a search walks
+// the list's key and filters; the budget bounds the time of one page on a list of any size, and
+// the next cursor carries on from the last code read.
+var searchScanBudget = 10_000
+
 const codeColumns = `seq, code, state, uses, recipient_external_id, recipient_email, recipient_phone, campaign,
-	delivered_at, redeemed_at, available_till, import_no, batch_no, removed_at`
+	delivered_at, redeemed_at, available_till, import_no, batch_no, removed_at,
+	CASE WHEN hold_id IS NOT NULL AND held_until > now() THEN held_until END`
 
 type codeRow struct {
 	Seq                                 int64
@@ -45,18 +52,19 @@ type codeRow struct {
 	Campaign                            *string
 	DeliveredAt, RedeemedAt, Till       *time.Time
 	ImportNo, BatchNo                   *int
-	RemovedAt                           *time.Time
+	RemovedAt, HeldUntil                *time.Time
 }
 
 func (r *codeRow) scan(row pgx.Row) error {
 	return row.Scan(&r.Seq, &r.Code, &r.State, &r.Uses, &r.RecipientExt, &r.RecipientEmail, &r.Phone, &r.Campaign,
-		&r.DeliveredAt, &r.RedeemedAt, &r.Till, &r.ImportNo, &r.BatchNo, &r.RemovedAt)
+		&r.DeliveredAt, &r.RedeemedAt, &r.Till, &r.ImportNo, &r.BatchNo, &r.RemovedAt, &r.HeldUntil)
 }
 
 func (r codeRow) toCore(list core.List) core.Code {
 	c := core.Code{
 		ListID: list.ID, Seq: r.Seq, Code: r.Code, State: core.CodeState(r.State), Uses: r.Uses,
 		DeliveredAt: ptrUTC(r.DeliveredAt), RedeemedAt: ptrUTC(r.RedeemedAt), ExpiresAt: earlierTime(list.ExpiresAt, r.Till),
+		HeldUntil: ptrUTC(r.HeldUntil),
 	}
 	rec := core.Recipient{ExternalID: orEmpty(r.RecipientExt), Email: orEmpty(r.RecipientEmail), Phone: orEmpty(r.Phone)}
 	if !rec.IsZero() {
@@ -76,8 +84,13 @@ type codeCursor struct {
 // SearchCodes implements core.CodeStore. With a prefix the codes come in lookup order and the
 // prefix is a range of the unique index (merchant_id, lookup, list_id), byte-ordered by lookup's C
 // collation, which also yields the rows in lookup order for the LIMIT; otherwise in list order
-// (seq, the primary key). A recipient is matched through the allocations_recipient index
+// (seq, the primary key (merchant_id, list_id, seq)). Every page starts after the cursor's key
+// (keyset paging, no OFFSET). A recipient is matched through the allocations_recipient index
 // under every key the search string could stand for (core.RecipientKeys).
+//
+// A state or filter without a recipient has no index of its own: the page reads at most
+// searchScanBudget codes of the key range and keeps those that match, so it may come back short
+// (or empty) with a cursor after the last code read.
 func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery) ([]core.Code, string, error) {
 	var after codeCursor
 	if q.Page.Cursor != "" {
@@ -90,54 +103,154 @@ func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery)
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where := []string{"merchant_id = $1", "list_id = $2"}
+	keyed := []string{"merchant_id = $1", "list_id = $2"} // the key range: the index walks it
 	order := "seq"
 	if q.Prefix != "" {
 		order = "lookup"
 		// [prefix, prefix+U+10FFFF) holds exactly the lookups that start with prefix: in byte order
 		// no valid code continues a prefix with a character at or above U+10FFFF.
-		where = append(where, "lookup >= "+arg(q.Prefix), "lookup < "+arg(q.Prefix+"\U0010FFFF"))
+		keyed = append(keyed, "lookup >= "+arg(q.Prefix), "lookup < "+arg(q.Prefix+"\U0010FFFF"))
 		if q.Page.Cursor != "" {
-			where = append(where, "lookup > "+arg(after.Lookup))
+			keyed = append(keyed, "lookup > "+arg(after.Lookup))
 		}
 	} else if q.Page.Cursor != "" {
-		where = append(where, "seq > "+arg(after.Seq))
+		keyed = append(keyed, "seq > "+arg(after.Seq))
 	}
+	var filters []string // what the rows read must also be
 	if q.State != "" {
-		where = append(where, "state = "+arg(string(q.State)))
+		filters = append(filters, "state = "+arg(string(q.State)))
 	}
-	if q.Recipient != "" {
-		where = append(where, `seq IN (SELECT a.seq FROM allocations a
-			WHERE a.merchant_id = $1 AND a.recipient_key = ANY(`+arg(core.RecipientKeys(q.Recipient))+`) AND a.list_id = $2)`)
+	switch q.Filter {
+	case core.FilterReserved:
+		filters = append(filters, "hold_id IS NOT NULL", "held_until > now()", "state <> 'removed'")
+	case core.FilterExpired:
+		if list.ExpiresAt != nil && !time.Now().Before(*list.ExpiresAt) {
+			filters = append(filters, "state IN ('available', 'delivered')")
+		} else {
+			filters = append(filters, "state IN ('available', 'delivered')", "available_till <= now()")
+		}
 	}
-	sql := `SELECT ` + codeColumns + ` FROM codes WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(q.Page.Limit+1)
+	limit := strconv.Itoa(q.Page.Limit + 1)
+	var sql string
+	budgeted := len(filters) > 0 && q.Recipient == ""
+	switch {
+	case budgeted:
+		// The first searchScanBudget rows of the key range, numbered; those that match, and the
+		// last row read (where the next page starts when this one is not full).
+		sql = `WITH scanned AS MATERIALIZED (
+				SELECT r.*, row_number() OVER (ORDER BY r.` + order + `) AS n FROM (
+					SELECT * FROM codes WHERE ` + strings.Join(keyed, " AND ") + ` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(searchScanBudget) + `) r)
+			(SELECT ` + codeColumns + `, n, false AS edge FROM scanned WHERE ` + strings.Join(filters, " AND ") + ` ORDER BY n LIMIT ` + limit + `)
+			UNION ALL
+			(SELECT ` + codeColumns + `, n, true FROM scanned WHERE n = ` + strconv.Itoa(searchScanBudget) + `)`
+	default:
+		where := append(keyed, filters...)
+		if q.Recipient != "" {
+			where = append(where, `seq IN (SELECT a.seq FROM allocations a
+				WHERE a.merchant_id = $1 AND a.recipient_key = ANY(`+arg(core.RecipientKeys(q.Recipient))+`) AND a.list_id = $2)`)
+		}
+		sql = `SELECT ` + codeColumns + `, 0::bigint AS n, false AS edge FROM codes WHERE ` + strings.Join(where, " AND ") +
+			` ORDER BY ` + order + ` LIMIT ` + limit
+	}
 	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("db: search codes: %w", err)
 	}
 	defer rows.Close()
 	var out []core.Code
-	var last codeRow
+	var kept []codeRow
+	var edge *codeRow
 	for rows.Next() {
 		var r codeRow
-		if err := r.scan(rows); err != nil {
+		var n int64
+		var isEdge bool
+		if err := rows.Scan(&r.Seq, &r.Code, &r.State, &r.Uses, &r.RecipientExt, &r.RecipientEmail, &r.Phone, &r.Campaign,
+			&r.DeliveredAt, &r.RedeemedAt, &r.Till, &r.ImportNo, &r.BatchNo, &r.RemovedAt, &r.HeldUntil, &n, &isEdge); err != nil {
 			return nil, "", fmt.Errorf("db: search codes: %w", err)
 		}
-		if len(out) == q.Page.Limit {
-			next := codeCursor{Seq: last.Seq}
-			if q.Prefix != "" {
-				next = codeCursor{Lookup: list.Lookup(last.Code)}
-			}
-			return out, encodeCursor(next), nil
+		if isEdge {
+			edge = &r
+			continue
 		}
-		out = append(out, r.toCore(list))
-		last = r
+		kept = append(kept, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("db: search codes: %w", err)
 	}
-	return out, "", nil
+	cursorAt := func(r codeRow) string {
+		if q.Prefix != "" {
+			return encodeCursor(codeCursor{Lookup: list.Lookup(r.Code)})
+		}
+		return encodeCursor(codeCursor{Seq: r.Seq})
+	}
+	next := ""
+	switch {
+	case len(kept) > q.Page.Limit:
+		kept = kept[:q.Page.Limit]
+		next = cursorAt(kept[len(kept)-1])
+	case edge != nil:
+		next = cursorAt(*edge) // the budget ran out: the rest of the list is still to search
+	}
+	for _, r := range kept {
+		out = append(out, r.toCore(list))
+	}
+	return out, next, nil
+}
+
+// GetCodes implements core.CodeStore: one probe of the unique index (merchant_id, lookup,
+// list_id) per code.
+func (db *DB) GetCodes(ctx context.Context, list core.List, codes []string) ([]core.Code, error) {
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	lookups := make([]string, len(codes))
+	for i, c := range codes {
+		lookups[i] = list.Lookup(c)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+codeColumns+` FROM codes
+		WHERE merchant_id = $1 AND lookup = ANY($3) AND list_id = $2`, list.MerchantID, list.ID, lookups)
+	if err != nil {
+		return nil, fmt.Errorf("db: get codes: %w", err)
+	}
+	defer rows.Close()
+	byLookup := map[string]core.Code{}
+	for rows.Next() {
+		var r codeRow
+		if err := r.scan(rows); err != nil {
+			return nil, fmt.Errorf("db: get codes: %w", err)
+		}
+		byLookup[list.Lookup(r.Code)] = r.toCore(list)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: get codes: %w", err)
+	}
+	out := make([]core.Code, 0, len(byLookup))
+	for _, l := range lookups {
+		if c, ok := byLookup[l]; ok {
+			out = append(out, c)
+			delete(byLookup, l) // a code asked twice comes once
+		}
+	}
+	return out, nil
+}
+
+// CodeLists implements core.CodeStore with one probe of the unique index (merchant_id, lookup,
+// list_id) per form of the code (as given, and lower-cased for case-insensitive lists), as
+// FindCode reads it.
+func (db *DB) CodeLists(ctx context.Context, merchantID uuid.UUID, code string) ([]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, `SELECT c.list_id FROM codes c
+		JOIN code_lists l ON l.merchant_id = c.merchant_id AND l.id = c.list_id
+		WHERE c.merchant_id = $1 AND c.lookup IN ($2, $3)
+		  AND c.lookup = CASE WHEN l.case_insensitive THEN $3 ELSE $2 END
+		ORDER BY l.created_at DESC, l.id`, merchantID, code, strings.ToLower(code))
+	if err != nil {
+		return nil, fmt.Errorf("db: code lists: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("db: code lists: %w", err)
+	}
+	return ids, nil
 }
 
 // GetCode implements core.CodeStore: the code and its timeline, merged in time order from its
