@@ -1,6 +1,8 @@
-// Command couponctl is the operator's tool: create merchants, rotate their keys, apply migrations.
+// Command couponctl is the operator's tool: create merchants, invite people to their dashboards,
+// rotate their keys, apply migrations.
 //
-//	couponctl merchant create --name NAME [--json]
+//	couponctl merchant create --name NAME [--owner-email EMAIL] [--json]
+//	couponctl user invite --merchant ID --email EMAIL --role owner|staff [--json]
 //	couponctl keys rotate --merchant ID --kind admin|storefront [--grace 24h] [--json]
 //	couponctl migrate
 package main
@@ -27,7 +29,12 @@ import (
 )
 
 const usage = `usage:
-  couponctl merchant create --name NAME [--json]   create a merchant; prints its keys once
+  couponctl merchant create --name NAME [--owner-email EMAIL] [--json]
+                                                    create a merchant; prints its keys once, and
+                                                    with --owner-email the owner's invite link
+  couponctl user invite --merchant ID --email EMAIL --role owner|staff [--json]
+                                                    invite someone to the merchant's dashboard;
+                                                    prints the link (it works once, for 72 hours)
   couponctl keys rotate --merchant ID --kind admin|storefront [--grace 24h] [--json]
                                                     replace a key; prints the new one once; the old
                                                     one works for --grace (default 0, at most 720h)
@@ -64,6 +71,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case len(args) >= 2 && args[0] == "merchant" && args[1] == "create":
 		return merchantCreate(ctx, cfg, log, args[2:], out)
+	case len(args) >= 2 && args[0] == "user" && args[1] == "invite":
+		return userInvite(ctx, cfg, log, args[2:], out)
 	case len(args) >= 2 && args[0] == "keys" && args[1] == "rotate":
 		return keysRotate(ctx, cfg, log, args[2:], out)
 	case len(args) == 1 && args[0] == "migrate":
@@ -83,12 +92,23 @@ func merchantCreate(ctx context.Context, cfg config.Config, log *slog.Logger, ar
 	fs := flag.NewFlagSet("merchant create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	name := fs.String("name", "", "the merchant's name")
+	ownerEmail := fs.String("owner-email", "", "the owner to invite to the dashboard")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
 	if *name == "" {
 		return usageError("--name is required")
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument " + fs.Arg(0))
+	}
+	email := ""
+	if *ownerEmail != "" {
+		var err error
+		if email, err = core.NormalizeEmail("owner-email", *ownerEmail); err != nil {
+			return usageError("--owner-email must be an email address such as name@example.com")
+		}
 	}
 	if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
@@ -101,17 +121,106 @@ func merchantCreate(ctx context.Context, cfg config.Config, log *slog.Logger, ar
 		return err
 	}
 	defer db.Close()
+	if email != "" {
+		// Refuse before making a merchant whose owner could not be invited.
+		if _, taken, err := db.LoginOf(ctx, email); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%s: %s", email, core.ErrEmailTaken.Message)
+		}
+	}
 	m, keys, err := core.NewMerchants(db).Create(ctx, *name)
 	if err != nil {
 		return err
 	}
+	inviteURL := ""
+	if email != "" {
+		_, token, err := dashboardUsers(db, log).Invite(ctx, m.ID, core.InviteInput{Email: email, Role: core.RoleOwner})
+		if err != nil {
+			return fmt.Errorf("merchant %s was created (api_key %s, storefront_key %s), but its owner could not be invited (run couponctl user invite): %w",
+				m.ID, keys.APIKey, keys.StorefrontKey, err)
+		}
+		inviteURL = core.InviteLink(cfg.AppURL, token)
+	}
 	if *asJSON {
-		return json.NewEncoder(out).Encode(map[string]string{
+		answer := map[string]string{
 			"merchant_id": m.ID.String(), "api_key": keys.APIKey, "storefront_key": keys.StorefrontKey,
-		})
+		}
+		if inviteURL != "" {
+			answer["invite_url"] = inviteURL
+		}
+		return json.NewEncoder(out).Encode(answer)
 	}
 	fmt.Fprintf(out, "merchant %q created\n  merchant_id:    %s\n  api_key:        %s\n  storefront_key: %s\nThe keys are shown once; store them now.\n",
 		m.Name, m.ID, keys.APIKey, keys.StorefrontKey)
+	if inviteURL != "" {
+		fmt.Fprintf(out, "Send this link to %s to set a password for the dashboard (it works once, for 72 hours):\n  %s\n", email, inviteURL)
+	}
+	return nil
+}
+
+// dashboardUsers is core's user service for invites; couponctl signs nobody in, so it needs no
+// sign-in throttle.
+func dashboardUsers(db *store.DB, log *slog.Logger) *core.Users {
+	return core.NewUsers(db, noSignIns{}, core.DefaultPasswordParams, log)
+}
+
+// noSignIns is the sign-in throttle of a process that never signs anyone in.
+type noSignIns struct{}
+
+func (noSignIns) Blocked(context.Context, uuid.UUID, string) (time.Duration, error) { return 0, nil }
+func (noSignIns) Fail(context.Context, uuid.UUID, string) error                     { return nil }
+
+func userInvite(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("user invite", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	merchant := fs.String("merchant", "", "the merchant's id")
+	email := fs.String("email", "", "who to invite")
+	role := fs.String("role", "", "owner or staff")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument " + fs.Arg(0))
+	}
+	id, err := uuid.Parse(*merchant)
+	if err != nil {
+		return usageError("--merchant must be a merchant id (a uuid)")
+	}
+	if _, err := core.NormalizeEmail("email", *email); err != nil {
+		return usageError("--email must be an email address such as name@example.com")
+	}
+	if *role != string(core.RoleOwner) && *role != string(core.RoleStaff) {
+		return usageError("--role must be owner or staff")
+	}
+	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.GetMerchant(ctx, id); err != nil {
+		if core.IsKind(err, core.KindUnauthorized) || errors.Is(err, core.ErrMerchantNotFound) {
+			return fmt.Errorf("no merchant has the id %s", id)
+		}
+		return err
+	}
+	u, token, err := dashboardUsers(db, log).Invite(ctx, id, core.InviteInput{Email: *email, Role: core.Role(*role)})
+	if err != nil {
+		var ce *core.Error
+		if errors.As(err, &ce) {
+			return errors.New(ce.Message)
+		}
+		return err
+	}
+	link := core.InviteLink(cfg.AppURL, token)
+	if *asJSON {
+		return json.NewEncoder(out).Encode(map[string]string{"user_id": u.ID.String(), "invite_url": link})
+	}
+	fmt.Fprintf(out, "%s invited as %s\n  user_id:    %s\n  invite_url: %s\nThe link works once, for 72 hours; send it to them now.\n", u.Email, u.Role, u.ID, link)
 	return nil
 }
 
