@@ -68,7 +68,14 @@ type BatchStore interface {
 	ListBatches(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Batch, string, error)
 	// ExportBatch streams the batch's codes as CSV to w and marks the batch exported.
 	ExportBatch(ctx context.Context, list List, number int, w io.Writer) error
+	// ExportBatchInfo streams every code of the batch as CSV with its state, uses and recipient
+	// (BatchInfoHeader) to w and marks the batch exported.
+	ExportBatchInfo(ctx context.Context, list List, number int, w io.Writer) error
 }
+
+// BatchInfoHeader is the header row of a batch's export with info: each code with its batch
+// number, state, uses and recipient.
+const BatchInfoHeader = "code,batch,state,uses,recipient_external_id,recipient_email,recipient_phone"
 
 // Batches is the generation service used by the API; the worker generates.
 type Batches struct {
@@ -116,18 +123,37 @@ func (s *Batches) List(ctx context.Context, merchantID, listID uuid.UUID, page P
 
 // Export streams a finished batch's codes as CSV and marks it exported.
 func (s *Batches) Export(ctx context.Context, merchantID, listID uuid.UUID, number int, w io.Writer) error {
-	list, err := s.lists.GetList(ctx, merchantID, listID)
+	list, err := s.finished(ctx, merchantID, listID, number)
 	if err != nil {
 		return err
+	}
+	return s.store.ExportBatch(ctx, list, number, w)
+}
+
+// ExportWithInfo streams every code of a finished batch as CSV with its batch, state, uses and
+// recipient (BatchInfoHeader), removed codes included, and marks the batch exported.
+func (s *Batches) ExportWithInfo(ctx context.Context, merchantID, listID uuid.UUID, number int, w io.Writer) error {
+	list, err := s.finished(ctx, merchantID, listID, number)
+	if err != nil {
+		return err
+	}
+	return s.store.ExportBatchInfo(ctx, list, number, w)
+}
+
+// finished returns the list of a batch that is no longer generating (ErrBatchNotReady while it is).
+func (s *Batches) finished(ctx context.Context, merchantID, listID uuid.UUID, number int) (List, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return List{}, err
 	}
 	b, err := s.store.GetBatch(ctx, merchantID, listID, number)
 	if err != nil {
-		return err
+		return List{}, err
 	}
 	if b.Status == BatchQueued || b.Status == BatchRunning {
-		return ErrBatchNotReady
+		return List{}, ErrBatchNotReady
 	}
-	return s.store.ExportBatch(ctx, list, number, w)
+	return list, nil
 }
 
 func (s BatchSpec) withDefaults() BatchSpec {

@@ -117,6 +117,27 @@ func (db *DB) ExportBatch(ctx context.Context, list core.List, number int, w io.
 	if err := db.copyTo(ctx, w, "", sql); err != nil {
 		return err
 	}
+	return db.markBatchExported(ctx, list, number)
+}
+
+// ExportBatchInfo implements core.BatchStore: every code of the batch, removed ones included, with
+// its batch number, state, uses and recipient, in list order, streamed by COPY into w under
+// core.BatchInfoHeader; then the batch is marked exported. Codes and recipients a spreadsheet would
+// run as a formula are written with a leading quote.
+func (db *DB) ExportBatchInfo(ctx context.Context, list core.List, number int, w io.Writer) error {
+	// COPY takes no bind parameters; every value below is a uuid or an integer formatted here.
+	sql := `COPY (SELECT ` + guardCode + `, batch_no, state, uses, ` + guardText("recipient_external_id") + `, ` +
+		guardText("recipient_email") + `, ` + guardText("recipient_phone") + ` FROM codes
+		WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + `
+		  AND batch_no = ` + strconv.Itoa(number) + `
+		ORDER BY seq) TO STDOUT WITH (FORMAT csv)`
+	if err := db.copyTo(ctx, w, core.BatchInfoHeader+"\n", sql); err != nil {
+		return err
+	}
+	return db.markBatchExported(ctx, list, number)
+}
+
+func (db *DB) markBatchExported(ctx context.Context, list core.List, number int) error {
 	if _, err := db.pool.Exec(ctx, `UPDATE batches SET exported = true WHERE merchant_id = $1 AND list_id = $2 AND number = $3`,
 		list.MerchantID, list.ID, number); err != nil {
 		return fmt.Errorf("db: mark batch exported: %w", err)
