@@ -200,14 +200,19 @@
     poll(scope);
   }
 
-  // Elements with data-poll="url" (and an id) are replaced every two seconds by the element with
-  // the same id in that URL's fragment, until the new one carries no data-poll.
+  // Elements with data-poll="url" (and an id) are replaced every two seconds (data-poll-interval,
+  // in milliseconds, says otherwise) by the element with the same id in that URL's fragment, until
+  // the new one carries no data-poll.
   function poll(scope) {
     var els = scope.querySelectorAll("[data-poll][id]");
     for (var i = 0; i < els.length; i++) schedule(els[i].id);
   }
 
   var polling = {};
+  function pollEvery(el) {
+    var ms = parseInt(el && el.getAttribute("data-poll-interval"), 10);
+    return ms >= 500 ? ms : 2000;
+  }
   function schedule(id) {
     if (polling[id]) return;
     polling[id] = true;
@@ -223,12 +228,12 @@
         var now = document.getElementById(id);
         if (fresh && now) now.replaceWith(document.importNode(fresh, true));
         var next = document.getElementById(id);
-        if (next && next.getAttribute("data-poll")) setTimeout(tick, 2000);
+        if (next && next.getAttribute("data-poll")) setTimeout(tick, pollEvery(next));
         else delete polling[id];
       }).catch(function () {
         setTimeout(tick, 5000);
       });
-    }, 2000);
+    }, pollEvery(document.getElementById(id)));
   }
 
   // Copy buttons: data-copy="text" or data-copy-target="#element".
