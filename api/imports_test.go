@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -345,13 +347,8 @@ func TestImportOverTheLimitAnswers413(t *testing.T) {
 			t.Fatalf("%s over the limit: %d %s", name, r.Status, r.Body)
 		}
 	}
-	var failed, pieces int
-	if err := h.App.DB.Pool().QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status = 'failed'),
-		(SELECT count(*) FROM import_chunks) FROM imports WHERE list_id = $1`, listID).Scan(&failed, &pieces); err != nil {
-		t.Fatal(err)
-	}
-	if failed != 2 || pieces != 0 {
-		t.Fatalf("after refused uploads: %d failed imports, %d pieces kept", failed, pieces)
+	if imports, pieces := importsLeft(t, h, listID); imports != 0 || pieces != 0 {
+		t.Fatalf("after refused uploads: %d imports, %d pieces kept", imports, pieces)
 	}
 	// Just under the limit is fine.
 	rep := importFile(t, h, m, listID, "ok.csv", "Code\n"+strings.Repeat("x", limit-len("Code\n")))
@@ -360,6 +357,92 @@ func TestImportOverTheLimitAnswers413(t *testing.T) {
 	}
 	if got := listCodes(t, h, listID); len(got) != 0 {
 		t.Fatalf("codes imported from refused uploads: %d", len(got))
+	}
+}
+
+// importsLeft counts the list's imports and the stored pieces of every upload.
+func importsLeft(t testing.TB, h *apptest.Harness, listID string) (imports, pieces int) {
+	t.Helper()
+	if err := h.App.DB.Pool().QueryRow(context.Background(), `SELECT count(*), (SELECT count(*) FROM import_chunks)
+		FROM imports WHERE list_id = $1`, listID).Scan(&imports, &pieces); err != nil {
+		t.Fatal(err)
+	}
+	return imports, pieces
+}
+
+// sendCut sends an import request whose Content-Length promises more than the body that follows,
+// then stops sending, as a client whose connection drops mid-upload; it returns the answer.
+func sendCut(t *testing.T, h *apptest.Harness, m apptest.Merchant, listID, contentType string, body []byte, promised int) apptest.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "POST /api/v1/lists/%s/imports HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: %s\r\nContent-Length: %d\r\n\r\n", listID, m.APIKey, contentType, promised)
+	if _, err := conn.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// TestTruncatedUploadLeavesNoImport: an upload that breaks off is refused with 400 and leaves no
+// import (and no stored piece) behind; the next import takes the number the refused one had.
+func TestTruncatedUploadLeavesNoImport(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{Worker: true})
+	m := h.NewMerchant(t, "Cut Shop")
+	listID := h.CreateList(t, m, map[string]any{"name": "Cut"})
+	csvBody := []byte("Code\n" + strings.Repeat("CUTCODE01\n", 200))
+	whole, ct := multipartFile(t, "file", "codes.csv", csvBody)
+	wholeBytes, _ := io.ReadAll(whole)
+	tests := []struct {
+		name string
+		send func(t *testing.T) apptest.Response
+	}{
+		{"text/csv shorter than its Content-Length", func(t *testing.T) apptest.Response {
+			return sendCut(t, h, m, listID, "text/csv", csvBody, len(csvBody)+5000)
+		}},
+		{"multipart shorter than its Content-Length", func(t *testing.T) apptest.Response {
+			return sendCut(t, h, m, listID, ct, wholeBytes[:len(wholeBytes)/2], len(wholeBytes))
+		}},
+		{"multipart without its closing boundary", func(t *testing.T) apptest.Response {
+			cut := bytes.TrimSuffix(wholeBytes, []byte("--\r\n"))
+			cut = cut[:bytes.LastIndex(cut, []byte("\r\n--"))]
+			return h.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/lists/" + listID + "/imports",
+				Body: bytes.NewReader(cut), ContentType: ct, APIKey: m.APIKey})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.send(t)
+			if r.Status != http.StatusBadRequest || r.ErrorCode() != "malformed_request" {
+				t.Fatalf("cut upload: %d %s, want 400 malformed_request", r.Status, r.Body)
+			}
+			if imports, pieces := importsLeft(t, h, listID); imports != 0 || pieces != 0 {
+				t.Fatalf("a cut upload left %d imports and %d stored pieces", imports, pieces)
+			}
+		})
+	}
+	if r := h.Admin(t, m, http.MethodGet, "/api/v1/lists/"+listID+"/imports", nil); r.Status != 200 || strings.Contains(string(r.Body), `"id"`) {
+		t.Fatalf("imports after cut uploads: %d %s", r.Status, r.Body)
+	}
+	rep := importFile(t, h, m, listID, "codes.csv", string(csvBody))
+	if rep.Status != "succeeded" || rep.Number != 1 || rep.Imported != 1 {
+		t.Fatalf("the whole upload after the cut ones: %+v", rep)
 	}
 }
 

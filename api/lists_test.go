@@ -74,9 +74,9 @@ func TestListDefaultsAndStatus(t *testing.T) {
 	if l["kind"] != "unique" || l["uses_per_code"] != 1.0 || l["reassign_window"] != 86400.0 || l["case_insensitive"] != false {
 		t.Fatalf("defaults wrong: %s", r.Body)
 	}
-	// An empty unique list has nothing to hand out.
-	if l["status"] != "exhausted" {
-		t.Fatalf("empty list status %v, want exhausted", l["status"])
+	// An empty unique list has not run out: it is active with nothing available yet.
+	if l["status"] != "active" {
+		t.Fatalf("empty list status %v, want active", l["status"])
 	}
 	fixed := h.Admin(t, m, http.MethodPost, "/api/v1/lists", map[string]any{"name": "F", "kind": "fixed", "fixed_code": "SAVE5"}).Map(t)
 	if fixed["status"] != "active" || fixed["counts"].(map[string]any)["total"] != 1.0 || fixed["fixed_code"] != "SAVE5" {
@@ -298,3 +298,35 @@ func TestHealthzNamesTheDependencyThatIsDown(t *testing.T) {
 }
 
 type configT = config.Config
+
+// TestEmptyListIsActiveUntilItRunsOut: a new unique list reads active with 0 available, in the
+// list and in the listing; it reads exhausted once it had codes and handed out the last one, and
+// active again when codes are added.
+func TestEmptyListIsActiveUntilItRunsOut(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Empty Shop")
+	listID := h.CreateList(t, m, map[string]any{"name": "Empty"})
+	status := func(t *testing.T, want string, available float64) {
+		t.Helper()
+		one := h.Admin(t, m, http.MethodGet, "/api/v1/lists/"+listID, nil).Map(t)
+		if one["status"] != want || one["counts"].(map[string]any)["available"] != available {
+			t.Fatalf("GET list: status %v, counts %v; want %s with %v available", one["status"], one["counts"], want, available)
+		}
+		var page struct {
+			Items []map[string]any `json:"items"`
+		}
+		h.Admin(t, m, http.MethodGet, "/api/v1/lists", nil).JSON(t, &page)
+		if len(page.Items) != 1 || page.Items[0]["status"] != want {
+			t.Fatalf("GET lists: %v; want the one list %s", page.Items, want)
+		}
+	}
+	status(t, "active", 0)
+	importByHand(t, h, m, listID, "test", "LAST-ONE")
+	status(t, "active", 1)
+	if r := allocate(t, h, m, listID, "ann@example.com", ""); r.Status != http.StatusCreated {
+		t.Fatalf("allocate: %d %s", r.Status, r.Body)
+	}
+	status(t, "exhausted", 0)
+	importByHand(t, h, m, listID, "test", "NEXT-ONE")
+	status(t, "active", 1)
+}

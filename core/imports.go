@@ -119,8 +119,9 @@ type ImportStore interface {
 	WriteImportFile(ctx context.Context, merchantID, importID uuid.UUID, r io.Reader, limit int64) (int64, error)
 	// MarkImportQueued records the file size and moves the import to queued.
 	MarkImportQueued(ctx context.Context, merchantID, importID uuid.UUID, size int64) error
-	// FailImport ends an import with an error for the whole file.
-	FailImport(ctx context.Context, merchantID, importID uuid.UUID, message string) error
+	// DiscardImport removes an import whose upload did not arrive whole, with what was stored of
+	// its file, as if it had never been created.
+	DiscardImport(ctx context.Context, merchantID, importID uuid.UUID) error
 	GetImport(ctx context.Context, merchantID, listID, importID uuid.UUID) (Import, error)
 	ListImports(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Import, string, error)
 }
@@ -138,8 +139,9 @@ func NewImports(lists ListStore, store ImportStore, queue TaskQueue) *Imports {
 	return &Imports{lists: lists, store: store, queue: queue, now: time.Now}
 }
 
-// Start stores the upload streamed from r and queues the import. A failure to store the file fails
-// the import; a failure to enqueue leaves it queued for the sweeper to enqueue again.
+// Start stores the upload streamed from r and queues the import. An upload that does not arrive
+// whole (cut off, too large) leaves no import behind; a failure to enqueue leaves it queued for the
+// sweeper to enqueue again.
 func (s *Imports) Start(ctx context.Context, merchantID, listID uuid.UUID, format ImportFormat, filename string, r io.Reader, limit int64, actor string) (Import, error) {
 	list, err := s.lists.GetList(ctx, merchantID, listID)
 	if err != nil {
@@ -158,8 +160,10 @@ func (s *Imports) Start(ctx context.Context, merchantID, listID uuid.UUID, forma
 	}
 	size, err := s.store.WriteImportFile(ctx, merchantID, imp.ID, r, limit)
 	if err != nil {
-		// The upload broke off or was too large: record why, so the import does not linger.
-		_ = s.store.FailImport(context.WithoutCancel(ctx), merchantID, imp.ID, "upload failed: "+err.Error())
+		// The upload broke off or was too large: the request is refused, so the import goes.
+		if derr := s.store.DiscardImport(context.WithoutCancel(ctx), merchantID, imp.ID); derr != nil {
+			return Import{}, derr
+		}
 		return Import{}, err
 	}
 	if err := s.store.MarkImportQueued(ctx, merchantID, imp.ID, size); err != nil {

@@ -73,8 +73,8 @@ func (l List) Status(now time.Time) ListStatus {
 		return StatusArchived
 	case l.ExpiresAt != nil && !now.Before(*l.ExpiresAt):
 		return StatusExpired
-	case l.Kind == KindUnique && l.Counts.Available == 0:
-		return StatusExhausted
+	case l.Kind == KindUnique && l.Counts.Available == 0 && l.Counts.Total > 0:
+		return StatusExhausted // it had codes and handed out the last one; an empty list is active
 	case l.Kind == KindFixed && l.MaxAssignments > 0 && l.Counts.Delivered >= l.MaxAssignments:
 		return StatusExhausted
 	}

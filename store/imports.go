@@ -86,26 +86,39 @@ func (db *DB) writeChunks(ctx context.Context, insert string, merchantID, ownerI
 		if size > limit {
 			return size, core.ErrUploadTooLarge
 		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			// The upload is refused, so the piece read before the break is not stored (and a
+			// client that went away has cancelled ctx by now).
+			return size, uploadError(ctx, err)
+		}
 		if k > 0 {
 			if _, err := db.pool.Exec(ctx, insert, merchantID, ownerID, n, buf[:k]); err != nil {
 				return size, fmt.Errorf("db: write upload chunk: %w", err)
 			}
 		}
-		var maxErr *http.MaxBytesError
-		var coreErr *core.Error
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			return size, nil
-		case errors.As(err, &maxErr):
-			return size, core.ErrUploadTooLarge
-		case errors.As(err, &coreErr):
-			return size, err
-		case ctx.Err() != nil:
-			return size, ctx.Err()
-		default:
-			return size, core.Malformed("the upload broke off: " + err.Error())
+		if err != nil {
+			return size, nil // io.EOF: the whole upload is stored
 		}
+	}
+}
+
+// uploadError says why reading an upload failed: too large, cut off (a body shorter than its
+// Content-Length or a multipart body without its end is a 400, even when the client has gone), or
+// ctx's error.
+func uploadError(ctx context.Context, err error) error {
+	var maxErr *http.MaxBytesError
+	var coreErr *core.Error
+	switch {
+	case errors.As(err, &maxErr):
+		return core.ErrUploadTooLarge
+	case errors.As(err, &coreErr):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return core.Malformed("the upload broke off: " + err.Error())
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return core.Malformed("the upload broke off: " + err.Error())
 	}
 }
 
@@ -152,7 +165,7 @@ func endedImportEvent(typeParam string) string {
 		FROM ended`
 }
 
-// FailImport implements core.ImportStore and core.ImportRunStore: an import that has not ended
+// FailImport implements core.ImportRunStore: an import that has not ended
 // fails with message (recording import.failed), and its file goes.
 func (db *DB) FailImport(ctx context.Context, merchantID, importID uuid.UUID, message string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
@@ -164,6 +177,24 @@ func (db *DB) FailImport(ctx context.Context, merchantID, importID uuid.UUID, me
 			return fmt.Errorf("db: fail import: %w", err)
 		}
 		return deleteChunks(ctx, tx, merchantID, importID)
+	})
+}
+
+// DiscardImport implements core.ImportStore: an import still uploading goes with its pieces, and
+// the list takes its number back when no later import has taken the next one.
+func (db *DB) DiscardImport(ctx context.Context, merchantID, importID uuid.UUID) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if err := deleteChunks(ctx, tx, merchantID, importID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `WITH gone AS (
+				DELETE FROM imports WHERE merchant_id = $1 AND id = $2 AND status = 'uploading'
+				RETURNING list_id, number)
+			UPDATE code_lists l SET next_import = l.next_import - 1 FROM gone
+			WHERE l.merchant_id = $1 AND l.id = gone.list_id AND l.next_import = gone.number + 1`, merchantID, importID); err != nil {
+			return fmt.Errorf("db: discard import: %w", err)
+		}
+		return nil
 	})
 }
 
