@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
@@ -100,5 +101,17 @@ func TestIntakeScrubsBody(t *testing.T) {
 	}
 	if stored := string(store.deliveries["ev-nul"].Body); stored != `{"id": 7, "note": "giftwrap", "financial_status": "paid"}` {
 		t.Fatalf("stored body %s", stored)
+	}
+}
+
+// TestManualDiscountEventScrubbed: a manual discount title or customer holding a NUL (from a
+// reconciliation's GraphQL answer, which no intake scrubbed) is recorded without it.
+func TestManualDiscountEventScrubbed(t *testing.T) {
+	t.Parallel()
+	w := shopify.OrderWebhook{Topic: "reconcile", OrderID: "1", ManualDiscountTitles: []string{"FAKE\x0030"},
+		Customer: core.Recipient{Email: "bob\x00@example.com", ExternalID: "7\xff"}}
+	ev, ok := w.ManualDiscountEvent("jsmith.myshopify.com")
+	if !ok || ev.Titles[0] != "FAKE30" || ev.Customer.Email != "bob@example.com" || ev.Customer.ExternalID != "7" {
+		t.Fatalf("%+v", ev)
 	}
 }

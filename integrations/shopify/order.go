@@ -132,7 +132,9 @@ func (w OrderWebhook) Events(shop string) []core.OrderEvent {
 }
 
 // ManualDiscountEvent returns the core manual discount event of w for shop (shop canonicalised
-// as in Events, actor "shopify:<topic>"); ok is false when w has no manual discount titles.
+// as in Events, actor "shopify:<topic>"); ok is false when w has no manual discount titles. The
+// titles and the customer are scrubbed of text PostgreSQL cannot store (core.ScrubText), as
+// core.Redeemer.ApplyOrder does for the order's events.
 func (w OrderWebhook) ManualDiscountEvent(shop string) (ev core.ManualDiscountEvent, ok bool) {
 	if len(w.ManualDiscountTitles) == 0 {
 		return core.ManualDiscountEvent{}, false
@@ -140,8 +142,14 @@ func (w OrderWebhook) ManualDiscountEvent(shop string) (ev core.ManualDiscountEv
 	if c, ok := CanonicalShop(shop); ok {
 		shop = c
 	}
+	titles := make([]string, len(w.ManualDiscountTitles))
+	for i, t := range w.ManualDiscountTitles {
+		titles[i] = core.ScrubText(t)
+	}
+	customer := core.Recipient{ExternalID: core.ScrubText(w.Customer.ExternalID), Email: core.ScrubText(w.Customer.Email),
+		Phone: core.ScrubText(w.Customer.Phone)}
 	return core.ManualDiscountEvent{Platform: Platform, Shop: shop, OrderID: w.OrderID,
-		Titles: slices.Clone(w.ManualDiscountTitles), Customer: w.Customer, Actor: Platform + ":" + w.Topic}, true
+		Titles: titles, Customer: customer, Actor: Platform + ":" + w.Topic}, true
 }
 
 // restOrder is the part of the REST Order resource this package reads.
