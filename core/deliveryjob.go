@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,10 +222,16 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 		return ""
 	}
 	rows, invalid := int64(0), j.Invalid
-	checkpoint := func(status string) error {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, status, rows, invalid, "")
+	// unstorable names the lines refused for text that cannot be stored; a rerun goes on from the
+	// note of the run it continues.
+	var unstorable refusedLines
+	if j.Status == JobRunning && strings.HasPrefix(j.Error, refusedLinesPrefix) {
+		unstorable = refusedLines(j.Error)
 	}
-	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, ""); err != nil {
+	checkpoint := func(status string) error {
+		return s.store.SetDeliveryJob(ctx, merchantID, jobID, status, rows, invalid, string(unstorable))
+	}
+	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, string(unstorable)); err != nil {
 		return err
 	}
 	// Rows are handled in chunks: one read finds the chunk's recipients that have their delivery
@@ -307,8 +314,13 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 		in := DeliveryInput{Channel: j.Channel, TemplateID: j.TemplateID, Campaign: j.Campaign, Actor: "delivery_job:" + jobID.String(),
 			Recipient: MessageRecipient{Email: field(rec, "email"), Phone: field(rec, "phone"), PushToken: field(rec, "push_token"),
 				ExternalID: field(rec, "external_id"), FirstName: field(rec, "first_name"), LastName: field(rec, "last_name")}}
-		rcpt, err := NormalizeRecipient(j.Channel, in.Recipient)
-		if err != nil {
+		if !storableRow(rec, col) {
+			// A NUL or bytes that are not UTF-8 (a UTF-16 or Latin-1 file, say): PostgreSQL cannot
+			// store the row's text, so the row is refused and its line named on the job.
+			line, _ := r.FieldPos(0)
+			unstorable.add(line)
+			invalid++
+		} else if rcpt, err := NormalizeRecipient(j.Channel, in.Recipient); err != nil {
 			invalid++
 		} else {
 			in.Recipient = rcpt
@@ -326,6 +338,42 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	if err := flush(); err != nil {
 		return s.endOnListError(ctx, merchantID, jobID, rows-int64(len(chunk)), invalid, err)
 	}
-	s.log.InfoContext(ctx, "delivery job read", "job_id", jobID, "rows", rows, "invalid", invalid)
+	s.log.InfoContext(ctx, "delivery job read", "job_id", jobID, "rows", rows, "invalid", invalid, "unstorable", string(unstorable))
 	return checkpoint(JobDone)
+}
+
+// storableRow reports whether the row's fields that the job reads hold text PostgreSQL can store:
+// valid UTF-8 without NUL.
+func storableRow(rec []string, col map[string]int) bool {
+	for _, i := range col {
+		if i < len(rec) && !storableText(rec[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// refusedLines is the note a delivery job keeps in its error field while it runs and once done:
+// the file's lines refused for text that cannot be stored, the first maxRefusedLines of them.
+type refusedLines string
+
+const (
+	refusedLinesPrefix = "rows refused for text that cannot be stored (a NUL character or bytes that are not UTF-8) on lines "
+	maxRefusedLines    = 20
+)
+
+// add names one more line.
+func (n *refusedLines) add(line int) {
+	s := string(*n)
+	if !strings.HasPrefix(s, refusedLinesPrefix) {
+		*n = refusedLines(refusedLinesPrefix + strconv.Itoa(line))
+		return
+	}
+	switch listed := strings.Count(s, ",") + 1; {
+	case strings.HasSuffix(s, "…"):
+	case listed < maxRefusedLines:
+		*n += refusedLines(", " + strconv.Itoa(line))
+	default:
+		*n += " …"
+	}
 }
