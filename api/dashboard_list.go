@@ -397,6 +397,8 @@ type importView struct {
 	// Unlisted is how many rejected rows the report does not list (it keeps the first 100).
 	Unlisted int64
 	Error    string
+	// ListTotal is how many codes the list holds now.
+	ListTotal int64
 }
 
 // rowErrorView is one rejected row with its reason in words.
@@ -419,7 +421,7 @@ func importViewOf(i core.Import) importView {
 		ID: i.ID, Number: i.Number, Filename: i.Filename, Pasted: i.Filename == "", Actor: i.Actor, CreatedAt: i.CreatedAt,
 		FinishedAt: i.FinishedAt, Rows: i.Rows, Imported: i.Imported, DuplicatesInFile: i.DuplicatesInFile,
 		DuplicatesInList: i.DuplicatesInList, Invalid: i.Invalid, Percent: int(i.Progress() * 100),
-		Error: web.Sentence(i.Error),
+		Error: web.Sentence(i.Error), ListTotal: i.ListTotal,
 	}
 	switch i.Status {
 	case core.ImportUploading, core.ImportQueued:

@@ -319,7 +319,7 @@ func TestListPagesImport(t *testing.T) {
 		loc := lpLocation(t, b.upload(t, base+"/import", "spring.csv", csvFile))
 		page := finished(t, loc)
 		for _, s := range []string{"Import #2: spring.csv", "<dt>Imported</dt><dd>2</dd>", "<dt>Duplicates in the file</dt><dd>1</dd>",
-			"<dt>Already in the list</dt><dd>1</dd>", "<dt>Invalid</dt><dd>1</dd>", "5 rows read.",
+			"<dt>Already in the list</dt><dd>1</dd>", "<dt>Invalid</dt><dd>1</dd>", "5 rows read. The list now holds 4 codes.",
 			`<td class="num">4</td><td><code>FILE-1</code></td><td>Duplicate: it appears earlier in the file</td>`,
 			`<td class="num">5</td><td><code>has space</code></td><td>Not a valid code: 1 to 100 characters, without spaces</td>`,
 			`<td class="num">6</td><td><code>PASTE-2</code></td><td>Already in the list</td>`} {
