@@ -257,22 +257,33 @@ func NewMux(d Deps) *asynq.ServeMux {
 	return mux
 }
 
+// logTasks logs each task's end: a failure at warn, a success at info, except the periodic
+// upkeep (event dispatch every two seconds, the sweep, the reconciliation round), whose routine
+// successes are at debug so that an idle worker is quiet. The task id is not added here: the
+// process logger adds it from the context (app.NewLogger), once.
 func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			start := time.Now()
 			retry, _ := asynq.GetRetryCount(ctx)
 			err := next.ProcessTask(ctx, t)
-			attrs := []any{"task_type", t.Type(), "task_id", TaskIDFrom(ctx), "retry", retry, "duration_ms", time.Since(start).Milliseconds()}
+			attrs := []any{"task_type", t.Type(), "retry", retry, "duration_ms", time.Since(start).Milliseconds()}
 			if err != nil {
 				log.WarnContext(ctx, "task failed", append(attrs, "err", err)...)
 				return err
 			}
-			log.InfoContext(ctx, "task done", attrs...)
+			level := slog.LevelInfo
+			if periodic[t.Type()] {
+				level = slog.LevelDebug
+			}
+			log.Log(ctx, level, "task done", attrs...)
 			return nil
 		})
 	}
 }
+
+// periodic are the task types the scheduler enqueues on a timer.
+var periodic = map[string]bool{TypeDispatchEvents: true, TypeSweep: true, TypeReconcileAll: true}
 
 // Run serves tasks and runs the scheduler until ctx is cancelled, then shuts both down gracefully:
 // running tasks get Shutdown to finish, after which asynq hands them back to the queue.

@@ -24,6 +24,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 	app.ServeDebug(ctx, cfg.DebugAddr, log)
+	// The gateway serves without Redis (health says so); one line says it is unreachable, then
+	// quiet retries until it answers.
+	go func() { _ = a.AwaitRedis(ctx) }()
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           a.Router(),

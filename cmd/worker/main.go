@@ -21,5 +21,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 	app.ServeDebug(ctx, cfg.DebugAddr, log)
+	// Start serving tasks only once Redis answers: one line says it does not, then quiet retries.
+	if err := a.AwaitRedis(ctx); err != nil {
+		log.Info("worker stopped before redis answered")
+		return nil
+	}
 	return worker.Run(ctx, a.WorkerDeps())
 }
