@@ -115,6 +115,8 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	staff.POST("/sign-out", h.signOut)
 	h.dashboardLists(owner)
 	h.dashboardTeam(owner)
+	h.dashboardList(owner)
+	h.dashboardCodes(owner, staff)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 

@@ -198,6 +198,7 @@
 
   function enhance(scope) {
     poll(scope);
+    authImages(scope);
   }
 
   // Elements with data-poll="url" (and an id) are replaced every two seconds (data-poll-interval,
@@ -320,6 +321,28 @@
         });
       })();
     }
+  }
+
+  // ---- Images behind the sign-in (the code page's QR code) ------------------------------------
+
+  // Inside the admin an <img> cannot carry the ID token, so images under /app are written
+  // <img data-auth-src="url">: fetched with the token and shown as a data: URL (the CSP allows
+  // data: images, not blob: ones).
+  function authImages(scope) {
+    var imgs = scope.querySelectorAll("img[data-auth-src]");
+    Array.prototype.forEach.call(imgs, function (img) {
+      var u = appURL(img.getAttribute("data-auth-src"));
+      img.removeAttribute("data-auth-src");
+      if (!u) return;
+      request(u.toString()).then(function (res) {
+        if (!res.ok) throw new Error("status " + res.status);
+        return res.blob();
+      }).then(function (blob) {
+        var r = new FileReader();
+        r.onload = function () { img.src = r.result; };
+        r.readAsDataURL(blob);
+      }).catch(function (err) { console.error("coupongate: image", err); });
+    });
   }
 
   enhance(document);
