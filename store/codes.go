@@ -146,8 +146,10 @@ func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery)
 	default:
 		where := append(keyed, filters...)
 		if q.Recipient != "" {
-			where = append(where, `seq IN (SELECT a.seq FROM allocations a
-				WHERE a.merchant_id = $1 AND a.recipient_key = ANY(`+arg(core.RecipientKeys(q.Recipient))+`) AND a.list_id = $2)`)
+			// The recipient's hand-outs first (an index range of allocations_recipient), then
+			// their codes by primary key: never a walk of the list looking for them.
+			where = append(where, `seq = ANY(ARRAY(SELECT a.seq FROM allocations a
+				WHERE a.merchant_id = $1 AND a.recipient_key = ANY(`+arg(core.RecipientKeys(q.Recipient))+`) AND a.list_id = $2))`)
 		}
 		sql = `SELECT ` + codeColumns + `, 0::bigint AS n, false AS edge FROM codes WHERE ` + strings.Join(where, " AND ") +
 			` ORDER BY ` + order + ` LIMIT ` + limit
