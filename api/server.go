@@ -86,6 +86,10 @@ func NewRouter(d Deps) http.Handler {
 		_ = r.SetTrustedProxies(nil)
 	}
 	h := &handlers{Deps: d}
+	// A body must arrive within BODY_READ_TIMEOUT; an upload within UPLOAD_READ_TIMEOUT, and only
+	// MAX_CONCURRENT_UPLOADS at once.
+	r.Use(bodyDeadline(d.Config.BodyReadTimeout))
+	upload := uploadGate(d.Config)
 	r.Use(unescapeParams, requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
 	r.NoRoute(func(c *gin.Context) {
 		c.Error(&core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "no such endpoint"})
@@ -117,7 +121,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.PATCH("/lists/:list_id", h.updateList)
 	admin.DELETE("/lists/:list_id", h.deleteList)
 
-	admin.POST("/lists/:list_id/imports", h.createImport)
+	admin.POST("/lists/:list_id/imports", upload, h.createImport)
 	admin.GET("/lists/:list_id/imports", h.listImports)
 	admin.GET("/lists/:list_id/imports/:import_id", h.getImport)
 
@@ -150,7 +154,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.POST("/templates/:template_id/preview", h.previewTemplate)
 	admin.POST("/lists/:list_id/deliveries", h.createDelivery)
 	admin.GET("/lists/:list_id/deliveries/:delivery_id", h.getDelivery)
-	admin.POST("/lists/:list_id/deliveries/bulk", h.createDeliveryJob)
+	admin.POST("/lists/:list_id/deliveries/bulk", upload, h.createDeliveryJob)
 	admin.GET("/lists/:list_id/deliveries/bulk/:job_id", h.getDeliveryJob)
 	admin.POST("/webhook-endpoints", h.createEndpoint)
 	admin.GET("/webhook-endpoints", h.listEndpoints)

@@ -38,6 +38,15 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxJSONBytes caps a JSON request body.
 	MaxJSONBytes int64
+	// ReadHeaderTimeout bounds reading a request's headers; BodyReadTimeout bounds reading its
+	// body, UploadReadTimeout an upload's (imports and bulk deliveries). A client that stalls past
+	// them is cut off, so stalled clients cannot hold connections for long.
+	ReadHeaderTimeout time.Duration
+	BodyReadTimeout   time.Duration
+	UploadReadTimeout time.Duration
+	// MaxConcurrentUploads is how many uploads one gateway process reads at once; one more answers
+	// 503 with Retry-After.
+	MaxConcurrentUploads int
 	// HoldDuration is how long a storefront reservation holds a code.
 	HoldDuration time.Duration
 	// ReconcileInterval is how often every shop's recently updated orders are fetched.
@@ -97,6 +106,10 @@ func load(getenv func(string) string) (Config, error) {
 		LogFormat:                   r.str("LOG_FORMAT", "json"),
 		MaxUploadBytes:              r.int64("MAX_UPLOAD_BYTES", 1<<30),
 		MaxJSONBytes:                r.int64("MAX_JSON_BYTES", 1<<20),
+		ReadHeaderTimeout:           r.duration("READ_HEADER_TIMEOUT", 10*time.Second),
+		BodyReadTimeout:             r.duration("BODY_READ_TIMEOUT", 30*time.Second),
+		UploadReadTimeout:           r.duration("UPLOAD_READ_TIMEOUT", 5*time.Minute),
+		MaxConcurrentUploads:        int(r.int64("MAX_CONCURRENT_UPLOADS", 8)),
 		HoldDuration:                r.duration("HOLD_DURATION", 15*time.Minute),
 		ReconcileInterval:           r.duration("RECONCILE_INTERVAL", 15*time.Minute),
 		ShutdownTimeout:             r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
@@ -143,6 +156,8 @@ func (c Config) validate() error {
 	positive := map[string]int64{
 		"MAX_UPLOAD_BYTES": c.MaxUploadBytes, "MAX_JSON_BYTES": c.MaxJSONBytes,
 		"WORKER_CONCURRENCY": int64(c.WorkerConcurrency), "DB_MAX_CONNS": int64(c.DBMaxConns),
+		"READ_HEADER_TIMEOUT": int64(c.ReadHeaderTimeout), "BODY_READ_TIMEOUT": int64(c.BodyReadTimeout),
+		"UPLOAD_READ_TIMEOUT": int64(c.UploadReadTimeout), "MAX_CONCURRENT_UPLOADS": int64(c.MaxConcurrentUploads),
 		"HOLD_DURATION": int64(c.HoldDuration), "RECONCILE_INTERVAL": int64(c.ReconcileInterval), "SHUTDOWN_TIMEOUT": int64(c.ShutdownTimeout),
 		"VALIDATION_FAILURES_PER_MINUTE": int64(c.ValidationFailuresPerMinute),
 	}

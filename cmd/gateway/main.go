@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"time"
 
+	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 )
@@ -27,18 +28,16 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// The gateway serves without Redis (health says so); one line says it is unreachable, then
 	// quiet retries until it answers.
 	go func() { _ = a.AwaitRedis(ctx) }()
-	srv := &http.Server{
-		Addr:              cfg.HTTPAddr,
-		Handler:           a.Router(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	srv := api.NewHTTPServer(cfg, a.Router(), log)
+	// Bind first: "listening" is logged only once connections are taken (and names the port
+	// the system chose for HTTP_ADDR=:0).
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
+	log.Info("gateway listening", "addr", ln.Addr().String())
 	serveErr := make(chan error, 1)
-	go func() {
-		log.Info("gateway listening", "addr", cfg.HTTPAddr)
-		serveErr <- srv.ListenAndServe()
-	}()
+	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case err := <-serveErr:
 		return err

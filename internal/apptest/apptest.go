@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 	"github.com/coupongate/coupongate/internal/dbtest"
@@ -33,6 +35,8 @@ type Options struct {
 	Worker bool
 	// Configure changes the config before the app is built.
 	Configure func(*config.Config)
+	// Log, when set, is the app's logger instead of one writing to the test's output.
+	Log *slog.Logger
 }
 
 // Start builds the app on env's database and Redis and serves it; everything stops when the test ends.
@@ -56,7 +60,10 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	log := dbtest.Logger(t)
+	log := opts.Log
+	if log == nil {
+		log = dbtest.Logger(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
@@ -64,7 +71,8 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 		cancel()
 		t.Fatal(err)
 	}
-	srv.Config.Handler = a.Router()
+	// The gateway's own server settings (header, body and idle timeouts), as cmd/gateway serves.
+	srv.Config = api.NewHTTPServer(cfg, a.Router(), log)
 	srv.Start()
 	h := &Harness{App: a, Server: srv, URL: srv.URL}
 	var wg sync.WaitGroup
