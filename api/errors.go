@@ -6,10 +6,12 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/store"
 )
 
 // errorBody is the contract's error shape.
@@ -36,9 +38,14 @@ var statusOfKind = map[core.Kind]int{
 	core.KindForbidden:    http.StatusForbidden,
 }
 
+// unavailableRetryAfter is the Retry-After of a 503 whose error names no wait of its own: long
+// enough for a restarted or failed-over database to take connections again.
+const unavailableRetryAfter = 5 * time.Second
+
 // renderErrors is the one place errors become responses: a core *Error maps to its status and
-// code; anything else is logged with the request id and answered with a generic 500 that reveals
-// nothing internal.
+// code; PostgreSQL down, failing over or out of connections (store.IsUnavailable) is a 503
+// dependency_unavailable, and every 503 carries Retry-After; anything else is logged with the
+// request id and answered with a generic 500 that reveals nothing internal.
 func renderErrors(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
@@ -51,6 +58,10 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 			err = core.ErrBodyTooLarge
 		}
 		var ce *core.Error
+		if (!errors.As(err, &ce) || ce.Kind == core.KindInternal) && store.IsUnavailable(err) {
+			// PostgreSQL is down, failing over or out of connections: the client may come back.
+			err = core.Unavailable("PostgreSQL", err)
+		}
 		if !errors.As(err, &ce) {
 			log.ErrorContext(c, "request failed", "err", err)
 			ce = &core.Error{Kind: core.KindInternal, Code: "internal_error", Message: "something went wrong on our side; the request id identifies it in our logs"}
@@ -62,8 +73,15 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 			log.WarnContext(c, "error after the response started", "err", err)
 			return
 		}
-		if ce.Kind == core.KindRateLimited && ce.RetryAfter > 0 {
+		switch {
+		case ce.Kind == core.KindRateLimited && ce.RetryAfter > 0:
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(ce.RetryAfter.Seconds()))))
+		case ce.Kind == core.KindUnavailable:
+			after := ce.RetryAfter
+			if after <= 0 {
+				after = unavailableRetryAfter
+			}
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 		}
 		details := ce.Details
 		if details == nil {

@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -36,13 +39,22 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	var connectErr *pgconn.ConnectError
-	// Every error pgconn makes itself (rather than relays from the server) carries SafeToRetry: a
-	// failed write or read on the connection, a closed connection, a timeout.
+	// Most errors pgconn makes itself (rather than relays from the server) carry SafeToRetry: a
+	// failed write on the connection, a closed connection, a timeout.
 	var fromPgconn interface{ SafeToRetry() bool }
+	// A connection that breaks mid-query surfaces as the bare network error.
+	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) ||
 		errors.As(err, &connectErr) ||
 		errors.As(err, &fromPgconn) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone)
+		errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &netErr)
 }

@@ -5,7 +5,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +46,8 @@ func TestIsUnavailable(t *testing.T) {
 		{"deadline", fmt.Errorf("db: %w", context.DeadlineExceeded), true},
 		{"bad connection (database/sql)", driver.ErrBadConn, true},
 		{"closed connection", fmt.Errorf("db: %w", pgconn.ErrConnClosed), true},
+		{"connection dropped mid-query", fmt.Errorf("db: list lists: %w", io.ErrUnexpectedEOF), true},
+		{"connection reset", fmt.Errorf("db: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), true},
 		{"unique violation", pg("23505"), false},
 		{"undefined table", pg("42P01"), false},
 		{"caller went away", fmt.Errorf("db: %w", context.Canceled), false},
