@@ -192,7 +192,8 @@ func (db *DB) listCounts(ctx context.Context, merchantID uuid.UUID, ids []uuid.U
 	return out, rows.Err()
 }
 
-// UpdateList implements core.ListStore under the list's row lock.
+// UpdateList implements core.ListStore under the list's row lock, on one connection: the lock, the
+// counts, change and the write all run in the one transaction.
 func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, change func(*core.List) error) (core.List, error) {
 	var out core.List
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -201,11 +202,18 @@ func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, chan
 			return notFound(err, core.ErrListNotFound)
 		}
 		l := r.toCore()
-		counts, err := db.listCounts(ctx, merchantID, []uuid.UUID{listID})
-		if err != nil {
-			return err
+		// The counts are read on the transaction's own connection: taking a second one from the
+		// pool while holding this one lets enough concurrent updates exhaust the pool and wait on
+		// each other for ever.
+		var c core.Counts
+		if err := tx.Raw(`SELECT coalesce(sum(available), 0)::bigint AS available, coalesce(sum(delivered), 0)::bigint AS delivered,
+			coalesce(sum(redeemed), 0)::bigint AS redeemed, coalesce(sum(removed), 0)::bigint AS removed
+			FROM list_counters WHERE merchant_id = ? AND list_id = ?`, merchantID, listID).
+			Row().Scan(&c.Available, &c.Delivered, &c.Redeemed, &c.Removed); err != nil {
+			return fmt.Errorf("db: list counts: %w", err)
 		}
-		l.Counts = countsOf(l, counts[listID])
+		c.Total = c.Available + c.Delivered + c.Redeemed
+		l.Counts = countsOf(l, c)
 		if err := change(&l); err != nil {
 			return err
 		}
