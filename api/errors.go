@@ -87,11 +87,15 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 		if details == nil {
 			details = []core.FieldError{}
 		}
+		status := statusOfKind[ce.Kind]
+		if errors.As(err, new(*methodNotAllowed)) {
+			status = http.StatusMethodNotAllowed
+		}
 		if isDashboardPath(c.Request.URL.Path) {
-			renderErrorPage(c, statusOfKind[ce.Kind], ce) // the dashboard's pages answer in HTML
+			renderErrorPage(c, status, ce) // the dashboard's pages answer in HTML
 			return
 		}
-		c.JSON(statusOfKind[ce.Kind], errorBody{Error: errorDetail{Code: ce.Code, Message: ce.Message, Details: details}})
+		c.JSON(status, errorBody{Error: errorDetail{Code: ce.Code, Message: ce.Message, Details: details}})
 	}
 }
 
@@ -99,4 +103,19 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 func fail(c *gin.Context, err error) {
 	_ = c.Error(err)
 	c.Abort()
+}
+
+// errRouteNotFound answers a path no route takes.
+var errRouteNotFound = &core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "no such endpoint"}
+
+// methodNotAllowed answers a method its path does not take: 405 method_not_allowed, beside the
+// Allow header gin sets with the methods the path takes. No core kind has that status, so
+// renderErrors knows it by its type.
+type methodNotAllowed struct{ method string }
+
+func (e *methodNotAllowed) Error() string { return e.Unwrap().Error() }
+
+// Unwrap gives the error's contract code and message.
+func (e *methodNotAllowed) Unwrap() error {
+	return &core.Error{Kind: core.KindMalformed, Code: "method_not_allowed", Message: "this endpoint does not take " + e.method}
 }

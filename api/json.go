@@ -3,12 +3,15 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -37,7 +40,8 @@ func validatorInstance() *validator.Validate {
 }
 
 // bindJSON reads a JSON body of at most MaxJSONBytes into dst and validates it: a body that is not
-// JSON answers 400, a field that breaks a rule answers 422 naming the field.
+// one JSON value answers 400, a field that breaks a rule or holds text PostgreSQL cannot store (a
+// NUL character) answers 422 naming the field.
 func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, h.Config.MaxJSONBytes)
 	dec := json.NewDecoder(body)
@@ -59,6 +63,19 @@ func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 		}
 		return false
 	}
+	// One JSON value, then at most whitespace: `{"a":1} garbage` and `{}{}` are not a JSON body.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if maxErr := new(http.MaxBytesError); errors.As(err, &maxErr) {
+			fail(c, core.ErrBodyTooLarge)
+		} else {
+			fail(c, core.Malformed("the request body has data after its JSON value; send one JSON object"))
+		}
+		return false
+	}
+	if details := unstorableFields(reflect.ValueOf(dst), "", nil); len(details) > 0 {
+		fail(c, &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: details[0].Field + ": " + details[0].Message, Details: details})
+		return false
+	}
 	if err := validatorInstance().Struct(dst); err != nil {
 		var verrs validator.ValidationErrors
 		if errors.As(err, &verrs) {
@@ -75,6 +92,91 @@ func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// unstorableMessage says what is wrong with text PostgreSQL cannot store.
+const unstorableMessage = "must be UTF-8 text without the NUL character (\\u0000)"
+
+// unstorable reports whether s holds text PostgreSQL cannot store: a NUL character or bytes that
+// are not UTF-8.
+func unstorable(s string) bool {
+	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
+}
+
+var (
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+)
+
+// unstorableFields appends to out a detail for every string in v that PostgreSQL cannot store,
+// named by its JSON path below path (recipient.email, codes[2], settings.key); an object key that
+// cannot be stored names the object. A json.RawMessage is read as the JSON it holds.
+func unstorableFields(v reflect.Value, path string, out []core.FieldError) []core.FieldError {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			out = unstorableFields(v.Elem(), path, out)
+		}
+	case reflect.String:
+		if unstorable(v.String()) {
+			out = append(out, core.FieldError{Field: path, Message: unstorableMessage})
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type() == rawMessageType {
+			var doc any
+			if json.Unmarshal(v.Bytes(), &doc) == nil {
+				out = unstorableFields(reflect.ValueOf(doc), path, out)
+			}
+			return out
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return out // bytes (base64 in JSON), not text
+		}
+		for i := range v.Len() {
+			out = unstorableFields(v.Index(i), path+"["+strconv.Itoa(i)+"]", out)
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			key := fmt.Sprint(iter.Key().Interface())
+			if unstorable(key) {
+				out = append(out, core.FieldError{Field: path, Message: "has a key that " + unstorableMessage})
+				continue
+			}
+			out = unstorableFields(iter.Value(), joinPath(path, key), out)
+		}
+	case reflect.Struct:
+		// A type that decodes itself (optional[T], time.Time) is one JSON value: its fields are not
+		// members of the object.
+		decodesItself := reflect.PointerTo(v.Type()).Implements(unmarshalerType)
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-":
+				continue
+			case decodesItself || (name == "" && f.Anonymous):
+				name = path
+			case name == "":
+				name = joinPath(path, f.Name)
+			default:
+				name = joinPath(path, name)
+			}
+			out = unstorableFields(v.Field(i), name, out)
+		}
+	}
+	return out
+}
+
+// joinPath names member name of the object at path.
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 // jsonKind names what a field expects in words a client developer knows, not Go type names.

@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/coupongate/coupongate/core"
 )
 
 type ctxKey int
@@ -57,21 +61,55 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// recovery turns a panic into a logged 500 instead of a dropped connection.
-func recovery(log *slog.Logger) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				log.ErrorContext(c, "panic in handler", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				_ = c.Error(fmt.Errorf("panic: %v", v))
-				c.Abort()
+// recovery turns a handler's panic into an error for renderErrors, which sits outside it: the
+// answer is a 500 in the error shape (never a 200 with an empty body, which would tell a platform
+// that its webhook was taken), logged once with the request id and the stack.
+func recovery(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
 			}
-		}()
-		c.Next()
+			fail(c, &panicError{value: v, stack: debug.Stack()})
+		}
+	}()
+	c.Next()
+}
+
+// panicError is a recovered panic; it logs as its value and the stack where it happened.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// LogValue implements slog.LogValuer.
+func (e *panicError) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("panic", fmt.Sprint(e.value)), slog.String("stack", string(e.stack)))
+}
+
+// refuseUnstorable refuses a code in the path or a query value holding text PostgreSQL cannot
+// store (a NUL character, sent as %00, or bytes that are not UTF-8) before a handler passes it to
+// the database: no code has such a name (404 code_not_found), and such a query value is not
+// acceptable (422 naming it). The other path parameters are ids, numbers and names that their
+// handlers parse, answering their own 404; bindJSON checks JSON bodies.
+func refuseUnstorable(c *gin.Context) {
+	if unstorable(c.Param("code")) {
+		fail(c, core.ErrCodeNotFound)
+		return
 	}
+	query := c.Request.URL.Query()
+	names := slices.Sorted(maps.Keys(query))
+	for _, name := range names {
+		for _, v := range query[name] {
+			if unstorable(v) {
+				fail(c, core.Invalid(name, unstorableMessage))
+				return
+			}
+		}
+	}
+	c.Next()
 }
 
 // ContextHandler is a slog handler that adds the request id (and task id, see worker) found on the

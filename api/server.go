@@ -68,8 +68,10 @@ type handlers struct {
 	storefrontKeys keyCache
 }
 
-// NewRouter builds the gateway's routes.
-func NewRouter(d Deps) http.Handler {
+// newEngine is the gin engine of NewRouter before its routes: the settings, the middleware every
+// request passes (renderErrors outside recovery, so that a panic is answered in the error shape)
+// and the answers to unknown paths and methods.
+func newEngine(cfg config.Config, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
@@ -81,22 +83,24 @@ func NewRouter(d Deps) http.Handler {
 	r.UnescapePathValues = false
 	// Client addresses (for rate limits) come from the connection unless the operator names the
 	// proxies whose X-Forwarded-For may be believed.
-	if err := r.SetTrustedProxies(d.Config.TrustedProxies); err != nil {
-		d.Log.Warn("TRUSTED_PROXIES ignored", "err", err)
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		log.Warn("TRUSTED_PROXIES ignored", "err", err)
 		_ = r.SetTrustedProxies(nil)
 	}
+	r.Use(requestID(), accessLog(log), renderErrors(log), recovery, unescapeParams)
+	r.NoRoute(func(c *gin.Context) { fail(c, errRouteNotFound) })
+	r.NoMethod(func(c *gin.Context) { fail(c, &methodNotAllowed{method: c.Request.Method}) })
+	return r
+}
+
+// NewRouter builds the gateway's routes.
+func NewRouter(d Deps) http.Handler {
+	r := newEngine(d.Config, d.Log)
 	h := &handlers{Deps: d}
 	// A body must arrive within BODY_READ_TIMEOUT; an upload within UPLOAD_READ_TIMEOUT, and only
 	// MAX_CONCURRENT_UPLOADS at once.
 	r.Use(bodyDeadline(d.Config.BodyReadTimeout))
 	upload := uploadGate(d.Config)
-	r.Use(unescapeParams, requestID(), accessLog(d.Log), recovery(d.Log), renderErrors(d.Log))
-	r.NoRoute(func(c *gin.Context) {
-		c.Error(&core.Error{Kind: core.KindNotFound, Code: "route_not_found", Message: "no such endpoint"})
-	})
-	r.NoMethod(func(c *gin.Context) {
-		c.Error(&core.Error{Kind: core.KindMalformed, Code: "method_not_allowed", Message: "this endpoint does not take " + c.Request.Method})
-	})
 
 	r.GET("/healthz", h.health)
 	r.GET("/openapi.yaml", serveOpenAPI)
@@ -113,7 +117,7 @@ func NewRouter(d Deps) http.Handler {
 	// Starting an authorization is the merchant's act: it takes the API key.
 	r.GET("/woocommerce/connect", h.adminAuth, h.wooConnect)
 
-	admin := r.Group("/api/v1", h.adminAuth)
+	admin := r.Group("/api/v1", h.adminAuth, refuseUnstorable)
 	admin.POST("/keys/:kind/rotate", h.rotateKey)
 	admin.POST("/lists", h.createList)
 	admin.GET("/lists", h.listLists)
@@ -165,7 +169,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.GET("/compliance-exports", h.listComplianceExports)
 	admin.GET("/compliance-exports/:export_id", h.getComplianceExport)
 
-	storefront := r.Group("/storefront/v1", h.storefrontAuth)
+	storefront := r.Group("/storefront/v1", h.storefrontAuth, refuseUnstorable)
 	storefront.POST("/validate", h.validate)
 	storefront.DELETE("/reservations/:reservation_id", h.releaseReservation)
 

@@ -37,7 +37,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String())
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	// api.Listener answers in the error shape the requests Go's server refuses itself (a bad escape).
+	go func() { serveErr <- srv.Serve(api.Listener(ln)) }()
 	select {
 	case err := <-serveErr:
 		return err

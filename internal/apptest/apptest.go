@@ -73,6 +73,7 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	}
 	// The gateway's own server settings (header, body and idle timeouts), as cmd/gateway serves.
 	srv.Config = api.NewHTTPServer(cfg, a.Router(), log)
+	srv.Listener = api.Listener(srv.Listener) // as cmd/gateway serves it
 	srv.Start()
 	h := &Harness{App: a, Server: srv, URL: srv.URL}
 	var wg sync.WaitGroup
