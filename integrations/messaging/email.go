@@ -20,6 +20,8 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
+
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // Security modes of SMTPSettings.
@@ -66,6 +68,9 @@ type SMTPSettings struct {
 	// MaxConns is how many connections a Mailer keeps open at most; zero means
 	// DefaultMailerConns.
 	MaxConns int
+	// Dial opens the TCP connection; nil means a plain net.Dialer. The gateway passes
+	// netguard's, which refuses non-public addresses at connect time (CodeAddressRefused).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // String prints the settings without the password.
@@ -333,9 +338,12 @@ func (m *Mailer) put(pc *smtpConn) {
 // dial opens, greets, secures and authenticates a new connection with go-mail.
 func (m *Mailer) dial(ctx context.Context, g *connGuard) (*smtpConn, error) {
 	var raw net.Conn
+	dial := m.s.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
 	dialFn := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
+		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +398,11 @@ func (m *Mailer) dialError(err error) error {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var invalidErr x509.CertificateInvalidError
+	var refused *netguard.ForbiddenError
 	switch {
+	case errors.As(err, &refused):
+		se.Permanent, se.Code, se.Err = true, CodeAddressRefused, err
+		se.Reason = "connecting to " + m.s.Host + ": refused: " + refused.Error()
 	case strings.Contains(msg, "SMTP AUTH failed") || errors.Is(err, errNoAuthMechanism) ||
 		errors.Is(err, gosmtp.ErrUnencrypted) || errors.Is(err, gosmtp.ErrWrongHostname):
 		if errors.As(err, &tp) && tp.Code >= 400 && tp.Code < 500 {

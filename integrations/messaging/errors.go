@@ -34,6 +34,10 @@ const (
 	CodeNetwork = "network"
 	// CodeTimeout marks a request that did not finish in time (or whose context ended).
 	CodeTimeout = "timeout"
+	// CodeAddressRefused marks a connection the gateway refused to make because the host
+	// resolves to a loopback, private or other non-public address (see netguard). It is
+	// permanent: the settings must name a public host.
+	CodeAddressRefused = "address_refused"
 )
 
 // SendError is a message that could not be sent.

@@ -47,7 +47,10 @@ type FCMSettings struct {
 	// ServiceAccount is the Google service-account key file (JSON) of a service account allowed
 	// to send messages for the Firebase project (role Firebase Cloud Messaging API Admin).
 	ServiceAccount []byte
-	// HTTP is the client for the token endpoint and FCM; nil means one with a 30 s timeout.
+	// HTTP is the client for the token endpoint and FCM; nil means one with a 30 s timeout. The
+	// token endpoint is the service account's token_uri, which the merchant supplies: the gateway
+	// passes netguard's client, which refuses non-public addresses at connect time
+	// (CodeAddressRefused).
 	HTTP *http.Client
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // DefaultTwilioBaseURL is Twilio's REST API.
@@ -207,10 +209,15 @@ func noRedirects(c *http.Client) *http.Client {
 	return &cc
 }
 
-// transportError is the transient error of a request that got no (complete) answer.
+// transportError is the transient error of a request that got no (complete) answer, or the
+// permanent CodeAddressRefused of one the address guard refused to connect.
 func transportError(ctx context.Context, channel, stage string, err error, secrets ...string) *SendError {
 	if ctx.Err() != nil {
 		return ctxSendError(channel, ctx.Err(), stage)
+	}
+	var refused *netguard.ForbiddenError
+	if errors.As(err, &refused) {
+		return &SendError{Channel: channel, Permanent: true, Code: CodeAddressRefused, Err: err, Reason: stage + ": refused: " + refused.Error()}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -2,7 +2,8 @@
 // (webhook-id, webhook-timestamp, webhook-signature "v1,<base64 HMAC-SHA256 of id.timestamp.body>"),
 // the id stable across retries, retried on a schedule that stretches over a day, every attempt
 // logged, and an endpoint that keeps failing for days disabled with an alert to the merchant.
-// Endpoints on loopback or private addresses are refused unless the operator allows them.
+// Endpoints on loopback, private and other non-public addresses (netguard) are refused when they
+// are saved and when they are connected to, unless the operator allows them.
 package outbound
 
 import (
@@ -20,12 +21,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // RetrySchedule is the wait before each retry after a failed attempt: eight attempts over about
@@ -67,38 +68,22 @@ func Verify(secret, id, timestamp, signatures string, body []byte, now time.Time
 	return ok
 }
 
-// Guard refuses addresses on loopback, private, link-local and unspecified networks, when the
-// URL is checked and again when the connection is made (so a name that resolves differently later
-// cannot slip through).
+// Guard is the address check of webhook endpoints (core.AddressGuard) and the client that posts
+// to them, both on netguard's one definition of a non-public address: refused when the URL is
+// saved and again when each connection is made (so a name that resolves differently later cannot
+// slip through).
 type Guard struct {
 	AllowPrivate bool
 	Resolver     *net.Resolver
 }
 
-// specialNets are ranges that are not the public internet beyond what net.IP's methods know:
-// carrier-grade NAT, "this network", benchmarking, NAT64.
-var specialNets = func() []*net.IPNet {
-	var out []*net.IPNet
-	for _, c := range []string{"100.64.0.0/10", "0.0.0.0/8", "198.18.0.0/15", "64:ff9b::/96", "64:ff9b:1::/48"} {
-		_, n, _ := net.ParseCIDR(c)
-		out = append(out, n)
-	}
-	return out
-}()
-
-func forbidden(ip net.IP) bool {
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
-		return true
-	}
-	for _, n := range specialNets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+func (g Guard) dialGuard() netguard.Guard {
+	return netguard.Guard{AllowPrivate: g.AllowPrivate, Resolver: g.Resolver}
 }
 
-// CheckURL implements core.AddressGuard.
+// CheckURL implements core.AddressGuard: core.ErrPrivateEndpoint when the URL's host is, or
+// resolves to, a non-public address. A name that does not resolve now is accepted: the
+// connection is checked when it is made.
 func (g Guard) CheckURL(ctx context.Context, rawURL string) error {
 	if g.AllowPrivate {
 		return nil
@@ -107,57 +92,17 @@ func (g Guard) CheckURL(ctx context.Context, rawURL string) error {
 	if err != nil {
 		return core.Invalid("url", "must be an absolute http(s) URL")
 	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); ip != nil {
-		if forbidden(ip) {
-			return core.ErrPrivateEndpoint
-		}
-		return nil
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if err := g.dialGuard().CheckHost(ctx, u.Hostname()); errors.Is(err, netguard.ErrForbidden) {
 		return core.ErrPrivateEndpoint
-	}
-	r := g.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
-	addrs, err := r.LookupIPAddr(ctx, host)
-	if err != nil {
-		return nil // it may resolve later; the dialer checks again
-	}
-	for _, a := range addrs {
-		if forbidden(a.IP) {
-			return core.ErrPrivateEndpoint
-		}
 	}
 	return nil
 }
 
-// Client returns an HTTP client whose connections refuse forbidden addresses (unless allowed),
+// Client returns an HTTP client whose connections refuse non-public addresses (unless allowed),
 // follow no redirects, and time out after timeout.
 func (g Guard) Client(timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !g.AllowPrivate {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip != nil && forbidden(ip) {
-				return errForbidden
-			}
-			return nil
-		}
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = dialer.DialContext
-	tr.Proxy = nil // a proxy would dial for us, past the address check
-	tr.MaxIdleConnsPerHost = 4
-	return &http.Client{Timeout: timeout, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return g.dialGuard().Client(timeout)
 }
-
-var errForbidden = errors.New("the address is on a loopback or private network")
 
 // Store is what delivering needs from the database.
 type Store interface {
@@ -193,7 +138,9 @@ func (e *retryError) Error() string             { return e.reason }
 func (e *retryError) RetryAfter() time.Duration { return e.wait }
 
 // Deliver makes one attempt of a message (attempt counts from 0). A 2xx delivers it; anything
-// else is logged and retried on RetrySchedule until the last attempt, which fails it.
+// else is logged and retried on RetrySchedule until the last attempt, which fails it. A
+// connection refused because the endpoint's host now resolves to a non-public address fails it
+// at once.
 func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt int) error {
 	m, err := d.store.WebhookMessage(ctx, ref.MerchantID, ref.EndpointID, ref.MessageID)
 	if errors.Is(err, core.ErrEndpointNotFound) {
@@ -232,10 +179,14 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 	started := time.Now()
 	resp, err := d.http.Do(req)
 	a := core.WebhookAttempt{MessageID: m.ID, EventType: m.EventType, DurationMS: int(time.Since(started).Milliseconds())}
+	// An endpoint whose name now resolves to a non-public address is not tried again: the
+	// message fails with this attempt, which says why.
+	forbidden := errors.Is(err, netguard.ErrForbidden)
 	if err != nil {
 		a.Error = err.Error()
-		if errors.Is(err, errForbidden) {
-			a.Error = errForbidden.Error()
+		var fe *netguard.ForbiddenError
+		if errors.As(err, &fe) {
+			a.Error = "refused: " + fe.Error()
 		}
 	} else {
 		a.StatusCode = resp.StatusCode
@@ -243,7 +194,7 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 		resp.Body.Close()
 	}
 	ok := err == nil && a.StatusCode >= 200 && a.StatusCode < 300
-	final := attempt >= len(RetrySchedule)
+	final := attempt >= len(RetrySchedule) || forbidden
 	disabled, rerr := d.store.RecordWebhookAttempt(ctx, m, a, ok, final, d.DisableAfter)
 	if rerr != nil {
 		return rerr

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/outbound"
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // The Standard Webhooks specification's own example.
@@ -99,7 +101,7 @@ func TestGuardRefusesPrivateAddresses(t *testing.T) {
 	ctx := context.Background()
 	guard := outbound.Guard{}
 	for _, u := range []string{"http://127.0.0.1:8080/hook", "https://10.0.0.7/hook", "http://[::1]/", "http://169.254.169.254/latest",
-		"http://localhost:9000/", "https://192.168.1.20/x"} {
+		"http://localhost:9000/", "https://192.168.1.20/x", "http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "http://[fd00::1]/"} {
 		if err := guard.CheckURL(ctx, u); !errors.Is(err, core.ErrPrivateEndpoint) {
 			t.Errorf("%s: %v, want refused", u, err)
 		}
@@ -113,8 +115,8 @@ func TestGuardRefusesPrivateAddresses(t *testing.T) {
 	// The dialer refuses too, whatever the name resolved to when it was checked.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	defer srv.Close()
-	if _, err := guard.Client(5 * time.Second).Get(srv.URL); err == nil {
-		t.Fatal("the guarded client reached a loopback address")
+	if _, err := guard.Client(5 * time.Second).Get(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)); !errors.Is(err, netguard.ErrForbidden) {
+		t.Fatalf("the guarded client reached a loopback address by name, or failed otherwise: %v", err)
 	}
 	resp, err := (outbound.Guard{AllowPrivate: true}).Client(5 * time.Second).Get(srv.URL)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // apiPrefix is where a store's wc/v3 REST API lives under its site URL (pretty permalinks).
@@ -79,9 +81,24 @@ func (e *APIError) Unwrap() error { return e.Err }
 func (e *APIError) RetryAfter() time.Duration { return e.Wait }
 
 // Retryable reports whether the same request may succeed later: a 429, a 5xx, or a network
-// failure.
+// failure other than a connection the address guard refused (see AddressRefused).
 func (e *APIError) Retryable() bool {
-	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
+	if e.Status == 0 {
+		return !errors.Is(e.Err, netguard.ErrForbidden)
+	}
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// AddressRefused reports whether err is a request that never left because the store's host
+// resolves to a non-public address (the client's HTTP dials through netguard), with the reason
+// to record on the connection. Trying again cannot help: the merchant must connect the store at
+// a public address.
+func AddressRefused(err error) (string, bool) {
+	var fe *netguard.ForbiddenError
+	if !errors.As(err, &fe) {
+		return "", false
+	}
+	return "the store's address was refused (" + fe.Error() + "); connect the store again at a public address", true
 }
 
 // IsNotFound reports whether err is an answer saying the object does not exist: HTTP 404, 410,

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // WebhookTopics are the topics a connected store delivers, each to a webhook with a secret of
@@ -140,37 +141,24 @@ func (c *Connector) lock(ctx context.Context, merchantID uuid.UUID, site string)
 var ErrPrivateSite = &core.Error{Kind: core.KindInvalid, Code: "invalid_site_url",
 	Message: "site_url points to a loopback or private network address, which this gateway does not call"}
 
-// checkAddress refuses a site whose host resolves to a loopback, private, link-local or
-// unspecified address, unless AllowPrivate.
+// checkAddress refuses a site whose host is or resolves to a non-public address (netguard's
+// definition), unless AllowPrivate. The connections to the store are checked again when they are
+// made (HTTP should dial through netguard).
 func (c *Connector) checkAddress(ctx context.Context, site string) error {
-	if c.AllowPrivate {
-		return nil
-	}
 	u, err := url.Parse(site)
 	if err != nil {
 		return ErrSiteURL
 	}
-	host := u.Hostname()
-	var ips []net.IP
-	if ip := net.ParseIP(host); ip != nil {
-		ips = []net.IP{ip}
-	} else {
-		addrs, err := c.resolver.LookupIPAddr(ctx, host)
-		if err != nil {
-			e := *ErrStoreUnreachable
-			e.Details = []core.FieldError{{Field: "site_url", Message: "the host name does not resolve"}}
-			return &e
-		}
-		for _, a := range addrs {
-			ips = append(ips, a.IP)
-		}
+	err = netguard.Guard{AllowPrivate: c.AllowPrivate, Resolver: c.resolver}.CheckHost(ctx, u.Hostname())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, netguard.ErrForbidden):
+		return ErrPrivateSite
 	}
-	for _, ip := range ips {
-		if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
-			return ErrPrivateSite
-		}
-	}
-	return nil
+	e := *ErrStoreUnreachable
+	e.Details = []core.FieldError{{Field: "site_url", Message: "the host name does not resolve"}}
+	return &e
 }
 
 func (c *Connector) client(site string, creds core.Credentials) Store {
@@ -324,6 +312,11 @@ func (c *Connector) FinishConnect(ctx context.Context, merchantID, connectionID 
 		w, err := api.CreateWebhook(ctx, WebhookInput{Name: "Coupongate " + topic, Topic: topic, DeliveryURL: delivery,
 			Secret: creds.WebhookSecrets[i], Status: "active"})
 		if err != nil {
+			if reason, ok := AddressRefused(err); ok {
+				_ = c.store.SetRemoteWebhooks(ctx, merchantID, connectionID, ids)
+				_ = c.store.MarkConnectionError(ctx, merchantID, connectionID, reason)
+				return ErrPrivateSite
+			}
 			var apiErr *APIError
 			if errors.As(err, &apiErr) && !apiErr.Retryable() {
 				e := *ErrWebhooksRefused

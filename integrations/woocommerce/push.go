@@ -68,7 +68,8 @@ func NewPusher(store PushStore, log *slog.Logger) *Pusher { return &Pusher{store
 
 // RunPush pushes every code of the list that is not in the store yet and deletes the pushed
 // codes that were removed. 429, 5xx and network errors are returned for the task to retry
-// (Retry-After honoured); a store that refuses the keys stops the push and marks the connection.
+// (Retry-After honoured); a store that refuses the keys, or whose address the guard refuses,
+// stops the push and marks the connection.
 func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error {
 	ref := core.PushRef{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID}
 	push, err := p.store.GetPush(ctx, ref)
@@ -120,8 +121,12 @@ func (p *Pusher) RunPush(ctx context.Context, merchantID, listID, connectionID u
 			return nil
 		}
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
-			reason := "the store refused the consumer key (" + apiErr.Code + "); connect the store again"
+		refusedAddress, addressRefused := AddressRefused(err)
+		if addressRefused || errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+			reason := refusedAddress
+			if !addressRefused {
+				reason = "the store refused the consumer key (" + apiErr.Code + "); connect the store again"
+			}
 			if err := p.store.MarkConnectionErrorAt(ctx, merchantID, connectionID, version, reason); err != nil {
 				return err
 			}

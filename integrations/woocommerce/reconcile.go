@@ -177,9 +177,12 @@ func (r *Reconciler) reactivateWebhooks(ctx context.Context, conn core.Connectio
 	return nil
 }
 
-// refused marks the connection when the store refuses the keys (nothing works until the merchant
-// connects it again) and returns other errors for the task to retry.
+// refused marks the connection when the store refuses the keys or its address is refused (nothing
+// works until the merchant connects it again) and returns other errors for the task to retry.
 func (r *Reconciler) refused(ctx context.Context, conn core.Connection, version int64, err error) error {
+	if reason, ok := AddressRefused(err); ok {
+		return r.store.MarkConnectionErrorAt(ctx, conn.MerchantID, conn.ID, version, reason)
+	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
 		return r.store.MarkConnectionErrorAt(ctx, conn.MerchantID, conn.ID, version,

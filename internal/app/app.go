@@ -23,6 +23,7 @@ import (
 	"github.com/coupongate/coupongate/integrations/outbound"
 	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/integrations/woocommerce"
+	"github.com/coupongate/coupongate/internal/netguard"
 	"github.com/coupongate/coupongate/store"
 	"github.com/coupongate/coupongate/store/redisstore"
 	"github.com/coupongate/coupongate/worker"
@@ -189,12 +190,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.ShopifyInstaller = shopify.NewInstaller(shopifyApp, db, cfg.AppURL, log)
 	a.ShopifyPusher = shopify.NewPusher(shopifyApp, db, log)
 	a.ShopifyReconciler = shopify.NewReconciler(shopifyApp, db, q, a.Redeemer, log)
+	// Every connection to a host a merchant supplied (a WooCommerce store, an SMTP server, a
+	// service account's token_uri) is dialed through one guard, which refuses non-public
+	// addresses at connect time unless ALLOW_PRIVATE_NETWORKS (webhook endpoints: below).
+	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}
+	wooHTTP := guard.Client(30 * time.Second)
 	a.WooCommerce = woocommerce.NewConnector(db, q, cfg.AppURL, cfg.AppSecret, log)
 	a.WooCommerce.AllowPrivate = cfg.AllowPrivateNetworks
+	a.WooCommerce.HTTP = wooHTTP
 	a.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	a.WooCommerceWebhooks = woocommerce.NewProcessor(db, a.Redeemer, log)
 	a.WooCommercePusher = woocommerce.NewPusher(db, log)
+	a.WooCommercePusher.HTTP = wooHTTP
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
+	a.WooCommerceReconciler.HTTP = wooHTTP
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow), core.DefaultPasswordParams, log)
@@ -202,13 +211,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
 	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
-	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL)
+	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL, guard)
 	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)
-	guard := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
-	a.Endpoints = core.NewWebhookEndpoints(db, guard)
+	hooks := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
+	a.Endpoints = core.NewWebhookEndpoints(db, hooks)
 	a.Alerts = core.NewAlertSettings(db)
 	a.Dispatcher = core.NewDispatcher(db, q, a.Sender, log)
-	a.Webhooks = outbound.NewDeliverer(db, guard.Client(15*time.Second), log)
+	a.Webhooks = outbound.NewDeliverer(db, hooks.Client(15*time.Second), log)
 	// Pushes and waiting deliveries follow their lists: codes added by imports and batches,
 	// codes removed.
 	listeners := core.Listeners{a.Connections, a.Deliveries}

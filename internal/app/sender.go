@@ -15,6 +15,7 @@ import (
 
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/messaging"
+	"github.com/coupongate/coupongate/internal/netguard"
 )
 
 // channelSender sends core messages through the merchant's configured channel: SMTP with a
@@ -24,6 +25,10 @@ type channelSender struct {
 	twilioURL string
 	fcmURL    string
 	http      *http.Client
+	// guard dials the hosts merchants supply (SMTP servers, service accounts' token_uri) and
+	// refuses non-public addresses at connect time; pushHTTP is its HTTP client.
+	guard    netguard.Guard
+	pushHTTP *http.Client
 	// TLSConfig trusts a test SMTP server's certificate (nil: the system roots).
 	TLSConfig *tls.Config
 
@@ -75,8 +80,8 @@ type cachedPusher struct {
 	sender   *messaging.PushSender
 }
 
-func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string) *channelSender {
-	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL,
+func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string, guard netguard.Guard) *channelSender {
+	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL, guard: guard, pushHTTP: guard.Client(30 * time.Second),
 		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher), configs: make(map[string]cachedConfig)}
 }
 
@@ -121,7 +126,8 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 				_ = cached.mailer.Close()
 			}
 			cached = cachedMailer{settings: key, mailer: messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port,
-				Username: c.Username, Password: c.Password, From: c.From, Security: c.Security, TLSConfig: s.TLSConfig})}
+				Username: c.Username, Password: c.Password, From: c.From, Security: c.Security, TLSConfig: s.TLSConfig,
+				Dial: s.guard.DialContext})}
 			s.mailers[merchantID] = cached
 		}
 		m := cached.mailer
@@ -147,7 +153,7 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 		s.mu.Lock()
 		cached := s.pushers[merchantID]
 		if cached.sender == nil || cached.settings != key {
-			p, err := messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.http})
+			p, err := messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.pushHTTP})
 			if err != nil {
 				s.mu.Unlock()
 				return "", permanent{err}
