@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 BENCHTIME ?= 1x
 
-.PHONY: run build test bench lint lint-openapi fuzz generate clean testdb-clean
+.PHONY: run build test bench lint lint-openapi fuzz generate clean testdb-clean screenshots
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -25,6 +25,10 @@ test:
 ## bench: the figures of the README's Benchmarks table (see bench/README.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 90m -count 1 ./bench/
+
+## screenshots: the README's pictures (docs/screenshots/*.png), taken by the dashboard's browser journeys
+screenshots:
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestJourney' ./internal/dashboardtest/
 
 ## fuzz: run every fuzz target for a while (FUZZTIME, default 30s); `make test` runs their seed corpora
 fuzz:

@@ -372,11 +372,11 @@ func TestListPagesImportProgress(t *testing.T) {
 	id := lpCreateList(t, b, url.Values{"name": {"Waiting"}, "kind": {"unique"}})
 	loc := lpLocation(t, b.upload(t, "/app/lists/"+id+"/import", "codes.txt", "A\nB\n"))
 	lpWant(t, "waiting import", b.get(t, loc), http.StatusOK,
-		`id="import-report"`, `data-poll="`+loc+`"`, `data-poll-interval="1000"`, "Waiting for a worker to start",
+		`<div class="page" id="import-page" data-poll="`+loc+`" data-poll-interval="1000">`, `id="import-report"`, "Waiting for a worker to start",
 		`<progress id="import-progress" max="100" value="0">`, `<a href="`+loc+`">Refresh</a>`)
 	// The script asks for the fragment: the same section, without the frame.
 	r := b.do(t, apptest.Request{Method: http.MethodGet, Path: loc, Header: http.Header{"X-Coupongate-Fragment": {"1"}}})
-	lpWant(t, "fragment", r, http.StatusOK, `id="import-report"`)
+	lpWant(t, "fragment", r, http.StatusOK, `id="import-page"`, `id="import-report"`)
 	if strings.Contains(string(r.Body), "<html") {
 		t.Errorf("the fragment holds the whole document")
 	}
