@@ -657,3 +657,44 @@ func TestListPagesEscapeWhatPeopleTyped(t *testing.T) {
 		t.Errorf("the refused form shows markup unescaped: %d", r.Status)
 	}
 }
+
+func TestListPagesHistoriesLoadMore(t *testing.T) {
+	// No worker: the imports and batches wait, which is all the histories need.
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Blue Bottle")
+	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
+	id := lpCreateList(t, b, url.Values{"name": {"Busy"}, "kind": {"unique"}})
+	ctx, mid, lid := context.Background(), uuid.MustParse(m.ID), uuid.MustParse(id)
+	for i := 0; i < 51; i++ {
+		if _, err := h.App.Imports.Start(ctx, mid, lid, core.FormatText, "", strings.NewReader("X\n"), 1<<20, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.App.Batches.Create(ctx, mid, lid, core.BatchSpec{Count: 1}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := regexp.MustCompile(`<td>#(\d+)`)
+	more := regexp.MustCompile(`data-load-more="(#[a-z-]+)" href="([^"]+)">Load more</a>`)
+	for _, c := range []struct {
+		page, rows   string
+		first, later []string
+	}{
+		{"/import", "#import-rows", []string{"51", "2"}, []string{"1"}},  // newest first
+		{"/generate", "#batch-rows", []string{"1", "50"}, []string{"51"}}, // oldest first
+	} {
+		page := lpPage(b.get(t, "/app/lists/"+id+c.page))
+		got := rows.FindAllStringSubmatch(page, -1)
+		if len(got) != 50 || got[0][1] != c.first[0] || got[49][1] != c.first[1] {
+			t.Fatalf("%s: first page %v", c.page, got)
+		}
+		link := more.FindStringSubmatch(page)
+		if link == nil || link[1] != c.rows {
+			t.Fatalf("%s: no Load more for %s", c.page, c.rows)
+		}
+		next := lpPage(b.get(t, link[2]))
+		got = rows.FindAllStringSubmatch(next, -1)
+		if len(got) != 1 || got[0][1] != c.later[0] || more.MatchString(next) {
+			t.Fatalf("%s: next page %v", c.page, got)
+		}
+	}
+}
