@@ -679,7 +679,7 @@ func TestListPagesHistoriesLoadMore(t *testing.T) {
 		page, rows   string
 		first, later []string
 	}{
-		{"/import", "#import-rows", []string{"51", "2"}, []string{"1"}},  // newest first
+		{"/import", "#import-rows", []string{"51", "2"}, []string{"1"}},   // newest first
 		{"/generate", "#batch-rows", []string{"1", "50"}, []string{"51"}}, // oldest first
 	} {
 		page := lpPage(b.get(t, "/app/lists/"+id+c.page))
