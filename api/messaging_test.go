@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -139,7 +140,7 @@ func TestDeliverCodesByMessage(t *testing.T) {
 	if again.ID != d.ID {
 		t.Fatalf("asking again made another delivery: %s vs %s", again.ID, d.ID)
 	}
-	time.Sleep(200 * time.Millisecond)
+	s.Drain(t, 30*time.Second) // whatever asking again queued has run
 	msgs := s.sink.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d emails, want 1", len(msgs))
@@ -295,6 +296,8 @@ func TestOutgoingWebhooksAndAlerts(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+	// The endpoint has the events before the worker records its attempts: let those tasks finish.
+	s.Drain(t, 30*time.Second)
 	var attempts struct {
 		Items []struct {
 			EventID    string `json:"event_id"`
@@ -323,7 +326,12 @@ func TestOutgoingWebhooksAndAlerts(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(3 * time.Second)
+	// Events are dispatched once: another dispatch pass, with everything it queues run, sends no
+	// second alert.
+	if err := s.App.Dispatcher.Dispatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Drain(t, 30*time.Second)
 	n := 0
 	for _, msg := range s.sink.Messages() {
 		if strings.Contains(msg.Subject, "no codes left") {

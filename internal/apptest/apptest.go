@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coupongate/coupongate/api"
+	"github.com/hibiken/asynq"
+
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 	"github.com/coupongate/coupongate/internal/dbtest"
@@ -226,6 +228,33 @@ func (h *Harness) CreateList(t testing.TB, m Merchant, body map[string]any) stri
 		t.Fatalf("create list: %d %s", r.Status, r.Body)
 	}
 	return r.Map(t)["id"].(string)
+}
+
+// Drain waits until the worker has nothing left to do now: no task of any queue is pending or
+// running (tasks scheduled or retried later are not waited for). It is the barrier a test
+// uses before it asserts that something did not happen (a second email, a second push): whatever an
+// earlier request queued has run by then. Tasks of other tests of the package count too, so Drain
+// may wait for them; it fails the test after the timeout.
+func (h *Harness) Drain(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	inspector := asynq.NewInspector(h.App.RedisOpt)
+	defer inspector.Close()
+	Eventually(t, timeout, "the worker's queues to drain", func() bool {
+		queues, err := inspector.Queues()
+		if err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		for _, q := range queues {
+			info, err := inspector.GetQueueInfo(q)
+			if err != nil {
+				t.Fatalf("drain: queue %s: %v", q, err)
+			}
+			if info.Pending+info.Active > 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Eventually polls cond until it holds or the timeout passes.
