@@ -181,3 +181,70 @@ func readDownload(t *testing.T, dir, name string) [][]string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestJourneyImportInsideTheAdmin: inside the Shopify admin, the upload form is sent by fetch with
+// the ID token (no cookie, no page load), the report follows the worker, the person is the Shopify
+// user on the import, and "Download example CSV" saves the file through a fetch with the token.
+func TestJourneyImportInsideTheAdmin(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, options{})
+	l := s.list(t, "Inside")
+	b := browsertest.New(t)
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(b.Context(), browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate(s.h.URL + "/app/lists/" + l.ID.String() + "/import?embedded=1&shop=" + s.shop + "&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvam91cm5leQ")
+	b.WaitText("main", "Upload a file")
+	browsertest.Eval[bool](b, `(window.__sameDocument = true)`)
+	before := len(b.Exchanges())
+
+	b.ClickText("Download example CSV")
+	if example := readDownload(t, downloads, "example-codes.csv"); example[0][0] != "Code" {
+		t.Fatalf("the example: %v", example)
+	}
+
+	file := filepath.Join(t.TempDir(), "inside.txt")
+	if err := os.WriteFile(file, []byte("IN-1\nIN-2\nIN-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(b, "choose the file", chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{file}))
+	b.ClickText("Upload and import")
+	b.WaitText("#import-report", "Waiting for a worker to start")
+	b.WaitURL("/imports/")
+	importID := uuid.MustParse(importIDOf(t, b))
+	if err := core.NewImportRunner(s.h.App.DB, s.h.App.DB, slog.New(slog.DiscardHandler)).Run(context.Background(), s.merchant, importID); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitText("#import-report", "Finished")
+	if got := strings.Join(strings.Fields(b.Text("#import-report .report")), ""); !strings.Contains(got, "Imported2Duplicatesinthefile1") {
+		t.Errorf("the report reads %q", got)
+	}
+	if !browsertest.Eval[bool](b, `window.__sameDocument === true`) || !strings.Contains(b.Location(), "embedded=1") {
+		t.Fatalf("the document was loaded again (now at %s)", b.Location())
+	}
+	posted := false
+	for _, x := range b.Exchanges()[before:] {
+		switch {
+		case x.Type == "Document":
+			t.Errorf("a page load of %s inside the admin", x.URL)
+		case strings.Contains(x.URL, "/app/sign-in") || strings.Contains(x.URL, "/auth/session-token"):
+			t.Errorf("a request went to %s", x.URL)
+		case x.Method == "POST" && strings.Contains(x.URL, "/import"):
+			// (DevTools shows the headers of the first hop only: the redirect's GET answered 200,
+			// which without the token it would not have.)
+			posted = true
+			if !strings.HasPrefix(x.Header.Get("Authorization"), "Bearer ") || x.Status != 303 {
+				t.Errorf("the upload: %d %v", x.Status, x.Header)
+			}
+		}
+	}
+	if !posted {
+		t.Error("no upload among the requests")
+	}
+	imp, err := s.h.App.Imports.Get(context.Background(), s.merchant, l.ID, importID)
+	if err != nil || imp.Actor != "shopify:"+s.shop+"/user/7001" {
+		t.Fatalf("the import's person: %q %v", imp.Actor, err)
+	}
+}
