@@ -144,14 +144,15 @@ func TestLastTenCodesUnderSixtyFourConcurrentRequests(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		wg.Add(1)
 		go func(i int) {
+			gt := apptest.InGoroutine(t)
 			defer wg.Done()
 			<-start
-			r := allocate(t, h, m, list, fmt.Sprintf("buyer%d@x.io", i), "drop")
+			r := allocate(gt, h, m, list, fmt.Sprintf("buyer%d@x.io", i), "drop")
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case r.Status == 201:
-				got[r.Map(t)["code"].(string)]++
+				got[r.Map(gt)["code"].(string)]++
 			case r.Status == 409 && r.ErrorCode() == "list_exhausted":
 				exhausted++
 			default:
@@ -190,10 +191,11 @@ func TestOneRecipientRacingGetsOneCode(t *testing.T) {
 	for i := 0; i < requests; i++ {
 		wg.Add(1)
 		go func() {
+			gt := apptest.InGoroutine(t)
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := allocate(t, h, m, list, "eve@example.com", "launch")
+			r := allocate(gt, h, m, list, "eve@example.com", "launch")
 			mu.Lock()
 			defer mu.Unlock()
 			if r.Status != 201 && r.Status != 200 {
@@ -203,7 +205,7 @@ func TestOneRecipientRacingGetsOneCode(t *testing.T) {
 			if r.Status == 201 {
 				created++
 			}
-			codes[r.Map(t)["code"].(string)]++
+			codes[r.Map(gt)["code"].(string)]++
 		}()
 	}
 	wg.Wait()
@@ -225,12 +227,13 @@ func TestFixedListHandsOutItsCodeUpToMaxAssignments(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		go func(i int) {
+			gt := apptest.InGoroutine(t)
 			defer wg.Done()
-			r := allocate(t, h, m, list, fmt.Sprintf("f%d@x.io", i), "")
+			r := allocate(gt, h, m, list, fmt.Sprintf("f%d@x.io", i), "")
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case r.Status == 201 && r.Map(t)["code"] == "FLYER5":
+			case r.Status == 201 && r.Map(gt)["code"] == "FLYER5":
 				ok++
 			case r.Status == 409 && r.ErrorCode() == "list_exhausted":
 				exhausted++
@@ -343,13 +346,14 @@ func TestTwoGatewaysAllocatingTogetherNeverRepeatACode(t *testing.T) {
 	for g := 0; g < 32; g++ {
 		wg.Add(1)
 		go func(g int) {
+			gt := apptest.InGoroutine(t)
 			defer wg.Done()
 			h := a
 			if g%2 == 1 {
 				h = b
 			}
 			for i := g; i < total; i += 32 {
-				r := h.Do(t, apptest.Request{Method: "POST", Path: "/api/v1/lists/" + list + "/allocations", APIKey: m.APIKey,
+				r := h.Do(gt, apptest.Request{Method: "POST", Path: "/api/v1/lists/" + list + "/allocations", APIKey: m.APIKey,
 					JSON: map[string]any{"recipient": map[string]any{"external_id": fmt.Sprint("r", i)}}})
 				if r.Status != 201 {
 					failures.Store(i, fmt.Sprintf("%d %s", r.Status, r.Body))

@@ -135,8 +135,9 @@ func TestTheSameOrderFiftyTimesAtOnceCountsOnce(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
+			gt := apptest.InGoroutine(t)
 			defer wg.Done()
-			res := order(t, h, m, "storm-order", "paid", "STORM-1")
+			res := order(gt, h, m, "storm-order", "paid", "STORM-1")
 			mu.Lock()
 			outcomes[res.Results[0].Outcome]++
 			mu.Unlock()

@@ -10,14 +10,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coupongate/coupongate/api"
 	"github.com/hibiken/asynq"
 
+	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 	"github.com/coupongate/coupongate/internal/dbtest"
@@ -255,6 +256,30 @@ func (h *Harness) Drain(t testing.TB, timeout time.Duration) {
 		}
 		return true
 	})
+}
+
+// InGoroutine returns t for use in a goroutine the test started. testing allows Fatal and FailNow
+// only on the test's own goroutine; through this wrapper they mark the test failed and end just
+// the calling goroutine (its deferred calls, such as a WaitGroup's Done, still run).
+func InGoroutine(t testing.TB) testing.TB { return goroutineTB{t} }
+
+type goroutineTB struct{ testing.TB }
+
+func (g goroutineTB) Fatal(args ...any) {
+	g.TB.Helper()
+	g.TB.Error(args...)
+	runtime.Goexit()
+}
+
+func (g goroutineTB) Fatalf(format string, args ...any) {
+	g.TB.Helper()
+	g.TB.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (g goroutineTB) FailNow() {
+	g.TB.Fail()
+	runtime.Goexit()
 }
 
 // Eventually polls cond until it holds or the timeout passes.
