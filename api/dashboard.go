@@ -500,7 +500,9 @@ func renderErrorPage(c *gin.Context, status int, ce *core.Error) {
 		msg = "The address may be mistyped, or the page was moved."
 	}
 	data := errorPageData{Status: status, Heading: headingOf(status), Message: web.Sentence(msg),
-		Details: ce.Details, SignIn: status == http.StatusUnauthorized && !d.Embedded, RequestID: RequestIDFrom(c.Request.Context())}
+		Details: ce.Details, RequestID: RequestIDFrom(c.Request.Context()),
+		// Inside the admin (a bearer request too) there is no sign-in page to go to.
+		SignIn: status == http.StatusUnauthorized && !d.Embedded && c.GetHeader("Authorization") == ""}
 	v := viewOf(c, d, data)
 	var b bytes.Buffer
 	var err error

@@ -70,8 +70,14 @@ func landing(next string, role core.Role) string {
 	return homeOf(role)
 }
 
-// startSession puts a new session in the cookie (a new id at every sign-in).
+// startSession puts a new session in the cookie (a new id at every sign-in); a session the
+// browser had before ends.
 func (h *handlers) startSession(c *gin.Context, s core.SignedIn) {
+	if old, err := c.Request.Cookie(sessionCookie); err == nil && old.Value != "" {
+		if err := h.Users.SignOut(c, old.Value); err != nil {
+			h.Log.WarnContext(c, "dashboard: the previous session was not ended", "err", err)
+		}
+	}
 	h.setCookie(c, sessionCookie, s.Token, core.SessionLifetime)
 	h.clearCookie(c, csrfCookie)
 }

@@ -329,13 +329,23 @@ func TestDashboardSignIn(t *testing.T) {
 			t.Fatalf("the new session: %d", got.Status)
 		}
 	}
+	// Signing in ends the session the browser had before (a new id at every sign-in).
+	before := f.member(t, "before", core.RoleStaff)
+	r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/sign-in", cookies: []*http.Cookie{csrf, sessionOf(before)[0]},
+		form: url.Values{"email": {f.owner.User.Email}, "password": {dashPassword}, "csrf_token": {csrf.Value}}})
+	if r.Status != http.StatusSeeOther || cookieNamed(r, "cg_session") == nil {
+		t.Fatalf("sign in over a session: %d", r.Status)
+	}
+	if _, err := f.h.App.Users.Session(context.Background(), before.Token); err == nil {
+		t.Fatal("the browser's previous session still works after a new sign-in")
+	}
 	// Signed in already, the sign-in page moves on.
 	if r := f.do(t, dashRequest{path: "/app/sign-in", cookies: sessionOf(f.owner)}); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/app" {
 		t.Fatalf("sign-in page when signed in: %d %q", r.Status, r.Header.Get("Location"))
 	}
 	// Signing out ends the session on the server.
 	s := f.member(t, "leaver", core.RoleOwner)
-	r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/sign-out", cookies: sessionOf(s), form: url.Values{"csrf_token": {s.Session.CSRFToken}}})
+	r = f.do(t, dashRequest{method: http.MethodPost, path: "/app/sign-out", cookies: sessionOf(s), form: url.Values{"csrf_token": {s.Session.CSRFToken}}})
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/app/sign-in" || cookieNamed(r, "cg_session").MaxAge >= 0 {
 		t.Fatalf("sign out: %d %v", r.Status, r.Header)
 	}
