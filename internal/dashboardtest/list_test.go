@@ -25,6 +25,7 @@ import (
 // and downloads the list's export. The worker's part (the import, the batch) runs when the test
 // says, so the progress can be seen before it.
 func TestJourneyImportGenerateExport(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, options{})
 	email := s.member(t, "owner", core.RoleOwner)
 	b := browsertest.New(t)
