@@ -159,15 +159,18 @@ func setPageHeaders(c *gin.Context, d *dashContext) {
 }
 
 func contentSecurityPolicy(d *dashContext) string {
-	frame, script := "'none'", "'self'"
+	frame, script, connect := "'none'", "'self'", "'self'"
 	if d.Embedded && d.Shop != "" {
 		frame = "https://" + d.Shop + " https://admin.shopify.com"
 		if o := originOf(d.AppBridgeURL); o != "" {
 			script += " " + o
+			connect += " " + o
 		}
+		// App Bridge reports web vitals and errors to Shopify's own hosts.
+		connect += " https://*.shopify.com https://*.shopifysvc.com"
 	}
 	return "frame-ancestors " + frame + "; default-src 'self'; script-src " + script +
-		"; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'"
+		"; style-src 'self'; img-src 'self' data:; connect-src " + connect + "; form-action 'self'; base-uri 'none'"
 }
 
 func originOf(raw string) string {
