@@ -206,7 +206,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerceReconciler.HTTP = wooHTTP
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
-	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow), core.DefaultPasswordParams, log)
+	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log), core.DefaultPasswordParams, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
