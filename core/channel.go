@@ -1,8 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -49,7 +51,10 @@ type ChannelConfig struct {
 	// Public is the channel's settings without secrets (EmailChannel, SMSChannel or PushChannel
 	// as JSON); Secret is the whole settings, secrets included.
 	Public, Secret json.RawMessage
-	UpdatedAt      time.Time
+	// SecretSet tells whether the stored settings hold a secret (a password, an auth token, a
+	// service account), without it; Get sets it.
+	SecretSet bool
+	UpdatedAt time.Time
 }
 
 // ErrChannelNotFound answers GET of a channel never configured.
@@ -62,11 +67,24 @@ type ChannelStore interface {
 	GetChannel(ctx context.Context, merchantID uuid.UUID, ch Channel) (ChannelConfig, error)
 }
 
+// ChannelTester sends one message with the settings given, not ones it keeps (a test right
+// after the settings were saved must use them).
+type ChannelTester interface {
+	SendWith(ctx context.Context, cfg ChannelConfig, msg Message) (providerID string, err error)
+}
+
 // Channels keeps the merchant's message channels.
 type Channels struct {
-	store ChannelStore
-	guard AddressGuard
-	now   func() time.Time
+	store  ChannelStore
+	guard  AddressGuard
+	tester ChannelTester
+	now    func() time.Time
+}
+
+// UseTester sets what SendTest sends through.
+func (s *Channels) UseTester(t ChannelTester) *Channels {
+	s.tester = t
+	return s
 }
 
 // NewChannels returns the service; guard refuses SMTP hosts and token URLs on loopback or
@@ -181,12 +199,137 @@ func (s *Channels) PutPush(ctx context.Context, merchantID uuid.UUID, c PushChan
 	return s.put(ctx, merchantID, ChannelPush, public, c)
 }
 
-// Get returns a channel's settings without its secrets.
+// Get returns a channel's settings without its secrets (SecretSet says whether one is stored).
 func (s *Channels) Get(ctx context.Context, merchantID uuid.UUID, ch Channel) (ChannelConfig, error) {
 	c, err := s.store.GetChannel(ctx, merchantID, ch)
 	if err != nil {
 		return ChannelConfig{}, err
 	}
+	var secret struct {
+		Password       string          `json:"password"`
+		AuthToken      string          `json:"auth_token"`
+		ServiceAccount json.RawMessage `json:"service_account"`
+	}
+	if err := json.Unmarshal(c.Secret, &secret); err == nil {
+		c.SecretSet = secret.Password != "" || secret.AuthToken != "" || len(secret.ServiceAccount) > 0
+	}
 	c.Secret = nil
 	return c, nil
+}
+
+// storedSecret reads the stored settings of ch into v; found is false when there are none.
+func (s *Channels) storedSecret(ctx context.Context, merchantID uuid.UUID, ch Channel, v any) (bool, error) {
+	c, err := s.store.GetChannel(ctx, merchantID, ch)
+	if errors.Is(err, ErrChannelNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(c.Secret, v)
+}
+
+// EditEmail is PutEmail where an empty Password keeps the stored one (a form never shows it).
+func (s *Channels) EditEmail(ctx context.Context, merchantID uuid.UUID, c EmailChannel) (ChannelConfig, error) {
+	if c.Password == "" {
+		var old EmailChannel
+		if _, err := s.storedSecret(ctx, merchantID, ChannelEmail, &old); err != nil {
+			return ChannelConfig{}, err
+		}
+		c.Password = old.Password
+	}
+	return s.PutEmail(ctx, merchantID, c)
+}
+
+// EditSMS is PutSMS where an empty AuthToken keeps the stored one.
+func (s *Channels) EditSMS(ctx context.Context, merchantID uuid.UUID, c SMSChannel) (ChannelConfig, error) {
+	if strings.TrimSpace(c.AuthToken) == "" {
+		var old SMSChannel
+		if _, err := s.storedSecret(ctx, merchantID, ChannelSMS, &old); err != nil {
+			return ChannelConfig{}, err
+		}
+		c.AuthToken = old.AuthToken
+	}
+	return s.PutSMS(ctx, merchantID, c)
+}
+
+// EditPush is PutPush where an empty ServiceAccount keeps the stored one.
+func (s *Channels) EditPush(ctx context.Context, merchantID uuid.UUID, c PushChannel) (ChannelConfig, error) {
+	if len(bytes.TrimSpace(c.ServiceAccount)) == 0 {
+		var old PushChannel
+		if _, err := s.storedSecret(ctx, merchantID, ChannelPush, &old); err != nil {
+			return ChannelConfig{}, err
+		}
+		c.ServiceAccount = old.ServiceAccount
+	}
+	return s.PutPush(ctx, merchantID, c)
+}
+
+// TestSend is a test message that the provider took.
+type TestSend struct {
+	Channel Channel
+	To      string
+	// ProviderID is the provider's id of the message (the email's Message-ID, Twilio's SID,
+	// FCM's message name).
+	ProviderID string
+}
+
+// testSendTimeout bounds a test send: the merchant is waiting for the page.
+const testSendTimeout = 30 * time.Second
+
+// SendTest sends one test message through the channel's stored settings to to (an email address,
+// an E.164 phone number or a device token), and waits for the provider's answer: a refusal is a
+// KindInvalid error with Code "test_send_failed" and the provider's reason. No code is handed
+// out and nothing is recorded.
+func (s *Channels) SendTest(ctx context.Context, merchantID uuid.UUID, ch Channel, to string) (TestSend, error) {
+	var r MessageRecipient
+	switch ch {
+	case ChannelEmail:
+		r.Email = to
+	case ChannelSMS:
+		r.Phone = to
+	case ChannelPush:
+		r.PushToken = to
+	default:
+		return TestSend{}, Invalid("channel", "must be email, sms or push")
+	}
+	r, err := NormalizeRecipient(ch, r)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && len(ce.Details) == 1 {
+			return TestSend{}, Invalid("to", ce.Details[0].Message)
+		}
+		return TestSend{}, err
+	}
+	cfg, err := s.store.GetChannel(ctx, merchantID, ch)
+	if errors.Is(err, ErrChannelNotFound) {
+		return TestSend{}, ErrChannelNotSet
+	}
+	if err != nil {
+		return TestSend{}, err
+	}
+	if s.tester == nil {
+		return TestSend{}, errors.New("core: no channel tester configured")
+	}
+	msg := Message{Channel: ch, MessageID: "<test-" + uuid.NewString() + "@coupongate>"}
+	switch ch {
+	case ChannelEmail:
+		msg.To = r.Email
+		msg.Subject = "Coupongate test message"
+		msg.Text = "This is a test message from Coupongate.\n\nYour email settings work: codes you send by email reach your customers this way."
+	case ChannelSMS:
+		msg.To = r.Phone
+		msg.Text = "Coupongate test message: your SMS settings work."
+	case ChannelPush:
+		msg.To = r.PushToken
+		msg.Title = "Coupongate test message"
+		msg.Body = "Your push settings work."
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, testSendTimeout)
+	defer cancel()
+	id, err := s.tester.SendWith(sendCtx, cfg, msg)
+	if err != nil {
+		return TestSend{}, &Error{Kind: KindInvalid, Code: "test_send_failed", Message: "the test message was not sent: " + err.Error()}
+	}
+	return TestSend{Channel: ch, To: msg.To, ProviderID: id}, nil
 }

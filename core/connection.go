@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"strings"
@@ -123,7 +124,25 @@ type ConnectionStore interface {
 	// CaseClashes returns up to limit groups of the list's codes (not removed) that differ only
 	// by case.
 	CaseClashes(ctx context.Context, merchantID, listID uuid.UUID, limit int) ([][]string, error)
+	// GetPush returns one push with its counts (ErrListNotFound when there is none).
+	GetPush(ctx context.Context, ref PushRef) (Push, error)
+	// ConnectionPushes returns every push to a connection, with counts, oldest first.
+	ConnectionPushes(ctx context.Context, merchantID, connectionID uuid.UUID) ([]Push, error)
+	// FailedPushCodes pages through the codes the shop refused in a push, in the list's order,
+	// with the shop's reasons.
+	FailedPushCodes(ctx context.Context, ref PushRef, page Page) ([]FailedPushCode, string, error)
 }
+
+// FailedPushCode is a code the shop refused, with the shop's reason.
+type FailedPushCode struct {
+	Seq    int64
+	Code   string
+	Reason string
+	At     time.Time
+}
+
+// ErrPushNotFound answers a push that does not exist: the list was never pushed to that shop.
+var ErrPushNotFound = newError(KindNotFound, "push_not_found", "the list was not pushed to this shop")
 
 // ConnectionQueue queues the background work of connections.
 type ConnectionQueue interface {
@@ -166,6 +185,33 @@ func (s *Connections) IgnoringCase(platforms ...string) *Connections {
 // List pages through the merchant's connections.
 func (s *Connections) List(ctx context.Context, merchantID uuid.UUID, page Page) ([]Connection, string, error) {
 	return s.store.ListConnections(ctx, merchantID, page.Normalize())
+}
+
+// Get returns one of the merchant's connections.
+func (s *Connections) Get(ctx context.Context, merchantID, id uuid.UUID) (Connection, error) {
+	return s.store.GetConnection(ctx, merchantID, id)
+}
+
+// ConnectionPushes returns every push of the merchant's lists to a connection, oldest first.
+func (s *Connections) ConnectionPushes(ctx context.Context, merchantID, connectionID uuid.UUID) ([]Push, error) {
+	if _, err := s.store.GetConnection(ctx, merchantID, connectionID); err != nil {
+		return nil, err
+	}
+	return s.store.ConnectionPushes(ctx, merchantID, connectionID)
+}
+
+// Push returns the push of a list to a connection (ErrPushNotFound when it was never pushed).
+func (s *Connections) Push(ctx context.Context, merchantID, listID, connectionID uuid.UUID) (Push, error) {
+	p, err := s.store.GetPush(ctx, PushRef{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID})
+	if errors.Is(err, ErrListNotFound) {
+		return Push{}, ErrPushNotFound
+	}
+	return p, err
+}
+
+// FailedCodes pages through the codes the shop refused in a push, with its reasons.
+func (s *Connections) FailedCodes(ctx context.Context, merchantID, listID, connectionID uuid.UUID, page Page) ([]FailedPushCode, string, error) {
+	return s.store.FailedPushCodes(ctx, PushRef{MerchantID: merchantID, ListID: listID, ConnectionID: connectionID}, page.Normalize())
 }
 
 // Disconnect stops using a connection at once (no more webhooks are accepted for it and its

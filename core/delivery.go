@@ -73,6 +73,9 @@ type ClaimedDelivery struct {
 	// ExpiresAt is when the code stops working: the earlier of the list's expiry and the code's
 	// own (available_till), nil when neither is set.
 	ExpiresAt *time.Time
+	// TemplateUpdatedAt is when the delivery's template was last saved, nil when it was deleted:
+	// the sender uses a template it keeps only when it is that version.
+	TemplateUpdatedAt *time.Time
 }
 
 // DeliveryInput asks for one delivery.
@@ -134,6 +137,8 @@ type DeliveryStore interface {
 	// recipient and campaign; it returns the stored one and whether it was created now.
 	CreateDelivery(ctx context.Context, d Delivery) (Delivery, bool, error)
 	GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID) (Delivery, error)
+	// ListDeliveries pages through a list's deliveries, newest first.
+	ListDeliveries(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Delivery, string, error)
 	// ClaimDelivery moves a queued delivery to sending, counting the attempt, and returns it with
 	// what its message needs (claimed true), in one statement. A delivery in any other state
 	// comes back as it is, claimed false; one that does not exist is ErrDeliveryNotFound.
@@ -165,6 +170,14 @@ type TemplateStore interface {
 	CreateTemplate(ctx context.Context, t Template) error
 	// GetTemplate returns a template of the merchant, or ErrTemplateNotFound.
 	GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (Template, error)
+	// ListTemplates pages through a list's templates, newest first.
+	ListTemplates(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Template, string, error)
+	// UpdateTemplate saves a changed template's parts, locale, time zone and UpdatedAt
+	// (ErrTemplateNotFound when it is gone).
+	UpdateTemplate(ctx context.Context, t Template) error
+	// DeleteTemplate removes a template unless deliveries made with it are queued, sending or
+	// waiting, or a bulk job with it is not finished (ErrTemplateInUse).
+	DeleteTemplate(ctx context.Context, merchantID, id uuid.UUID) error
 }
 
 // DeliveryQueue queues sends.
@@ -309,6 +322,14 @@ func DeliveryKey(r MessageRecipient) string {
 // Get returns a delivery of a list.
 func (s *Deliveries) Get(ctx context.Context, merchantID, listID, id uuid.UUID) (Delivery, error) {
 	return s.store.GetDelivery(ctx, merchantID, listID, id)
+}
+
+// List pages through a list's deliveries, newest first.
+func (s *Deliveries) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Delivery, string, error) {
+	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListDeliveries(ctx, merchantID, listID, page.Normalize())
 }
 
 // Resume gives waiting deliveries of a list the codes that arrived, oldest first, and queues

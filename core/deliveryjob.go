@@ -73,6 +73,9 @@ type DeliveryJobStore interface {
 	GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid.UUID) (DeliveryJob, error)
 	// DeliveryJobByID reads a job without its list (the worker).
 	DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) (DeliveryJob, error)
+	// ListDeliveryJobs pages through a list's jobs, newest first, each with its deliveries
+	// counted by status.
+	ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]DeliveryJob, string, error)
 }
 
 // DeliveryJobQueue queues a job's run.
@@ -135,12 +138,29 @@ func (s *DeliveryJobs) Get(ctx context.Context, merchantID, listID, jobID uuid.U
 	if err != nil {
 		return j, err
 	}
-	// The stored status says the file was read; the job is done only once every delivery it made
-	// is sent or failed (none queued, sending or waiting for a code).
+	return j.settled(), nil
+}
+
+// List pages through a list's jobs, newest first, each with its deliveries counted.
+func (s *DeliveryJobs) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]DeliveryJob, string, error) {
+	if _, err := s.deliveries.lists.GetList(ctx, merchantID, listID); err != nil {
+		return nil, "", err
+	}
+	jobs, next, err := s.store.ListDeliveryJobs(ctx, merchantID, listID, page.Normalize())
+	for i := range jobs {
+		jobs[i] = jobs[i].settled()
+	}
+	return jobs, next, err
+}
+
+// settled is the job with the status a client sees: the stored status says the file was read;
+// the job is done only once every delivery it made is sent or failed (none queued, sending or
+// waiting for a code).
+func (j DeliveryJob) settled() DeliveryJob {
 	if j.Status == JobDone && (j.Queued > 0 || j.Waiting > 0) {
 		j.Status = JobRunning
 	}
-	return j, nil
+	return j
 }
 
 // Rows of a job are handled jobChunk at a time, jobParallelism of them at once.

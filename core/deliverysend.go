@@ -42,7 +42,7 @@ type DeliverySender struct {
 	templates TemplateStore
 	sender    MessageSender
 	log       *slog.Logger
-	// cache keeps templates the sender has read: a template never changes once saved.
+	// cache keeps templates the sender has read, by the version (UpdatedAt) it read.
 	cache templateCache
 }
 
@@ -89,7 +89,7 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 		}
 		return cause
 	}
-	t, err := s.template(ctx, merchantID, d.TemplateID)
+	t, err := s.template(ctx, merchantID, d.TemplateID, d.TemplateUpdatedAt)
 	if errors.Is(err, ErrTemplateNotFound) {
 		return fail("the template was deleted")
 	}
@@ -132,9 +132,14 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	return requeue(sendErr)
 }
 
-// template reads a template through the sender's cache.
-func (s *DeliverySender) template(ctx context.Context, merchantID, id uuid.UUID) (Template, error) {
-	if t, ok := s.cache.get(merchantID, id); ok {
+// template reads a template through the sender's cache: a kept template is used when it is the
+// version the claim saw (saved at version); a template deleted since is ErrTemplateNotFound.
+func (s *DeliverySender) template(ctx context.Context, merchantID, id uuid.UUID, version *time.Time) (Template, error) {
+	if version == nil {
+		s.cache.drop(merchantID, id)
+		return Template{}, ErrTemplateNotFound
+	}
+	if t, ok := s.cache.get(merchantID, id); ok && t.UpdatedAt.Equal(*version) {
 		return t, nil
 	}
 	t, err := s.templates.GetTemplate(ctx, merchantID, id)
@@ -148,9 +153,9 @@ func (s *DeliverySender) template(ctx context.Context, merchantID, id uuid.UUID)
 // templateCacheSize bounds the templates a sender keeps; past it the cache starts over.
 const templateCacheSize = 4096
 
-// templateCache holds templates by merchant and id. Templates are immutable once saved, so an
-// entry never goes stale; a template deleted with its list is never asked for again, because
-// its deliveries went with the list.
+// templateCache holds templates by merchant and id. A template can be edited or deleted, so an
+// entry is used only when its UpdatedAt is the one the delivery's claim read (see
+// DeliverySender.template).
 type templateCache struct {
 	mu sync.Mutex
 	m  map[[2]uuid.UUID]Template
@@ -170,6 +175,12 @@ func (c *templateCache) put(t Template) {
 		c.m = make(map[[2]uuid.UUID]Template)
 	}
 	c.m[[2]uuid.UUID{t.MerchantID, t.ID}] = t
+}
+
+func (c *templateCache) drop(merchantID, id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, [2]uuid.UUID{merchantID, id})
 }
 
 // retryWrite tries a bookkeeping write a few times: after a send, losing the record would mean

@@ -11,11 +11,29 @@ import (
 type Templates struct {
 	store TemplateStore
 	lists ListStore
+	now   func() time.Time
 }
 
 // NewTemplates returns the service.
 func NewTemplates(store TemplateStore, lists ListStore) *Templates {
-	return &Templates{store: store, lists: lists}
+	return &Templates{store: store, lists: lists, now: time.Now}
+}
+
+// ErrTemplateInUse refuses to delete a template that messages still wait to be sent with.
+var ErrTemplateInUse = newError(KindConflict, "template_in_use",
+	"messages made with this template are still waiting to be sent (queued, or waiting for codes, or in a bulk send that is running); delete it once they are sent or failed")
+
+// TemplatePatch changes a template: nil fields keep their value. A template keeps its channel
+// (its deliveries were made for it); Channel, when set, must be the template's own.
+type TemplatePatch struct {
+	Channel  *string
+	Subject  *string
+	Text     *string
+	HTML     *string
+	Title    *string
+	Body     *string
+	Locale   *string
+	TimeZone *string
 }
 
 // Create validates a template (refusing unknown placeholders by name) and stores it for the list.
@@ -23,12 +41,63 @@ func (s *Templates) Create(ctx context.Context, merchantID, listID uuid.UUID, in
 	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
 		return Template{}, err
 	}
-	t, err := NewTemplate(in, time.Now())
+	t, err := NewTemplate(in, s.now())
 	if err != nil {
 		return Template{}, err
 	}
 	t.ID, t.MerchantID, t.ListID = uuid.New(), merchantID, listID
 	return t, s.store.CreateTemplate(ctx, t)
+}
+
+// Get returns one of the merchant's templates.
+func (s *Templates) Get(ctx context.Context, merchantID, id uuid.UUID) (Template, error) {
+	return s.store.GetTemplate(ctx, merchantID, id)
+}
+
+// List pages through a list's templates, newest first.
+func (s *Templates) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]Template, string, error) {
+	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListTemplates(ctx, merchantID, listID, page.Normalize())
+}
+
+// Update applies p to a template and validates the result as Create does. Messages still to be
+// sent with the template are sent with what it says now.
+func (s *Templates) Update(ctx context.Context, merchantID, id uuid.UUID, p TemplatePatch) (Template, error) {
+	t, err := s.store.GetTemplate(ctx, merchantID, id)
+	if err != nil {
+		return Template{}, err
+	}
+	if p.Channel != nil {
+		if ch, ok := ParseChannel(*p.Channel); !ok || ch != t.Channel {
+			return Template{}, Invalid("channel", "cannot change: this is a "+string(t.Channel)+" template; create a new template for another channel")
+		}
+	}
+	for _, f := range []struct {
+		to   *string
+		from *string
+	}{{&t.Subject, p.Subject}, {&t.Text, p.Text}, {&t.HTML, p.HTML}, {&t.Title, p.Title}, {&t.Body, p.Body},
+		{&t.Locale, p.Locale}, {&t.TimeZone, p.TimeZone}} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	t, err = ValidateTemplate(t)
+	if err != nil {
+		return Template{}, err
+	}
+	t.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateTemplate(ctx, t); err != nil {
+		return Template{}, err
+	}
+	return t, nil
+}
+
+// Delete removes a template, unless messages made with it still wait to be sent
+// (ErrTemplateInUse). Sent and failed deliveries keep naming it.
+func (s *Templates) Delete(ctx context.Context, merchantID, id uuid.UUID) error {
+	return s.store.DeleteTemplate(ctx, merchantID, id)
 }
 
 // Preview renders a template with a sample code and recipient, and the list's name and expiry.

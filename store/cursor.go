@@ -40,3 +40,13 @@ func trimPage[T any](items []T, limit int, position func(T) timePosition) ([]T, 
 	items = items[:limit]
 	return items, encodeCursor(position(items[len(items)-1]))
 }
+
+// newestFirst is the position a newest-first listing continues before: the cursor's, or one past
+// every row for the first page (the listing asks for (created_at, id) < the position).
+func newestFirst(cursor string) (timePosition, error) {
+	if cursor == "" {
+		return timePosition{At: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), ID: uuid.Max}, nil
+	}
+	var p timePosition
+	return p, decodeCursor(cursor, &p)
+}

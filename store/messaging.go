@@ -77,6 +77,69 @@ func (db *DB) GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (core.T
 	return t, nil
 }
 
+func scanTemplate(row pgx.Row) (core.Template, error) {
+	var t core.Template
+	var ch string
+	err := row.Scan(&t.MerchantID, &t.ID, &t.ListID, &ch, &t.Subject, &t.Text, &t.HTML, &t.Title, &t.Body, &t.Locale, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt)
+	t.Channel = core.Channel(ch)
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return t, err
+}
+
+// ListTemplates implements core.TemplateStore: newest first, one index range of the list's
+// templates.
+func (db *DB) ListTemplates(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.Template, string, error) {
+	before, err := newestFirst(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+templateColumns+` FROM templates
+		WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
+		ORDER BY created_at DESC, id DESC LIMIT $5`, merchantID, listID, before.At, before.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Template, error) { return scanTemplate(r) })
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, page.Limit, func(t core.Template) timePosition { return timePosition{At: t.CreatedAt, ID: t.ID} })
+	return out, next, nil
+}
+
+// UpdateTemplate implements core.TemplateStore.
+func (db *DB) UpdateTemplate(ctx context.Context, t core.Template) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE templates SET subject = $3, text = $4, html = $5, title = $6, body = $7, locale = $8,
+			time_zone = $9, updated_at = $10
+		WHERE merchant_id = $1 AND id = $2`,
+		t.MerchantID, t.ID, t.Subject, t.Text, t.HTML, t.Title, t.Body, t.Locale, t.TimeZone, t.UpdatedAt)
+	if err == nil && tag.RowsAffected() == 0 {
+		return core.ErrTemplateNotFound
+	}
+	return err
+}
+
+// DeleteTemplate implements core.TemplateStore: the template row is locked while its unsent
+// deliveries and unfinished jobs are looked for (a partial index each way).
+func (db *DB) DeleteTemplate(ctx context.Context, merchantID, id uuid.UUID) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		var inUse bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.merchant_id = t.merchant_id AND d.template_id = t.id
+				AND d.status IN ('queued', 'sending', 'waiting'))
+			OR EXISTS (SELECT 1 FROM delivery_jobs j WHERE j.merchant_id = t.merchant_id AND j.list_id = t.list_id AND j.template_id = t.id
+				AND j.status IN ('uploading', 'queued', 'running'))
+			FROM templates t WHERE t.merchant_id = $1 AND t.id = $2 FOR UPDATE OF t`, merchantID, id).Scan(&inUse)
+		if err != nil {
+			return notFound(err, core.ErrTemplateNotFound)
+		}
+		if inUse {
+			return core.ErrTemplateInUse
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM templates WHERE merchant_id = $1 AND id = $2`, merchantID, id)
+		return err
+	})
+}
+
 const deliveryColumns = `merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, coalesce(seq, 0),
 	coalesce(code, ''), error, attempts, provider_id, created_at, sent_at`
 
@@ -203,6 +266,27 @@ func (db *DB) ListsWithWaitingDeliveries(ctx context.Context, limit int) ([]core
 	})
 }
 
+// ListDeliveries implements core.DeliveryStore: newest first, one index range of the list's
+// deliveries.
+func (db *DB) ListDeliveries(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.Delivery, string, error) {
+	before, err := newestFirst(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
+		ORDER BY created_at DESC, id DESC LIMIT $5`, merchantID, listID, before.At, before.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, page.Limit, func(d core.Delivery) timePosition { return timePosition{At: d.CreatedAt, ID: d.ID} })
+	return out, next, nil
+}
+
 // GetDelivery implements core.DeliveryStore.
 func (db *DB) GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID) (core.Delivery, error) {
 	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE merchant_id = $1 AND id = $2 AND list_id = $3`,
@@ -214,7 +298,7 @@ func (db *DB) GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID)
 }
 
 // ClaimDelivery implements core.DeliveryStore: the claim and the reads of the delivery, its
-// list's name and its code's expiry are one statement. When the delivery is not queued the second
+// list's name, its code's expiry and its template's version are one statement. When the delivery is not queued the second
 // branch reads it as it is (from the statement's snapshot: a concurrent claim shows it still
 // queued).
 func (db *DB) ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.ClaimedDelivery, bool, error) {
@@ -225,18 +309,19 @@ func (db *DB) ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (core
 			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
 			WHERE merchant_id = $1 AND id = $2 AND status = 'queued'
 			RETURNING `+deliveryColumns+`, true)
-		SELECT d.*, l.name, least(l.expires_at, c.available_till) FROM (
+		SELECT d.*, l.name, least(l.expires_at, c.available_till), t.updated_at FROM (
 			SELECT * FROM claimed
 			UNION ALL
 			SELECT `+deliveryColumns+`, false FROM deliveries WHERE merchant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)
 		) d (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, seq)
 		LEFT JOIN code_lists l ON l.merchant_id = d.merchant_id AND l.id = d.list_id
-		LEFT JOIN codes c ON c.merchant_id = d.merchant_id AND c.list_id = d.list_id AND c.seq = d.seq`, merchantID, id),
-		&claimed, &listName, &out.ExpiresAt)
+		LEFT JOIN codes c ON c.merchant_id = d.merchant_id AND c.list_id = d.list_id AND c.seq = d.seq
+		LEFT JOIN templates t ON t.merchant_id = d.merchant_id AND t.id = d.template_id`, merchantID, id),
+		&claimed, &listName, &out.ExpiresAt, &out.TemplateUpdatedAt)
 	if err != nil {
 		return core.ClaimedDelivery{}, false, notFound(err, core.ErrDeliveryNotFound)
 	}
-	out.Delivery, out.ListName, out.ExpiresAt = d, deref(listName), ptrUTC(out.ExpiresAt)
+	out.Delivery, out.ListName, out.ExpiresAt, out.TemplateUpdatedAt = d, deref(listName), ptrUTC(out.ExpiresAt), ptrUTC(out.TemplateUpdatedAt)
 	return out, claimed, nil
 }
 
@@ -342,6 +427,30 @@ func (db *DB) GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid
 		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
 	}
 	return j, nil
+}
+
+// ListDeliveryJobs implements core.DeliveryJobStore: newest first; each job's deliveries are
+// counted over the job's own index range.
+func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.DeliveryJob, string, error) {
+	before, err := newestFirst(page.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryJobColumns+` FROM (
+			SELECT * FROM delivery_jobs WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
+			ORDER BY created_at DESC, id DESC LIMIT $5) j
+		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		GROUP BY j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at
+		ORDER BY j.created_at DESC, j.id DESC`, merchantID, listID, before.At, before.ID, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.DeliveryJob, error) { return scanDeliveryJob(r) })
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, page.Limit, func(j core.DeliveryJob) timePosition { return timePosition{At: j.CreatedAt, ID: j.ID} })
+	return out, next, nil
 }
 
 // DeliveryJobByID implements core.DeliveryJobStore.

@@ -85,6 +85,52 @@ func (db *DB) ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]c
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Push, error) { return scanPush(r) })
 }
 
+// ConnectionPushes implements core.ConnectionStore.
+func (db *DB) ConnectionPushes(ctx context.Context, merchantID, connectionID uuid.UUID) ([]core.Push, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+pushColumns+pushFrom+`
+		WHERE p.merchant_id = $1 AND p.connection_id = $2 ORDER BY p.created_at, p.list_id`, merchantID, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Push, error) { return scanPush(r) })
+}
+
+// FailedPushCodes implements core.ConnectionStore: the push's failed codes by seq (a partial
+// index), each with its code.
+func (db *DB) FailedPushCodes(ctx context.Context, ref core.PushRef, page core.Page) ([]core.FailedPushCode, string, error) {
+	var after struct {
+		Seq int64 `json:"seq"`
+	}
+	if page.Cursor != "" {
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return nil, "", err
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT s.seq, k.code, s.error, s.updated_at FROM code_pushes s
+		JOIN codes k ON k.merchant_id = s.merchant_id AND k.list_id = s.list_id AND k.seq = s.seq
+		WHERE s.merchant_id = $1 AND s.list_id = $2 AND s.connection_id = $3 AND s.state = 'failed' AND s.seq > $4
+		ORDER BY s.seq LIMIT $5`, ref.MerchantID, ref.ListID, ref.ConnectionID, after.Seq, page.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.FailedPushCode, error) {
+		var f core.FailedPushCode
+		err := r.Scan(&f.Seq, &f.Code, &f.Reason, &f.At)
+		f.At = f.At.UTC()
+		return f, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > page.Limit {
+		out = out[:page.Limit]
+		after.Seq = out[len(out)-1].Seq
+		next = encodeCursor(after)
+	}
+	return out, next, nil
+}
+
 // GetPush implements core.PushStore.
 func (db *DB) GetPush(ctx context.Context, ref core.PushRef) (core.Push, error) {
 	p, err := scanPush(db.pool.QueryRow(ctx, `SELECT `+pushColumns+pushFrom+`

@@ -212,6 +212,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
 	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
 	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL, guard)
+	a.Channels.UseTester(a.Sender)
 	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)
 	hooks := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
 	a.Endpoints = core.NewWebhookEndpoints(db, hooks)

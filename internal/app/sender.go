@@ -112,6 +112,18 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 	if err != nil {
 		return "", err
 	}
+	return s.send(ctx, merchantID, cfg, msg, true)
+}
+
+// SendWith implements core.ChannelTester: one message with cfg's settings, on a connection (and,
+// for push, an access token) of its own that is not kept.
+func (s *channelSender) SendWith(ctx context.Context, cfg core.ChannelConfig, msg core.Message) (string, error) {
+	return s.send(ctx, cfg.MerchantID, cfg, msg, false)
+}
+
+// send sends msg with cfg's settings; keep reuses and keeps the merchant's SMTP connection and
+// push sender.
+func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msg core.Message, keep bool) (string, error) {
 	key := settingsKey(cfg.Secret)
 	switch msg.Channel {
 	case core.ChannelEmail:
@@ -119,19 +131,27 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		s.mu.Lock()
-		cached := s.mailers[merchantID]
-		if cached.mailer == nil || cached.settings != key {
-			if cached.mailer != nil {
-				_ = cached.mailer.Close()
-			}
-			cached = cachedMailer{settings: key, mailer: messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port,
-				Username: c.Username, Password: c.Password, From: c.From, Security: c.Security, TLSConfig: s.TLSConfig,
-				Dial: s.guard.DialContext})}
-			s.mailers[merchantID] = cached
+		newMailer := func() *messaging.Mailer {
+			return messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
+				From: c.From, Security: c.Security, TLSConfig: s.TLSConfig, Dial: s.guard.DialContext})
 		}
-		m := cached.mailer
-		s.mu.Unlock()
+		var m *messaging.Mailer
+		if keep {
+			s.mu.Lock()
+			cached := s.mailers[merchantID]
+			if cached.mailer == nil || cached.settings != key {
+				if cached.mailer != nil {
+					_ = cached.mailer.Close()
+				}
+				cached = cachedMailer{settings: key, mailer: newMailer()}
+				s.mailers[merchantID] = cached
+			}
+			m = cached.mailer
+			s.mu.Unlock()
+		} else {
+			m = newMailer()
+			defer func() { _ = m.Close() }()
+		}
 		err := m.Send(ctx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
 		if err != nil {
 			return "", classify(err)
@@ -150,19 +170,31 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		s.mu.Lock()
-		cached := s.pushers[merchantID]
-		if cached.sender == nil || cached.settings != key {
-			p, err := messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.pushHTTP})
+		newSender := func() (*messaging.PushSender, error) {
+			return messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.pushHTTP})
+		}
+		var p *messaging.PushSender
+		if keep {
+			s.mu.Lock()
+			cached := s.pushers[merchantID]
+			if cached.sender == nil || cached.settings != key {
+				fresh, err := newSender()
+				if err != nil {
+					s.mu.Unlock()
+					return "", permanent{err}
+				}
+				cached = cachedPusher{settings: key, sender: fresh}
+				s.pushers[merchantID] = cached
+			}
+			p = cached.sender
+			s.mu.Unlock()
+		} else {
+			fresh, err := newSender()
 			if err != nil {
-				s.mu.Unlock()
 				return "", permanent{err}
 			}
-			cached = cachedPusher{settings: key, sender: p}
-			s.pushers[merchantID] = cached
+			p = fresh
 		}
-		p := cached.sender
-		s.mu.Unlock()
 		name, err := p.Send(ctx, msg.To, msg.Title, msg.Body, nil)
 		return name, classify(err)
 	}
