@@ -54,3 +54,36 @@ func TestMissingBrowserNamesThePackage(t *testing.T) {
 		t.Fatalf("ExecPath without a browser: %v", err)
 	}
 }
+
+// TestAxeFindsViolations: Axe reports an unlabelled field and text too pale to read, each with
+// its rule, impact, element and help page, under a policy that forbids inline scripts; a page
+// without faults has none.
+func TestAxeFindsViolations(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'")
+		body := `<label for="name">Name</label><input id="name"><p>Readable</p>`
+		if r.URL.Path == "/faulty" {
+			body = `<input id="name"><p style="color:#ccc;background:#fff">Pale</p>`
+		}
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Axe</title><main><h1>Axe</h1>%s</main></html>`, body)
+	}))
+	defer srv.Close()
+	b := New(t)
+	b.Navigate(srv.URL + "/faulty")
+	got := map[string]AxeViolation{}
+	for _, v := range b.Axe() {
+		got[v.Rule] = v
+	}
+	label, contrast := got["label"], got["color-contrast"]
+	if !label.Serious() || len(label.Nodes) != 1 || label.Nodes[0].Target != "#name" || !strings.HasPrefix(label.HelpURL, "https://dequeuniversity.com/") {
+		t.Errorf("the unlabelled field: %+v", label)
+	}
+	if !contrast.Serious() || len(contrast.Nodes) != 1 || !strings.Contains(contrast.String(), "at p") {
+		t.Errorf("the pale text: %s", contrast)
+	}
+	b.Navigate(srv.URL + "/fine")
+	if v := b.Axe(); len(v) != 0 {
+		t.Errorf("a page without faults: %v", v)
+	}
+}

@@ -1,0 +1,159 @@
+package dashboardtest
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/browsertest"
+)
+
+// TestPagesAccessible: axe-core (vendored for the tests) finds no serious or critical violation on
+// any page of the dashboard, opened in Chromium with real data: the sign-in and invite pages, every
+// owner's page (lists, a list with its codes, an import report, a batch, a code with a timeline, a
+// customer, the team, the forms with and without field errors, the confirmations), the embedded
+// frame, the error pages, and what staff see (their pages and the 403 page). Each violation is
+// printed with its rule, the element and the rule's help page.
+func TestPagesAccessible(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, options{})
+	ctx := context.Background()
+	app := s.h.App
+
+	// A list low on stock with an import whose report names rejected rows, a delivered and a
+	// redeemed code (timelines) for a customer; a list with a generated batch; a fixed code.
+	spring, err := app.Lists.Create(ctx, s.merchant, core.ListInput{Name: "Spring welcome",
+		Description: "Codes for the spring newsletter", LowStockThreshold: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := app.Imports.Start(ctx, s.merchant, spring.ID, core.FormatCSV, "spring.csv",
+		strings.NewReader("Code\nSPRING-0001\nSPRING-0002\nSPRING-0001\nnot a code\nSPRING-0003\nSPRING-0004\n"), 1<<20, "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Importer.Run(ctx, s.merchant, imp.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"alice@example.com", "bob@example.com"} {
+		if _, err := app.Allocator.Allocate(ctx, s.merchant, spring.ID, core.AllocationRequest{
+			Recipient: core.Recipient{Email: email}, Campaign: "spring", Actor: "api_key:shop"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, err := app.Recipient.Codes(ctx, s.merchant, core.Recipient{Email: "alice@example.com"})
+	if err != nil || len(alice) == 0 {
+		t.Fatalf("alice's codes: %v %v", alice, err)
+	}
+	redeemed := alice[0].Code.Code
+	if _, err := app.Redeemer.Redeem(ctx, s.merchant, spring.ID, redeemed, core.ManualRedemption{
+		OrderID: "#1001", Note: "Paid at the till", Actor: "owner@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	summer, err := app.Lists.Create(ctx, s.merchant, core.ListInput{Name: "Summer sale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := app.Batches.Create(ctx, s.merchant, summer.ID, core.BatchSpec{Count: 60, Prefix: "SUMMER", Length: 8}, "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Generator.Run(ctx, s.merchant, summer.ID, batch.Number); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Lists.Create(ctx, s.merchant, core.ListInput{Name: "Staff discount", Kind: core.KindFixed,
+		FixedCode: "STAFF10", MaxAssignments: 100}); err != nil {
+		t.Fatal(err)
+	}
+	owner := s.member(t, "owner", core.RoleOwner)
+	staff := s.member(t, "staff", core.RoleStaff)
+	_, invite := s.invite(t, "new", core.RoleStaff)
+
+	b := browsertest.New(t)
+	checked := 0
+	check := func(what string) {
+		t.Helper()
+		checked++
+		for _, v := range b.Axe() {
+			if v.Serious() {
+				t.Errorf("%s (%s): %s", what, b.Location(), v)
+			}
+		}
+	}
+	open := func(what, path, text string) {
+		t.Helper()
+		b.Navigate(s.h.URL + path)
+		b.WaitText("main", text)
+		check(what)
+	}
+	list := func(l core.List, rest string) string { return "/app/lists/" + l.ID.String() + rest }
+
+	// Before signing in.
+	open("the sign-in page", "/app/sign-in", "Sign in")
+	b.Fill("#email", owner)
+	b.Fill("#password", "not the password at all")
+	b.ClickText("Sign in")
+	b.WaitText(".banner-critical", "not right")
+	check("a refused sign-in")
+	open("the invite page", "/app/invite/"+invite[strings.LastIndex(invite, "/")+1:], "Set your password")
+	open("a used invite link", "/app/invite/"+s.merchant.String()+".used", "This invite link does not work")
+
+	// The owner's pages.
+	signIn(b, s.h.URL, owner, password)
+	b.WaitText("main h1", "Lists")
+	check("the lists page")
+	open("Create list", "/app/lists/new", "Create list")
+	b.ClickText("Create list")
+	b.WaitText(".field-error-message", ".")
+	check("Create list with field errors")
+	open("a list", list(spring, ""), "Spring welcome")
+	open("a fixed list", "/app", "Staff discount")
+	b.ClickText("Staff discount")
+	b.WaitText("main h1", "Staff discount")
+	check("a fixed list")
+	open("Edit list", list(spring, "/edit"), "Spring welcome")
+	open("a list's codes", list(spring, "/codes"), "SPRING-0002")
+	open("a prefix search", list(spring, "/codes?q=SPRING-"), "SPRING-0002")
+	open("a customer's codes in a list", list(spring, "/codes?q=alice%40example.com"), redeemed)
+	open("a state filter", list(spring, "/codes?state=redeemed"), redeemed)
+	open("a code with its timeline", list(spring, "/codes/"+url.PathEscape(redeemed)), "Paid at the till")
+	open("an unused code", list(spring, "/codes/SPRING-0004"), "SPRING-0004")
+	open("Remove a code", list(spring, "/codes/SPRING-0004/remove"), "SPRING-0004")
+	open("Import", list(spring, "/import"), "Upload a file")
+	open("an import report", list(spring, "/imports/"+imp.ID.String()), "Duplicate")
+	open("Generate with a batch", list(summer, "/generate"), "Download with info")
+	open("Export", list(spring, "/export"), "Remove unused codes")
+	open("Remove unused codes", list(spring, "/remove-unused"), "Spring welcome")
+	open("Delete list", list(spring, "/delete"), "Spring welcome")
+	open("Find a code", "/app/codes", "Find a code")
+	open("a code found", "/app/codes?q=SPRING-0002", "SPRING-0002")
+	open("Customers", "/app/customers", "Customers")
+	open("a customer", "/app/customers?q=alice%40example.com", redeemed)
+	open("Team", "/app/settings/team", staff)
+	open("a page that does not exist", "/app/nowhere", "This page does not exist")
+	open("a list that does not exist", "/app/lists/"+uuid.NewString(), "This page does not exist")
+
+	// Inside the Shopify admin (no top bar, App Bridge's stand-in loaded).
+	b.Navigate(s.h.URL + "/app?embedded=1&shop=" + s.shop + "&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvam91cm5leQ")
+	b.WaitText("#list-rows", "Spring welcome")
+	check("the lists page inside the admin")
+
+	// Staff.
+	b.Navigate(s.h.URL + "/app")
+	b.WaitText("main h1", "Lists")
+	b.ClickText("Sign out")
+	b.WaitText("main h1", "Sign in")
+	signIn(b, s.h.URL, staff, password)
+	b.WaitText("main h1", "Find a code")
+	check("Find a code for staff")
+	open("a code for staff", list(spring, "/codes/"+url.PathEscape(redeemed)), "Paid at the till")
+	open("an owner's page for staff", "/app/settings/team", "You cannot open this page")
+
+	if checked < 30 {
+		t.Fatalf("only %d pages checked", checked)
+	}
+}
