@@ -123,8 +123,10 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 // ---- Headers and who is signed in -------------------------------------------------------------
 
 // dashHeaders starts every dashboard request: it sets the security headers of an HTML answer,
-// refuses state-changing requests sent by other sites, and records the request's context.
+// refuses state-changing requests sent by other sites, records the request's context, and times
+// the answer (Server-Timing, see timePage).
 func (h *handlers) dashHeaders(c *gin.Context) {
+	timePage(c)
 	d := &dashContext{APIKey: h.Config.ShopifyAPIKey, AppBridgeURL: h.Config.AppBridgeURL}
 	q := c.Request.URL.Query()
 	d.Shop, d.Embedded = embeddedShopOf(q)
