@@ -132,11 +132,12 @@ type templateResponse struct {
 	Locale    string    `json:"locale"`
 	TimeZone  string    `json:"time_zone"`
 	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func toTemplateResponse(t core.Template) templateResponse {
 	return templateResponse{ID: t.ID.String(), ListID: t.ListID.String(), Channel: string(t.Channel), Subject: t.Subject, Text: t.Text,
-		HTML: t.HTML, Title: t.Title, Body: t.Body, Locale: t.Locale, TimeZone: t.TimeZone, CreatedAt: t.CreatedAt}
+		HTML: t.HTML, Title: t.Title, Body: t.Body, Locale: t.Locale, TimeZone: t.TimeZone, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
 // createTemplate is POST /api/v1/lists/{id}/templates.
@@ -156,6 +157,84 @@ func (h *handlers) createTemplate(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, toTemplateResponse(t))
+}
+
+// listTemplates is GET /api/v1/lists/{id}/templates: newest first.
+func (h *handlers) listTemplates(c *gin.Context) {
+	listID, p, ok := listIDAndPage(c)
+	if !ok {
+		return
+	}
+	items, next, err := h.Templates.List(c, merchantID(c), listID, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	renderPage(c, items, next, toTemplateResponse)
+}
+
+// templatePatchRequest is the body of PATCH /api/v1/templates/{id}: absent fields stay.
+type templatePatchRequest struct {
+	Channel  *string `json:"channel"`
+	Subject  *string `json:"subject"`
+	Text     *string `json:"text"`
+	HTML     *string `json:"html"`
+	Title    *string `json:"title"`
+	Body     *string `json:"body"`
+	Locale   *string `json:"locale"`
+	TimeZone *string `json:"time_zone"`
+}
+
+// patchTemplate is PATCH /api/v1/templates/{id}: the fields sent change, the others stay.
+func (h *handlers) patchTemplate(c *gin.Context) {
+	id, ok := pathUUID(c, "template_id", core.ErrTemplateNotFound)
+	if !ok {
+		return
+	}
+	var req templatePatchRequest
+	if !h.bindJSON(c, &req) {
+		return
+	}
+	h.saveTemplate(c, id, core.TemplatePatch{Channel: req.Channel, Subject: req.Subject, Text: req.Text, HTML: req.HTML,
+		Title: req.Title, Body: req.Body, Locale: req.Locale, TimeZone: req.TimeZone})
+}
+
+// putTemplate is PUT /api/v1/templates/{id}: the whole template as POST creates it; parts left
+// out are emptied, and the channel must be the template's own.
+func (h *handlers) putTemplate(c *gin.Context) {
+	id, ok := pathUUID(c, "template_id", core.ErrTemplateNotFound)
+	if !ok {
+		return
+	}
+	var req templateRequest
+	if !h.bindJSON(c, &req) {
+		return
+	}
+	h.saveTemplate(c, id, core.TemplatePatch{Channel: req.Channel, Subject: &req.Subject, Text: &req.Text, HTML: &req.HTML,
+		Title: &req.Title, Body: &req.Body, Locale: &req.Locale, TimeZone: &req.TimeZone})
+}
+
+func (h *handlers) saveTemplate(c *gin.Context, id uuid.UUID, p core.TemplatePatch) {
+	t, err := h.Templates.Update(c, merchantID(c), id, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toTemplateResponse(t))
+}
+
+// deleteTemplate is DELETE /api/v1/templates/{id}: 409 template_in_use while messages made with
+// it are still to be sent.
+func (h *handlers) deleteTemplate(c *gin.Context) {
+	id, ok := pathUUID(c, "template_id", core.ErrTemplateNotFound)
+	if !ok {
+		return
+	}
+	if err := h.Templates.Delete(c, merchantID(c), id); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 // previewTemplate is POST /api/v1/templates/{id}/preview.
@@ -188,16 +267,19 @@ type deliveryRequest struct {
 }
 
 type deliveryResponse struct {
-	ID        string     `json:"id"`
-	ListID    string     `json:"list_id"`
-	Status    string     `json:"status"`
-	Channel   string     `json:"channel"`
-	Code      *string    `json:"code"`
-	Campaign  string     `json:"campaign"`
-	Error     string     `json:"error"`
-	Attempts  int        `json:"attempts"`
-	CreatedAt time.Time  `json:"created_at"`
-	SentAt    *time.Time `json:"sent_at"`
+	ID         string                `json:"id"`
+	ListID     string                `json:"list_id"`
+	Status     string                `json:"status"`
+	Channel    string                `json:"channel"`
+	TemplateID string                `json:"template_id"`
+	JobID      *string               `json:"job_id"`
+	Recipient  core.MessageRecipient `json:"recipient"`
+	Code       *string               `json:"code"`
+	Campaign   string                `json:"campaign"`
+	Error      string                `json:"error"`
+	Attempts   int                   `json:"attempts"`
+	CreatedAt  time.Time             `json:"created_at"`
+	SentAt     *time.Time            `json:"sent_at"`
 }
 
 func toDeliveryResponse(d core.Delivery) deliveryResponse {
@@ -205,13 +287,32 @@ func toDeliveryResponse(d core.Delivery) deliveryResponse {
 	if status == core.DeliverySending {
 		status = core.DeliveryQueued // sending is the worker's business
 	}
-	out := deliveryResponse{ID: d.ID.String(), ListID: d.ListID.String(), Status: status, Channel: string(d.Channel), Campaign: d.Campaign,
+	out := deliveryResponse{ID: d.ID.String(), ListID: d.ListID.String(), Status: status, Channel: string(d.Channel),
+		TemplateID: d.TemplateID.String(), Recipient: d.Recipient, Campaign: d.Campaign,
 		Error: d.Error, Attempts: d.Attempts, CreatedAt: d.CreatedAt, SentAt: d.SentAt}
+	if d.JobID != nil {
+		job := d.JobID.String()
+		out.JobID = &job
+	}
 	if d.Code != "" {
 		code := d.Code
 		out.Code = &code
 	}
 	return out
+}
+
+// listDeliveries is GET /api/v1/lists/{id}/deliveries: newest first.
+func (h *handlers) listDeliveries(c *gin.Context) {
+	listID, p, ok := listIDAndPage(c)
+	if !ok {
+		return
+	}
+	items, next, err := h.Deliveries.List(c, merchantID(c), listID, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	renderPage(c, items, next, toDeliveryResponse)
 }
 
 // createDelivery is POST /api/v1/lists/{id}/deliveries: 202 for a new delivery, 200 for the
@@ -390,6 +491,20 @@ func toDeliveryJobResponse(j core.DeliveryJob) deliveryJobResponse {
 	return deliveryJobResponse{ID: j.ID.String(), ListID: j.ListID.String(), Status: j.Status, Channel: string(j.Channel), Campaign: j.Campaign,
 		Total: j.Total(), Queued: j.Queued, Sent: j.Sent, Failed: j.Failed, Waiting: j.Waiting, Invalid: j.Invalid,
 		Progress: math.Round(j.Progress()*1000) / 1000, Error: j.Error, CreatedAt: j.CreatedAt}
+}
+
+// listDeliveryJobs is GET /api/v1/lists/{id}/deliveries/bulk: newest first.
+func (h *handlers) listDeliveryJobs(c *gin.Context) {
+	listID, p, ok := listIDAndPage(c)
+	if !ok {
+		return
+	}
+	items, next, err := h.DeliveryJobs.List(c, merchantID(c), listID, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	renderPage(c, items, next, toDeliveryJobResponse)
 }
 
 // getDeliveryJob is GET /api/v1/lists/{id}/deliveries/bulk/{job_id}.

@@ -1094,6 +1094,45 @@ func oaMessagingScenario(t *testing.T, h *apptest.Harness, sink *messagingfake.S
 	admin(http.MethodPost, "/api/v1/templates/"+nobody+"/preview", nil, http.StatusNotFound)
 	admin(http.MethodPost, "/api/v1/templates/not-a-uuid/preview", nil, http.StatusNotFound)
 
+	// Templates listed newest first, changed (PATCH), replaced (PUT) and deleted; a template
+	// keeps its channel.
+	type oaPage struct {
+		Items      []map[string]any `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	pageOf := func(path string) oaPage {
+		t.Helper()
+		var p oaPage
+		admin(http.MethodGet, path, nil, http.StatusOK).JSON(t, &p)
+		return p
+	}
+	if p := pageOf(templates + "?limit=2"); len(p.Items) != 2 || p.Items[0]["id"] != pushTpl || p.NextCursor == "" {
+		t.Fatalf("first page of templates: %+v", p)
+	} else if p = pageOf(templates + "?limit=2&cursor=" + url.QueryEscape(p.NextCursor)); len(p.Items) != 1 || p.Items[0]["id"] != emailTpl || p.NextCursor != "" {
+		t.Fatalf("second page of templates: %+v", p)
+	}
+	admin(http.MethodGet, templates+"?limit=0", nil, http.StatusUnprocessableEntity)
+	admin(http.MethodGet, templates+"?cursor=nonsense", nil, http.StatusBadRequest)
+	admin(http.MethodGet, "/api/v1/lists/"+nobody+"/templates", nil, http.StatusNotFound)
+	smsPath := "/api/v1/templates/" + smsTpl
+	if r := admin(http.MethodPatch, smsPath, map[string]any{"text": "{firstname}, your code is {couponcode}"}, http.StatusOK).Map(t); r["text"] != "{firstname}, your code is {couponcode}" || r["channel"] != "sms" {
+		t.Fatalf("patched template: %v", r)
+	}
+	admin(http.MethodPatch, smsPath, map[string]any{"channel": "email"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPatch, smsPath, map[string]any{"text": "Code: <coupon_cod>"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPatch, "/api/v1/templates/"+nobody, map[string]any{"text": "x"}, http.StatusNotFound)
+	raw(http.MethodPatch, smsPath, "application/json", strings.NewReader("{"), http.StatusBadRequest)
+	admin(http.MethodPatch, smsPath, map[string]any{"text": strings.Repeat("x", oaMaxJSON)}, http.StatusRequestEntityTooLarge)
+	pushPath := "/api/v1/templates/" + pushTpl
+	admin(http.MethodPut, pushPath, map[string]any{"channel": "push", "title": "A gift for <firstname>", "body": "Code <couponcode>"}, http.StatusOK)
+	admin(http.MethodPut, pushPath, map[string]any{"channel": "sms", "text": "x"}, http.StatusUnprocessableEntity)
+	admin(http.MethodPut, "/api/v1/templates/"+nobody, map[string]any{"channel": "sms", "text": "x"}, http.StatusNotFound)
+	raw(http.MethodPut, pushPath, "application/json", strings.NewReader("{"), http.StatusBadRequest)
+	admin(http.MethodPut, pushPath, map[string]any{"channel": "push", "body": strings.Repeat("x", oaMaxJSON)}, http.StatusRequestEntityTooLarge)
+	unused := id(admin(http.MethodPost, templates, map[string]any{"channel": "sms", "text": "<couponcode>"}, http.StatusCreated))
+	admin(http.MethodDelete, "/api/v1/templates/"+unused, nil, http.StatusNoContent)
+	admin(http.MethodDelete, "/api/v1/templates/"+unused, nil, http.StatusNotFound)
+
 	// Webhook endpoints and alert addresses, set up before the deliveries so that they hear them.
 	var mu sync.Mutex
 	var secret string
@@ -1186,6 +1225,17 @@ func oaMessagingScenario(t *testing.T, h *apptest.Harness, sink *messagingfake.S
 	if w["status"] != "waiting" || w["code"] != nil {
 		t.Fatalf("a delivery of an empty list: %v", w)
 	}
+	// A template that a waiting delivery will be sent with stays.
+	admin(http.MethodDelete, "/api/v1/templates/"+emptyTpl, nil, http.StatusConflict)
+	// The list's deliveries, newest first.
+	if p := pageOf(deliveries + "?limit=2"); len(p.Items) != 2 || p.Items[0]["id"] != sent[2] || p.NextCursor == "" {
+		t.Fatalf("first page of deliveries: %+v", p)
+	} else if p = pageOf(deliveries + "?limit=2&cursor=" + url.QueryEscape(p.NextCursor)); len(p.Items) != 1 || p.Items[0]["id"] != sent[0] {
+		t.Fatalf("second page of deliveries: %+v", p)
+	}
+	admin(http.MethodGet, deliveries+"?limit=501", nil, http.StatusUnprocessableEntity)
+	admin(http.MethodGet, deliveries+"?cursor=nonsense", nil, http.StatusBadRequest)
+	admin(http.MethodGet, "/api/v1/lists/"+nobody+"/deliveries", nil, http.StatusNotFound)
 	ended := h.CreateList(t, m, map[string]any{"name": "Archived"})
 	endedTpl := id(admin(http.MethodPost, "/api/v1/lists/"+ended+"/templates", map[string]any{"channel": "sms", "text": "<couponcode>"}, http.StatusCreated))
 	admin(http.MethodPatch, "/api/v1/lists/"+ended, map[string]any{"archived": true}, http.StatusOK)
@@ -1230,6 +1280,25 @@ func oaMessagingScenario(t *testing.T, h *apptest.Harness, sink *messagingfake.S
 		"email\n"+strings.Repeat("someone@example.com\n", 2*oaMaxUpload/20))
 	raw(http.MethodPost, bulk, ct, body, http.StatusRequestEntityTooLarge)
 	admin(http.MethodGet, bulk+"/"+nobody, nil, http.StatusNotFound)
+	// The list's bulk jobs, newest first (the refused uploads too, failed).
+	all := pageOf(bulk)
+	var order []any
+	for _, j := range all.Items {
+		if j["id"] == job || j["id"] == queried {
+			order = append(order, j["id"], j["status"])
+		}
+	}
+	if !slices.Equal(order, []any{queried, "done", job, "done"}) {
+		t.Fatalf("bulk jobs: %+v", all)
+	}
+	if p := pageOf(bulk + "?limit=1"); len(p.Items) != 1 || p.NextCursor == "" {
+		t.Fatalf("first page of bulk jobs: %+v", p)
+	} else if p = pageOf(bulk + "?limit=1&cursor=" + url.QueryEscape(p.NextCursor)); len(p.Items) != 1 || p.Items[0]["id"] != all.Items[1]["id"] {
+		t.Fatalf("second page of bulk jobs: %+v", p)
+	}
+	admin(http.MethodGet, bulk+"?limit=0", nil, http.StatusUnprocessableEntity)
+	admin(http.MethodGet, bulk+"?cursor=nonsense", nil, http.StatusBadRequest)
+	admin(http.MethodGet, "/api/v1/lists/"+nobody+"/deliveries/bulk", nil, http.StatusNotFound)
 
 	// The endpoint heard the codes handed out, signed; every attempt is listed, newest first.
 	admin(http.MethodPost, "/api/v1/lists/"+list+"/codes/MSG-0012/redeem", map[string]any{"order_id": "till-1"}, http.StatusOK)
