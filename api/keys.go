@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -36,16 +38,24 @@ func (h *handlers) rotateKey(c *gin.Context) {
 	if req.GraceSeconds != nil {
 		grace = time.Duration(*req.GraceSeconds) * time.Second
 	}
-	id := merchantID(c)
-	k, err := h.Merchants.RotateKey(c, id, kind, grace)
+	k, err := h.rotateMerchantKey(c, merchantID(c), kind, grace)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	// This process stops trusting the merchant's cached keys at once; the replaced key is
-	// verified again, and honoured until its grace period ends.
-	h.adminKeys.forget(id)
-	h.storefrontKeys.forget(id)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, rotateKeyResponse{Kind: string(k.Kind), Key: k.Key, PreviousKeyExpiresAt: k.PreviousExpiresAt})
+}
+
+// rotateMerchantKey rotates the merchant's key of that kind through core (the API's rotation and
+// the dashboard's settings share it). This process stops trusting the merchant's cached keys at
+// once; the replaced key is verified again, and honoured until its grace period ends.
+func (h *handlers) rotateMerchantKey(ctx context.Context, id uuid.UUID, kind core.KeyKind, grace time.Duration) (core.RotatedKey, error) {
+	k, err := h.Merchants.RotateKey(ctx, id, kind, grace)
+	if err != nil {
+		return core.RotatedKey{}, err
+	}
+	h.adminKeys.forget(id)
+	h.storefrontKeys.forget(id)
+	return k, nil
 }

@@ -1177,6 +1177,9 @@ func oaMessagingScenario(t *testing.T, h *apptest.Harness, sink *messagingfake.S
 	admin(http.MethodDelete, endpoints+"/"+spare, nil, http.StatusNoContent)
 	admin(http.MethodDelete, endpoints+"/"+spare, nil, http.StatusNotFound)
 	admin(http.MethodDelete, endpoints+"/not-a-uuid", nil, http.StatusNotFound)
+	// Re-enabling an active endpoint answers it as it is; a deleted one is not found.
+	admin(http.MethodPost, endpoints+"/"+ep.ID+"/enable", nil, http.StatusOK)
+	admin(http.MethodPost, endpoints+"/"+spare+"/enable", nil, http.StatusNotFound)
 
 	alerts := "/api/v1/settings/alerts"
 	if r := admin(http.MethodGet, alerts, nil, http.StatusOK); !strings.Contains(string(r.Body), `"emails":[]`) {

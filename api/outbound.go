@@ -67,6 +67,21 @@ func (h *handlers) deleteEndpoint(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// enableEndpoint is POST /api/v1/webhook-endpoints/{id}/enable: a disabled endpoint is active
+// again and hears the events from now on; an active one is answered as it is.
+func (h *handlers) enableEndpoint(c *gin.Context) {
+	id, ok := pathUUID(c, "endpoint_id", core.ErrEndpointNotFound)
+	if !ok {
+		return
+	}
+	e, err := h.Endpoints.Enable(c, merchantID(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toEndpointResponse(e))
+}
+
 type attemptResponse struct {
 	EventID    string    `json:"event_id"`
 	EventType  string    `json:"type"`

@@ -170,6 +170,7 @@ func NewRouter(d Deps) http.Handler {
 	admin.GET("/webhook-endpoints", h.listEndpoints)
 	admin.DELETE("/webhook-endpoints/:endpoint_id", h.deleteEndpoint)
 	admin.GET("/webhook-endpoints/:endpoint_id/attempts", h.endpointAttempts)
+	admin.POST("/webhook-endpoints/:endpoint_id/enable", h.enableEndpoint)
 	admin.PUT("/settings/alerts", h.putAlerts)
 	admin.GET("/settings/alerts", h.getAlerts)
 	admin.GET("/compliance-exports", h.listComplianceExports)

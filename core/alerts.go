@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"net/mail"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -26,10 +27,10 @@ func (s *AlertSettings) Put(ctx context.Context, merchantID uuid.UUID, emails []
 		return nil, Invalid("emails", "at most 20 addresses")
 	}
 	out := []string{}
-	for _, e := range emails {
-		e = strings.ToLower(strings.TrimSpace(e))
+	for _, given := range emails {
+		e := strings.ToLower(strings.TrimSpace(given))
 		if a, err := mail.ParseAddress(e); err != nil || a.Address != e {
-			return nil, Invalid("emails", "each must be an email address")
+			return nil, Invalid("emails", strconv.Quote(strings.TrimSpace(given))+" is not an email address")
 		}
 		out = append(out, e)
 	}

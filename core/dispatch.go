@@ -162,8 +162,9 @@ func alertText(a AlertEvent) (subject, text string) {
 	case EventTypeEndpointDisabled:
 		subject = "Coupongate: webhook endpoint disabled"
 		text = fmt.Sprintf("Every delivery to %v has failed since %v, so Coupongate disabled the endpoint (id %v). "+
-			"Its attempts are listed at GET /api/v1/webhook-endpoints/%v/attempts; create the endpoint again once it answers.",
-			a.Data["url"], a.Data["failing_since"], a.Data["endpoint_id"], a.Data["endpoint_id"])
+			"Its attempts are listed at GET /api/v1/webhook-endpoints/%v/attempts. Once it answers again, re-enable it "+
+			"in the dashboard (Settings, Outgoing webhooks) or with POST /api/v1/webhook-endpoints/%v/enable.",
+			a.Data["url"], a.Data["failing_since"], a.Data["endpoint_id"], a.Data["endpoint_id"], a.Data["endpoint_id"])
 		return subject, text + "\n"
 	default:
 		subject = "Coupongate: " + a.Type

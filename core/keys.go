@@ -89,6 +89,37 @@ func (s *Merchants) RotateKey(ctx context.Context, merchantID uuid.UUID, kind Ke
 	return RotatedKey{Kind: kind, Key: key, PreviousExpiresAt: expires}, nil
 }
 
+// KeyState is what may be shown of one of a merchant's keys: never the key (only its hash is
+// kept), but whether the key its last rotation replaced still works, and until when.
+type KeyState struct {
+	Kind KeyKind
+	// PreviousExpiresAt is the end of the replaced key's grace period while it still works; nil
+	// when no replaced key works any more.
+	PreviousExpiresAt *time.Time
+}
+
+// KeyStates returns the state of the merchant's admin and storefront keys, in that order.
+func (s *Merchants) KeyStates(ctx context.Context, merchantID uuid.UUID) ([]KeyState, error) {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]KeyState, 0, 2)
+	for _, k := range []struct {
+		kind KeyKind
+		prev PreviousKey
+	}{{KeyAdmin, m.PreviousAPIKey}, {KeyStorefront, m.PreviousStorefrontKey}} {
+		st := KeyState{Kind: k.kind}
+		if len(k.prev.Hash) > 0 && now.Before(k.prev.Expires) {
+			t := k.prev.Expires.UTC()
+			st.PreviousExpiresAt = &t
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // AuthenticateKey returns the merchant whose key of that kind this is: its current key, or the
 // previous one until the end of its grace period. Any other key is ErrUnauthorized (admin) or
 // ErrStorefrontKey (storefront).

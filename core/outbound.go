@@ -73,6 +73,11 @@ type EndpointStore interface {
 	ListEndpoints(ctx context.Context, merchantID uuid.UUID) ([]WebhookEndpoint, error)
 	DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) error
 	ListAttempts(ctx context.Context, merchantID, endpointID uuid.UUID, page Page) ([]WebhookAttempt, string, error)
+	// LastAttempts returns the newest attempt of each of the merchant's endpoints that has one.
+	LastAttempts(ctx context.Context, merchantID uuid.UUID) (map[uuid.UUID]WebhookAttempt, error)
+	// EnableEndpoint makes a disabled endpoint active again, with no failing mark, and returns it
+	// (without its secret); the endpoint hears the events that happen from then on.
+	EnableEndpoint(ctx context.Context, merchantID, id uuid.UUID) (WebhookEndpoint, error)
 }
 
 // AddressGuard refuses URLs whose host is a loopback or private address (unless the operator
@@ -140,6 +145,27 @@ func (s *WebhookEndpoints) Get(ctx context.Context, merchantID, id uuid.UUID) (W
 // Delete removes an endpoint; its pending messages are dropped.
 func (s *WebhookEndpoints) Delete(ctx context.Context, merchantID, id uuid.UUID) error {
 	return s.store.DeleteEndpoint(ctx, merchantID, id)
+}
+
+// Enable turns a disabled endpoint back on (re-enable, once it answers again). It hears the
+// events that happen from now on, not those it missed while disabled, and its failing streak
+// starts afresh, so it has the whole disable period again before it can be disabled anew. An
+// active endpoint is returned as it is.
+func (s *WebhookEndpoints) Enable(ctx context.Context, merchantID, id uuid.UUID) (WebhookEndpoint, error) {
+	e, err := s.Get(ctx, merchantID, id)
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	if e.State == EndpointActive {
+		return e, nil
+	}
+	return s.store.EnableEndpoint(ctx, merchantID, id)
+}
+
+// LastAttempts returns the newest delivery attempt of each of the merchant's endpoints, by
+// endpoint id (an endpoint never tried has none).
+func (s *WebhookEndpoints) LastAttempts(ctx context.Context, merchantID uuid.UUID) (map[uuid.UUID]WebhookAttempt, error) {
+	return s.store.LastAttempts(ctx, merchantID)
 }
 
 // Attempts pages through an endpoint's delivery attempts, newest first.

@@ -125,6 +125,54 @@ func (db *DB) DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) erro
 	})
 }
 
+// EnableEndpoint implements core.EndpointStore. Like a new endpoint, the one enabled hears what
+// happens from now on: when nothing listened meanwhile, the merchant's event cursor moves to now
+// first, so the backlog of the disabled time is not sent.
+func (db *DB) EnableEndpoint(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookEndpoint, error) {
+	var e core.WebhookEndpoint
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if err := restartIdleCursor(ctx, tx, merchantID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET state = 'active', failing_since = NULL, disabled_at = NULL
+			WHERE merchant_id = $1 AND id = $2 AND state = 'disabled'`, merchantID, id); err != nil {
+			return err
+		}
+		var err error
+		e, err = db.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id))
+		if err != nil {
+			return notFound(err, core.ErrEndpointNotFound)
+		}
+		return startEventCursor(ctx, tx, merchantID)
+	})
+	e.Secret = ""
+	return e, err
+}
+
+// LastAttempts implements core.EndpointStore: one index probe per endpoint.
+func (db *DB) LastAttempts(ctx context.Context, merchantID uuid.UUID) (map[uuid.UUID]core.WebhookAttempt, error) {
+	rows, err := db.pool.Query(ctx, `SELECT w.id, a.id, a.message_id, a.event_type, a.status_code, a.error, a.duration_ms, a.at
+		FROM webhook_endpoints w CROSS JOIN LATERAL (
+			SELECT id, message_id, event_type, status_code, error, duration_ms, at FROM webhook_attempts
+			WHERE merchant_id = w.merchant_id AND endpoint_id = w.id ORDER BY id DESC LIMIT 1) a
+		WHERE w.merchant_id = $1`, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]core.WebhookAttempt{}
+	for rows.Next() {
+		var endpoint uuid.UUID
+		var a core.WebhookAttempt
+		if err := rows.Scan(&endpoint, &a.ID, &a.MessageID, &a.EventType, &a.StatusCode, &a.Error, &a.DurationMS, &a.At); err != nil {
+			return nil, err
+		}
+		a.At = a.At.UTC()
+		out[endpoint] = a
+	}
+	return out, rows.Err()
+}
+
 // ListAttempts implements core.EndpointStore: newest first.
 func (db *DB) ListAttempts(ctx context.Context, merchantID, endpointID uuid.UUID, page core.Page) ([]core.WebhookAttempt, string, error) {
 	var before struct {
