@@ -218,7 +218,9 @@ func BenchmarkDashboard10M(b *testing.B) {
 		{"list page", func(int) string { return id }},
 		{"codes, first page", func(int) string { return id + "/codes" }},
 		{"codes, prefix search (4 characters)", func(int) string { return id + "/codes?q=" + randomCode()[:4] }},
-		{"codes, recipient search", func(i int) string { return id + "/codes?q=" + url.QueryEscape("r"+strconv.Itoa(i%handed)+"@example.com") }},
+		{"codes, recipient search", func(i int) string {
+			return id + "/codes?q=" + url.QueryEscape("r"+strconv.Itoa(i%handed)+"@example.com")
+		}},
 		{"codes, state filter (redeemed)", func(int) string { return id + "/codes?state=redeemed" }},
 		{"codes, Load more deep in the list", func(int) string {
 			return id + "/codes?after=" + seqCursor(int64(n-n/10+rng.IntN(n/10-100)))
