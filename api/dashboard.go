@@ -115,8 +115,10 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	staff.POST("/sign-out", h.signOut)
 	h.dashboardLists(owner)
 	h.dashboardTeam(owner)
+	h.dashboardSettings(owner)
 	h.dashboardList(owner)
 	h.dashboardCodes(owner, staff)
+	h.dashboardShops(owner)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 
