@@ -118,6 +118,7 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	h.dashboardSettings(owner)
 	h.dashboardList(owner)
 	h.dashboardCodes(owner, staff)
+	h.dashboardShops(owner)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 
