@@ -33,7 +33,8 @@ func axeClean(t *testing.T, b *browsertest.Browser, what string) {
 	}
 }
 
-// TestJourneyRotateStorefrontKey: the owner opens Settings, API keys, rotates the storefront key
+// TestJourneyRotateStorefrontKey: the owner opens Settings, saves an alert address (a wrong one is
+// told beside the box), opens API keys, rotates the storefront key
 // with a 7-day grace period, reads the new key once with the sentence saying so and until when the
 // old one works, and copies it with the button; the copied key works at the API, and so does the
 // old one for now. Back on the keys page the key is gone for good.
@@ -59,6 +60,18 @@ func TestJourneyRotateStorefrontKey(t *testing.T) {
 	b.Click(`.nav a[href="/app/settings"]`)
 	b.WaitText("main h1", "Settings")
 	b.WaitText(".tabs a[aria-current=page]", "Alerts")
+	axeClean(t, b, "the alerts page")
+	// (an empty textarea has no text node for Fill to type into)
+	browsertest.Eval[bool](b, `(document.querySelector("#alert-emails").value = "ops@shop.example\nnot-an-address", true)`)
+	b.ClickText("Save alert addresses")
+	b.WaitText("#error-emails", `"not-an-address" is not an email address.`)
+	axeClean(t, b, "the alerts page with an error")
+	browsertest.Eval[bool](b, `(document.querySelector("#alert-emails").value = "ops@shop.example", true)`)
+	b.ClickText("Save alert addresses")
+	b.WaitText(".banner-success", "Alert addresses saved.")
+	if got := b.Text("#alert-emails"); got != "ops@shop.example" {
+		t.Fatalf("the saved addresses read %q", got)
+	}
 	b.ClickText("API keys")
 	b.WaitText(".tabs a[aria-current=page]", "API keys")
 	b.WaitText("main", "Storefront key")
