@@ -279,7 +279,7 @@ func TestDashboardCSRF(t *testing.T) {
 		})
 	}
 	// Bearer requests need no CSRF token: the header cannot be sent by another site.
-	r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/settings/team", form: url.Values{"email": {"bearer@example.com"}, "role": {"staff"}},
+	r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/settings/team", form: url.Values{"email": {"bearer-" + uuid.NewString()[:8] + "@example.com"}, "role": {"staff"}},
 		header: map[string]string{"Authorization": "Bearer " + idToken(f.shop, time.Minute, testShopifySecret)}})
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "/app/invite/") {
 		t.Fatalf("an invite from inside the admin: %d %s", r.Status, r.Body)
