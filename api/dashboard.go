@@ -119,6 +119,7 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	h.dashboardList(owner)
 	h.dashboardCodes(owner, staff)
 	h.dashboardShops(owner)
+	h.dashboardMessages(owner)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 

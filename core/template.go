@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"html"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -442,6 +443,21 @@ func init() {
 //     dropped, changed or two swapped ($coupon_cod, $expiry_dat, $emial), refused as a typo.
 //     A $ before a digit, a space or punctuation ($5 off, $10.00, $ 5) is just a dollar sign.
 func Placeholders() []string { return append([]string(nil), canonicalPlaceholders...) }
+
+// PlaceholderAliases returns the other names each canonical placeholder is known by (see
+// Placeholders), sorted; a name without aliases has none in the map.
+func PlaceholderAliases() map[string][]string {
+	out := map[string][]string{}
+	for alias, name := range placeholderNames {
+		if alias != name {
+			out[name] = append(out[name], alias)
+		}
+	}
+	for _, aliases := range out {
+		sort.Strings(aliases)
+	}
+	return out
+}
 
 // segment is a piece of a parsed part: literal text, or a placeholder (name set, text as
 // written).

@@ -110,6 +110,28 @@ func (s *Templates) Preview(ctx context.Context, merchantID, id uuid.UUID) (Temp
 	if err != nil {
 		return Template{}, Rendered{}, err
 	}
-	r, err := t.Render(SampleRenderData(list.Name, list.ExpiresAt))
+	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.now())))
 	return t, r, err
+}
+
+// PreviewDraft renders a template that is not saved (what an editor holds) as Preview renders a
+// saved one, after the checks Create makes; the list gives its name and expiry.
+func (s *Templates) PreviewDraft(ctx context.Context, merchantID, listID uuid.UUID, in TemplateInput) (Template, Rendered, error) {
+	list, err := s.lists.GetList(ctx, merchantID, listID)
+	if err != nil {
+		return Template{}, Rendered{}, err
+	}
+	t, err := NewTemplate(in, s.now())
+	if err != nil {
+		return Template{}, Rendered{}, err
+	}
+	t.MerchantID, t.ListID = merchantID, listID
+	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.now())))
+	return t, r, err
+}
+
+// sampleExpiry is the expiry a preview shows: that of a code of the list handed out at now
+// (CodeExpiresAt), so a list with valid_for previews now + valid_for unless its own end is sooner.
+func sampleExpiry(list List, now time.Time) *time.Time {
+	return CodeExpiresAt(list, nil, &now)
 }
