@@ -15,7 +15,8 @@ import (
 // TestPagesAccessible: axe-core (vendored for the tests) finds no serious or critical violation on
 // any page of the dashboard, opened in Chromium with real data: the sign-in and invite pages, every
 // owner's page (lists, a list with its codes, an import report, a batch, a code with a timeline, a
-// customer, the team, the forms with and without field errors, the confirmations), the embedded
+// customer, the team, settings, shops with a push, the forms with and without field errors, the
+// confirmations), the embedded
 // frame, the error pages, and what staff see (their pages and the 403 page). Each violation is
 // printed with its rule, the element and the rule's help page.
 func TestPagesAccessible(t *testing.T) {
@@ -67,6 +68,19 @@ func TestPagesAccessible(t *testing.T) {
 	}
 	if _, err := app.Lists.Create(ctx, s.merchant, core.ListInput{Name: "Staff discount", Kind: core.KindFixed,
 		FixedCode: "STAFF10", MaxAssignments: 100}); err != nil {
+		t.Fatal(err)
+	}
+	// The site's Shopify shop with a push waiting for the worker; an outgoing webhook endpoint.
+	var connID uuid.UUID
+	if err := app.DB.Pool().QueryRow(ctx, `SELECT id FROM connections WHERE merchant_id = $1 AND shop = $2`, s.merchant, s.shop).Scan(&connID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := app.Connections.StartPush(ctx, s.merchant, summer.ID, core.PushInput{ConnectionID: connID,
+		Discount: core.Discount{Title: "Summer 10%", ValueType: core.ValuePercentage, Value: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := app.Endpoints.Create(ctx, s.merchant, "https://hooks.shop.example/coupongate", []string{core.EventTypeExhausted})
+	if err != nil {
 		t.Fatal(err)
 	}
 	owner := s.member(t, "owner", core.RoleOwner)
@@ -134,6 +148,14 @@ func TestPagesAccessible(t *testing.T) {
 	open("Customers", "/app/customers", "Customers")
 	open("a customer", "/app/customers?q=alice%40example.com", redeemed)
 	open("Team", "/app/settings/team", staff)
+	open("Settings: alerts", "/app/settings", "Alert addresses")
+	open("Settings: outgoing webhooks", "/app/settings/webhooks", "hooks.shop.example")
+	open("an endpoint", "/app/settings/webhooks/"+endpoint.ID.String(), "No attempts yet")
+	open("Settings: API keys", "/app/settings/keys", "Storefront key")
+	open("Shops", "/app/shops", s.shop)
+	open("a shop", "/app/shops/"+connID.String(), "Push a list")
+	open("a push", "/app/shops/"+connID.String()+"/pushes/"+summer.ID.String(), "Summer sale")
+	open("Disconnect", "/app/shops/"+connID.String()+"/disconnect", s.shop)
 	open("a page that does not exist", "/app/nowhere", "This page does not exist")
 	open("a list that does not exist", "/app/lists/"+uuid.NewString(), "This page does not exist")
 
