@@ -59,6 +59,7 @@ type listRequest struct {
 	ExpiresAt         optional[time.Time] `json:"expires_at"`
 	LowStockThreshold *int64              `json:"low_stock_threshold" validate:"omitempty,gte=0"`
 	ReassignWindow    *int64              `json:"reassign_window" validate:"omitempty,gte=0,lte=315360000"`
+	ValidFor          optional[int64]     `json:"valid_for"`
 	CaseInsensitive   *bool               `json:"case_insensitive"`
 	Archived          *bool               `json:"archived"`
 }
@@ -76,6 +77,7 @@ type listResponse struct {
 	ExpiresAt         *time.Time  `json:"expires_at"`
 	LowStockThreshold int64       `json:"low_stock_threshold"`
 	ReassignWindow    int64       `json:"reassign_window"`
+	ValidFor          *int64      `json:"valid_for"`
 	CaseInsensitive   bool        `json:"case_insensitive"`
 	Status            string      `json:"status"`
 	Counts            core.Counts `json:"counts"`
@@ -89,6 +91,10 @@ func toListResponse(l core.List) listResponse {
 		RequireIssued: l.RequireIssued, StartsAt: l.StartsAt, ExpiresAt: l.ExpiresAt, LowStockThreshold: l.LowStockThreshold,
 		ReassignWindow: int64(l.ReassignWindow / time.Second), CaseInsensitive: l.CaseInsensitive,
 		Status: string(l.Status(time.Now())), Counts: l.Counts, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
+	}
+	if l.ValidFor > 0 {
+		s := int64(l.ValidFor / time.Second)
+		r.ValidFor = &s
 	}
 	if l.Kind == core.KindFixed {
 		code, max := l.FixedCode, l.MaxAssignments
@@ -104,6 +110,7 @@ func (h *handlers) createList(c *gin.Context) {
 	}
 	in := core.ListInput{
 		UsesPerCode: req.UsesPerCode, StartsAt: req.StartsAt.ptr(), ExpiresAt: req.ExpiresAt.ptr(), ReassignWindow: req.ReassignWindow,
+		ValidFor: req.ValidFor.ptr(),
 	}
 	setFrom(&in.Name, req.Name)
 	setFrom(&in.Description, req.Description)
@@ -162,7 +169,7 @@ func (h *handlers) updateList(c *gin.Context) {
 		Name: req.Name, Description: req.Description, FixedCode: req.FixedCode, CaseInsensitive: req.CaseInsensitive,
 		MaxAssignments: req.MaxAssignments, UsesPerCode: req.UsesPerCode, RequireIssued: req.RequireIssued,
 		StartsAt: req.StartsAt.patch(), ExpiresAt: req.ExpiresAt.patch(), LowStockThreshold: req.LowStockThreshold,
-		ReassignWindow: req.ReassignWindow, Archived: req.Archived,
+		ReassignWindow: req.ReassignWindow, ValidFor: req.ValidFor.patch(), Archived: req.Archived,
 	}
 	if req.Kind != nil {
 		k := core.ListKind(*req.Kind)

@@ -59,8 +59,6 @@ type Deps struct {
 	ShopRoutes ShopRoutes
 	// Users signs people in to the dashboard (/app) and manages their team.
 	Users *core.Users
-	// Scanner marks codes used in the shop (/app/scan, a staff PIN on the redeem page).
-	Scanner *core.Scanner
 }
 
 // handlers carries the dependencies of the route handlers.

@@ -61,6 +61,28 @@ type Code struct {
 	Timeline  []Event
 }
 
+// CodeExpiresAt is a code's own expiry, the one rule every answer uses (allocation, GET code,
+// validation, searches, exports, <expirydate>): the earliest of the list's expires_at, the code's
+// own available_till and, when the list has ValidFor, delivered + ValidFor. Nil when none
+// applies (an undelivered code of a valid_for list has no hand-out to count from yet). Queries
+// that must filter by it call the SQL twin cg_code_expires_at (migrations/00016); keep them alike.
+func CodeExpiresAt(list List, till, delivered *time.Time) *time.Time {
+	var out *time.Time
+	earliest := func(t *time.Time) {
+		if t != nil && (out == nil || t.Before(*out)) {
+			u := t.UTC()
+			out = &u
+		}
+	}
+	earliest(list.ExpiresAt)
+	earliest(till)
+	if list.ValidFor > 0 && delivered != nil {
+		end := delivered.Add(list.ValidFor)
+		earliest(&end)
+	}
+	return out
+}
+
 // Expired reports whether the code can no longer be used at now because its list's or its own
 // expiry has passed (a used-up or removed code is not counted as expired: that says more).
 func (c Code) Expired(now time.Time) bool {

@@ -59,11 +59,14 @@ type List struct {
 	ExpiresAt         *time.Time
 	LowStockThreshold int64
 	ReassignWindow    time.Duration
-	CaseInsensitive   bool
-	ArchivedAt        *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	Counts            Counts
+	// ValidFor is how long a code stays valid after it was handed out (unique lists); 0 means
+	// no such rule. See CodeExpiresAt.
+	ValidFor        time.Duration
+	CaseInsensitive bool
+	ArchivedAt      *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Counts          Counts
 }
 
 // Status derives the list's status at now.
@@ -102,6 +105,7 @@ type ListInput struct {
 	ExpiresAt         *time.Time
 	LowStockThreshold int64
 	ReassignWindow    *int64 // seconds
+	ValidFor          *int64 // seconds; nil for no validity after hand-out
 	CaseInsensitive   bool
 }
 
@@ -120,6 +124,7 @@ type ListPatch struct {
 	ExpiresAt         **time.Time
 	LowStockThreshold *int64
 	ReassignWindow    *int64
+	ValidFor          **int64 // seconds; a pointer to nil clears it
 	Archived          *bool
 }
 
@@ -186,6 +191,12 @@ func (s *Lists) Create(ctx context.Context, merchantID uuid.UUID, in ListInput) 
 			return List{}, Invalid("reassign_window", "must be between 0 and 315360000 seconds")
 		}
 	}
+	if in.ValidFor != nil {
+		if err := checkValidFor(*in.ValidFor); err != nil {
+			return List{}, err
+		}
+		l.ValidFor = time.Duration(*in.ValidFor) * time.Second
+	}
 	if err := validateList(l); err != nil {
 		return List{}, err
 	}
@@ -240,6 +251,15 @@ func (s *Lists) Update(ctx context.Context, merchantID, listID uuid.UUID, p List
 			}
 			l.ReassignWindow = time.Duration(*p.ReassignWindow) * time.Second
 		}
+		if p.ValidFor != nil {
+			l.ValidFor = 0
+			if *p.ValidFor != nil {
+				if err := checkValidFor(**p.ValidFor); err != nil {
+					return err
+				}
+				l.ValidFor = time.Duration(**p.ValidFor) * time.Second
+			}
+		}
 		if p.Archived != nil {
 			switch {
 			case *p.Archived && l.ArchivedAt == nil:
@@ -280,6 +300,9 @@ func validateList(l List) error {
 		return Invalid("fixed_code", "is only for lists of kind fixed")
 	case l.Kind == KindUnique && l.MaxAssignments != 0:
 		return Invalid("max_assignments", "is only for lists of kind fixed")
+	case l.Kind == KindFixed && l.ValidFor != 0:
+		// The shared code is handed out again and again: it has no one hand-out to count from.
+		return Invalid("valid_for", "is only for lists of kind unique")
 	case l.Kind == KindFixed:
 		if _, ok := CheckCode(l.FixedCode); !ok {
 			return Invalid("fixed_code", "is required for a fixed list: 1 to 100 characters, no whitespace or control characters")
@@ -301,6 +324,18 @@ func CheckCode(raw string) (string, bool) {
 		}
 	}
 	return code, true
+}
+
+// maxValidFor bounds valid_for, as the reassign window is bounded: ten years in seconds.
+const maxValidFor = 10 * 365 * 86400
+
+// checkValidFor refuses a valid_for that is not a positive number of seconds (null, not zero,
+// says there is no such rule).
+func checkValidFor(seconds int64) error {
+	if seconds <= 0 || seconds > maxValidFor {
+		return Invalid("valid_for", "must be between 1 and 315360000 seconds, or null for no limit after hand-out")
+	}
+	return nil
 }
 
 func immutable(field string) error {

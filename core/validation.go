@@ -31,7 +31,8 @@ type FoundCode struct {
 	Uses          int
 	AvailableFrom *time.Time
 	AvailableTill *time.Time
-	Holder        Recipient // who it was delivered to (unique lists)
+	DeliveredAt   *time.Time // when it was handed out; nil when it never was
+	Holder        Recipient  // who it was delivered to (unique lists)
 	HoldID        *uuid.UUID
 	HeldUntil     *time.Time
 	HoldCustomer  string // recipient key of the customer holding it
@@ -54,15 +55,9 @@ func (f FoundCode) HeldBy(customerKey string, now time.Time) (held, mine bool) {
 	return true, customerKey != "" && customerKey == f.HoldCustomer
 }
 
-// ExpiresAt is when the code stops being usable: the earlier of the list's and the code's end.
+// ExpiresAt is when the code stops being usable: its own expiry (CodeExpiresAt).
 func (f FoundCode) ExpiresAt() *time.Time {
-	switch {
-	case f.List.ExpiresAt == nil:
-		return f.AvailableTill
-	case f.AvailableTill == nil || f.List.ExpiresAt.Before(*f.AvailableTill):
-		return f.List.ExpiresAt
-	}
-	return f.AvailableTill
+	return CodeExpiresAt(f.List, f.AvailableTill, f.DeliveredAt)
 }
 
 // judge decides whether the code may be used now by customer (zero when the storefront does not
@@ -73,8 +68,7 @@ func judge(f FoundCode, customer Recipient, customerKey string, now time.Time) s
 		return ReasonNotFound
 	case f.List.ArchivedAt != nil:
 		return ReasonArchived
-	case f.List.ExpiresAt != nil && !now.Before(*f.List.ExpiresAt),
-		f.AvailableTill != nil && !now.Before(*f.AvailableTill):
+	case f.ExpiresAt() != nil && !now.Before(*f.ExpiresAt()):
 		return ReasonExpired
 	case f.List.StartsAt != nil && now.Before(*f.List.StartsAt),
 		f.AvailableFrom != nil && now.Before(*f.AvailableFrom):
@@ -172,6 +166,10 @@ func NewValidator(codes CodeFinder, holds HoldStore, limiter FailureLimiter, hol
 	}
 	return &Validator{codes: codes, holds: holds, limiter: limiter, hold: hold, log: log, now: time.Now}
 }
+
+// SetClock replaces the service's clock (time.Now by default), so a test can ask at an exact
+// instant, such as the one a code's validity after hand-out ends.
+func (v *Validator) SetClock(now func() time.Time) { v.now = now }
 
 // Validate answers whether a code is valid now, and with Reserve holds a valid single-use code.
 // Unknown and known codes take the same path (one indexed lookup) so timing tells nothing, and

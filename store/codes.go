@@ -63,7 +63,7 @@ func (r *codeRow) scan(row pgx.Row) error {
 func (r codeRow) toCore(list core.List) core.Code {
 	c := core.Code{
 		ListID: list.ID, Seq: r.Seq, Code: r.Code, State: core.CodeState(r.State), Uses: r.Uses,
-		DeliveredAt: ptrUTC(r.DeliveredAt), RedeemedAt: ptrUTC(r.RedeemedAt), ExpiresAt: earlierTime(list.ExpiresAt, r.Till),
+		DeliveredAt: ptrUTC(r.DeliveredAt), RedeemedAt: ptrUTC(r.RedeemedAt), ExpiresAt: core.CodeExpiresAt(list, r.Till, r.DeliveredAt),
 		HeldUntil: ptrUTC(r.HeldUntil),
 	}
 	rec := core.Recipient{ExternalID: orEmpty(r.RecipientExt), Email: orEmpty(r.RecipientEmail), Phone: orEmpty(r.Phone)}
@@ -124,9 +124,14 @@ func (db *DB) SearchCodes(ctx context.Context, list core.List, q core.CodeQuery)
 	case core.FilterReserved:
 		filters = append(filters, "hold_id IS NOT NULL", "held_until > now()", "state <> 'removed'")
 	case core.FilterExpired:
-		if list.ExpiresAt != nil && !time.Now().Before(*list.ExpiresAt) {
+		switch {
+		case list.ExpiresAt != nil && !time.Now().Before(*list.ExpiresAt):
 			filters = append(filters, "state IN ('available', 'delivered')")
-		} else {
+		case list.ValidFor > 0:
+			// The code's own expiry (core.CodeExpiresAt) through its SQL twin.
+			filters = append(filters, "state IN ('available', 'delivered')",
+				"cg_code_expires_at(NULL, available_till, delivered_at, "+arg(int64(list.ValidFor/time.Second))+") <= now()")
+		default:
 			filters = append(filters, "state IN ('available', 'delivered')", "available_till <= now()")
 		}
 	}
@@ -482,17 +487,20 @@ func rfc3339(expr string) string {
 
 // ExportCodes implements core.CodeStore: the header core.ExportHeader, then one row per code in
 // list order, produced by COPY and streamed into w as PostgreSQL sends it, so memory stays flat
-// however long the list. Times are RFC 3339 UTC; expires_at is the earlier of the list's expiry
-// and the code's own available_till; the code, recipient and campaign columns are guarded against
+// however long the list. Times are RFC 3339 UTC; expires_at is the code's own expiry
+// (core.CodeExpiresAt: the earliest of the list's expiry, the code's available_till and its
+// hand-out plus the list's valid_for); the code, recipient and campaign columns are guarded against
 // spreadsheet formulas (guardCode, guardText).
 func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.ExportFilter, w io.Writer) error {
-	expires := rfc3339("available_till")
+	// Literals formatted here (COPY takes no bind parameters).
+	listExpires, validFor := "NULL::timestamptz", "NULL::bigint"
 	if list.ExpiresAt != nil {
-		// Literals formatted here (COPY takes no bind parameters); the text one as rfc3339 writes it.
-		lit := "'" + list.ExpiresAt.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
-		text := "'" + list.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z") + "'"
-		expires = `CASE WHEN available_till IS NULL OR available_till >= ` + lit + ` THEN ` + text + ` ELSE ` + rfc3339("available_till") + ` END`
+		listExpires = "'" + list.ExpiresAt.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
 	}
+	if list.ValidFor > 0 {
+		validFor = strconv.FormatInt(int64(list.ValidFor/time.Second), 10) + "::bigint"
+	}
+	expires := rfc3339(`cg_code_expires_at(` + listExpires + `, available_till, delivered_at, ` + validFor + `)`)
 	cond := ""
 	switch filter {
 	case core.ExportDelivered:
@@ -509,16 +517,6 @@ func (db *DB) ExportCodes(ctx context.Context, list core.List, filter core.Expor
 		FROM codes WHERE merchant_id = ` + quoteUUID(list.MerchantID) + ` AND list_id = ` + quoteUUID(list.ID) + cond + `
 		ORDER BY seq) TO STDOUT WITH (FORMAT csv)`
 	return db.copyTo(ctx, w, core.ExportHeader+"\n", sql)
-}
-
-func earlierTime(a, b *time.Time) *time.Time {
-	switch {
-	case a == nil:
-		return ptrUTC(b)
-	case b == nil || a.Before(*b):
-		return ptrUTC(a)
-	}
-	return ptrUTC(b)
 }
 
 func orEmpty(s *string) string {

@@ -35,6 +35,7 @@ type listRow struct {
 	ExpiresAt         *time.Time
 	LowStockThreshold int64
 	ReassignWindow    int64
+	ValidFor          *int64 // seconds; NULL for no validity after hand-out
 	CaseInsensitive   bool
 	ArchivedAt        *time.Time
 	CreatedAt         time.Time
@@ -50,6 +51,10 @@ func toListRow(l core.List) listRow {
 		LowStockThreshold: l.LowStockThreshold, ReassignWindow: int64(l.ReassignWindow / time.Second),
 		CaseInsensitive: l.CaseInsensitive, ArchivedAt: ptrUTC(l.ArchivedAt), CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
 	}
+	if l.ValidFor > 0 {
+		s := int64(l.ValidFor / time.Second)
+		r.ValidFor = &s
+	}
 	if l.Kind == core.KindFixed {
 		r.FixedCode = &l.FixedCode
 		r.MaxAssignments = &l.MaxAssignments
@@ -63,6 +68,9 @@ func (r listRow) toCore() core.List {
 		UsesPerCode: r.UsesPerCode, RequireIssued: r.RequireIssued, StartsAt: ptrUTC(r.StartsAt), ExpiresAt: ptrUTC(r.ExpiresAt),
 		LowStockThreshold: r.LowStockThreshold, ReassignWindow: time.Duration(r.ReassignWindow) * time.Second,
 		CaseInsensitive: r.CaseInsensitive, ArchivedAt: ptrUTC(r.ArchivedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.ValidFor != nil {
+		l.ValidFor = time.Duration(*r.ValidFor) * time.Second
 	}
 	if r.FixedCode != nil {
 		l.FixedCode = *r.FixedCode
@@ -79,11 +87,11 @@ func (db *DB) CreateList(ctx context.Context, l core.List) error {
 		r := toListRow(l)
 		_, err := tx.Exec(ctx, `INSERT INTO code_lists (merchant_id, id, name, description, kind, fixed_code, max_assignments,
 			uses_per_code, require_issued, starts_at, expires_at, low_stock_threshold, reassign_window, case_insensitive,
-			created_at, updated_at, next_seq)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+			created_at, updated_at, next_seq, valid_for)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
 			r.MerchantID, r.ID, r.Name, r.Description, r.Kind, r.FixedCode, r.MaxAssignments, r.UsesPerCode, r.RequireIssued,
 			r.StartsAt, r.ExpiresAt, r.LowStockThreshold, r.ReassignWindow, r.CaseInsensitive, r.CreatedAt, r.UpdatedAt,
-			map[bool]int64{true: 2, false: 1}[l.Kind == core.KindFixed])
+			map[bool]int64{true: 2, false: 1}[l.Kind == core.KindFixed], r.ValidFor)
 		if err != nil {
 			return fmt.Errorf("db: insert list: %w", err)
 		}
@@ -222,6 +230,7 @@ func (db *DB) UpdateList(ctx context.Context, merchantID, listID uuid.UUID, chan
 			"name": nr.Name, "description": nr.Description, "max_assignments": nr.MaxAssignments, "uses_per_code": nr.UsesPerCode,
 			"require_issued": nr.RequireIssued, "starts_at": nr.StartsAt, "expires_at": nr.ExpiresAt,
 			"low_stock_threshold": nr.LowStockThreshold, "reassign_window": nr.ReassignWindow, "archived_at": nr.ArchivedAt,
+			"valid_for":  nr.ValidFor,
 			"updated_at": nr.UpdatedAt,
 			// A new expiry may expire the list again later.
 			"expired_event_at": gorm.Expr("CASE WHEN expires_at IS NOT DISTINCT FROM ? THEN expired_event_at END", nr.ExpiresAt),

@@ -309,7 +309,7 @@ func (db *DB) ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (core
 			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
 			WHERE merchant_id = $1 AND id = $2 AND status = 'queued'
 			RETURNING `+deliveryColumns+`, true)
-		SELECT d.*, l.name, least(l.expires_at, c.available_till), t.updated_at FROM (
+		SELECT d.*, l.name, cg_code_expires_at(l.expires_at, c.available_till, c.delivered_at, l.valid_for), t.updated_at FROM (
 			SELECT * FROM claimed
 			UNION ALL
 			SELECT `+deliveryColumns+`, false FROM deliveries WHERE merchant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)

@@ -16,20 +16,23 @@ import (
 
 // foundCodeColumns reads a code with its list for validation and redemption.
 const foundCodeColumns = `l.id, l.name, l.kind, l.max_assignments, l.uses_per_code, l.require_issued, l.starts_at, l.expires_at,
-	l.archived_at, l.case_insensitive, l.created_at, c.seq, c.code, c.state, c.uses, c.available_from, c.available_till,
-	c.recipient_external_id, c.recipient_email, c.recipient_phone, c.hold_id, c.held_until, coalesce(r.customer_key, '')`
+	l.archived_at, l.case_insensitive, l.created_at, coalesce(l.valid_for, 0), c.seq, c.code, c.state, c.uses, c.available_from,
+	c.available_till, c.delivered_at, c.recipient_external_id, c.recipient_email, c.recipient_phone, c.hold_id, c.held_until,
+	coalesce(r.customer_key, '')`
 
 func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
 	var f core.FoundCode
 	var maxAssign *int64
 	var ext, email, phone *string
 	var state string
+	var validFor int64
 	err := row.Scan(&f.List.ID, &f.List.Name, &f.List.Kind, &maxAssign, &f.List.UsesPerCode, &f.List.RequireIssued,
-		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.List.CreatedAt, &f.Seq, &f.Code, &state, &f.Uses,
-		&f.AvailableFrom, &f.AvailableTill, &ext, &email, &phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
+		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.List.CreatedAt, &validFor, &f.Seq, &f.Code, &state, &f.Uses,
+		&f.AvailableFrom, &f.AvailableTill, &f.DeliveredAt, &ext, &email, &phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
 	if err != nil {
 		return f, err
 	}
+	f.List.ValidFor = time.Duration(validFor) * time.Second
 	f.List.MaxAssignments = deref(maxAssign)
 	f.State = core.CodeState(state)
 	f.Holder = core.Recipient{ExternalID: deref(ext), Email: deref(email), Phone: deref(phone)}
@@ -221,7 +224,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 				_ = tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
 					AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted)
 				details["after_redemption"] = counted
-				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.EventChannel(), customer, orderRef, details); err != nil {
+				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.Platform, customer, orderRef, details); err != nil {
 					return err
 				}
 			}
@@ -257,7 +260,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 		if limit > 0 && int64(out.Uses) >= limit {
 			out.Outcome = core.OutcomeOverUse
 			details["uses"], details["limit"] = out.Uses, limit
-			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.EventChannel(), customer, orderRef, details)
+			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.Platform, customer, orderRef, details)
 		}
 		if f.List.RequireIssued && state == string(core.StateAvailable) {
 			details["not_issued"] = true // paid with a code never handed out: counted, and flagged
@@ -285,7 +288,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 		}
 		out.Outcome = core.OutcomeRedeemed
 		details["use"] = out.Uses
-		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.EventChannel(), customer, orderRef, details)
+		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.Platform, customer, orderRef, details)
 	})
 	if err != nil {
 		return core.CodeOutcome{}, err

@@ -129,8 +129,6 @@ type App struct {
 	Connections *core.Connections
 	// Users signs people in to the dashboard.
 	Users *core.Users
-	// Scanner marks codes used in the shop.
-	Scanner *core.Scanner
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -209,7 +207,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log), core.DefaultPasswordParams, log)
-	a.Scanner = core.NewScanner(db, a.Redeemer, redisstore.NewFailureLimiter(rdb, core.ScannerPINFailures, core.ScannerPINWindow).WithLogger(log), core.DefaultPasswordParams, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
@@ -276,7 +273,7 @@ func (a *App) Router() http.Handler {
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
-		ShopRoutes: a.DB, Users: a.Users, Scanner: a.Scanner,
+		ShopRoutes: a.DB, Users: a.Users,
 	})
 }
 

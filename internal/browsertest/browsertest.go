@@ -65,9 +65,8 @@ func ExecPath() (string, error) {
 }
 
 // New starts Chromium for t; it stops when the test ends. JavaScript dialogs (alert, confirm) are
-// accepted and recorded (see Dialogs). extra adds Chromium flags, such as a fake camera's
-// (chromedp.Flag("use-fake-device-for-media-stream", true)).
-func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) *Browser {
+// accepted and recorded (see Dialogs).
+func New(t testing.TB) *Browser {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
@@ -81,7 +80,6 @@ func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) *Browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1280, 900),
 	)
-	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	b := &Browser{t: t, ctx: ctx, pending: map[network.RequestID]*Exchange{}}
