@@ -59,6 +59,8 @@ type Deps struct {
 	ShopRoutes ShopRoutes
 	// Users signs people in to the dashboard (/app) and manages their team.
 	Users *core.Users
+	// RedeemLinks manages redeem links and serves their public pages (/r/{slug}).
+	RedeemLinks *core.RedeemLinks
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -174,6 +176,11 @@ func NewRouter(d Deps) http.Handler {
 	admin.PUT("/settings/alerts", h.putAlerts)
 	admin.GET("/settings/alerts", h.getAlerts)
 	admin.GET("/compliance-exports", h.listComplianceExports)
+	admin.POST("/lists/:list_id/redeem-links", h.createRedeemLink)
+	admin.GET("/lists/:list_id/redeem-links", h.listRedeemLinks)
+	admin.GET("/redeem-links/:link_id", h.getRedeemLink)
+	admin.PATCH("/redeem-links/:link_id", h.updateRedeemLink)
+	admin.DELETE("/redeem-links/:link_id", h.deleteRedeemLink)
 	admin.GET("/compliance-exports/:export_id", h.getComplianceExport)
 
 	storefront := r.Group("/storefront/v1", h.storefrontAuth, refuseUnstorable)
@@ -181,5 +188,6 @@ func NewRouter(d Deps) http.Handler {
 	storefront.DELETE("/reservations/:reservation_id", h.releaseReservation)
 
 	h.registerDashboard(r)
+	h.registerRedeemPages(r)
 	return r
 }

@@ -70,6 +70,11 @@ type Config struct {
 	// ValidationFailuresPerMinute is how many failed storefront validations one client address and
 	// storefront key may make in a minute before answering 429.
 	ValidationFailuresPerMinute int
+	// RedeemHandOutsPerClient is how many codes one client address may ask for through one redeem
+	// link in an hour; RedeemHandOutsPerLink how many one link hands out in a minute. Past either
+	// the public page answers 429 with Retry-After.
+	RedeemHandOutsPerClient int
+	RedeemHandOutsPerLink   int
 	// TrustedProxies are the addresses or CIDRs of load balancers whose X-Forwarded-For is believed
 	// (comma-separated); empty means the connection's address is the client's.
 	TrustedProxies []string
@@ -122,6 +127,8 @@ func load(getenv func(string) string) (Config, error) {
 		ShopifyAPIVersion:           r.str("SHOPIFY_API_VERSION", "2025-01"),
 		ShopifyAdminURL:             r.str("SHOPIFY_ADMIN_URL", "https://{shop}"),
 		ValidationFailuresPerMinute: int(r.int64("VALIDATION_FAILURES_PER_MINUTE", 30)),
+		RedeemHandOutsPerClient:     int(r.int64("REDEEM_HANDOUTS_PER_CLIENT", 20)),
+		RedeemHandOutsPerLink:       int(r.int64("REDEEM_HANDOUTS_PER_LINK", 6000)),
 		TrustedProxies:              r.list("TRUSTED_PROXIES"),
 		AllowPrivateNetworks:        r.boolean("ALLOW_PRIVATE_NETWORKS", false),
 		TwilioAPIURL:                r.str("TWILIO_API_URL", "https://api.twilio.com"),
@@ -160,6 +167,7 @@ func (c Config) validate() error {
 		"UPLOAD_READ_TIMEOUT": int64(c.UploadReadTimeout), "MAX_CONCURRENT_UPLOADS": int64(c.MaxConcurrentUploads),
 		"HOLD_DURATION": int64(c.HoldDuration), "RECONCILE_INTERVAL": int64(c.ReconcileInterval), "SHUTDOWN_TIMEOUT": int64(c.ShutdownTimeout),
 		"VALIDATION_FAILURES_PER_MINUTE": int64(c.ValidationFailuresPerMinute),
+		"REDEEM_HANDOUTS_PER_CLIENT":     int64(c.RedeemHandOutsPerClient), "REDEEM_HANDOUTS_PER_LINK": int64(c.RedeemHandOutsPerLink),
 	}
 	for name, v := range positive {
 		if v <= 0 {

@@ -17,6 +17,10 @@ type AllocationRequest struct {
 	// Channel says how the code reaches the recipient: api (default), email, sms, push, shopify…
 	Channel string
 	Actor   string
+	// RedeemLink, when set, is the redeem link handing the code out: the recipient gets one code
+	// from the campaign ever, however often and however concurrently asked (whatever the list's
+	// reassign window), and the link's hand-out count goes up by each new code.
+	RedeemLink uuid.UUID
 }
 
 // Allocation is a code handed to a recipient.

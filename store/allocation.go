@@ -21,11 +21,18 @@ func (db *DB) Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *i
 		code, stock                 *string
 		expires                     *time.Time
 	)
-	err := db.pool.QueryRow(ctx, `SELECT outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
-		FROM cg_allocate($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	query, args := `SELECT outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
+		FROM cg_allocate($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, []any{
 		merchantID, listID, pos, recipientKey, nullable(req.Recipient.ExternalID), nullable(req.Recipient.Email),
 		nullable(req.Recipient.Phone), req.Campaign, req.Channel, req.Actor,
-	).Scan(&r.Outcome, &seq, &code, &expires, &r.Reused, &avail, &next, &threshold, &stock)
+	}
+	if req.RedeemLink != uuid.Nil {
+		// One code per recipient and link, ever (migrations/00015 cg_allocate_once).
+		query = `SELECT outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
+			FROM cg_allocate_once($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+		args = append(args, req.RedeemLink)
+	}
+	err := db.pool.QueryRow(ctx, query, args...).Scan(&r.Outcome, &seq, &code, &expires, &r.Reused, &avail, &next, &threshold, &stock)
 	if err != nil {
 		return r, fmt.Errorf("db: allocate: %w", err)
 	}

@@ -129,6 +129,8 @@ type App struct {
 	Connections *core.Connections
 	// Users signs people in to the dashboard.
 	Users *core.Users
+	// RedeemLinks hands out codes through public pages.
+	RedeemLinks *core.RedeemLinks
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -207,6 +209,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerceReconciler.Webhooks = a.WooCommerce
 	a.Connections = core.NewConnections(db, db, q, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 	a.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log), core.DefaultPasswordParams, log)
+	a.RedeemLinks = core.NewRedeemLinks(db, db, db, a.Allocator, core.RedeemLimits{
+		PerClient: redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerClient, time.Hour).WithLogger(log),
+		PerLink:   redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerLink, time.Minute).WithLogger(log),
+	}, cfg.AppSecret, cfg.AppURL, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
@@ -273,7 +279,7 @@ func (a *App) Router() http.Handler {
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
-		ShopRoutes: a.DB, Users: a.Users,
+		ShopRoutes: a.DB, Users: a.Users, RedeemLinks: a.RedeemLinks,
 	})
 }
 
