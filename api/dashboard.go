@@ -120,6 +120,7 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	h.dashboardCodes(owner, staff)
 	h.dashboardShops(owner)
 	h.dashboardMessages(owner)
+	h.dashboardScan(owner, staff)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 

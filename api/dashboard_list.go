@@ -92,6 +92,8 @@ type listForm struct {
 	LowStockThreshold string
 	ReassignAmount    string
 	ReassignUnit      string
+	ValidForAmount    string // empty: codes do not expire after hand-out
+	ValidForUnit      string
 	CaseInsensitive   bool
 	Archived          bool
 }
@@ -124,6 +126,10 @@ func listFormOf(l core.List) listForm {
 		f.LowStockThreshold = strconv.FormatInt(l.LowStockThreshold, 10)
 	}
 	f.ReassignAmount, f.ReassignUnit = reassignValue(int64(l.ReassignWindow / time.Second))
+	f.ValidForUnit = "days"
+	if l.ValidFor > 0 {
+		f.ValidForAmount, f.ValidForUnit = reassignValue(int64(l.ValidFor / time.Second))
+	}
 	return f
 }
 
@@ -156,6 +162,7 @@ func bindListForm(c *gin.Context) listForm {
 		StartsAt: strings.TrimSpace(c.PostForm("starts_at")), ExpiresAt: strings.TrimSpace(c.PostForm("expires_at")),
 		LowStockThreshold: strings.TrimSpace(c.PostForm("low_stock_threshold")),
 		ReassignAmount:    strings.TrimSpace(c.PostForm("reassign_amount")), ReassignUnit: c.PostForm("reassign_unit"),
+		ValidForAmount: strings.TrimSpace(c.PostForm("valid_for_amount")), ValidForUnit: c.PostForm("valid_for_unit"),
 		CaseInsensitive: c.PostForm("case_insensitive") != "", Archived: c.PostForm("archived") != "",
 	}
 }
@@ -169,6 +176,7 @@ type listValues struct {
 	expiresAt      *time.Time
 	lowStock       int64
 	reassign       *int64
+	validFor       *int64 // nil: no validity after hand-out
 	errs           web.FieldErrors
 }
 
@@ -217,7 +225,27 @@ func (f listForm) values() listValues {
 			v.reassign = &s
 		}
 	}
+	if f.ValidForAmount != "" {
+		n, err := strconv.ParseInt(f.ValidForAmount, 10, 64)
+		unit := unitSeconds(f.ValidForUnit)
+		if err != nil || unit == 0 || n > 10*365*86400/unit {
+			v.errs["valid_for"] = listFieldSentences["valid_for"]
+		} else {
+			s := n * unit // 0 and below: core refuses it with the same sentence
+			v.validFor = &s
+		}
+	}
 	return v
+}
+
+// unitSeconds is the length of one of reassignUnits in seconds; 0 for an unknown unit.
+func unitSeconds(name string) int64 {
+	for _, u := range reassignUnits {
+		if u.Name == name {
+			return u.Seconds
+		}
+	}
+	return 0
 }
 
 // parseLocal reads a datetime-local value in UTC; empty is no time.
@@ -245,6 +273,7 @@ var listFieldSentences = map[string]string{
 	"expires_at":          "The expiry must be after the start.",
 	"low_stock_threshold": "Enter the low-stock warning as a whole number of codes, or leave it empty for none.",
 	"reassign_window":     "Enter the window as a whole number, at most 10 years.",
+	"valid_for":           "Enter how long a code stays valid after hand-out as a whole number above 0, at most 10 years, or leave it empty; fixed lists cannot have it.",
 }
 
 // listFieldErrors turns core's validation error into the form's sentences.
@@ -264,7 +293,7 @@ func listFieldErrors(err error) (web.FieldErrors, bool) {
 // newListPage is GET /app/lists/new.
 func (h *handlers) newListPage(c *gin.Context) {
 	h.page(c, http.StatusOK, "list_form.html", listFormData{New: true, Form: listForm{
-		Kind: string(core.KindUnique), UsesPerCode: "1", ReassignAmount: "24", ReassignUnit: "hours"}})
+		Kind: string(core.KindUnique), UsesPerCode: "1", ReassignAmount: "24", ReassignUnit: "hours", ValidForUnit: "days"}})
 }
 
 // createListForm is POST /app/lists/new: the new list's page, or the form again with its errors.
@@ -278,7 +307,7 @@ func (h *handlers) createListForm(c *gin.Context) {
 	in := core.ListInput{
 		Name: f.Name, Description: f.Description, Kind: core.ListKind(f.Kind), UsesPerCode: v.usesPerCode,
 		RequireIssued: f.RequireIssued, StartsAt: v.startsAt, ExpiresAt: v.expiresAt, LowStockThreshold: v.lowStock,
-		ReassignWindow: v.reassign, CaseInsensitive: f.CaseInsensitive,
+		ReassignWindow: v.reassign, ValidFor: v.validFor, CaseInsensitive: f.CaseInsensitive,
 	}
 	if in.Kind == core.KindFixed {
 		in.FixedCode, in.MaxAssignments = f.FixedCode, v.maxAssignments
@@ -329,7 +358,7 @@ func (h *handlers) updateListForm(c *gin.Context) {
 	p := core.ListPatch{
 		Name: &f.Name, Description: &f.Description, UsesPerCode: v.usesPerCode, RequireIssued: &f.RequireIssued,
 		StartsAt: &v.startsAt, ExpiresAt: &v.expiresAt, LowStockThreshold: &v.lowStock, ReassignWindow: window,
-		Archived: &f.Archived,
+		ValidFor: &v.validFor, Archived: &f.Archived,
 	}
 	if l.Kind == core.KindFixed {
 		p.MaxAssignments = &v.maxAssignments

@@ -175,6 +175,8 @@ func (h *handlers) applyOrder(c *gin.Context) {
 type redeemRequest struct {
 	OrderID string `json:"order_id" validate:"max=255"`
 	Note    string `json:"note" validate:"max=1000"`
+	// Channel is manual (the default) or in_store.
+	Channel string `json:"channel"`
 }
 
 // redeem: POST /api/v1/lists/{id}/codes/{code}/redeem marks a code used by hand.
@@ -187,7 +189,7 @@ func (h *handlers) redeem(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !h.bindJSON(c, &req) {
 		return
 	}
-	o, err := h.Redeemer.Redeem(c, merchantID(c), listID, c.Param("code"), core.ManualRedemption{OrderID: req.OrderID, Note: req.Note, Actor: actor(c)})
+	o, err := h.Redeemer.Redeem(c, merchantID(c), listID, c.Param("code"), core.ManualRedemption{OrderID: req.OrderID, Note: req.Note, Actor: actor(c), Channel: req.Channel})
 	if err != nil {
 		fail(c, err)
 		return

@@ -61,6 +61,8 @@ type Deps struct {
 	Users *core.Users
 	// RedeemLinks manages redeem links and serves their public pages (/r/{slug}).
 	RedeemLinks *core.RedeemLinks
+	// Scanner marks codes used in the shop (/app/scan, a staff PIN on the redeem page).
+	Scanner *core.Scanner
 }
 
 // handlers carries the dependencies of the route handlers.

@@ -39,6 +39,9 @@ type OrderEvent struct {
 	Actor    string
 	// Note is free text kept on the timeline (manual redemptions).
 	Note string
+	// Channel is the timeline's channel of the events this order writes; Platform when empty
+	// (manual redemptions made at a till say in_store).
+	Channel string
 	// IgnoreCase says the platform does not keep the codes' case (WooCommerce lowercases them).
 	// A code is looked for first among the codes pushed or being pushed to this shop, without
 	// regard to case; then, through the indexed lookups of the merchant's lists, as given and in
@@ -47,6 +50,14 @@ type OrderEvent struct {
 	// pushed to the shop (say "Spring-10", sent as "spring-10") is therefore not found: it must
 	// be pushed, or sent in its exact case, or kept in a case-insensitive list.
 	IgnoreCase bool
+}
+
+// EventChannel is the channel the order's timeline events carry: Channel, or Platform.
+func (e OrderEvent) EventChannel() string {
+	if e.Channel != "" {
+		return e.Channel
+	}
+	return e.Platform
 }
 
 // Outcomes of an order event for one code.
@@ -235,7 +246,16 @@ type ManualRedemption struct {
 	OrderID string
 	Note    string
 	Actor   string
+	// Channel is the timeline's channel: ChannelManual (the default) or ChannelInStore (the
+	// scanner, or a staff PIN on the redeem page).
+	Channel string
 }
+
+// Channels of manual redemptions.
+const (
+	ChannelManual  = "manual"
+	ChannelInStore = "in_store"
+)
 
 // Redeem marks one code of a list used by hand. Repeating the same order id is harmless; a code
 // with no use left answers ErrAlreadyUsed, and so does an order id refused that way before, when
@@ -251,10 +271,17 @@ func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, cod
 	if f.List.RequireIssued && f.State == StateAvailable {
 		return CodeOutcome{}, ErrNotIssued
 	}
+	switch m.Channel {
+	case "":
+		m.Channel = ChannelManual
+	case ChannelManual, ChannelInStore:
+	default:
+		return CodeOutcome{}, Invalid("channel", "must be manual or in_store")
+	}
 	if strings.TrimSpace(m.OrderID) == "" {
 		m.OrderID = "manual-" + uuid.NewString()
 	}
-	ev := OrderEvent{Platform: "manual", OrderID: strings.TrimSpace(m.OrderID), Status: OrderPaid, Actor: m.Actor, Note: m.Note}
+	ev := OrderEvent{Platform: "manual", Channel: m.Channel, OrderID: strings.TrimSpace(m.OrderID), Status: OrderPaid, Actor: m.Actor, Note: m.Note}
 	if utf8.RuneCountInString(ev.OrderID) > 255 {
 		return CodeOutcome{}, Invalid("order_id", "must be at most 255 characters")
 	}

@@ -224,7 +224,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 				_ = tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
 					AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted)
 				details["after_redemption"] = counted
-				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.Platform, customer, orderRef, details); err != nil {
+				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.EventChannel(), customer, orderRef, details); err != nil {
 					return err
 				}
 			}
@@ -260,7 +260,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 		if limit > 0 && int64(out.Uses) >= limit {
 			out.Outcome = core.OutcomeOverUse
 			details["uses"], details["limit"] = out.Uses, limit
-			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.Platform, customer, orderRef, details)
+			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.EventChannel(), customer, orderRef, details)
 		}
 		if f.List.RequireIssued && state == string(core.StateAvailable) {
 			details["not_issued"] = true // paid with a code never handed out: counted, and flagged
@@ -288,7 +288,7 @@ func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.Orde
 		}
 		out.Outcome = core.OutcomeRedeemed
 		details["use"] = out.Uses
-		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.Platform, customer, orderRef, details)
+		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.EventChannel(), customer, orderRef, details)
 	})
 	if err != nil {
 		return core.CodeOutcome{}, err

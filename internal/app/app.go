@@ -131,6 +131,8 @@ type App struct {
 	Users *core.Users
 	// RedeemLinks hands out codes through public pages.
 	RedeemLinks *core.RedeemLinks
+	// Scanner marks codes used in the shop.
+	Scanner *core.Scanner
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -213,6 +215,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		PerClient: redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerClient, time.Hour).WithLogger(log),
 		PerLink:   redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerLink, time.Minute).WithLogger(log),
 	}, cfg.AppSecret, cfg.AppURL, log)
+	a.Scanner = core.NewScanner(db, a.Redeemer, redisstore.NewFailureLimiter(rdb, core.ScannerPINFailures, core.ScannerPINWindow).WithLogger(log), core.DefaultPasswordParams, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
@@ -279,7 +282,7 @@ func (a *App) Router() http.Handler {
 		ShopifyInstaller: a.ShopifyInstaller, Connections: a.Connections, ComplianceExports: core.NewComplianceExports(a.DB),
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
-		ShopRoutes: a.DB, Users: a.Users, RedeemLinks: a.RedeemLinks,
+		ShopRoutes: a.DB, Users: a.Users, RedeemLinks: a.RedeemLinks, Scanner: a.Scanner,
 	})
 }
 

@@ -65,8 +65,9 @@ func ExecPath() (string, error) {
 }
 
 // New starts Chromium for t; it stops when the test ends. JavaScript dialogs (alert, confirm) are
-// accepted and recorded (see Dialogs).
-func New(t testing.TB) *Browser {
+// accepted and recorded (see Dialogs). extra adds Chromium flags, such as a fake camera's
+// (chromedp.Flag("use-fake-device-for-media-stream", true)).
+func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
@@ -80,6 +81,7 @@ func New(t testing.TB) *Browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	b := &Browser{t: t, ctx: ctx, pending: map[network.RequestID]*Exchange{}}

@@ -199,6 +199,7 @@
   function enhance(scope) {
     poll(scope);
     authImages(scope);
+    scanner(scope);
   }
 
   // Elements with data-poll="url" (and an id) are replaced every two seconds (data-poll-interval,
@@ -342,6 +343,90 @@
         r.onload = function () { img.src = r.result; };
         r.readAsDataURL(blob);
       }).catch(function (err) { console.error("coupongate: image", err); });
+    });
+  }
+
+  // ---- The scanner (/app/scan, api/dashboard_scan.go) -------------------------------------
+  // [data-scanner] loads the QR reader its data-reader names (the vendored jsQR, which only this
+  // page loads), reads the rear camera, and submits [data-scanner-form] with the code it read.
+  // data-autostart starts the camera at once; otherwise a button does.
+
+  function scanner(scope) {
+    var box = scope.querySelector("[data-scanner]");
+    if (!box || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    var start = box.querySelector("[data-scanner-start]");
+    start.hidden = false;
+    start.addEventListener("click", function () { startScanner(box); });
+    if (box.hasAttribute("data-autostart")) startScanner(box);
+  }
+
+  var reader;
+  function loadReader(src) {
+    if (!reader) {
+      reader = new Promise(function (resolve, reject) {
+        if (window.jsQR) { resolve(window.jsQR); return; }
+        var s = document.createElement("script");
+        s.src = src;
+        s.onload = function () { resolve(window.jsQR); };
+        s.onerror = function () { reader = null; reject(new Error("the QR reader did not load")); };
+        document.head.appendChild(s);
+      });
+    }
+    return reader;
+  }
+
+  function startScanner(box) {
+    if (box.hasAttribute("data-running")) return;
+    box.setAttribute("data-running", "");
+    var video = box.querySelector("[data-scanner-video]");
+    var status = box.querySelector("[data-scanner-status]");
+    var form = box.querySelector("[data-scanner-form]");
+    var start = box.querySelector("[data-scanner-start]");
+    var stream;
+    var stop = function () { if (stream) stream.getTracks().forEach(function (t) { t.stop(); }); };
+    status.textContent = "Starting the camera…";
+    Promise.all([
+      loadReader(box.getAttribute("data-reader")),
+      navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false })
+    ]).then(function (r) {
+      var jsQR = r[0];
+      stream = r[1];
+      video.srcObject = stream;
+      video.hidden = false;
+      start.hidden = true;
+      return video.play().then(function () {
+        status.textContent = "Hold the code's QR code in front of the camera.";
+        var canvas = document.createElement("canvas");
+        var ctx = canvas.getContext("2d", { willReadFrequently: true });
+        (function tick() {
+          if (!box.isConnected) { stop(); return; }
+          var w = video.videoWidth, h = video.videoHeight;
+          if (w && h) {
+            var scale = Math.min(1, 960 / Math.max(w, h));
+            canvas.width = Math.round(w * scale);
+            canvas.height = Math.round(h * scale);
+            ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+            var img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+            var found = jsQR(img.data, img.width, img.height, { inversionAttempts: "attemptBoth" });
+            if (found && found.data) {
+              stop();
+              video.hidden = true;
+              box.removeAttribute("data-running");
+              form.elements.code.value = found.data;
+              status.textContent = "Read the code " + found.data + ".";
+              if (form.requestSubmit) form.requestSubmit(); else form.submit();
+              return;
+            }
+          }
+          setTimeout(tick, 120);
+        })();
+      });
+    }).catch(function (err) {
+      stop();
+      box.removeAttribute("data-running");
+      video.hidden = true;
+      start.hidden = false;
+      status.textContent = "The camera did not start (" + (err && err.message || err) + "). Type the code instead.";
     });
   }
 
