@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/messaging/messagingfake"
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
@@ -249,5 +250,52 @@ func TestTemplatePreviewShowsValidForExpiry(t *testing.T) {
 	body = preview(map[string]any{"name": "Capped", "valid_for": 10 * 86400, "expires_at": listEnd.Format(time.RFC3339)})
 	if day := listEnd.Add(-time.Nanosecond).Format("January 2, 2006"); !strings.Contains(body, "by "+day) {
 		t.Fatalf("preview %s, want the list's last day %s", body, day)
+	}
+}
+
+// TestValidForInSentMessages: <expirydate> in a message sent with a code of a valid_for list is
+// the last day of that code: its hand-out plus valid_for.
+func TestValidForInSentMessages(t *testing.T) {
+	s := startMessagingStack(t, messagingfake.SinkConfig{})
+	m := s.NewMerchant(t, "Valid For Messages")
+	s.configure(t, m)
+	list := s.CreateList(t, m, map[string]any{"name": "Ten days", "valid_for": 10 * 86400})
+	importByHand(t, s.Harness, m, list, "test", "TEN-1")
+	tpl := s.template(t, m, list, map[string]any{"channel": "sms", "text": "<couponcode> until <expirydate>", "locale": "en-US", "time_zone": "UTC"})
+	d := s.deliver(t, m, list, map[string]any{"recipient": map[string]any{"phone": "+15005550101"}, "channel": "sms", "template_id": tpl}, http.StatusAccepted)
+	s.waitDelivery(t, m, list, d.ID, "sent")
+	var c codeItem
+	get(t, s.Harness, m, codePath(list, "TEN-1")).JSON(t, &c)
+	want := "TEN-1 until " + parseTime(t, c.Delivered).Add(10*24*time.Hour).UTC().Format("January 2, 2006")
+	for _, sms := range s.twilio.Messages() {
+		if sms.To == "+15005550101" {
+			if sms.Body != want {
+				t.Fatalf("SMS %q, want %q", sms.Body, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no SMS sent")
+}
+
+// TestPaidOrderCountsAnExpiredCode: a paid order counts a code whose valid_for has run out, as it
+// counts a code of an expired list: the shop took the order, and the use is recorded.
+func TestPaidOrderCountsAnExpiredCode(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Valid For Orders")
+	list := h.CreateList(t, m, map[string]any{"name": "Hour", "valid_for": 3600})
+	seedCodes(t, h, m, list, "LATE", 1)
+	code, _, _ := handOutTimed(t, h, m, list, "ada@example.com")
+	if _, err := h.App.DB.Pool().Exec(context.Background(), `UPDATE codes SET delivered_at = delivered_at - interval '2 hours'
+		WHERE merchant_id = $1 AND list_id = $2 AND code = $3`, uuid.MustParse(m.ID), uuid.MustParse(list), code); err != nil {
+		t.Fatal(err)
+	}
+	r := h.Do(t, apptest.Request{Method: http.MethodPost, Path: "/storefront/v1/validate", JSON: map[string]any{"code": code}, Storefront: m.StorefrontKey})
+	if !strings.Contains(string(r.Body), `"reason":"expired"`) {
+		t.Fatalf("validate: %s, want expired", r.Body)
+	}
+	res := order(t, h, m, "late-1", "paid", code)
+	if len(res.Results) != 1 || res.Results[0].Outcome != "redeemed" {
+		t.Fatalf("paid order: %+v, want the code redeemed", res)
 	}
 }
