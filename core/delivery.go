@@ -70,8 +70,8 @@ type Delivery struct {
 type ClaimedDelivery struct {
 	Delivery
 	ListName string
-	// ExpiresAt is when the code stops working: the earlier of the list's expiry and the code's
-	// own (available_till), nil when neither is set.
+	// ExpiresAt is when the code stops working: its own expiry (CodeExpiresAt, read through the
+	// SQL twin cg_code_expires_at), nil when nothing ends it.
 	ExpiresAt *time.Time
 	// TemplateUpdatedAt is when the delivery's template was last saved, nil when it was deleted:
 	// the sender uses a template it keeps only when it is that version.
