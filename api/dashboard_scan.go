@@ -173,6 +173,10 @@ func (h *handlers) scanMarkUsed(c *gin.Context) {
 		data.Problem = "This list only takes codes that were handed out, and this one was not: it was not marked as used."
 		h.renderScan(c, http.StatusConflict, data)
 		return
+	case errors.Is(err, core.ErrScanExpired):
+		data.Problem = core.ErrScanExpired.Message
+		h.renderScan(c, http.StatusConflict, data)
+		return
 	}
 	fail(c, err)
 }

@@ -89,6 +89,24 @@ func TestDashboardScan(t *testing.T) {
 		mustContain(t, tc.code, resp(status, body), `class="scan-verdict`, tc.says)
 	}
 
+	// An expired code says so and cannot be marked, even by a form sent anyway.
+	old := h.CreateList(t, m, map[string]any{"name": "Last year"})
+	importByHand(t, h, m, old, "api_key:a", "OLD-1")
+	if _, err := h.App.DB.Pool().Exec(context.Background(), `UPDATE code_lists SET expires_at = now() - interval '1 hour'
+		WHERE merchant_id = $1 AND id = $2`, uuid.MustParse(m.ID), uuid.MustParse(old)); err != nil {
+		t.Fatal(err)
+	}
+	status, body = f.scanLookup(t, f.staff, "OLD-1")
+	mustContain(t, "an expired code", resp(status, body), `scan-verdict-critical">Expired<`)
+	if containsRaw(body, ">Mark as used<") {
+		t.Fatal("an expired code offers Mark as used")
+	}
+	r = f.dcPost(t, f.staff, "/app/scan/mark-used", url.Values{"list_id": {old}, "code": {"OLD-1"}})
+	if r.Status != http.StatusConflict {
+		t.Fatalf("marking an expired code: %d", r.Status)
+	}
+	mustContain(t, "marking an expired code", r, "This code has expired")
+
 	// The API's manual redemption takes the channel too.
 	r = h.Admin(t, m, http.MethodPost, codePath(list, "SCAN-2")+"/redeem", map[string]any{"channel": "in_store"})
 	if r.Status != http.StatusOK {

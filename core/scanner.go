@@ -57,6 +57,8 @@ var (
 		"You may not scan codes of this list: an owner of the team limited the lists you scan.")
 	ErrScannerPINWrong = newError(KindUnauthorized, "scanner_pin_wrong",
 		"This PIN is not right, so the code was not marked as used.")
+	ErrScanExpired = newError(KindConflict, "code_expired",
+		"This code has expired, so it was not marked as used.")
 )
 
 func scannerPINRateLimited(wait time.Duration) *Error {
@@ -170,10 +172,20 @@ func validPIN(pin string) bool {
 }
 
 // MarkUsed redeems a code of a list in the shop (channel in_store) with actor, when scope
-// covers the list; else ErrScanListRefused. Errors are the manual redemption's.
+// covers the list (else ErrScanListRefused) and the code has not expired (else ErrScanExpired).
+// Other errors are the manual redemption's.
 func (s *Scanner) MarkUsed(ctx context.Context, merchantID uuid.UUID, scope ScanScope, listID uuid.UUID, code, actor string) (CodeOutcome, error) {
 	if !scope.Allows(listID) {
 		return CodeOutcome{}, ErrScanListRefused
+	}
+	f, err := s.redeemer.ListCode(ctx, merchantID, listID, code)
+	if err != nil {
+		return CodeOutcome{}, err
+	}
+	if f.State == StateAvailable || f.State == StateDelivered {
+		if end := CodeExpiresAt(f.List, f.AvailableTill, f.DeliveredAt); end != nil && !time.Now().Before(*end) {
+			return CodeOutcome{}, ErrScanExpired
+		}
 	}
 	return s.redeemer.Redeem(ctx, merchantID, listID, code, ManualRedemption{Actor: actor, Channel: ChannelInStore})
 }
