@@ -186,6 +186,7 @@ func (h *handlers) registerRedeemPages(r *gin.Engine) {
 	g.GET("/:slug", h.redeemPage)
 	g.POST("/:slug", h.redeemAsk)
 	g.GET("/:slug/:token", h.redeemPersonal)
+	h.redeemPINPages(g) // "Mark as used" with a staff PIN: api/redeem_pin.go
 }
 
 // redeemView is what redeem.html shows.

@@ -1,0 +1,133 @@
+package api_test
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// "Mark as used" with a staff PIN on the public redeem page (api/redeem_pin.go).
+
+var pinCSRF = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// pinBrowser is a customer's browser on the redeem page: it keeps the page's cookies.
+type pinBrowser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newPINBrowser(t *testing.T, base string) *pinBrowser {
+	jar, _ := cookiejar.New(nil)
+	return &pinBrowser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *pinBrowser) do(method, path string, form url.Values) (int, http.Header, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(out)
+}
+
+// markUsed opens the PIN form of code and sends pin with the form's token.
+func (b *pinBrowser) markUsed(page, code, pin string) (int, http.Header, string) {
+	b.t.Helper()
+	status, _, body := b.do(http.MethodGet, page+"?"+url.Values{"code": {code}}.Encode(), nil)
+	m := pinCSRF.FindStringSubmatch(body)
+	if status != http.StatusOK || m == nil {
+		b.t.Fatalf("the PIN form: %d %s", status, body)
+	}
+	return b.do(http.MethodPost, page, url.Values{"csrf_token": {html.UnescapeString(m[1])}, "code": {code}, "pin": {pin}})
+}
+
+// TestRedeemPageMarkUsedWithPIN: on a customer's redeem page a staff member types their scanner
+// PIN: a wrong one is refused beside the field (and changes nothing), the right one marks the code
+// used on the channel in_store with the staff member as actor, a second time says when and by
+// whom it was used; the form needs its token; wrong PINs are throttled (429 with Retry-After).
+func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
+	f := newDashFixture(t, nil)
+	h, m := f.h, f.merchant
+	ctx := context.Background()
+	merchant := uuid.MustParse(m.ID)
+	list := h.CreateList(t, m, map[string]any{"name": "Counter offer"})
+	importByHand(t, h, m, list, "api_key:a", "RPIN-1", "RPIN-2", "RPIN-3")
+	link, err := h.App.RedeemLinks.Create(ctx, merchant, uuid.MustParse(list), core.RedeemLinkInput{Name: "Counter", IdentifyBy: core.IdentifyByEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.App.RedeemLinks.HandOut(ctx, link.Slug, core.HandOutRequest{Email: "dora@example.com", Client: "198.51.100.4"})
+	if err != nil || out.Code == "" {
+		t.Fatalf("hand out: %+v %v", out, err)
+	}
+	if err := h.App.Scanner.SetPIN(ctx, merchant, f.staff.User.ID, "2468", "2468"); err != nil {
+		t.Fatal(err)
+	}
+	page := "/r/" + link.Slug + "/mark-used"
+	b := newPINBrowser(t, h.URL)
+
+	status, _, body := b.markUsed(page, out.Code, "1357")
+	if status != http.StatusForbidden || !strings.Contains(body, "This PIN is not right") || !strings.Contains(body, `aria-invalid="true"`) {
+		t.Fatalf("a wrong PIN: %d %s", status, body)
+	}
+	var got codeItem
+	get(t, h, m, codePath(list, out.Code)).JSON(t, &got)
+	if got.Uses != 0 {
+		t.Fatalf("a wrong PIN used the code: %+v", got)
+	}
+	if status, _, _ := b.do(http.MethodPost, page, url.Values{"code": {out.Code}, "pin": {"2468"}}); status != http.StatusForbidden {
+		t.Fatalf("without the form's token: %d", status)
+	}
+
+	status, _, body = b.markUsed(page, out.Code, "2468")
+	if status != http.StatusOK || !strings.Contains(body, "Marked as used.") {
+		t.Fatalf("the right PIN: %d %s", status, body)
+	}
+	get(t, h, m, codePath(list, out.Code)).JSON(t, &got)
+	last := got.Timeline[len(got.Timeline)-1]
+	if got.Uses != 1 || last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != f.staff.User.Email {
+		t.Fatalf("after the PIN: uses %d, last event %+v", got.Uses, last)
+	}
+	status, _, body = b.markUsed(page, out.Code, "2468")
+	if status != http.StatusConflict || !strings.Contains(body, "Already used") || !strings.Contains(body, "by "+f.staff.User.Email) {
+		t.Fatalf("a second time: %d %s", status, body)
+	}
+	if status, _, _ := b.markUsed(page, "NOT-HERE", "2468"); status != http.StatusNotFound {
+		t.Fatalf("a code of no list: %d", status)
+	}
+
+	for i := 0; i < core.ScannerPINFailures-1; i++ { // the first wrong PIN above counted too
+		if status, _, _ := b.markUsed(page, "RPIN-2", "0000"); status != http.StatusForbidden {
+			t.Fatalf("wrong PIN %d: %d", i+2, status)
+		}
+	}
+	status, header, body := b.markUsed(page, "RPIN-2", "2468")
+	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong PINs") {
+		t.Fatalf("after %d wrong PINs: %d %q", core.ScannerPINFailures, status, header.Get("Retry-After"))
+	}
+	get(t, h, m, codePath(list, "RPIN-2")).JSON(t, &got)
+	if got.Uses != 0 {
+		t.Fatalf("a throttled PIN used the code: %+v", got)
+	}
+}
