@@ -559,6 +559,7 @@ var placeholderMeanings = map[string]string{
 	"phone":      "The recipient's phone number",
 	"externalid": "Your id of the recipient",
 	"campaign":   "The send's campaign",
+	"redeemlink": "The recipient's personal link to the list's redeem page, which shows their code",
 }
 
 // placeholders are core's placeholders, as the editor lists them.

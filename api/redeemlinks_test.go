@@ -18,6 +18,7 @@ import (
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/messaging/messagingfake"
 	"github.com/coupongate/coupongate/internal/apptest"
 )
 
@@ -476,5 +477,41 @@ func TestRedeemPageLimitsHandOuts(t *testing.T) {
 				t.Fatalf("delivered %v, want 3", c["delivered"])
 			}
 		})
+	}
+}
+
+// TestRedeemLinkPlaceholderSendsAPersonalLink: an email with <redeemlink> carries the recipient's
+// personal link, which shows that recipient's code without asking, the same on every visit.
+func TestRedeemLinkPlaceholderSendsAPersonalLink(t *testing.T) {
+	t.Parallel()
+	s := startMessagingStack(t, messagingfake.SinkConfig{})
+	m := s.NewMerchant(t, "Mailing Shop")
+	s.configure(t, m)
+	list := s.CreateList(t, m, map[string]any{"name": "Mailing"})
+	importByHand(t, s.Harness, m, list, "test", "MAIL-1", "MAIL-2", "MAIL-3")
+	link := redeemLink(t, s.Harness, m, list, map[string]any{"name": "Mailing link"})
+	tpl := s.template(t, m, list, map[string]any{"channel": "email", "subject": "A gift", "text": "Get your code: <redeemlink>"})
+	d := s.deliver(t, m, list, map[string]any{"recipient": map[string]any{"email": "eve@example.com"}, "campaign": "mailing",
+		"channel": "email", "template_id": tpl}, http.StatusAccepted)
+	s.waitDelivery(t, m, list, d.ID, "sent")
+	msgs := s.sink.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d emails, want 1", len(msgs))
+	}
+	found := regexp.MustCompile(regexp.QuoteMeta(s.URL+"/r/"+link["slug"].(string)+"/") + `[A-Za-z0-9_.-]+`).FindString(msgs[0].Text)
+	if found == "" {
+		t.Fatalf("no personal link in the email: %q", msgs[0].Text)
+	}
+	v := newVisitor(t, s.Harness)
+	p := v.get(strings.TrimPrefix(found, s.URL))
+	code := codeOf(p)
+	if p.Status != http.StatusOK || code == "" || strings.Contains(p.Body, `name="email"`) {
+		t.Fatalf("personal link: %d %s", p.Status, p.Body)
+	}
+	if again := codeOf(v.get(strings.TrimPrefix(found, s.URL))); again != code {
+		t.Fatalf("the link again gave %q, want %q", again, code)
+	}
+	if typed := codeOf(newVisitor(t, s.Harness).ask(slugPath(link), "eve@example.com", nil)); typed != code {
+		t.Fatalf("eve typing her address got %q, want %q", typed, code)
 	}
 }

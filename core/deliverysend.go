@@ -44,6 +44,13 @@ type DeliverySender struct {
 	log       *slog.Logger
 	// cache keeps templates the sender has read, by the version (UpdatedAt) it read.
 	cache templateCache
+	// RedeemLinks, when set, fills <redeemlink> with the recipient's personal redeem link.
+	RedeemLinks PersonalLinker
+}
+
+// PersonalLinker gives a recipient's personal link to a list's redeem link (RedeemLinks).
+type PersonalLinker interface {
+	PersonalLink(ctx context.Context, merchantID, listID uuid.UUID, r Recipient) (string, error)
 }
 
 // NewDeliverySender returns the sender.
@@ -96,8 +103,17 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	if err != nil {
 		return requeue(err)
 	}
-	r, err := t.Render(RenderData{Code: d.Code, ExpiresAt: d.ExpiresAt, ListName: d.ListName, FirstName: d.Recipient.FirstName,
-		LastName: d.Recipient.LastName, Email: d.Recipient.Email, Phone: d.Recipient.Phone, ExternalID: d.Recipient.ExternalID, Campaign: d.Campaign})
+	data := RenderData{Code: d.Code, ExpiresAt: d.ExpiresAt, ListName: d.ListName, FirstName: d.Recipient.FirstName,
+		LastName: d.Recipient.LastName, Email: d.Recipient.Email, Phone: d.Recipient.Phone, ExternalID: d.Recipient.ExternalID, Campaign: d.Campaign}
+	if s.RedeemLinks != nil && t.Uses("redeemlink") {
+		link, err := s.RedeemLinks.PersonalLink(ctx, merchantID, d.ListID,
+			Recipient{ExternalID: d.Recipient.ExternalID, Email: d.Recipient.Email, Phone: d.Recipient.Phone})
+		if err != nil {
+			return requeue(err)
+		}
+		data.RedeemLink = link
+	}
+	r, err := t.Render(data)
 	if err != nil {
 		return fail("the template does not render: " + err.Error())
 	}

@@ -520,6 +520,17 @@ func (s *RedeemLinks) verifyToken(l RedeemLink, token string) (Recipient, bool) 
 	return Recipient{}, false
 }
 
+// PersonalLink is the recipient's personal link to the list's oldest redeem link (what
+// <redeemlink> renders); "" when the list has no redeem link or the recipient no identifier.
+func (s *RedeemLinks) PersonalLink(ctx context.Context, merchantID, listID uuid.UUID, r Recipient) (string, error) {
+	l, ok, err := s.FirstOfList(ctx, merchantID, listID)
+	if err != nil || !ok {
+		return "", err
+	}
+	u, _ := s.PersonalURL(l, r)
+	return u, nil
+}
+
 // FirstOfList is the oldest redeem link of a list (what <redeemlink> in the list's templates
 // points to); ok is false when the list has none.
 func (s *RedeemLinks) FirstOfList(ctx context.Context, merchantID, listID uuid.UUID) (RedeemLink, bool, error) {

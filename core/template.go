@@ -226,6 +226,9 @@ type RenderData struct {
 	Phone      string
 	ExternalID string
 	Campaign   string
+	// RedeemLink is the recipient's personal redeem link (<redeemlink>): APP_URL/r/{slug}/{token}
+	// of the list's oldest redeem link; "" when the list has none.
+	RedeemLink string
 }
 
 // Rendered is a template with its placeholders replaced. Only the parts of the template's
@@ -244,7 +247,7 @@ type Rendered struct {
 func SampleRenderData(listName string, expires *time.Time) RenderData {
 	return RenderData{Code: "SAMPLE-CODE-1234", ExpiresAt: expires, ListName: listName, FirstName: "Ada",
 		LastName: "Lovelace", Email: "ada@example.com", Phone: "+15555550100", ExternalID: "customer-1815",
-		Campaign: "preview"}
+		Campaign: "preview", RedeemLink: "https://coupongate.example/r/sample-link/personal-token"}
 }
 
 // Render replaces the template's placeholders with d's values. Values are HTML-escaped in the
@@ -280,6 +283,7 @@ func (t Template) Render(d RenderData) (Rendered, error) {
 		"phone":      d.Phone,
 		"externalid": d.ExternalID,
 		"campaign":   d.Campaign,
+		"redeemlink": d.RedeemLink,
 	}
 	if d.ExpiresAt != nil {
 		values["expirydate"] = formatDate(lastDay(*d.ExpiresAt, zone), locale)
@@ -304,6 +308,22 @@ func (t Template) Render(d RenderData) (Rendered, error) {
 		out[p.field] = s
 	}
 	return Rendered{Subject: out["subject"], Text: out["text"], HTML: out["html"], Title: out["title"], Body: out["body"]}, nil
+}
+
+// Uses reports whether any part of the template holds the placeholder name (canonical).
+func (t Template) Uses(name string) bool {
+	parsed, err := t.parse()
+	if err != nil {
+		return false
+	}
+	for _, segs := range parsed {
+		for _, seg := range segs {
+			if seg.name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parse splits every part into literal text and placeholders, or reports all unknown ones.
@@ -374,7 +394,7 @@ func oneLine(s string) string {
 
 // canonicalPlaceholders are the placeholder names, in documentation order.
 var canonicalPlaceholders = []string{"couponcode", "expirydate", "listname", "firstname", "lastname", "fullname",
-	"email", "phone", "externalid", "campaign"}
+	"email", "phone", "externalid", "campaign", "redeemlink"}
 
 // placeholderNames maps every known name, normalized (lower case, no _ or -), to its canonical
 // name.
@@ -406,7 +426,8 @@ func init() {
 }
 
 // Placeholders returns the canonical placeholder names: couponcode, expirydate, listname,
-// firstname, lastname, fullname, email, phone, externalid and campaign.
+// firstname, lastname, fullname, email, phone, externalid, campaign and redeemlink (the
+// recipient's personal redeem link).
 //
 // A placeholder is written in any of these spellings; its name is matched regardless of case,
 // underscores and hyphens (<CouponCode>, {coupon_code} and {{ COUPON-CODE }} are the same):

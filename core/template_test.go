@@ -538,7 +538,7 @@ func TestPreview(t *testing.T) {
 
 func TestPlaceholdersAreDocumentedAndUsable(t *testing.T) {
 	names := core.Placeholders()
-	want := []string{"couponcode", "expirydate", "listname", "firstname", "lastname", "fullname", "email", "phone", "externalid", "campaign"}
+	want := []string{"couponcode", "expirydate", "listname", "firstname", "lastname", "fullname", "email", "phone", "externalid", "campaign", "redeemlink"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("Placeholders() = %v", names)
 	}

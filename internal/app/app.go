@@ -223,6 +223,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL, guard)
 	a.Channels.UseTester(a.Sender)
 	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)
+	a.Sends.RedeemLinks = a.RedeemLinks
 	hooks := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
 	a.Endpoints = core.NewWebhookEndpoints(db, hooks)
 	a.Alerts = core.NewAlertSettings(db)
