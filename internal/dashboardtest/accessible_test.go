@@ -15,10 +15,10 @@ import (
 // TestPagesAccessible: axe-core (vendored for the tests) finds no serious or critical violation on
 // any page of the dashboard, opened in Chromium with real data: the sign-in and invite pages, every
 // owner's page (lists, a list with its codes, an import report, a batch, a code with a timeline, a
-// customer, the team, settings, shops with a push, the forms with and without field errors, the
-// confirmations), the embedded
-// frame, the error pages, and what staff see (their pages and the 403 page). Each violation is
-// printed with its rule, the element and the rule's help page.
+// customer, the team, settings, messages, shops with a push, the forms with and without field
+// errors, the confirmations), the embedded frame, the error pages, and what staff see (their
+// pages, the scanner, and the 403 page). Each violation is printed with its rule, the element and
+// the rule's help page.
 func TestPagesAccessible(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, options{})
@@ -148,10 +148,23 @@ func TestPagesAccessible(t *testing.T) {
 	open("Customers", "/app/customers", "Customers")
 	open("a customer", "/app/customers?q=alice%40example.com", redeemed)
 	open("Team", "/app/settings/team", staff)
+	var staffID uuid.UUID
+	if err := app.DB.Pool().QueryRow(ctx, `SELECT id FROM dashboard_users WHERE merchant_id = $1 AND email = $2`, s.merchant, staff).Scan(&staffID); err != nil {
+		t.Fatal(err)
+	}
+	open("a team member's scanner", "/app/settings/team/"+staffID.String()+"/scanner", staff)
 	open("Settings: alerts", "/app/settings", "Alert addresses")
 	open("Settings: outgoing webhooks", "/app/settings/webhooks", "hooks.shop.example")
 	open("an endpoint", "/app/settings/webhooks/"+endpoint.ID.String(), "No attempts yet")
 	open("Settings: API keys", "/app/settings/keys", "Storefront key")
+	open("Messages", "/app/messages", "Spring welcome")
+	for _, ch := range []string{"email", "sms", "push"} {
+		open("the "+ch+" settings", "/app/messages/channels/"+ch, "settings")
+	}
+	open("a list's messages", "/app/messages/lists/"+spring.ID.String(), "Spring welcome")
+	open("a new template", "/app/messages/lists/"+spring.ID.String()+"/templates/new?channel=email", "New Email template")
+	open("a list's deliveries", "/app/messages/lists/"+spring.ID.String()+"/deliveries", "Deliveries of Spring welcome")
+	open("a list's bulk sends", "/app/messages/lists/"+spring.ID.String()+"/bulk", "Bulk sends of Spring welcome")
 	open("Shops", "/app/shops", s.shop)
 	open("a shop", "/app/shops/"+connID.String(), "Push a list")
 	open("a push", "/app/shops/"+connID.String()+"/pushes/"+summer.ID.String(), "Summer sale")
@@ -172,6 +185,10 @@ func TestPagesAccessible(t *testing.T) {
 	signIn(b, s.h.URL, staff, password)
 	b.WaitText("main h1", "Find a code")
 	check("Find a code for staff")
+	open("Scan", "/app/scan", "Scan")
+	open("a code scanned", "/app/scan?code=SPRING-0002", "SPRING-0002")
+	open("a used code scanned", "/app/scan?code="+url.QueryEscape(redeemed), redeemed)
+	open("the scanner PIN", "/app/scan/pin", "Your scanner PIN")
 	open("a code for staff", list(spring, "/codes/"+url.PathEscape(redeemed)), "Paid at the till")
 	open("an owner's page for staff", "/app/settings/team", "You cannot open this page")
 
