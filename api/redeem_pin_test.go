@@ -77,24 +77,36 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := h.App.RedeemLinks.HandOut(ctx, link.Slug, core.HandOutRequest{Email: "dora@example.com", Client: "198.51.100.4"})
-	if err != nil || out.Code == "" {
-		t.Fatalf("hand out: %+v %v", out, err)
-	}
 	if err := h.App.Scanner.SetPIN(ctx, merchant, f.staff.User.ID, "2468", "2468"); err != nil {
 		t.Fatal(err)
 	}
 	page := "/r/" + link.Slug + "/mark-used"
 	b := newPINBrowser(t, h.URL)
 
-	status, _, body := b.markUsed(page, out.Code, "1357")
+	// The customer asks for a code on the redeem page; the page with the code links the PIN form.
+	_, _, form := b.do(http.MethodGet, "/r/"+link.Slug, nil)
+	tok := pinCSRF.FindStringSubmatch(form)
+	if tok == nil {
+		t.Fatalf("the redeem page has no form: %s", form)
+	}
+	status, _, body := b.do(http.MethodPost, "/r/"+link.Slug, url.Values{"csrf_token": {html.UnescapeString(tok[1])}, "email": {"dora@example.com"}})
+	got := regexp.MustCompile(`id="redeem-code">([^<]*)<`).FindStringSubmatch(body)
+	if status != http.StatusOK || got == nil {
+		t.Fatalf("hand out: %d %s", status, body)
+	}
+	out := struct{ Code string }{html.UnescapeString(got[1])}
+	if want := `href="` + page + `?code=` + url.QueryEscape(out.Code) + `"`; !strings.Contains(body, want) || !strings.Contains(body, "Shop staff: mark as used") {
+		t.Fatalf("the code's page lacks %s:\n%s", want, body)
+	}
+
+	status, _, body = b.markUsed(page, out.Code, "1357")
 	if status != http.StatusForbidden || !strings.Contains(body, "This PIN is not right") || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Fatalf("a wrong PIN: %d %s", status, body)
 	}
-	var got codeItem
-	get(t, h, m, codePath(list, out.Code)).JSON(t, &got)
-	if got.Uses != 0 {
-		t.Fatalf("a wrong PIN used the code: %+v", got)
+	var item codeItem
+	get(t, h, m, codePath(list, out.Code)).JSON(t, &item)
+	if item.Uses != 0 {
+		t.Fatalf("a wrong PIN used the code: %+v", item)
 	}
 	if status, _, _ := b.do(http.MethodPost, page, url.Values{"code": {out.Code}, "pin": {"2468"}}); status != http.StatusForbidden {
 		t.Fatalf("without the form's token: %d", status)
@@ -104,10 +116,10 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, "Marked as used.") {
 		t.Fatalf("the right PIN: %d %s", status, body)
 	}
-	get(t, h, m, codePath(list, out.Code)).JSON(t, &got)
-	last := got.Timeline[len(got.Timeline)-1]
-	if got.Uses != 1 || last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != f.staff.User.Email {
-		t.Fatalf("after the PIN: uses %d, last event %+v", got.Uses, last)
+	get(t, h, m, codePath(list, out.Code)).JSON(t, &item)
+	last := item.Timeline[len(item.Timeline)-1]
+	if item.Uses != 1 || last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != f.staff.User.Email {
+		t.Fatalf("after the PIN: uses %d, last event %+v", item.Uses, last)
 	}
 	status, _, body = b.markUsed(page, out.Code, "2468")
 	if status != http.StatusConflict || !strings.Contains(body, "Already used") || !strings.Contains(body, "by "+f.staff.User.Email) {
@@ -126,8 +138,8 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong PINs") {
 		t.Fatalf("after %d wrong PINs: %d %q", core.ScannerPINFailures, status, header.Get("Retry-After"))
 	}
-	get(t, h, m, codePath(list, "RPIN-2")).JSON(t, &got)
-	if got.Uses != 0 {
-		t.Fatalf("a throttled PIN used the code: %+v", got)
+	get(t, h, m, codePath(list, "RPIN-2")).JSON(t, &item)
+	if item.Uses != 0 {
+		t.Fatalf("a throttled PIN used the code: %+v", item)
 	}
 }

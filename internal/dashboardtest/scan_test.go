@@ -112,10 +112,23 @@ func TestJourneyScanWithTheCamera(t *testing.T) {
 		t.Fatal("the scanner did not load the QR reader")
 	}
 	screenshot(t, b, "scanner")
+	axeClean(t, b, "the scanner with a result")
 
 	b.ClickText("Mark as used")
 	b.WaitText(".scan-verdict-success", "Marked as used.")
 	b.WaitText(".scan-result", "1 of 1")
+
+	// A phone-sized screen: the page fits its width, the button is a thumb's size.
+	browsertest.Run(b, "phone width", chromedp.EmulateViewport(390, 844))
+	b.Navigate(s.h.URL + "/app/scan?code=" + url.QueryEscape(code))
+	b.WaitText(".scan-verdict", "Already used")
+	if wide := browsertest.Eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth`); wide {
+		t.Fatal("the scanner is wider than a phone's screen")
+	}
+	if !strings.Contains(b.Text(".scan-last-use"), staff) {
+		t.Fatalf("a second scan does not say by whom: %q", b.Text(".scan-last-use"))
+	}
+	axeClean(t, b, "the scanner on a phone")
 
 	b.Navigate(s.h.URL + "/app/lists/" + l.ID.String() + "/codes/" + url.PathEscape(code))
 	b.WaitText("table.timeline", "Used (use 1)")
