@@ -532,7 +532,7 @@ func renderErrorPage(c *gin.Context, status int, ce *core.Error) {
 
 // dashStatic serves the embedded CSS and JavaScript. A request for the current version (?v= the
 // content hash, as web.StaticURL writes it) may be cached for a year; any other is revalidated by
-// its ETag.
+// its ETag. A browser that accepts gzip gets the file gzipped (compressed once, at start).
 func (h *handlers) dashStatic(c *gin.Context) {
 	name := strings.TrimPrefix(c.Param("file"), "/")
 	body, typ, hash, ok := web.Asset(name)
@@ -541,7 +541,14 @@ func (h *handlers) dashStatic(c *gin.Context) {
 		return
 	}
 	etag := `"` + hash + `"`
-	c.Header("ETag", etag)
+	gz, zipped := web.AssetGzip(name)
+	zipped = zipped && acceptsGzip(c.GetHeader("Accept-Encoding"))
+	c.Header("Vary", "Accept-Encoding")
+	if zipped {
+		c.Header("ETag", "W/"+etag) // the same file, compressed: a weak validator
+	} else {
+		c.Header("ETag", etag)
+	}
 	c.Header("X-Content-Type-Options", "nosniff")
 	if c.Query("v") == hash {
 		c.Header("Cache-Control", "public, max-age=31536000, immutable")
@@ -551,6 +558,10 @@ func (h *handlers) dashStatic(c *gin.Context) {
 	if inm := c.GetHeader("If-None-Match"); inm != "" && (inm == etag || inm == "W/"+etag || inm == "*") {
 		c.Status(http.StatusNotModified)
 		return
+	}
+	if zipped {
+		c.Header("Content-Encoding", "gzip")
+		body = gz
 	}
 	if c.Request.Method == http.MethodHead {
 		c.Header("Content-Type", typ)

@@ -8,6 +8,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -98,6 +99,7 @@ type asset struct {
 	body []byte
 	hash string // first 16 hex digits of the SHA-256
 	typ  string
+	gz   []byte // the body gzipped, when that is smaller (text files)
 }
 
 var assets = map[string]asset{}
@@ -113,7 +115,7 @@ func init() {
 		}
 		sum := sha256.Sum256(b)
 		name := strings.TrimPrefix(p, "static/")
-		assets[name] = asset{body: b, hash: hex.EncodeToString(sum[:8]), typ: contentType(name)}
+		assets[name] = asset{body: b, hash: hex.EncodeToString(sum[:8]), typ: contentType(name), gz: gzipped(b)}
 		return nil
 	})
 	if err != nil {
@@ -140,6 +142,25 @@ func contentType(name string) string {
 func Asset(name string) (body []byte, typ, hash string, ok bool) {
 	a, ok := assets[name]
 	return a.body, a.typ, a.hash, ok
+}
+
+// AssetGzip returns a static file's body gzipped, for browsers that accept it; ok is false for an
+// unknown name or a file that gzip does not make smaller (images).
+func AssetGzip(name string) (gz []byte, ok bool) {
+	a, found := assets[name]
+	return a.gz, found && a.gz != nil
+}
+
+// gzipped is b compressed as well as gzip can (done once, at start), or nil when that saves
+// nothing worth a Content-Encoding.
+func gzipped(b []byte) []byte {
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	_, _ = w.Write(b)
+	if w.Close() != nil || z.Len() >= len(b)*9/10 {
+		return nil
+	}
+	return z.Bytes()
 }
 
 // StaticURL is the address of a static file: /app/static/<name>?v=<content hash>, so a changed
