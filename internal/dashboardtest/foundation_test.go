@@ -231,7 +231,7 @@ func TestJourneyStaffRefusedOwnersPages(t *testing.T) {
 		}
 	}
 	// Staff see only their entries in the navigation.
-	if got := browsertest.Eval[string](b, `[...document.querySelectorAll(".nav a")].map(a => a.textContent).join(",")`); got != "Customers,Find a code" {
+	if got := browsertest.Eval[string](b, `[...document.querySelectorAll(".nav a")].map(a => a.textContent).join(",")`); got != "Customers,Find a code,Scan" {
 		t.Fatalf("staff navigation: %s", got)
 	}
 }
