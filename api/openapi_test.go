@@ -319,6 +319,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	oaShopifyScenario(t, h, fake)
 	oaWooCommerceScenario(t, h)
 	oaMessagingScenario(t, h, sink, twilio, fcm)
+	oaRedeemPINScenario(t, h)
 
 	// Redis down: /healthz answers 503, and so does what must queue work for the worker.
 	down := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }})
