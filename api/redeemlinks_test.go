@@ -311,8 +311,9 @@ func TestRedeemPageThousandEmailsRaceForTheLastTenCodes(t *testing.T) {
 	m := h.NewMerchant(t, "Last Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Last"})
 	seedCodes(t, h, m, list, "LAST", 10)
-	path := slugPath(redeemLink(t, h, m, list, map[string]any{"name": "Last",
-		"page": map[string]any{"exhausted_text": "Sorry, every code is gone."}}))
+	link := redeemLink(t, h, m, list, map[string]any{"name": "Last",
+		"page": map[string]any{"exhausted_text": "Sorry, every code is gone."}})
+	path := slugPath(link)
 
 	v := newVisitor(t, h)
 	csrf := csrfInput.FindStringSubmatch(v.get(path).Body)[1]
@@ -349,6 +350,9 @@ func TestRedeemPageThousandEmailsRaceForTheLastTenCodes(t *testing.T) {
 	}
 	if len(seen) != 10 || exhausted != asks-10 {
 		t.Fatalf("%d codes and %d exhausted pages, want 10 and %d", len(seen), exhausted, asks-10)
+	}
+	if got := h.Admin(t, m, http.MethodGet, "/api/v1/redeem-links/"+link["id"].(string), nil).Map(t)["handed_out"]; got != float64(10) {
+		t.Fatalf("handed_out %v, want 10", got)
 	}
 }
 

@@ -1,7 +1,7 @@
 -- +goose Up
 -- Redeem links: public pages (/r/{slug}) that hand out a list's codes, one per recipient per link,
 -- with the merchant's texts. Hand-outs are ordinary allocations (channel redeem_link, campaign
--- "redeem_link:<id>"); the number handed out through each link is kept in sharded counters so
+-- "redeem_link:<id>"); the number handed out through each link is kept in 64 counter shards so
 -- concurrent hand-outs do not queue on one row.
 SET lock_timeout = '10s';
 
@@ -48,7 +48,8 @@ CREATE FUNCTION cg_allocate_once(
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
-    v_seq bigint;
+    v_seq   bigint;
+    v_shard smallint := floor(random() * 64)::smallint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_list::text || '|' || p_recipient_key || '|' || p_campaign, 0));
     SELECT a.seq INTO v_seq FROM allocations a
@@ -72,9 +73,10 @@ BEGIN
       INTO outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
       FROM cg_allocate(p_merchant, p_list, p_pos, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor) r;
     IF outcome = 'ok' AND NOT reused AND p_link IS NOT NULL THEN
-        INSERT INTO redeem_link_counters AS k (merchant_id, link_id, shard, handed_out)
-        VALUES (p_merchant, p_link, floor(random() * 16)::smallint, 1)
-        ON CONFLICT (merchant_id, link_id, shard) DO UPDATE SET handed_out = k.handed_out + 1;
+        -- Last, so the shard's row lock is held only until the commit (64 shards, made with the
+        -- link, as list_counters).
+        UPDATE redeem_link_counters k SET handed_out = k.handed_out + 1
+         WHERE k.merchant_id = p_merchant AND k.link_id = p_link AND k.shard = v_shard;
     END IF;
 END
 $fn$;

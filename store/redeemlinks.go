@@ -37,14 +37,21 @@ func scanRedeemLink(row pgx.Row) (core.RedeemLink, error) {
 // CreateRedeemLink implements core.RedeemLinkStore.
 func (db *DB) CreateRedeemLink(ctx context.Context, l core.RedeemLink) error {
 	page, _ := json.Marshal(l.Page)
-	_, err := db.pool.Exec(ctx, `INSERT INTO redeem_links (merchant_id, id, list_id, slug, name, identify_by, starts_at, ends_at,
-		page, redirect, redirect_url, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		l.MerchantID, l.ID, l.ListID, l.Slug, l.Name, l.IdentifyBy, l.StartsAt, l.EndsAt, page, l.Redirect, l.RedirectURL,
-		l.CreatedAt, l.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("db: create redeem link: %w", err)
-	}
-	return nil
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO redeem_links (merchant_id, id, list_id, slug, name, identify_by, starts_at, ends_at,
+			page, redirect, redirect_url, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			l.MerchantID, l.ID, l.ListID, l.Slug, l.Name, l.IdentifyBy, l.StartsAt, l.EndsAt, page, l.Redirect, l.RedirectURL,
+			l.CreatedAt, l.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("db: create redeem link: %w", err)
+		}
+		// The hand-out counter's shards (cg_allocate_once adds to one at random).
+		if _, err := tx.Exec(ctx, `INSERT INTO redeem_link_counters (merchant_id, link_id, shard)
+			SELECT $1, $2, s FROM generate_series(0, 63) s`, l.MerchantID, l.ID); err != nil {
+			return fmt.Errorf("db: create redeem link counters: %w", err)
+		}
+		return nil
+	})
 }
 
 // GetRedeemLink implements core.RedeemLinkStore.
