@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"math"
 	"net/http"
 	"strconv"
@@ -186,6 +185,7 @@ func (h *handlers) registerRedeemPages(r *gin.Engine) {
 	g.GET("/:slug", h.redeemPage)
 	g.POST("/:slug", h.redeemAsk)
 	g.GET("/:slug/:token", h.redeemPersonal)
+	g.GET("/:slug/qr/:token", h.redeemQR)
 	h.redeemPINPages(g) // "Mark as used" with a staff PIN: api/redeem_pin.go
 }
 
@@ -203,7 +203,7 @@ type redeemView struct {
 	Error     string
 	Code      string
 	ExpiresAt *time.Time
-	QR        template.URL
+	QR        string
 	ShopURL   string
 	Status    int
 	Message   string
@@ -285,9 +285,7 @@ func (h *handlers) renderRedeem(c *gin.Context, status int, o core.HandOut, fiel
 		}
 	}
 	if o.State == core.RedeemCode {
-		if qr, err := qrcode.New(o.Code, qrcode.Medium); err == nil {
-			v.QR = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(qrSVG(qr.Bitmap())))
-		}
+		v.QR = "/r/" + o.Link.Slug + "/qr/" + h.RedeemLinks.QRToken(o.Link, o.Code)
 	}
 	var b bytes.Buffer
 	if err := web.RenderBlock(&b, "redeem.html", "redeem", v); err != nil {
@@ -296,6 +294,23 @@ func (h *handlers) renderRedeem(c *gin.Context, status int, o core.HandOut, fiel
 		return
 	}
 	c.Data(status, "text/html; charset=utf-8", b.Bytes())
+}
+
+// redeemQR: GET /r/{slug}/qr/{token} — the QR code (SVG) of a code the page handed out; the
+// token is signed for the link and the code.
+func (h *handlers) redeemQR(c *gin.Context) {
+	code, err := h.RedeemLinks.QRCode(c, c.Param("slug"), c.Param("token"))
+	if err != nil {
+		h.redeemProblem(c, err)
+		return
+	}
+	qr, err := qrcode.New(code, qrcode.Medium)
+	if err != nil {
+		h.redeemProblem(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, max-age=86400")
+	c.Data(http.StatusOK, "image/svg+xml", qrSVG(qr.Bitmap()))
 }
 
 // redeemProblem answers an error as a page: unknown link (404), refused form (403), too many

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -198,10 +199,19 @@ func TestRedeemPageHandsOneCodePerEmail(t *testing.T) {
 	}
 	first := v.ask(path, "ann@example.com", nil)
 	code := codeOf(first)
-	if first.Status != http.StatusOK || code == "" || !strings.Contains(first.Body, "Enjoy!") || !strings.Contains(first.Body, `src="data:image/svg`) ||
+	if first.Status != http.StatusOK || code == "" || !strings.Contains(first.Body, "Enjoy!") || !strings.Contains(first.Body, `class="redeem-qr" src="`+path+`/qr/`) ||
 		!strings.Contains(first.Body, "Valid until "+`<time datetime="`+time.Now().UTC().Add(30*24*time.Hour).Format("2006-01-02")) ||
 		!strings.Contains(first.Body, "data-copy-target") {
 		t.Fatalf("first ask: %d %s", first.Status, first.Body)
+	}
+	// The QR image is the code's, and only codes the page handed out are drawn.
+	qrPath := regexp.MustCompile(`class="redeem-qr" src="([^"]+)"`).FindStringSubmatch(first.Body)[1]
+	if qr := v.get(qrPath); qr.Status != http.StatusOK || qr.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(qr.Body, "<svg") {
+		t.Fatalf("QR image: %d %s", qr.Status, qr.Header)
+	}
+	_, mac, _ := strings.Cut(qrPath[strings.LastIndex(qrPath, "/")+1:], ".")
+	if qr := v.get(path + "/qr/" + base64.RawURLEncoding.EncodeToString([]byte("OTHER-CODE")) + "." + mac); qr.Status != http.StatusNotFound {
+		t.Fatalf("QR of a code the page did not hand out: %d", qr.Status)
 	}
 	// The same address again, in another browser and in other case: the same code, and the very
 	// same page (nothing tells that the address had asked before).

@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -150,6 +151,17 @@ type RedeemLinks struct {
 	appURL string
 	log    *slog.Logger
 	now    func() time.Time
+	// bySlugCache keeps links read for the public pages for a moment (slugCacheFor): a change
+	// or deletion through this process is seen at once, through another within that moment.
+	slugCache sync.Map // slug → cachedLink
+}
+
+// slugCacheFor is how long a public page may answer from a link read before.
+const slugCacheFor = 2 * time.Second
+
+type cachedLink struct {
+	link  RedeemLink
+	until time.Time
 }
 
 // NewRedeemLinks returns the redeem link service. secret signs personal links (APP_SECRET);
@@ -206,6 +218,14 @@ func (s *RedeemLinks) List(ctx context.Context, merchantID, listID uuid.UUID, pa
 
 // Update changes a redeem link.
 func (s *RedeemLinks) Update(ctx context.Context, merchantID, id uuid.UUID, p RedeemLinkPatch) (RedeemLink, error) {
+	l, err := s.update(ctx, merchantID, id, p)
+	if err == nil {
+		s.slugCache.Delete(l.Slug)
+	}
+	return l, err
+}
+
+func (s *RedeemLinks) update(ctx context.Context, merchantID, id uuid.UUID, p RedeemLinkPatch) (RedeemLink, error) {
 	return s.store.UpdateRedeemLink(ctx, merchantID, id, func(l *RedeemLink) error {
 		if p.Name != nil {
 			l.Name = strings.TrimSpace(*p.Name)
@@ -234,7 +254,15 @@ func (s *RedeemLinks) Update(ctx context.Context, merchantID, id uuid.UUID, p Re
 
 // Delete removes a redeem link; the codes handed out through it stay with their recipients.
 func (s *RedeemLinks) Delete(ctx context.Context, merchantID, id uuid.UUID) error {
-	return s.store.DeleteRedeemLink(ctx, merchantID, id)
+	l, err := s.store.GetRedeemLink(ctx, merchantID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteRedeemLink(ctx, merchantID, id); err != nil {
+		return err
+	}
+	s.slugCache.Delete(l.Slug)
+	return nil
 }
 
 func validateRedeemLink(l RedeemLink) error {
@@ -320,7 +348,17 @@ func (s *RedeemLinks) bySlug(ctx context.Context, slug string) (RedeemLink, erro
 	if len(slug) != 22 {
 		return RedeemLink{}, ErrRedeemLinkNotFound
 	}
-	return s.store.RedeemLinkBySlug(ctx, slug)
+	now := s.now()
+	if c, ok := s.slugCache.Load(slug); ok && now.Before(c.(cachedLink).until) {
+		return c.(cachedLink).link, nil
+	}
+	l, err := s.store.RedeemLinkBySlug(ctx, slug)
+	if err != nil {
+		s.slugCache.Delete(slug)
+		return l, err
+	}
+	s.slugCache.Store(slug, cachedLink{link: l, until: now.Add(slugCacheFor)})
+	return l, nil
 }
 
 // window is RedeemNotStarted or RedeemExpired outside the link's dates, else RedeemAsk.
@@ -377,11 +415,18 @@ func (s *RedeemLinks) HandOut(ctx context.Context, slug string, req HandOutReque
 		return HandOut{}, &Error{Kind: KindRateLimited, Code: "rate_limited", RetryAfter: wait,
 			Message: "too many codes were asked for here; try again later"}
 	}
-	s.count(ctx, l, req.Client)
 	if req.Honeypot != "" {
+		s.count(ctx, l, req.Client)
 		out.State = RedeemExhausted
 		return out, nil
 	}
+	// The hand-out is counted against the limits while the code is allocated.
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		s.count(ctx, l, req.Client)
+	}()
+	defer func() { <-counted }()
 	a, err := s.alloc.Allocate(ctx, l.MerchantID, l.ListID, AllocationRequest{
 		Recipient: who, Campaign: l.Campaign(), Channel: ChannelRedeemLink, Actor: l.Campaign(), RedeemLink: l.ID,
 	})
@@ -529,6 +574,28 @@ func (s *RedeemLinks) PersonalLink(ctx context.Context, merchantID, listID uuid.
 	}
 	u, _ := s.PersonalURL(l, r)
 	return u, nil
+}
+
+// QRToken is the signed name of a code's QR image on the link's page (/r/{slug}/qr/{token}), so
+// that the page draws the codes it handed out and nothing else.
+func (s *RedeemLinks) QRToken(l RedeemLink, code string) string {
+	who := "qr:" + code
+	return base64.RawURLEncoding.EncodeToString([]byte(code)) + "." + base64.RawURLEncoding.EncodeToString(s.sign(l, who))
+}
+
+// QRCode returns the code a QR token names, when the token was signed for the link.
+func (s *RedeemLinks) QRCode(ctx context.Context, slug, token string) (string, error) {
+	l, err := s.bySlug(ctx, slug)
+	if err != nil {
+		return "", err
+	}
+	codePart, macPart, ok := strings.Cut(token, ".")
+	code, err1 := base64.RawURLEncoding.DecodeString(codePart)
+	mac, err2 := base64.RawURLEncoding.DecodeString(macPart)
+	if !ok || len(token) > 1200 || err1 != nil || err2 != nil || !hmac.Equal(mac, s.sign(l, "qr:"+string(code))) {
+		return "", ErrRedeemLinkNotFound
+	}
+	return string(code), nil
 }
 
 // FirstOfList is the oldest redeem link of a list (what <redeemlink> in the list's templates
