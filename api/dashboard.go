@@ -121,6 +121,7 @@ func (h *handlers) registerDashboard(r *gin.Engine) {
 	h.dashboardShops(owner)
 	h.dashboardMessages(owner)
 	h.dashboardScan(owner, staff)
+	h.dashboardRedeemLinks(owner)
 	// Page helpers: register each area here, on owner (most pages) or staff.
 }
 
