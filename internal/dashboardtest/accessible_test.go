@@ -143,6 +143,12 @@ func TestPagesAccessible(t *testing.T) {
 	open("Export", list(spring, "/export"), "Remove unused codes")
 	open("Remove unused codes", list(spring, "/remove-unused"), "Spring welcome")
 	open("Delete list", list(spring, "/delete"), "Spring welcome")
+	link, err := app.RedeemLinks.Create(ctx, s.merchant, spring.ID, core.RedeemLinkInput{Name: "Spring flyer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open("Redeem links", list(spring, "/redeem-links"), "Spring flyer")
+	open("a redeem link's edit form", list(spring, "/redeem-links/"+link.ID.String()), "Edit Spring flyer")
 	open("Find a code", "/app/codes", "Find a code")
 	open("a code found", "/app/codes?q=SPRING-0002", "SPRING-0002")
 	open("Customers", "/app/customers", "Customers")
