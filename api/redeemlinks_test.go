@@ -529,3 +529,25 @@ func TestRedeemLinkPlaceholderSendsAPersonalLink(t *testing.T) {
 		t.Fatalf("eve typing her address got %q, want %q", typed, code)
 	}
 }
+
+// TestRedeemPageWithoutEmailGivesOneCodePerBrowser: a link that asks nothing hands each browser
+// one code, the same on every ask.
+func TestRedeemPageWithoutEmailGivesOneCodePerBrowser(t *testing.T) {
+	t.Parallel()
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Browser Shop")
+	list := h.CreateList(t, m, map[string]any{"name": "Browsers", "reassign_window": 0})
+	seedCodes(t, h, m, list, "WEB", 5)
+	path := slugPath(redeemLink(t, h, m, list, map[string]any{"name": "Door", "identify_by": "none"}))
+	v := newVisitor(t, h)
+	if p := v.get(path); strings.Contains(p.Body, `name="email"`) || !strings.Contains(p.Body, "Get my code") {
+		t.Fatalf("the form of a link that asks nothing: %s", p.Body)
+	}
+	first := codeOf(v.ask(path, "", nil))
+	if first == "" || codeOf(v.ask(path, "", nil)) != first {
+		t.Fatalf("one browser asking twice got %q and another", first)
+	}
+	if other := codeOf(newVisitor(t, h).ask(path, "", nil)); other == "" || other == first {
+		t.Fatalf("another browser got %q (the first has %q)", other, first)
+	}
+}

@@ -126,9 +126,11 @@ type RedeemLinkStore interface {
 	DeleteRedeemLink(ctx context.Context, merchantID, id uuid.UUID) error
 }
 
-// PushLister lists where a list's codes were pushed.
-type PushLister interface {
-	ListPushes(ctx context.Context, merchantID, listID uuid.UUID) ([]Push, error)
+// PushedShops finds where a list's codes are.
+type PushedShops interface {
+	// PushedShopifyShop is the domain of a connected Shopify shop the list's codes were pushed
+	// into (a push active or under way); "" for none.
+	PushedShopifyShop(ctx context.Context, merchantID, listID uuid.UUID) (string, error)
 }
 
 // RedeemLimits bound hand-outs through redeem links: per client address and link, and per link,
@@ -144,7 +146,7 @@ type RedeemLinks struct {
 	lists interface {
 		GetList(ctx context.Context, merchantID, listID uuid.UUID) (List, error)
 	}
-	pushes PushLister
+	pushes PushedShops
 	alloc  *Allocator
 	limits RedeemLimits
 	key    []byte
@@ -168,7 +170,7 @@ type cachedLink struct {
 // appURL is the public base of the pages' addresses.
 func NewRedeemLinks(store RedeemLinkStore, lists interface {
 	GetList(ctx context.Context, merchantID, listID uuid.UUID) (List, error)
-}, pushes PushLister, alloc *Allocator, limits RedeemLimits, secret, appURL string, log *slog.Logger) *RedeemLinks {
+}, pushes PushedShops, alloc *Allocator, limits RedeemLimits, secret, appURL string, log *slog.Logger) *RedeemLinks {
 	sum := sha256.Sum256([]byte("coupongate redeem links|" + secret))
 	return &RedeemLinks{store: store, lists: lists, pushes: pushes, alloc: alloc, limits: limits, key: sum[:],
 		appURL: strings.TrimRight(appURL, "/"), log: log, now: time.Now}
@@ -488,14 +490,12 @@ func (s *RedeemLinks) count(ctx context.Context, l RedeemLink, client string) {
 func (s *RedeemLinks) shopURL(ctx context.Context, l RedeemLink, code string) string {
 	switch l.Redirect {
 	case RedirectShopify:
-		pushes, err := s.pushes.ListPushes(ctx, l.MerchantID, l.ListID)
+		shop, err := s.pushes.PushedShopifyShop(ctx, l.MerchantID, l.ListID)
 		if err != nil {
 			s.log.WarnContext(ctx, "redeem link: pushes not read", "err", err)
 		}
-		for _, p := range pushes {
-			if p.Platform == "shopify" && (p.State == PushActive || p.State == PushPushing) {
-				return "https://" + p.Shop + "/discount/" + url.PathEscape(code)
-			}
+		if shop != "" {
+			return "https://" + shop + "/discount/" + url.PathEscape(code)
 		}
 		return l.RedirectURL
 	case RedirectURL:

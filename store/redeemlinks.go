@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -149,4 +150,21 @@ func (db *DB) DeleteRedeemLink(ctx context.Context, merchantID, id uuid.UUID) er
 		return core.ErrRedeemLinkNotFound
 	}
 	return nil
+}
+
+// PushedShopifyShop implements core.PushedShops: the oldest active Shopify connection with a push
+// of the list that is active or under way.
+func (db *DB) PushedShopifyShop(ctx context.Context, merchantID, listID uuid.UUID) (string, error) {
+	var shop string
+	err := db.pool.QueryRow(ctx, `SELECT c.shop FROM list_connections p
+		JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND c.platform = 'shopify' AND c.state = 'active'
+		AND p.state IN ('active', 'pushing') ORDER BY p.created_at LIMIT 1`, merchantID, listID).Scan(&shop)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("db: pushed shop: %w", err)
+	}
+	return shop, nil
 }

@@ -2,8 +2,15 @@ package dashboardtest
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/internal/browsertest"
@@ -59,4 +66,55 @@ func TestJourneyRedeemPage(t *testing.T) {
 	b.Navigate(url)
 	b.WaitText("main h1", "Opening day gift")
 	axeClean(t, b, "the redeem form")
+}
+
+// TestRedeemPageUseItInTheShop: a link that says shopify opens the shop's discount address with
+// the code once the list is pushed to the connected Shopify shop, and its redirect_url before.
+func TestRedeemPageUseItInTheShop(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, options{})
+	ctx := context.Background()
+	l := s.list(t, "Pushed")
+	s.addCodes(t, l, "test", "SHOP-1", "SHOP-2")
+	link, err := s.h.App.RedeemLinks.Create(ctx, s.merchant, l.ID, core.RedeemLinkInput{Name: "Shop",
+		Redirect: core.RedirectShopify, RedirectURL: "https://fallback.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(email string) string {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		page := func(resp *http.Response, err error) string {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		u := s.h.App.RedeemLinks.URL(link)
+		token := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page(c.Get(u)))[1]
+		return page(c.PostForm(u, url.Values{"csrf_token": {token}, "email": {email}}))
+	}
+	if p := ask("before@example.com"); !strings.Contains(p, `href="https://fallback.example/"`) {
+		t.Fatalf("before the push: %s", p)
+	}
+	var connID uuid.UUID
+	if err := s.h.App.DB.Pool().QueryRow(ctx, `SELECT id FROM connections WHERE merchant_id = $1 AND shop = $2`, s.merchant, s.shop).Scan(&connID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.h.App.Connections.StartPush(ctx, s.merchant, l.ID, core.PushInput{ConnectionID: connID,
+		Discount: core.Discount{Title: "10%", ValueType: core.ValuePercentage, Value: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.h.App.DB.Pool().Exec(ctx, `UPDATE list_connections SET state = 'active' WHERE merchant_id = $1 AND list_id = $2`, s.merchant, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	p := ask("after@example.com")
+	code := regexp.MustCompile(`id="redeem-code">([^<]*)<`).FindStringSubmatch(p)
+	if code == nil || !strings.Contains(p, `href="https://`+s.shop+`/discount/`+code[1]+`"`) || !strings.Contains(p, "Use it in the shop") {
+		t.Fatalf("after the push: %s", p)
+	}
 }
