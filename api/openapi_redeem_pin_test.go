@@ -81,6 +81,12 @@ func oaRedeemPINScenario(t *testing.T, h *apptest.Harness) {
 		t.Fatalf("no code on the redeem page: %s", body)
 	}
 	code := html.UnescapeString(m1[1])
+	// The code's QR image, as the page links it.
+	if qr := regexp.MustCompile(`class="redeem-qr" src="([^"]+)"`).FindStringSubmatch(body); qr == nil {
+		t.Fatalf("no QR image on the redeem page: %s", body)
+	} else {
+		get(html.UnescapeString(qr[1]), http.StatusOK)
+	}
 	mark := page + "/mark-used"
 	form := func(code, pin string) url.Values {
 		return url.Values{"csrf_token": {get(mark+"?"+url.Values{"code": {code}}.Encode(), http.StatusOK)}, "code": {code}, "pin": {pin}}
