@@ -18,8 +18,9 @@ import (
 // code (app.js with the vendored jsQR, loaded by this page only) or the code is typed; the page
 // shows what the code is and "Mark as used" redeems it in one tap on the channel in_store with
 // the person as actor (core.Scanner). A staff member's scanner settings (the PIN they type on a
-// customer's redeem page, the lists they may scan) are set by themselves (the PIN) or by an
-// owner on the team page.
+// customer's redeem page, the lists they may scan) are set by an owner on the team page; a PIN
+// is made by Coupongate (core.Scanner.NewPIN), by the person on /app/scan/pin or by an owner for
+// them, and shown once, in the answer to the form that made it.
 
 // dashboardScan registers the scanner and the scanner settings.
 func (h *handlers) dashboardScan(owner, staff *gin.RouterGroup) {
@@ -183,17 +184,18 @@ func (h *handlers) scanMarkUsed(c *gin.Context) {
 
 // ---- Scanner settings ---------------------------------------------------------------------------
 
-// scanPINData is what scan_pin.html shows: the person's own scanner PIN.
+// scanPINData is what scan_pin.html shows: whether the person has a scanner PIN, and the new PIN
+// in the answer to "New scanner PIN" (the only time it is shown).
 type scanPINData struct {
-	HasPIN bool
-	Saved  bool
-	Errors web.FieldErrors
+	HasPIN  bool
+	NewPIN  string
+	Removed bool
 }
 
-// scanPINPage is GET /app/scan/pin: set one's own scanner PIN. People signed in from the Shopify
-// admin have no user of their own, so no PIN.
+// scanPINPage is GET /app/scan/pin: make or remove one's own scanner PIN. People signed in from
+// the Shopify admin have no user of their own, so no PIN.
 func (h *handlers) scanPINPage(c *gin.Context) {
-	h.renderScanPIN(c, http.StatusOK, scanPINData{Saved: c.Query("done") == "saved"})
+	h.renderScanPIN(c, http.StatusOK, scanPINData{Removed: c.Query("done") == "removed"})
 }
 
 func (h *handlers) renderScanPIN(c *gin.Context, status int, data scanPINData) {
@@ -215,28 +217,29 @@ func (h *handlers) renderScanPIN(c *gin.Context, status int, data scanPINData) {
 var errNoScannerUser = &core.Error{Kind: core.KindNotFound, Code: "no_dashboard_user",
 	Message: "Scanner PINs belong to people who sign in with their email address. Open the dashboard outside the Shopify admin to set yours."}
 
-// scanPINForm is POST /app/scan/pin (pin, pin_confirm; or clear): sets or removes one's own PIN.
+// scanPINForm is POST /app/scan/pin: clear removes one's own PIN; otherwise Coupongate makes a new
+// one, which replaces the old and is shown in this answer only (no redirect: it would have to
+// carry the PIN in an address).
 func (h *handlers) scanPINForm(c *gin.Context) {
 	d := dash(c)
 	if d.User == nil {
 		fail(c, errNoScannerUser)
 		return
 	}
-	var err error
 	if c.PostForm("clear") != "" {
-		err = h.Scanner.ClearPIN(c, merchantID(c), d.User.ID)
-	} else {
-		err = h.Scanner.SetPIN(c, merchantID(c), d.User.ID, c.PostForm("pin"), c.PostForm("pin_confirm"))
-	}
-	if fields, ok := web.FieldErrorsOf(err); ok {
-		h.renderScanPIN(c, http.StatusUnprocessableEntity, scanPINData{Errors: fields})
+		if err := h.Scanner.ClearPIN(c, merchantID(c), d.User.ID); err != nil {
+			fail(c, err)
+			return
+		}
+		h.seeOther(c, "/app/scan/pin?done=removed")
 		return
 	}
+	pin, err := h.Scanner.NewPIN(c, merchantID(c), d.User.ID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	h.seeOther(c, "/app/scan/pin?done=saved")
+	h.renderScanPIN(c, http.StatusOK, scanPINData{NewPIN: pin})
 }
 
 // listChoice is one list on the staff member's scanner page.
@@ -255,10 +258,12 @@ type memberScannerData struct {
 	Lists   []listChoice
 	Saved   bool
 	Errors  web.FieldErrors
+	// NewPIN is the PIN the owner just made for the person, shown in that answer only.
+	NewPIN string
 }
 
-// memberScannerPage is GET /app/settings/team/:user_id/scanner: an owner sets a team member's
-// scanner PIN and the lists they may scan.
+// memberScannerPage is GET /app/settings/team/:user_id/scanner: an owner makes or removes a team
+// member's scanner PIN and sets the lists they may scan.
 func (h *handlers) memberScannerPage(c *gin.Context) {
 	h.renderMemberScanner(c, http.StatusOK, memberScannerData{Saved: c.Query("done") == "saved"})
 }
@@ -314,8 +319,8 @@ func (h *handlers) scanListChoices(c *gin.Context) ([]listChoice, error) {
 }
 
 // memberScannerForm is POST /app/settings/team/:user_id/scanner: what=lists saves the lists the
-// person may scan (none checked: every list); what=pin sets their PIN (pin, pin_confirm), and
-// what=clear_pin removes it.
+// person may scan (none checked: every list); what=pin makes them a new PIN, shown in this answer
+// only (it replaces their old one), and what=clear_pin removes it.
 func (h *handlers) memberScannerForm(c *gin.Context) {
 	id, ok := pathUUID(c, "user_id", core.ErrUserNotFound)
 	if !ok {
@@ -339,7 +344,11 @@ func (h *handlers) memberScannerForm(c *gin.Context) {
 	case "clear_pin":
 		err = h.Scanner.ClearPIN(c, merchantID(c), id)
 	default:
-		err = h.Scanner.SetPIN(c, merchantID(c), id, c.PostForm("pin"), c.PostForm("pin_confirm"))
+		var pin string
+		if pin, err = h.Scanner.NewPIN(c, merchantID(c), id); err == nil {
+			h.renderMemberScanner(c, http.StatusOK, memberScannerData{NewPIN: pin})
+			return
+		}
 	}
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		h.renderMemberScanner(c, http.StatusUnprocessableEntity, memberScannerData{Errors: fields})

@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,7 +175,7 @@ func TestDashboardScanRefusals(t *testing.T) {
 	if noToken.Status != http.StatusForbidden {
 		t.Fatalf("mark used without the token: %d", noToken.Status)
 	}
-	if r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/scan/pin", form: url.Values{"pin": {"1234"}, "pin_confirm": {"1234"}},
+	if r := f.do(t, dashRequest{method: http.MethodPost, path: "/app/scan/pin", form: url.Values{},
 		cookies: sessionOf(f.staff)}); r.Status != http.StatusForbidden {
 		t.Fatalf("set a PIN without the token: %d", r.Status)
 	}
@@ -194,75 +197,176 @@ func TestDashboardScanRefusals(t *testing.T) {
 	}
 }
 
-// TestDashboardScannerPIN: a staff member sets their PIN (four to eight digits, twice; errors
-// beside the field), an owner sets another's; a PIN another person has is refused; the PIN marks a
-// code used in the shop with its owner as actor; wrong PINs are throttled, after which even the
-// right one waits.
+// newPINShown is the one place a page shows a new scanner PIN: the answer to the form that made it.
+var newPINShown = regexp.MustCompile(`id="new-pin">([0-9]+)<`)
+
+// pinShown returns the new PIN an answer shows, six digits.
+func pinShown(t *testing.T, what string, r apptest.Response) string {
+	t.Helper()
+	m := newPINShown.FindStringSubmatch(string(r.Body))
+	if r.Status != http.StatusOK || m == nil || len(m[1]) != core.ScannerPINDigits {
+		t.Fatalf("%s: %d, no six-digit PIN shown: %s", what, r.Status, r.Body)
+	}
+	return m[1]
+}
+
+// TestDashboardScannerPIN: Coupongate makes a person's scanner PIN (six digits), shown once in the
+// answer to "New scanner PIN" and stored only as a digest; the PIN marks a code used in the shop
+// with its person as actor; a new PIN replaces the old one, which stops working; an owner makes a
+// PIN for a staff member and sees it once; no page shows a PIN afterwards; "Remove PIN" ends it.
 func TestDashboardScannerPIN(t *testing.T) {
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	ctx := context.Background()
 	merchant := uuid.MustParse(m.ID)
 	list := h.CreateList(t, m, map[string]any{"name": "PIN list"})
-	importByHand(t, h, m, list, "api_key:a", "PIN-1", "PIN-2")
-
-	for _, tc := range []struct{ pin, confirm, says string }{
-		{"12a4", "12a4", "Choose a PIN of four to eight digits."},
-		{"123", "123", "Choose a PIN of four to eight digits."},
-		{"123456789", "123456789", "Choose a PIN of four to eight digits."},
-		{"1234", "1243", "The two PINs are not the same."},
-	} {
-		r := f.dcPost(t, f.staff, "/app/scan/pin", url.Values{"pin": {tc.pin}, "pin_confirm": {tc.confirm}})
-		if r.Status != http.StatusUnprocessableEntity {
-			t.Fatalf("PIN %q: %d", tc.pin, r.Status)
-		}
-		mustContain(t, "PIN "+tc.pin, r, tc.says, `aria-invalid="true"`)
-	}
-	r := f.dcPost(t, f.staff, "/app/scan/pin", url.Values{"pin": {"4821"}, "pin_confirm": {"4821"}})
-	if r.Status != http.StatusSeeOther {
-		t.Fatalf("set PIN: %d %s", r.Status, r.Body)
-	}
-	mustContain(t, "PIN saved", f.dcGet(t, f.staff, r.Header.Get("Location")), "Saved.", "You have a scanner PIN.")
-	var hash string
-	if err := h.App.DB.Pool().QueryRow(ctx, `SELECT scanner_pin_hash FROM dashboard_users WHERE merchant_id = $1 AND id = $2`,
-		merchant, f.staff.User.ID).Scan(&hash); err != nil || !containsRaw(hash, "$argon2id$") || containsRaw(hash, "4821") {
-		t.Fatalf("stored PIN %q, %v", hash, err)
+	listID := uuid.MustParse(list)
+	importByHand(t, h, m, list, "api_key:a", "PIN-1", "PIN-2", "PIN-3")
+	markUsed := func(code, pin string) (core.User, error) {
+		t.Helper()
+		who, _, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, listID, code, pin, "203.0.113.9")
+		return who, err
 	}
 
-	// An owner sets another person's PIN; the staff member's PIN is taken.
-	other := f.member(t, "other", core.RoleStaff)
-	page := "/app/settings/team/" + other.User.ID.String() + "/scanner"
-	r = f.dcPost(t, f.owner, page, url.Values{"what": {"pin"}, "pin": {"4821"}, "pin_confirm": {"4821"}})
-	if r.Status != http.StatusUnprocessableEntity {
-		t.Fatalf("a taken PIN: %d", r.Status)
+	mustContain(t, "no PIN yet", f.dcGet(t, f.staff, "/app/scan/pin"), "You have no scanner PIN yet.", "New scanner PIN")
+	first := pinShown(t, "the staff member's new PIN", f.dcPost(t, f.staff, "/app/scan/pin", nil))
+	var digest []byte
+	if err := h.App.DB.Pool().QueryRow(ctx, `SELECT scanner_pin_digest FROM dashboard_users WHERE merchant_id = $1 AND id = $2`,
+		merchant, f.staff.User.ID).Scan(&digest); err != nil || len(digest) != 32 || bytes.Contains(digest, []byte(first)) {
+		t.Fatalf("stored PIN %x, %v", digest, err)
 	}
-	mustContain(t, "a taken PIN", r, "Choose another PIN")
-	if r = f.dcPost(t, f.owner, page, url.Values{"what": {"pin"}, "pin": {"99887766"}, "pin_confirm": {"99887766"}}); r.Status != http.StatusSeeOther {
-		t.Fatalf("owner sets a PIN: %d %s", r.Status, r.Body)
+	r := f.dcGet(t, f.staff, "/app/scan/pin")
+	mustContain(t, "PIN set", r, "You have a scanner PIN.", "Remove PIN")
+	if strings.Contains(string(r.Body), first) {
+		t.Fatalf("the PIN page shows the PIN again: %s", r.Body)
 	}
 
-	who, out, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, uuid.MustParse(list), "PIN-1", "99887766", "203.0.113.9")
-	if err != nil || who.ID != other.User.ID || out.Outcome != core.OutcomeRedeemed {
-		t.Fatalf("mark used with a PIN: %+v %+v %v", who, out, err)
+	// A new PIN replaces the old one (drawn again in the one-in-a-million case it is the same).
+	second := first
+	for i := 0; i < 3 && second == first; i++ {
+		second = pinShown(t, "a second new PIN", f.dcPost(t, f.staff, "/app/scan/pin", nil))
+	}
+	if _, err := markUsed("PIN-1", first); !errors.Is(err, core.ErrScannerPINWrong) {
+		t.Fatalf("the replaced PIN: %v", err)
+	}
+	if who, err := markUsed("PIN-1", second); err != nil || who.ID != f.staff.User.ID {
+		t.Fatalf("the new PIN: %+v %v", who, err)
 	}
 	var got codeItem
 	get(t, h, m, codePath(list, "PIN-1")).JSON(t, &got)
-	if last := got.Timeline[len(got.Timeline)-1]; last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != other.User.Email {
-		t.Fatalf("PIN redemption: %+v", last)
+	if last := got.Timeline[len(got.Timeline)-1]; got.Uses != 1 || last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != f.staff.User.Email {
+		t.Fatalf("PIN redemption: uses %d, %+v", got.Uses, got.Timeline)
 	}
 
-	// Wrong PINs: refused, then throttled; the right PIN waits too, and PIN-2 stays unused.
-	for i := 0; i < core.ScannerPINFailures; i++ {
-		if _, _, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, uuid.MustParse(list), "PIN-2", "0000", "203.0.113.7"); !errors.Is(err, core.ErrScannerPINWrong) {
+	// An owner makes a PIN for another staff member: shown to the owner in that answer only.
+	other := f.member(t, "other", core.RoleStaff)
+	page := "/app/settings/team/" + other.User.ID.String() + "/scanner"
+	mustContain(t, "their page before", f.dcGet(t, f.owner, page), "This person has no scanner PIN yet.")
+	r = f.dcPost(t, f.owner, page, url.Values{"what": {"pin"}})
+	theirs := pinShown(t, "the owner makes a PIN", r)
+	mustContain(t, "the owner makes a PIN", r, "New scanner PIN of "+other.User.Email, "not shown again")
+	if theirs == second {
+		t.Fatalf("two people got the PIN %s", theirs)
+	}
+	if who, err := markUsed("PIN-2", theirs); err != nil || who.ID != other.User.ID {
+		t.Fatalf("the PIN the owner made: %+v %v", who, err)
+	}
+	get(t, h, m, codePath(list, "PIN-2")).JSON(t, &got)
+	if last := got.Timeline[len(got.Timeline)-1]; last.Actor != other.User.Email {
+		t.Fatalf("PIN redemption by the other: %+v", last)
+	}
+
+	// No page shows anyone's PIN afterwards, to anyone.
+	for _, v := range []struct {
+		who  core.SignedIn
+		path string
+	}{
+		{f.owner, page}, {f.owner, "/app/settings/team/" + f.staff.User.ID.String() + "/scanner"}, {f.owner, "/app/settings/team"},
+		{f.staff, "/app/scan/pin"}, {other, "/app/scan/pin"}, {other, "/app/scan"},
+	} {
+		r := f.dcGet(t, v.who, v.path)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d", v.path, r.Status)
+		}
+		for _, pin := range []string{second, theirs} {
+			if strings.Contains(string(r.Body), pin) || newPINShown.Match(r.Body) {
+				t.Fatalf("%s shows a PIN: %s", v.path, r.Body)
+			}
+		}
+	}
+
+	// Remove PIN: by the owner for the staff member, and by a person for themselves.
+	if r := f.dcPost(t, f.owner, page, url.Values{"what": {"clear_pin"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("the owner removes the PIN: %d", r.Status)
+	}
+	r = f.dcPost(t, f.staff, "/app/scan/pin", url.Values{"clear": {"1"}})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("remove my PIN: %d", r.Status)
+	}
+	mustContain(t, "PIN removed", f.dcGet(t, f.staff, r.Header.Get("Location")), "Your scanner PIN was removed.", "You have no scanner PIN yet.")
+	for _, pin := range []string{second, theirs} {
+		if _, err := markUsed("PIN-3", pin); !errors.Is(err, core.ErrScannerPINWrong) {
+			t.Fatalf("a removed PIN: %v", err)
+		}
+	}
+}
+
+// TestScannerPINThrottle: ten wrong PINs from one address make that address wait, even with the
+// right PIN, but staff elsewhere go on; past the merchant's hundred wrong PINs in the window,
+// every address waits.
+func TestScannerPINThrottle(t *testing.T) {
+	f := newDashFixture(t, nil)
+	h, m := f.h, f.merchant
+	ctx := context.Background()
+	merchant := uuid.MustParse(m.ID)
+	list := h.CreateList(t, m, map[string]any{"name": "Throttle"})
+	listID := uuid.MustParse(list)
+	importByHand(t, h, m, list, "api_key:a", "THR-1", "THR-2", "THR-3")
+	pin, err := h.App.Scanner.NewPIN(ctx, merchant, f.staff.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "000000"
+	if wrong == pin {
+		wrong = "999999"
+	}
+	markUsed := func(code, pin, addr string) error {
+		t.Helper()
+		_, _, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, listID, code, pin, addr)
+		return err
+	}
+	limited := func(what string, err error) {
+		t.Helper()
+		var ce *core.Error
+		if !errors.As(err, &ce) || ce.Kind != core.KindRateLimited || ce.RetryAfter <= 0 {
+			t.Fatalf("%s: %v, want 429", what, err)
+		}
+	}
+
+	for i := range core.ScannerPINClientFailures {
+		if err := markUsed("THR-1", wrong, "203.0.113.7"); !errors.Is(err, core.ErrScannerPINWrong) {
 			t.Fatalf("wrong PIN %d: %v", i+1, err)
 		}
 	}
-	_, _, err = h.App.Scanner.MarkUsedWithPIN(ctx, merchant, uuid.MustParse(list), "PIN-2", "4821", "203.0.113.7")
-	var ce *core.Error
-	if !errors.As(err, &ce) || ce.Kind != core.KindRateLimited || ce.RetryAfter <= 0 {
-		t.Fatalf("the right PIN after %d wrong ones: %v", core.ScannerPINFailures, err)
+	limited("the right PIN from the guessing address", markUsed("THR-1", pin, "203.0.113.7"))
+	var got codeItem
+	get(t, h, m, codePath(list, "THR-1")).JSON(t, &got)
+	if got.Uses != 0 {
+		t.Fatalf("a throttled PIN used the code: %+v", got)
 	}
-	get(t, h, m, codePath(list, "PIN-2")).JSON(t, &got)
+	if err := markUsed("THR-2", pin, "198.51.100.1"); err != nil {
+		t.Fatalf("staff at another address after one address's wrong PINs: %v", err)
+	}
+
+	// Guesses spread over addresses meet the merchant's limit.
+	for i := core.ScannerPINClientFailures; i < core.ScannerPINMerchantFailures; i++ {
+		addr := "192.0.2." + strconv.Itoa(i%200)
+		if err := markUsed("THR-3", wrong, addr); !errors.Is(err, core.ErrScannerPINWrong) {
+			t.Fatalf("wrong PIN %d from %s: %v", i+1, addr, err)
+		}
+	}
+	limited("the right PIN after the merchant's wrong PINs", markUsed("THR-3", pin, "198.51.100.2"))
+	get(t, h, m, codePath(list, "THR-3")).JSON(t, &got)
 	if got.Uses != 0 {
 		t.Fatalf("a throttled PIN used the code: %+v", got)
 	}

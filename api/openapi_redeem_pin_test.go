@@ -47,7 +47,8 @@ func oaRedeemPINScenario(t *testing.T, h *apptest.Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.App.Scanner.SetPIN(ctx, merchant, staff.User.ID, "7531", "7531"); err != nil {
+	pin, err := h.App.Scanner.NewPIN(ctx, merchant, staff.User.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,8 +93,8 @@ func oaRedeemPINScenario(t *testing.T, h *apptest.Harness) {
 		return url.Values{"csrf_token": {get(mark+"?"+url.Values{"code": {code}}.Encode(), http.StatusOK)}, "code": {code}, "pin": {pin}}
 	}
 	post(mark, form(code, "0000"), http.StatusForbidden)
-	post(mark, form(code, "7531"), http.StatusOK)
-	post(mark, form(code, "7531"), http.StatusConflict)
-	post(mark, form("NOT-A-CODE", "7531"), http.StatusNotFound)
+	post(mark, form(code, pin), http.StatusOK)
+	post(mark, form(code, pin), http.StatusConflict)
+	post(mark, form("NOT-A-CODE", pin), http.StatusNotFound)
 	get("/r/"+strings.Repeat("x", 22)+"/mark-used?code=A", http.StatusNotFound)
 }

@@ -62,10 +62,11 @@ func (b *pinBrowser) markUsed(page, code, pin string) (int, http.Header, string)
 	return b.do(http.MethodPost, page, url.Values{"csrf_token": {html.UnescapeString(m[1])}, "code": {code}, "pin": {pin}})
 }
 
-// TestRedeemPageMarkUsedWithPIN: on a customer's redeem page a staff member types their scanner
-// PIN: a wrong one is refused beside the field (and changes nothing), the right one marks the code
+// TestRedeemPageMarkUsedWithPIN: on a customer's redeem page a staff member types the scanner PIN
+// Coupongate made for them: a wrong one is refused beside the field (and changes nothing), the right one marks the code
 // used on the channel in_store with the staff member as actor, a second time says when and by
-// whom it was used; the form needs its token; wrong PINs are throttled (429 with Retry-After).
+// whom it was used; the form needs its token; wrong PINs from one address are throttled (429 with
+// Retry-After). No answer of the page shows the PIN.
 func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
@@ -77,8 +78,13 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.App.Scanner.SetPIN(ctx, merchant, f.staff.User.ID, "2468", "2468"); err != nil {
+	pin, err := h.App.Scanner.NewPIN(ctx, merchant, f.staff.User.ID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	wrong := "000000"
+	if wrong == pin {
+		wrong = "999999"
 	}
 	page := "/r/" + link.Slug + "/mark-used"
 	b := newPINBrowser(t, h.URL)
@@ -99,7 +105,7 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 		t.Fatalf("the code's page lacks %s:\n%s", want, body)
 	}
 
-	status, _, body = b.markUsed(page, out.Code, "1357")
+	status, _, body = b.markUsed(page, out.Code, wrong)
 	if status != http.StatusForbidden || !strings.Contains(body, "This PIN is not right") || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Fatalf("a wrong PIN: %d %s", status, body)
 	}
@@ -108,12 +114,12 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if item.Uses != 0 {
 		t.Fatalf("a wrong PIN used the code: %+v", item)
 	}
-	if status, _, _ := b.do(http.MethodPost, page, url.Values{"code": {out.Code}, "pin": {"2468"}}); status != http.StatusForbidden {
+	if status, _, _ := b.do(http.MethodPost, page, url.Values{"code": {out.Code}, "pin": {pin}}); status != http.StatusForbidden {
 		t.Fatalf("without the form's token: %d", status)
 	}
 
-	status, _, body = b.markUsed(page, out.Code, "2468")
-	if status != http.StatusOK || !strings.Contains(body, "Marked as used.") {
+	status, _, body = b.markUsed(page, out.Code, pin)
+	if status != http.StatusOK || !strings.Contains(body, "Marked as used.") || strings.Contains(body, pin) {
 		t.Fatalf("the right PIN: %d %s", status, body)
 	}
 	get(t, h, m, codePath(list, out.Code)).JSON(t, &item)
@@ -121,22 +127,22 @@ func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
 	if item.Uses != 1 || last.Type != "redeemed" || last.Channel != "in_store" || last.Actor != f.staff.User.Email {
 		t.Fatalf("after the PIN: uses %d, last event %+v", item.Uses, last)
 	}
-	status, _, body = b.markUsed(page, out.Code, "2468")
+	status, _, body = b.markUsed(page, out.Code, pin)
 	if status != http.StatusConflict || !strings.Contains(body, "Already used") || !strings.Contains(body, "by "+f.staff.User.Email) {
 		t.Fatalf("a second time: %d %s", status, body)
 	}
-	if status, _, _ := b.markUsed(page, "NOT-HERE", "2468"); status != http.StatusNotFound {
+	if status, _, _ := b.markUsed(page, "NOT-HERE", pin); status != http.StatusNotFound {
 		t.Fatalf("a code of no list: %d", status)
 	}
 
-	for i := 0; i < core.ScannerPINFailures-1; i++ { // the first wrong PIN above counted too
-		if status, _, _ := b.markUsed(page, "RPIN-2", "0000"); status != http.StatusForbidden {
+	for i := 0; i < core.ScannerPINClientFailures-1; i++ { // the first wrong PIN above counted too
+		if status, _, _ := b.markUsed(page, "RPIN-2", wrong); status != http.StatusForbidden {
 			t.Fatalf("wrong PIN %d: %d", i+2, status)
 		}
 	}
-	status, header, body := b.markUsed(page, "RPIN-2", "2468")
+	status, header, body := b.markUsed(page, "RPIN-2", pin)
 	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong PINs") {
-		t.Fatalf("after %d wrong PINs: %d %q", core.ScannerPINFailures, status, header.Get("Retry-After"))
+		t.Fatalf("after %d wrong PINs: %d %q", core.ScannerPINClientFailures, status, header.Get("Retry-After"))
 	}
 	get(t, h, m, codePath(list, "RPIN-2")).JSON(t, &item)
 	if item.Uses != 0 {

@@ -55,13 +55,14 @@ func TestScansFireCodeRedeemed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.App.Scanner.SetPIN(ctx, merchant, staff.User.ID, "86420", "86420"); err != nil {
+	pin, err := h.App.Scanner.NewPIN(ctx, merchant, staff.User.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.App.Scanner.MarkUsed(ctx, merchant, core.ScanScope{All: true}, uuid.MustParse(list), "HOOK-SCAN", "till@shop.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, uuid.MustParse(list), "HOOK-PIN", "86420", "192.0.2.1"); err != nil {
+	if _, _, err := h.App.Scanner.MarkUsedWithPIN(ctx, merchant, uuid.MustParse(list), "HOOK-PIN", pin, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 

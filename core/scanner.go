@@ -2,6 +2,14 @@ package core
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -12,16 +20,30 @@ import (
 // The scanner (issue 12): owners and staff mark codes used in a shop, with the dashboard's
 // scanner page (/app/scan) or, on a customer's redeem page, with their scanner PIN. Both are
 // manual redemptions on the channel in_store with the person as actor. Owners may limit which
-// lists a staff member can scan; a scanner PIN is four to eight digits, stored as an argon2id
-// hash, and failed PINs are throttled like sign-ins.
+// lists a staff member can scan.
+//
+// Scanner PINs are made by Coupongate, never chosen: six random digits (crypto/rand), unique
+// within the merchant, shown once to the person (or to the owner who made it for them). A chosen
+// PIN would have to be refused when a teammate has it, which tells the chooser a teammate's PIN.
+// A PIN is stored as HMAC-SHA256 under a key derived from APP_SECRET ("scanner-pin") over the
+// merchant and the PIN, with a unique index on (merchant, digest): finding the person a PIN names
+// is one indexed read. A slow password hash would add nothing here: 10^6 guesses exhaust six
+// digits whatever each costs, so the guessing is bounded by the throttle instead.
 
-// Scanner PIN bounds and throttling: after ScannerPINFailures wrong PINs in ScannerPINWindow from
-// one client address, or for one merchant from anywhere, PINs answer 429 until the window ends.
+// Scanner PIN length and throttling. Wrong PINs are counted per client address and per merchant
+// over ScannerPINWindow; past either limit PINs answer 429 until the window ends.
+//
+// One address gets ScannerPINClientFailures guesses per window. The merchant's limit is far
+// higher (ScannerPINMerchantFailures), so that one visitor cannot lock every staff member out with
+// a handful of wrong PINs. A guesser spread over many addresses still gets at most
+// ScannerPINMerchantFailures guesses per window; with N staff PINs among 10^6, each guess hits one
+// with probability N/10^6, so a window's guesses succeed with probability at most about
+// 100·N/10^6 = N/10^4 (one in a thousand for a team of ten), and the attempt is slow and loud.
 const (
-	ScannerPINMinDigits = 4
-	ScannerPINMaxDigits = 8
-	ScannerPINFailures  = SignInFailures
-	ScannerPINWindow    = SignInWindow
+	ScannerPINDigits           = 6
+	ScannerPINClientFailures   = 10
+	ScannerPINMerchantFailures = 100
+	ScannerPINWindow           = 15 * time.Minute
 )
 
 // ScannerSettings are one person's scanner settings.
@@ -32,10 +54,9 @@ type ScannerSettings struct {
 	Lists []uuid.UUID
 }
 
-// ScannerPIN is a person with the hash of their scanner PIN.
+// ScannerPIN is the person a scanner PIN names, with the lists they may scan.
 type ScannerPIN struct {
 	User  User
-	Hash  string
 	Lists []uuid.UUID
 }
 
@@ -43,12 +64,14 @@ type ScannerPIN struct {
 type ScannerStore interface {
 	// ScannerSettings returns a current user's settings, or ErrUserNotFound.
 	ScannerSettings(ctx context.Context, merchantID, userID uuid.UUID) (ScannerSettings, error)
-	// SetScannerPIN stores the hash of a current user's PIN ("" clears it), or ErrUserNotFound.
-	SetScannerPIN(ctx context.Context, merchantID, userID uuid.UUID, hash string) error
+	// SetScannerPIN stores the digest of a current user's PIN (nil clears it): ErrUserNotFound,
+	// or ErrScannerPINTaken when another user of the merchant has the same digest.
+	SetScannerPIN(ctx context.Context, merchantID, userID uuid.UUID, digest []byte) error
 	// SetScanLists stores the lists a current user may scan (nil: every list), or ErrUserNotFound.
 	SetScanLists(ctx context.Context, merchantID, userID uuid.UUID, lists []uuid.UUID) error
-	// ScannerPINs returns the merchant's current users who have a PIN.
-	ScannerPINs(ctx context.Context, merchantID uuid.UUID) ([]ScannerPIN, error)
+	// ScannerPINOwner returns the merchant's current user whose PIN has the digest; ok is false
+	// when there is none.
+	ScannerPINOwner(ctx context.Context, merchantID uuid.UUID, digest []byte) (p ScannerPIN, ok bool, err error)
 }
 
 // Errors of the scanner.
@@ -59,6 +82,9 @@ var (
 		"This PIN is not right, so the code was not marked as used.")
 	ErrScanExpired = newError(KindConflict, "code_expired",
 		"This code has expired, so it was not marked as used.")
+	// ErrScannerPINTaken is the store's answer to a digest another person of the merchant has;
+	// NewPIN draws another PIN, so it never reaches a person.
+	ErrScannerPINTaken = newError(KindConflict, "scanner_pin_taken", "This scanner PIN is taken.")
 )
 
 func scannerPINRateLimited(wait time.Duration) *Error {
@@ -66,19 +92,33 @@ func scannerPINRateLimited(wait time.Duration) *Error {
 		Message: "Too many wrong PINs. Wait a few minutes, then try again."}
 }
 
+// ScannerLimits throttle wrong scanner PINs: PerClient counts ScannerPINClientFailures per
+// ScannerPINWindow for one client address, PerMerchant ScannerPINMerchantFailures for the
+// merchant from anywhere.
+type ScannerLimits struct {
+	PerClient   FailureLimiter
+	PerMerchant FailureLimiter
+}
+
 // Scanner decides what the scanner may do and marks codes used in the shop.
 type Scanner struct {
 	store    ScannerStore
 	redeemer *Redeemer
-	limiter  FailureLimiter
-	params   PasswordParams
+	limits   ScannerLimits
+	pinKey   []byte
+	rand     io.Reader
 	log      *slog.Logger
 }
 
-// NewScanner returns the service. limiter throttles wrong PINs (ScannerPINFailures per
-// ScannerPINWindow); params are the argon2id costs of new PIN hashes.
-func NewScanner(store ScannerStore, redeemer *Redeemer, limiter FailureLimiter, params PasswordParams, log *slog.Logger) *Scanner {
-	return &Scanner{store: store, redeemer: redeemer, limiter: limiter, params: params, log: log}
+// NewScanner returns the service. limits throttle wrong PINs; secret is APP_SECRET, from which
+// the key of the PIN digests is derived (HKDF-SHA256, label "scanner-pin"), so a digest read
+// from the database cannot be checked against the 10^6 PINs without it.
+func NewScanner(store ScannerStore, redeemer *Redeemer, limits ScannerLimits, secret string, log *slog.Logger) *Scanner {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, "coupongate scanner-pin v1", 32)
+	if err != nil { // only for a length HKDF cannot give; 32 bytes it always can
+		panic("core: scanner PIN key: " + err.Error())
+	}
+	return &Scanner{store: store, redeemer: redeemer, limits: limits, pinKey: key, rand: rand.Reader, log: log}
 }
 
 // ScanScope is what one person may scan.
@@ -129,38 +169,58 @@ func (s *Scanner) SetScanLists(ctx context.Context, merchantID, userID uuid.UUID
 	return s.store.SetScanLists(ctx, merchantID, userID, lists)
 }
 
-// SetPIN sets a person's scanner PIN (typed twice): four to eight digits, stored hashed. A PIN
-// another person of the team already has is refused, so that a PIN names one person.
-func (s *Scanner) SetPIN(ctx context.Context, merchantID, userID uuid.UUID, pin, confirm string) error {
-	if !validPIN(pin) {
-		return Invalid("pin", "Choose a PIN of four to eight digits.")
-	}
-	if pin != confirm {
-		return Invalid("pin_confirm", "The two PINs are not the same.")
-	}
-	pins, err := s.store.ScannerPINs(ctx, merchantID)
-	if err != nil {
-		return err
-	}
-	for _, p := range pins {
-		if p.User.ID != userID && CheckPassword(pin, p.Hash) {
-			return Invalid("pin", "Choose another PIN: this one cannot be used.")
+// NewPIN gives a person a new scanner PIN and returns it: six random digits that no other
+// person of the merchant has. The PIN replaces the person's previous one (which stops working)
+// and is not kept in the clear, so this is the only time anyone sees it.
+func (s *Scanner) NewPIN(ctx context.Context, merchantID, userID uuid.UUID) (string, error) {
+	for range 20 { // a team of a thousand collides on one draw in a thousand
+		pin, err := s.drawPIN()
+		if err != nil {
+			return "", err
 		}
+		err = s.store.SetScannerPIN(ctx, merchantID, userID, s.pinDigest(merchantID, pin))
+		if errors.Is(err, ErrScannerPINTaken) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return pin, nil
 	}
-	hash, err := HashPassword(pin, s.params)
-	if err != nil {
-		return err
-	}
-	return s.store.SetScannerPIN(ctx, merchantID, userID, hash)
+	return "", errors.New("core: no free scanner PIN in 20 draws")
 }
 
 // ClearPIN removes a person's scanner PIN.
 func (s *Scanner) ClearPIN(ctx context.Context, merchantID, userID uuid.UUID) error {
-	return s.store.SetScannerPIN(ctx, merchantID, userID, "")
+	return s.store.SetScannerPIN(ctx, merchantID, userID, nil)
+}
+
+// drawPIN draws ScannerPINDigits uniform random digits: four random bytes, drawn again when they
+// fall in the last, incomplete run of 10^6 below 2^32, so every PIN is equally likely.
+func (s *Scanner) drawPIN() (string, error) {
+	const space = 1_000_000 // 10^ScannerPINDigits
+	const limit = (1 << 32) / space * space
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+			return "", fmt.Errorf("core: draw a scanner PIN: %w", err)
+		}
+		if n := binary.BigEndian.Uint32(b[:]); n < limit {
+			return fmt.Sprintf("%0*d", ScannerPINDigits, n%space), nil
+		}
+	}
+}
+
+// pinDigest is the stored form of a merchant's PIN: HMAC-SHA256 over the merchant and the PIN.
+func (s *Scanner) pinDigest(merchantID uuid.UUID, pin string) []byte {
+	m := hmac.New(sha256.New, s.pinKey)
+	m.Write(merchantID[:])
+	m.Write([]byte(pin))
+	return m.Sum(nil)
 }
 
 func validPIN(pin string) bool {
-	if len(pin) < ScannerPINMinDigits || len(pin) > ScannerPINMaxDigits {
+	if len(pin) != ScannerPINDigits {
 		return false
 	}
 	for _, r := range pin {
@@ -192,34 +252,33 @@ func (s *Scanner) MarkUsed(ctx context.Context, merchantID uuid.UUID, scope Scan
 
 // MarkUsedWithPIN redeems a code of a list in the shop for the person whose scanner PIN was
 // typed (on a customer's redeem page): the person is the actor. A wrong PIN answers
-// ErrScannerPINWrong and counts against the client address and the merchant; after
-// ScannerPINFailures in ScannerPINWindow PINs answer 429. The person's list limit applies.
+// ErrScannerPINWrong and counts against the client address and the merchant (ScannerLimits);
+// past either limit PINs answer 429. The person's list limit applies.
 func (s *Scanner) MarkUsedWithPIN(ctx context.Context, merchantID, listID uuid.UUID, code, pin, client string) (User, CodeOutcome, error) {
-	keys := []string{"scanner-pin-addr:" + client, "scanner-pin-merchant"}
-	for _, k := range keys {
-		wait, err := s.limiter.Blocked(ctx, merchantID, k)
+	checks := []struct {
+		limiter FailureLimiter
+		key     string
+	}{{s.limits.PerClient, "scanner-pin-addr:" + client}, {s.limits.PerMerchant, "scanner-pin-merchant"}}
+	for _, c := range checks {
+		wait, err := c.limiter.Blocked(ctx, merchantID, c.key)
 		if err != nil {
 			s.log.WarnContext(ctx, "scanner PIN limiter unavailable", "err", err)
 		} else if wait > 0 {
 			return User{}, CodeOutcome{}, scannerPINRateLimited(wait)
 		}
 	}
-	var who *ScannerPIN
+	var who ScannerPIN
+	found := false
 	if validPIN(pin) {
-		pins, err := s.store.ScannerPINs(ctx, merchantID)
+		var err error
+		who, found, err = s.store.ScannerPINOwner(ctx, merchantID, s.pinDigest(merchantID, pin))
 		if err != nil {
 			return User{}, CodeOutcome{}, err
 		}
-		for i := range pins {
-			if CheckPassword(pin, pins[i].Hash) {
-				who = &pins[i]
-				break
-			}
-		}
 	}
-	if who == nil {
-		for _, k := range keys {
-			if err := s.limiter.Fail(ctx, merchantID, k); err != nil {
+	if !found {
+		for _, c := range checks {
+			if err := c.limiter.Fail(ctx, merchantID, c.key); err != nil {
 				s.log.WarnContext(ctx, "scanner PIN failure not counted", "err", err)
 			}
 		}

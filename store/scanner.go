@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -12,7 +14,7 @@ import (
 // ScannerSettings implements core.ScannerStore.
 func (db *DB) ScannerSettings(ctx context.Context, merchantID, userID uuid.UUID) (core.ScannerSettings, error) {
 	var s core.ScannerSettings
-	err := db.pool.QueryRow(ctx, `SELECT scanner_pin_hash IS NOT NULL, scan_lists FROM dashboard_users
+	err := db.pool.QueryRow(ctx, `SELECT scanner_pin_digest IS NOT NULL, scan_lists FROM dashboard_users
 		WHERE merchant_id = $1 AND id = $2 AND removed_at IS NULL`, merchantID, userID).Scan(&s.HasPIN, &s.Lists)
 	if err != nil {
 		return core.ScannerSettings{}, notFound(err, core.ErrUserNotFound)
@@ -20,14 +22,15 @@ func (db *DB) ScannerSettings(ctx context.Context, merchantID, userID uuid.UUID)
 	return s, nil
 }
 
-// SetScannerPIN implements core.ScannerStore.
-func (db *DB) SetScannerPIN(ctx context.Context, merchantID, userID uuid.UUID, hash string) error {
-	var h *string
-	if hash != "" {
-		h = &hash
+// SetScannerPIN implements core.ScannerStore. The unique index on (merchant_id,
+// scanner_pin_digest) refuses a digest another user of the merchant has.
+func (db *DB) SetScannerPIN(ctx context.Context, merchantID, userID uuid.UUID, digest []byte) error {
+	err := db.updateUser(ctx, "set scanner pin", `UPDATE dashboard_users SET scanner_pin_digest = $3
+		WHERE merchant_id = $1 AND id = $2 AND removed_at IS NULL`, merchantID, userID, digest)
+	if isUniqueViolation(err) {
+		return core.ErrScannerPINTaken
 	}
-	return db.updateUser(ctx, "set scanner pin", `UPDATE dashboard_users SET scanner_pin_hash = $3
-		WHERE merchant_id = $1 AND id = $2 AND removed_at IS NULL`, merchantID, userID, h)
+	return err
 }
 
 // SetScanLists implements core.ScannerStore.
@@ -47,27 +50,17 @@ func (db *DB) updateUser(ctx context.Context, what, sql string, merchantID, user
 	return nil
 }
 
-// ScannerPINs implements core.ScannerStore. A team is small, so its PINs come in one piece.
-func (db *DB) ScannerPINs(ctx context.Context, merchantID uuid.UUID) ([]core.ScannerPIN, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+`, u.scanner_pin_hash, u.scan_lists FROM dashboard_users u
-		WHERE u.merchant_id = $1 AND u.removed_at IS NULL AND u.scanner_pin_hash IS NOT NULL
-		ORDER BY u.created_at, u.id LIMIT 1000`, merchantID)
+// ScannerPINOwner implements core.ScannerStore: one read of the unique index.
+func (db *DB) ScannerPINOwner(ctx context.Context, merchantID uuid.UUID, digest []byte) (core.ScannerPIN, bool, error) {
+	var p core.ScannerPIN
+	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+`, u.scan_lists FROM dashboard_users u
+		WHERE u.merchant_id = $1 AND u.scanner_pin_digest = $2 AND u.removed_at IS NULL`, merchantID, digest), &p.Lists)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.ScannerPIN{}, false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("db: scanner pins: %w", err)
+		return core.ScannerPIN{}, false, fmt.Errorf("db: scanner pin owner: %w", err)
 	}
-	defer rows.Close()
-	var out []core.ScannerPIN
-	for rows.Next() {
-		var p core.ScannerPIN
-		u, err := scanUser(rows, &p.Hash, &p.Lists)
-		if err != nil {
-			return nil, fmt.Errorf("db: scanner pins: %w", err)
-		}
-		p.User = u.User
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("db: scanner pins: %w", err)
-	}
-	return out, nil
+	p.User = u.User
+	return p, true, nil
 }

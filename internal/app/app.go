@@ -215,7 +215,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		PerClient: redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerClient, time.Hour).WithLogger(log),
 		PerLink:   redisstore.NewFailureLimiter(rdb, cfg.RedeemHandOutsPerLink, time.Minute).WithLogger(log),
 	}, cfg.AppSecret, cfg.AppURL, log)
-	a.Scanner = core.NewScanner(db, a.Redeemer, redisstore.NewFailureLimiter(rdb, core.ScannerPINFailures, core.ScannerPINWindow).WithLogger(log), core.DefaultPasswordParams, log)
+	a.Scanner = core.NewScanner(db, a.Redeemer, core.ScannerLimits{
+		PerClient:   redisstore.NewFailureLimiter(rdb, core.ScannerPINClientFailures, core.ScannerPINWindow).WithLogger(log),
+		PerMerchant: redisstore.NewFailureLimiter(rdb, core.ScannerPINMerchantFailures, core.ScannerPINWindow).WithLogger(log),
+	}, cfg.AppSecret, log)
 	a.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
