@@ -1,20 +1,23 @@
 -- +goose Up
--- The lookups of a recipient's earlier hand-out (cg_allocate's reassign window, cg_allocate_once's
--- one code per link) are planned on every call with EXECUTE instead of by PL/pgSQL's plan cache.
--- After five calls a connection keeps a generic plan made for the table as it was then; made while
+-- A redeem-link hand-out looks up the recipient's earlier hand-out from the link once, planned on
+-- every call (EXECUTE), and cg_allocate, given p_reassign false, skips its reassign-window look-up,
+-- which could only find the same (the two run under the same advisory lock).
+-- PL/pgSQL keeps, per connection, the generic plan it makes after five calls. Made while
 -- allocations was nearly empty and had no statistics (a new installation, a bench after TRUNCATE,
--- autovacuum off), that plan read the merchant's or the list's every allocation through
--- allocations_by_id or the primary key and sorted them, for as long as the pooled connection
--- lived. Each hand-out then cost more than the one before: BenchmarkRedeemLinks fell from
--- 2,100 hand-outs/s at the start of a fresh list to 110/s after 50,000, and EXPLAIN (auto_explain,
--- nested statements) showed that plan. Planned with the call's values on the table as it is,
--- the lookup is one probe of allocations_recipient. Answers are unchanged.
+-- autovacuum off), that plan of the look-ups read the merchant's or the list's every allocation
+-- through allocations_by_id or the primary key and sorted them, for as long as the pooled
+-- connection lived: each hand-out cost more than the one before, and BenchmarkRedeemLinks fell
+-- from 2,100 hand-outs/s at the start of a fresh list to 110/s after 50,000 (auto_explain of the
+-- gateway's sessions showed the plan). Planned with the call's values on the table as it is, the
+-- look-up is one probe of allocations_recipient. The API's allocation keeps its cached plan:
+-- planning its look-up on every call halved BenchmarkAllocate.
 SET lock_timeout = '10s';
+DROP FUNCTION cg_allocate(uuid, uuid, bigint, text, text, text, text, text, text, text);
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION cg_allocate(
+CREATE FUNCTION cg_allocate(
     p_merchant uuid, p_list uuid, p_pos bigint, p_recipient_key text, p_ext text, p_email text,
-    p_phone text, p_campaign text, p_channel text, p_actor text,
+    p_phone text, p_campaign text, p_channel text, p_actor text, p_reassign boolean DEFAULT true,
     OUT outcome text, OUT seq bigint, OUT code text, OUT expires_at timestamptz, OUT reused boolean,
     OUT available bigint, OUT next_seq bigint, OUT low_stock_threshold bigint, OUT stock_state text)
 LANGUAGE plpgsql AS $fn$
@@ -53,14 +56,12 @@ BEGIN
 
     PERFORM pg_advisory_xact_lock(hashtextextended(p_list::text || '|' || p_recipient_key || '|' || p_campaign, 0));
 
-    IF l.reassign_window > 0 THEN
-        -- Planned on every call (EXECUTE), so the allocations_recipient index serves it (00020).
-        EXECUTE 'SELECT a.seq FROM allocations a
-                  WHERE a.merchant_id = $1 AND a.recipient_key = $2 AND a.list_id = $3 AND a.campaign = $4
-                    AND a.allocated_at > $5
-                  ORDER BY a.allocated_at DESC LIMIT 1'
-           INTO v_seq USING p_merchant, p_recipient_key, p_list, p_campaign, v_now - make_interval(secs => l.reassign_window);
-        IF v_seq IS NOT NULL THEN
+    IF p_reassign AND l.reassign_window > 0 THEN
+        SELECT a.seq INTO v_seq FROM allocations a
+         WHERE a.merchant_id = p_merchant AND a.recipient_key = p_recipient_key AND a.list_id = p_list
+           AND a.campaign = p_campaign AND a.allocated_at > v_now - make_interval(secs => l.reassign_window)
+         ORDER BY a.allocated_at DESC LIMIT 1;
+        IF FOUND THEN
             SELECT c.code, c.available_till, c.delivered_at INTO v_code, v_till, v_delivered FROM codes c
              WHERE c.merchant_id = p_merchant AND c.list_id = p_list AND c.seq = v_seq;
             outcome := 'ok';
@@ -164,7 +165,7 @@ DECLARE
     v_shard smallint := floor(random() * 64)::smallint;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_list::text || '|' || p_recipient_key || '|' || p_campaign, 0));
-    -- Planned on every call (EXECUTE), so the allocations_recipient index serves it (00020).
+    -- Planned on every call (EXECUTE), so allocations_recipient serves it (00020).
     EXECUTE 'SELECT a.seq FROM allocations a
               WHERE a.merchant_id = $1 AND a.recipient_key = $2 AND a.list_id = $3 AND a.campaign = $4
               ORDER BY a.allocated_at DESC LIMIT 1'
@@ -184,7 +185,7 @@ BEGIN
     END IF;
     SELECT r.outcome, r.seq, r.code, r.expires_at, r.reused, r.available, r.next_seq, r.low_stock_threshold, r.stock_state
       INTO outcome, seq, code, expires_at, reused, available, next_seq, low_stock_threshold, stock_state
-      FROM cg_allocate(p_merchant, p_list, p_pos, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor) r;
+      FROM cg_allocate(p_merchant, p_list, p_pos, p_recipient_key, p_ext, p_email, p_phone, p_campaign, p_channel, p_actor, false) r;
     IF outcome = 'ok' AND NOT reused AND p_link IS NOT NULL THEN
         -- Last, so the shard's row lock is held only until the commit (64 shards, made with the
         -- link, as list_counters).
@@ -197,8 +198,10 @@ $fn$;
 
 -- +goose Down
 SET lock_timeout = '10s';
+DROP FUNCTION cg_allocate(uuid, uuid, bigint, text, text, text, text, text, text, text, boolean);
+
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION cg_allocate(
+CREATE FUNCTION cg_allocate(
     p_merchant uuid, p_list uuid, p_pos bigint, p_recipient_key text, p_ext text, p_email text,
     p_phone text, p_campaign text, p_channel text, p_actor text,
     OUT outcome text, OUT seq bigint, OUT code text, OUT expires_at timestamptz, OUT reused boolean,

@@ -9,11 +9,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestAllocateFindsEarlierHandOutWithOneProbe: the look-up of a recipient's earlier hand-out
-// (cg_allocate's reassign window, cg_allocate_once's one code per link) reads one entry of
-// allocations_recipient however many hand-outs the list has, also on a pooled connection whose
-// first hand-outs ran while the table was nearly empty (a new installation). It once kept the
-// plan made then, which read every allocation of the list on each hand-out (migrations/00020).
+// TestAllocateFindsEarlierHandOutWithOneProbe: a redeem-link hand-out (cg_allocate_once) finds the
+// recipient's earlier hand-out from the link with a few reads however many hand-outs the list has,
+// also on a pooled connection whose first hand-outs ran while the table was nearly empty (a new
+// installation). It once kept the plan made then, which read every allocation of the list on
+// each hand-out (migrations/00020).
 func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 	db := open(t)
 	merchant := newMerchant(t, db)
