@@ -172,7 +172,9 @@ func TestPagesAccessible(t *testing.T) {
 	open("a list's deliveries", "/app/messages/lists/"+spring.ID.String()+"/deliveries", "Deliveries of Spring welcome")
 	open("a list's bulk sends", "/app/messages/lists/"+spring.ID.String()+"/bulk", "Bulk sends of Spring welcome")
 	open("Shops", "/app/shops", s.shop)
-	open("a shop", "/app/shops/"+connID.String(), "Push a list")
+	// "Connection" is on the shop's page whatever its state: a worker of another test of the package
+	// may have reconciled this made-up connection into Error (the push form then is not shown).
+	open("a shop", "/app/shops/"+connID.String(), "Connection")
 	open("a push", "/app/shops/"+connID.String()+"/pushes/"+summer.ID.String(), "Summer sale")
 	open("Disconnect", "/app/shops/"+connID.String()+"/disconnect", s.shop)
 	open("a page that does not exist", "/app/nowhere", "This page does not exist")
