@@ -125,6 +125,8 @@ func TestJourneyFindAndMarkUsed(t *testing.T) {
 	b.Fill("#codes-q", "SPRING-")
 	b.ClickText("Search")
 	b.WaitURL("q=SPRING-")
+	// The address changes before the whole table has arrived on a busy machine: wait for all of it.
+	b.Poll(`document.querySelectorAll("#code-rows tr").length >= 50`)
 	if n := b.Count("#code-rows tr"); n != 50 {
 		t.Fatalf("%d rows on the first page, want 50", n)
 	}

@@ -103,6 +103,8 @@ func TestJourneyWhatPeopleTypedIsText(t *testing.T) {
 	b := browsertest.New(t)
 	signIn(b, s.h.URL, email, password)
 	b.WaitText("main h1", "Lists")
+	// The heading arrives before the whole table on a busy machine: wait for the page to be complete.
+	b.Poll(`document.readyState === "complete"`)
 	if n := b.Count("#list-rows tr"); n != 50 {
 		t.Fatalf("%d rows on the first page, want 50", n)
 	}
