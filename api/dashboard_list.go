@@ -507,10 +507,7 @@ func (h *handlers) renderImportPage(c *gin.Context, status int, l core.List, dat
 			fail(c, err)
 			return
 		}
-		for _, i := range imps {
-			data.Imports = append(data.Imports, importViewOf(i))
-		}
-		data.Next = next
+		data.Imports, data.Next = mapped(imps, importViewOf), next
 	}
 	h.page(c, status, "list_import.html", data)
 }

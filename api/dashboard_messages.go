@@ -132,9 +132,7 @@ func (h *handlers) messagesPage(c *gin.Context) {
 		return
 	}
 	now := time.Now()
-	for _, l := range lists {
-		data.Lists = append(data.Lists, listRowOf(l, now))
-	}
+	data.Lists = mapped(lists, func(l core.List) listRow { return listRowOf(l, now) })
 	data.Next = next
 	h.page(c, http.StatusOK, "messages.html", data)
 }
@@ -506,10 +504,7 @@ func (h *handlers) renderListMessages(c *gin.Context, status int, l core.List, d
 		fail(c, err)
 		return
 	}
-	for _, t := range tpls {
-		data.Templates = append(data.Templates, templateViewOf(t))
-	}
-	data.Next = next
+	data.Templates, data.Next = mapped(tpls, templateViewOf), next
 	data.Channels = map[core.Channel]bool{}
 	for _, ch := range channelOrder {
 		v, err := h.channelViewOf(c, ch)
@@ -961,10 +956,7 @@ func (h *handlers) deliveriesPage(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	for _, d := range ds {
-		data.Deliveries = append(data.Deliveries, deliveryViewOf(d))
-	}
-	data.Next = next
+	data.Deliveries, data.Next = mapped(ds, deliveryViewOf), next
 	h.page(c, http.StatusOK, "messages_deliveries.html", data)
 }
 
@@ -1098,9 +1090,6 @@ func (h *handlers) bulkJobsPage(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	for _, j := range jobs {
-		data.Jobs = append(data.Jobs, jobViewOf(j))
-	}
-	data.Next = next
+	data.Jobs, data.Next = mapped(jobs, jobViewOf), next
 	h.page(c, http.StatusOK, "messages_bulk_list.html", data)
 }

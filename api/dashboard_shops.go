@@ -118,10 +118,7 @@ func (h *handlers) renderShops(c *gin.Context, status int, data shopsData) {
 		fail(c, err)
 		return
 	}
-	for _, conn := range conns {
-		data.Shops = append(data.Shops, shopViewOf(conn))
-	}
-	data.Next = next
+	data.Shops, data.Next = mapped(conns, shopViewOf), next
 	h.page(c, status, "shops.html", data)
 }
 

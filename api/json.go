@@ -264,11 +264,16 @@ func listIDAndPage(c *gin.Context) (uuid.UUID, core.Page, bool) {
 
 // renderPage renders one page of a listing, converting each item to its response shape.
 func renderPage[T, R any](c *gin.Context, items []T, next string, toResponse func(T) R) {
+	c.JSON(http.StatusOK, newPage(mapped(items, toResponse), next))
+}
+
+// mapped converts every item of a listing to the shape an answer or a page shows.
+func mapped[T, R any](items []T, convert func(T) R) []R {
 	out := make([]R, len(items))
 	for i, it := range items {
-		out[i] = toResponse(it)
+		out[i] = convert(it)
 	}
-	c.JSON(http.StatusOK, newPage(out, next))
+	return out
 }
 
 // listPage is the contract's paged answer.
