@@ -433,3 +433,147 @@ func TestLoweringTheThresholdRearmsTheLowStockAlert(t *testing.T) {
 		t.Fatalf("%d low-stock events, want 2 (one per crossing)", n)
 	}
 }
+
+// TestTwoGatewaysRacingForTheLastCodes: 64 clients on each of two gateways, each asking until the
+// list says it is exhausted, share the list's last 5,000 codes: every code once, every other answer
+// list_exhausted, the counts exact and the crossings recorded once.
+func TestTwoGatewaysRacingForTheLastCodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 5,000 codes")
+	}
+	const last, clients = 5_000, 64
+	a := apptest.Start(t, env, apptest.Options{})
+	b := apptest.Start(t, env, apptest.Options{}) // a second gateway: its own pool, cursor blocks and batches
+	m := a.NewMerchant(t, "Last Codes")
+	list := a.CreateList(t, m, map[string]any{"name": "last drop", "low_stock_threshold": 100})
+	seedCodes(t, a, m, list, "END", last)
+	var mu sync.Mutex
+	got := map[string]int{}
+	exhausted := 0
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := 0; g < 2*clients; g++ {
+		wg.Add(1)
+		go func(g int) {
+			gt := apptest.InGoroutine(t)
+			defer wg.Done()
+			h := a
+			if g%2 == 1 {
+				h = b
+			}
+			<-start
+			for i := 0; ; i++ {
+				r := allocate(gt, h, m, list, fmt.Sprintf("c%d-%d@x.io", g, i), "final")
+				mu.Lock()
+				switch {
+				case r.Status == 201:
+					got[r.Map(gt)["code"].(string)]++
+				case r.Status == 409 && r.ErrorCode() == "list_exhausted":
+					exhausted++
+				default:
+					gt.Errorf("unexpected answer %d %s", r.Status, r.Body)
+				}
+				mu.Unlock()
+				if r.Status != 201 {
+					return
+				}
+			}
+		}(g)
+	}
+	close(start)
+	wg.Wait()
+	if len(got) != last || exhausted != 2*clients {
+		t.Fatalf("%d distinct codes and %d exhausted answers, want %d and %d", len(got), exhausted, last, 2*clients)
+	}
+	for code, n := range got {
+		if n != 1 {
+			t.Fatalf("code %s handed out %d times", code, n)
+		}
+	}
+	if c := counts(t, a, m, list); c["delivered"] != last || c["available"] != 0 {
+		t.Fatalf("counts after the last code: %v", c)
+	}
+	var rows, lows, outs int
+	ctx := context.Background()
+	_ = a.App.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM allocations WHERE merchant_id = $1 AND list_id = $2`, m.ID, list).Scan(&rows)
+	_ = a.App.DB.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE type = 'list.low_stock'), count(*) FILTER (WHERE type = 'list.exhausted')
+		FROM domain_events WHERE merchant_id = $1 AND list_id = $2`, m.ID, list).Scan(&lows, &outs)
+	if rows != last || lows != 1 || outs != 1 {
+		t.Fatalf("%d allocation records, %d low-stock and %d exhausted events; want %d, 1 and 1", rows, lows, outs, last)
+	}
+}
+
+// TestOneRecipientInOneBatchWindowGetsOneCode: 200 requests of one recipient and campaign, sent at
+// once among 200 of other recipients (so they share batches), get one code between them; with a
+// reassign window of 0 each of 20 such requests gets a code of its own, as it would one by one.
+func TestOneRecipientInOneBatchWindowGetsOneCode(t *testing.T) {
+	h := apptest.Start(t, env, apptest.Options{})
+	m := h.NewMerchant(t, "Batch Window Shop")
+	tests := []struct {
+		name           string
+		window, asks   int
+		wantCodes      int
+		wantNew        int
+		wantAllocation int
+	}{
+		{name: "reassign window", window: 86400, asks: 200, wantCodes: 1, wantNew: 1, wantAllocation: 1},
+		{name: "no reassign window", window: 0, asks: 20, wantCodes: 20, wantNew: 20, wantAllocation: 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			list := h.CreateList(t, m, map[string]any{"name": tc.name, "reassign_window": tc.window})
+			seedCodes(t, h, m, list, "W", 500)
+			var mu sync.Mutex
+			codes := map[string]int{}
+			created, others := 0, map[string]bool{}
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := 0; i < 2*tc.asks; i++ {
+				wg.Add(1)
+				go func(i int) {
+					gt := apptest.InGoroutine(t)
+					defer wg.Done()
+					<-start
+					email := "eve@example.com"
+					if i%2 == 1 {
+						email = fmt.Sprintf("other%d@example.com", i)
+					}
+					r := allocate(gt, h, m, list, email, "launch")
+					if r.Status != 201 && r.Status != 200 {
+						gt.Errorf("answer %d %s", r.Status, r.Body)
+						return
+					}
+					code := r.Map(gt)["code"].(string)
+					mu.Lock()
+					defer mu.Unlock()
+					if i%2 == 1 {
+						if others[code] || codes[code] > 0 {
+							gt.Errorf("code %s handed to two recipients", code)
+						}
+						others[code] = true
+						return
+					}
+					if others[code] {
+						gt.Errorf("code %s handed to two recipients", code)
+					}
+					codes[code]++
+					if r.Status == 201 {
+						created++
+					}
+				}(i)
+			}
+			close(start)
+			wg.Wait()
+			var rows int
+			_ = h.App.DB.Pool().QueryRow(context.Background(), `SELECT count(*) FROM allocations
+				WHERE merchant_id = $1 AND list_id = $2 AND recipient_email = 'eve@example.com'`, m.ID, list).Scan(&rows)
+			if len(codes) != tc.wantCodes || created != tc.wantNew || rows != tc.wantAllocation || len(others) != tc.asks {
+				t.Fatalf("eve: %d distinct codes, %d created, %d allocation records; others %d codes; want %d, %d, %d; %d",
+					len(codes), created, rows, len(others), tc.wantCodes, tc.wantNew, tc.wantAllocation, tc.asks)
+			}
+			if c := counts(t, h, m, list); c["delivered"] != float64(tc.wantCodes+tc.asks) {
+				t.Fatalf("counts: %v, want %d delivered", c, tc.wantCodes+tc.asks)
+			}
+		})
+	}
+}

@@ -62,6 +62,17 @@ type AllocateResult struct {
 	NextSeq           int64
 	LowStockThreshold int64
 	StockState        string
+	// HandsBack is true when the list hands a recipient's code back within its reassign window
+	// (AllocateBatch answers it; the batch's duplicates are served from it).
+	HandsBack bool
+}
+
+// AllocationBatchItem is one request of a group-committed batch: a distinct recipient and
+// campaign, and the position drawn for it.
+type AllocationBatchItem struct {
+	Pos          int64
+	RecipientKey string
+	Req          AllocationRequest
 }
 
 // AllocationStore runs the allocation statement and records stock crossings.
@@ -69,6 +80,10 @@ type AllocationStore interface {
 	// Allocate hands out the code at position pos if it is free, or with pos nil the first free
 	// code; see migrations/00002 cg_allocate.
 	Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *int64, recipientKey string, req AllocationRequest) (AllocateResult, error)
+	// AllocateBatch does what Allocate does, at the given positions, for a batch of distinct
+	// recipients and campaigns, in one statement and one commit; its answers are in the items'
+	// order, OutcomeMiss where the position held no free code. See migrations/00021.
+	AllocateBatch(ctx context.Context, merchantID, listID uuid.UUID, items []AllocationBatchItem) ([]AllocateResult, error)
 	// RecordStockCrossings moves the list's stock state down to where its available count now is
 	// (ok → low → out) and records one domain event per state entered. It returns the events'
 	// types; a crossing already recorded records nothing.
@@ -97,11 +112,14 @@ type Allocator struct {
 	store  AllocationStore
 	cursor AllocationCursor
 	log    *slog.Logger
+	groups *allocationGroups
 }
 
 // NewAllocator returns the allocation service.
 func NewAllocator(store AllocationStore, cursor AllocationCursor, log *slog.Logger) *Allocator {
-	return &Allocator{store: store, cursor: cursor, log: log}
+	a := &Allocator{store: store, cursor: cursor, log: log}
+	a.groups = newAllocationGroups(a)
+	return a
 }
 
 // Allocate hands a code of the list to the recipient. The same recipient and campaign within the
@@ -124,7 +142,17 @@ func (a *Allocator) Allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 	case utf8.RuneCountInString(req.Campaign) > 200:
 		return Allocation{}, Invalid("campaign", "must be at most 200 characters")
 	}
-	res, err := a.allocate(ctx, merchantID, listID, key, req)
+	var res AllocateResult
+	var err error
+	if req.RedeemLink != uuid.Nil {
+		// A redeem link's hand-out goes alone: cg_allocate_once also counts the link's hand-outs.
+		res, err = a.allocate(ctx, merchantID, listID, key, req)
+		if err == nil {
+			a.recordStock(ctx, merchantID, listID, res)
+		}
+	} else {
+		res, err = a.groups.allocate(ctx, merchantID, listID, key, req)
+	}
 	if err != nil {
 		return Allocation{}, err
 	}
@@ -139,13 +167,9 @@ func (a *Allocator) Allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 	case OutcomeListExpired:
 		return Allocation{}, ErrListExpired
 	case OutcomeListExhausted:
-		a.recordStock(ctx, merchantID, listID, res)
 		return Allocation{}, ErrListExhausted
 	default:
 		return Allocation{}, &Error{Kind: KindInternal, Code: "internal_error", Message: "unexpected allocation outcome " + res.Outcome}
-	}
-	if !res.Reused {
-		a.recordStock(ctx, merchantID, listID, res)
 	}
 	return Allocation{ListID: listID, Seq: res.Seq, Code: res.Code, Recipient: req.Recipient, Campaign: req.Campaign,
 		ExpiresAt: res.ExpiresAt, Reused: res.Reused}, nil
@@ -190,13 +214,18 @@ func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 	return res, nil
 }
 
+// crossesStock reports whether the available count the statement answered lies past the list's
+// stock state (a reused code answers no count, so never).
+func (r AllocateResult) crossesStock() bool {
+	return r.AvailableKnown && ((r.Available < r.LowStockThreshold && r.StockState == "ok") ||
+		(r.Available == 0 && r.StockState != "out"))
+}
+
 // recordStock records low-stock and exhausted crossings. It runs after the allocation committed,
 // in its own transaction, and only when the counts suggest a crossing; the sweeper catches any
 // crossing two racing allocations both missed.
 func (a *Allocator) recordStock(ctx context.Context, merchantID, listID uuid.UUID, res AllocateResult) {
-	crossing := res.AvailableKnown && ((res.Available < res.LowStockThreshold && res.StockState == "ok") ||
-		(res.Available == 0 && res.StockState != "out"))
-	if !crossing {
+	if !res.crossesStock() {
 		return
 	}
 	events, err := a.store.RecordStockCrossings(context.WithoutCancel(ctx), merchantID, listID)

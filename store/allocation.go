@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -41,6 +43,73 @@ func (db *DB) Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *i
 	r.Code, r.StockState = deref(code), deref(stock)
 	r.ExpiresAt = ptrUTC(expires)
 	return r, nil
+}
+
+// AllocateBatch implements core.AllocationStore with cg_allocate_batch (migrations/00021): the
+// batch's hand-outs in one statement and one commit. A deadlock PostgreSQL broke (two batches
+// drawn the same position after a cursor reset) is retried; the statement took nothing then.
+func (db *DB) AllocateBatch(ctx context.Context, merchantID, listID uuid.UUID, items []core.AllocationBatchItem) ([]core.AllocateResult, error) {
+	n := len(items)
+	pos, keys := make([]int64, n), make([]string, n)
+	ext, email, phone := make([]*string, n), make([]*string, n), make([]*string, n)
+	campaign, channel, actor := make([]string, n), make([]string, n), make([]string, n)
+	for i, it := range items {
+		pos[i], keys[i] = it.Pos, it.RecipientKey
+		ext[i], email[i], phone[i] = nullable(it.Req.Recipient.ExternalID), nullable(it.Req.Recipient.Email), nullable(it.Req.Recipient.Phone)
+		campaign[i], channel[i], actor[i] = it.Req.Campaign, it.Req.Channel, it.Req.Actor
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := db.allocateBatch(ctx, merchantID, listID, n, pos, keys, ext, email, phone, campaign, channel, actor)
+		if err != nil && isDeadlock(err) && attempt < 3 {
+			continue
+		}
+		return out, err
+	}
+}
+
+func (db *DB) allocateBatch(ctx context.Context, merchantID, listID uuid.UUID, n int, pos []int64, keys []string,
+	ext, email, phone []*string, campaign, channel, actor []string) ([]core.AllocateResult, error) {
+	rows, err := db.pool.Query(ctx, `SELECT idx, outcome, seq, code, expires_at, reused, available, next_seq,
+		low_stock_threshold, stock_state, reassign_window
+		FROM cg_allocate_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		merchantID, listID, pos, keys, ext, email, phone, campaign, channel, actor)
+	if err != nil {
+		return nil, fmt.Errorf("db: allocate batch: %w", err)
+	}
+	defer rows.Close()
+	out := make([]core.AllocateResult, n)
+	for rows.Next() {
+		var (
+			r                           core.AllocateResult
+			idx                         int
+			seq, avail, next, threshold *int64
+			code, stock                 *string
+			expires                     *time.Time
+			window                      int32
+		)
+		if err := rows.Scan(&idx, &r.Outcome, &seq, &code, &expires, &r.Reused, &avail, &next, &threshold, &stock, &window); err != nil {
+			return nil, fmt.Errorf("db: allocate batch: %w", err)
+		}
+		if idx < 1 || idx > n {
+			return nil, fmt.Errorf("db: allocate batch: answer for request %d of %d", idx, n)
+		}
+		r.Seq, r.Available, r.NextSeq, r.LowStockThreshold = deref(seq), deref(avail), deref(next), deref(threshold)
+		r.AvailableKnown = avail != nil
+		r.Code, r.StockState = deref(code), deref(stock)
+		r.ExpiresAt = ptrUTC(expires)
+		r.HandsBack = window > 0
+		out[idx-1] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: allocate batch: %w", err)
+	}
+	return out, nil
+}
+
+// isDeadlock reports a deadlock PostgreSQL detected and broke (SQLSTATE 40P01).
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // Domain event types recorded for stock crossings and expiry.

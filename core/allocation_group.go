@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Group commit of allocations.
+//
+// Handing out one code costs PostgreSQL little; the transaction around it (a round trip, the
+// statement's start, the commit's WAL flush) costs most. So the allocations one process makes for
+// one list at the same moment are gathered and served by one set-based statement and one commit
+// (AllocationStore.AllocateBatch), each request still getting its own code, its own allocation
+// row (its delivered event) and its own answer.
+//
+// Nothing waits on a timer. A request that finds fewer than groupsInFlight batches of its list
+// running starts one at once, so a request alone is never delayed; requests that arrive while
+// batches run wait for the first of them to finish (about a millisecond: one statement and one
+// commit) and go together in the next. The busier the list, the bigger the batches.
+//
+// The guarantees are those of the single statement, which the batch statement keeps (see
+// migrations/00021): a code is taken only while it is still available at its position, so never
+// to two recipients across any number of processes; each recipient and campaign is locked in one
+// order; counts move by the batch's exact number. Within one batch each recipient and campaign
+// appears once: its duplicates are answered after it, as callers arriving just after it would be
+// (the same code within the list's reassign window, else a code of their own).
+const (
+	// groupsInFlight is how many batches of one list one process runs at once: while one
+	// commits, the next can be read and run.
+	groupsInFlight = 2
+	// maxGroupSize bounds a batch, and so the time its requests wait for each other.
+	maxGroupSize = 128
+	// groupTimeout bounds a batch's statement, which no single caller's cancellation stops.
+	groupTimeout = 30 * time.Second
+)
+
+// allocationGroups gathers concurrent allocations per list.
+type allocationGroups struct {
+	a     *Allocator
+	mu    sync.Mutex
+	lists map[groupKey]*listGroup
+}
+
+type groupKey struct{ merchantID, listID uuid.UUID }
+
+// listGroup is one list's waiting requests and how many batches of it are running. It lives
+// while either is non-zero.
+type listGroup struct {
+	pending []*groupedAllocation
+	running int
+}
+
+// groupedAllocation is one caller's request and, once done is closed, its answer.
+type groupedAllocation struct {
+	ctx  context.Context
+	key  string
+	req  AllocationRequest
+	res  AllocateResult
+	err  error
+	done chan struct{}
+	gone bool // the caller stopped waiting before a batch took the request (under allocationGroups.mu)
+}
+
+func newAllocationGroups(a *Allocator) *allocationGroups {
+	return &allocationGroups{a: a, lists: map[groupKey]*listGroup{}}
+}
+
+func (c *groupedAllocation) finish(res AllocateResult, err error) {
+	c.res, c.err = res, err
+	close(c.done)
+}
+
+func (c *groupedAllocation) finished() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// allocate queues the request with its list's others and answers it once its batch is done.
+func (g *allocationGroups) allocate(ctx context.Context, merchantID, listID uuid.UUID, key string, req AllocationRequest) (AllocateResult, error) {
+	call := &groupedAllocation{ctx: ctx, key: key, req: req, done: make(chan struct{})}
+	gk := groupKey{merchantID, listID}
+	g.mu.Lock()
+	lg := g.lists[gk]
+	if lg == nil {
+		lg = &listGroup{}
+		g.lists[gk] = lg
+	}
+	lg.pending = append(lg.pending, call)
+	lead := lg.running < groupsInFlight
+	if lead {
+		lg.running++
+	}
+	g.mu.Unlock()
+	if lead {
+		g.run(gk, lg, call)
+	}
+	select {
+	case <-call.done:
+		return call.res, call.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		call.gone = true
+		g.mu.Unlock()
+		if call.finished() {
+			return call.res, call.err
+		}
+		return AllocateResult{}, ctx.Err()
+	}
+}
+
+// run serves batches of the list until the caller's own request is answered, then leaves what
+// is still waiting to a goroutine of its own (own nil), which serves until nothing waits.
+func (g *allocationGroups) run(gk groupKey, lg *listGroup, own *groupedAllocation) {
+	for {
+		batch := g.take(gk, lg)
+		if batch == nil {
+			return
+		}
+		g.serve(gk, batch)
+		if own != nil && own.finished() {
+			go g.run(gk, lg, nil)
+			return
+		}
+	}
+}
+
+// take removes the next batch from the list's waiting requests, or, when none waits, ends this
+// runner (and forgets the list once no batch of it runs).
+func (g *allocationGroups) take(gk groupKey, lg *listGroup) []*groupedAllocation {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var batch []*groupedAllocation
+	n := 0
+	for n < len(lg.pending) && len(batch) < maxGroupSize {
+		if c := lg.pending[n]; !c.gone {
+			batch = append(batch, c)
+		}
+		n++
+	}
+	lg.pending = append(lg.pending[:0], lg.pending[n:]...)
+	if len(batch) > 0 {
+		return batch
+	}
+	lg.running--
+	if lg.running == 0 && len(lg.pending) == 0 {
+		delete(g.lists, gk)
+	}
+	return nil
+}
+
+// serve runs one batch and answers each of its requests.
+func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
+	a := g.a
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), groupTimeout)
+	defer cancel()
+
+	// One item per recipient and campaign; the rest follow it.
+	firsts := make(map[string]int, len(batch))
+	items := make([]AllocationBatchItem, 0, len(batch))
+	leaders := make([]*groupedAllocation, 0, len(batch))
+	followers := make([][]*groupedAllocation, 0, len(batch))
+	for _, c := range batch {
+		k := c.key + "\x00" + c.req.Campaign
+		if i, ok := firsts[k]; ok {
+			followers[i] = append(followers[i], c)
+			continue
+		}
+		pos, err := a.cursor.Next(ctx, gk.listID)
+		if err != nil {
+			// Redis is down: each request goes alone, scanning for its code.
+			a.log.WarnContext(ctx, "allocation cursor unavailable; scanning instead", "err", err)
+			for _, c := range batch {
+				res, err := a.allocate(ctx, gk.merchantID, gk.listID, c.key, c.req)
+				if err == nil {
+					a.recordStock(ctx, gk.merchantID, gk.listID, res)
+				}
+				c.finish(res, err)
+			}
+			return
+		}
+		firsts[k] = len(items)
+		items = append(items, AllocationBatchItem{Pos: pos, RecipientKey: c.key, Req: c.req})
+		leaders = append(leaders, c)
+		followers = append(followers, nil)
+	}
+
+	results, err := a.store.AllocateBatch(ctx, gk.merchantID, gk.listID, items)
+	if err != nil {
+		for _, c := range batch {
+			c.finish(AllocateResult{}, err)
+		}
+		return
+	}
+	var stock *AllocateResult
+	noteStock := func(res AllocateResult) {
+		if res.crossesStock() && (stock == nil || res.Available < stock.Available) {
+			stock = &res
+		}
+	}
+	for i, res := range results {
+		var err error
+		if res.Outcome == OutcomeMiss {
+			// The position held no free code (another path took it, or the list ends before it):
+			// this request goes on alone, drawing again and then scanning.
+			res, err = a.allocate(ctx, gk.merchantID, gk.listID, leaders[i].key, leaders[i].req)
+		}
+		leaders[i].finish(res, err)
+		noteStock(res)
+		for _, f := range followers[i] {
+			switch {
+			case err != nil:
+				f.finish(AllocateResult{}, err)
+			case res.Outcome == OutcomeOK && (res.HandsBack || res.Reused):
+				// Asked again just after: the same code, handed back.
+				again := res
+				again.Reused, again.AvailableKnown = true, false
+				f.finish(again, nil)
+			case res.Outcome == OutcomeOK:
+				// The list hands every request a code of its own.
+				fres, ferr := a.allocate(ctx, gk.merchantID, gk.listID, f.key, f.req)
+				f.finish(fres, ferr)
+				noteStock(fres)
+			default:
+				f.finish(res, nil) // the list refused the first; it refuses the rest alike
+			}
+		}
+	}
+	if stock != nil {
+		a.recordStock(ctx, gk.merchantID, gk.listID, *stock)
+	}
+}
