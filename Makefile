@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 BENCHTIME ?= 1x
 
-.PHONY: run build test bench lint lint-openapi fuzz generate clean testdb-clean screenshots
+.PHONY: run build test bench pgo lint lint-openapi fuzz generate clean testdb-clean screenshots
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -25,6 +25,19 @@ test:
 ## bench: the figures of the README's Benchmarks table (see bench/README.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 90m -count 1 ./bench/
+
+## pgo: profile-guided optimisation. Runs the hot-path benches with a CPU profile of every gateway
+## and worker they start, and merges them into cmd/gateway/default.pgo and cmd/worker/default.pgo,
+## which `go build` then optimises with (commit them; `BENCH_PGO=off make bench` measures without).
+PGO_BENCHES ?= Benchmark(Allocate|Validate|PaidOrders|ShopifyIntake|WooCommerceIntake|BulkEmail100k|Import1M|WooCommercePush100k|RedeemLinks)$$
+pgo:
+	rm -rf .pgo && mkdir -p .pgo
+	BENCH_CPU_PROFILE_DIR=$(CURDIR)/.pgo BENCH_RUNS=1 BENCH_ALLOCATIONS=60000 BENCH_WEBHOOKS=20000 \
+	BENCH_WOO_WEBHOOKS=20000 BENCH_EMAILS=20000 BENCH_WOO_PUSH_CODES=50000 \
+	$(GO) test -run '^$$' -bench '$(PGO_BENCHES)' -benchtime 1x -timeout 60m -count 1 ./bench/
+	$(GO) tool pprof -proto .pgo/gateway-*.pprof > cmd/gateway/default.pgo
+	$(GO) tool pprof -proto .pgo/worker-*.pprof > cmd/worker/default.pgo
+	rm -rf .pgo
 
 ## screenshots: the README's pictures (docs/screenshots/*.png), taken by the dashboard's browser journeys
 screenshots:

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +32,8 @@ func binaries(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "../cmd/gateway", "../cmd/worker")
+		// BENCH_PGO=off builds without the profiles (cmd/*/default.pgo), to measure what they buy.
+		cmd := exec.Command("go", "build", "-pgo="+cmp.Or(os.Getenv("BENCH_PGO"), "auto"), "-o", binDir+"/", "../cmd/gateway", "../cmd/worker")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		buildErr = cmd.Run()
 	})
@@ -75,6 +78,9 @@ func (p *proc) stop(tb testing.TB) {
 	}
 }
 
+// profiles numbers the CPU profiles of the processes a bench run starts.
+var profiles atomic.Int64
+
 // stack is a gateway and a worker started as real processes on the bench's database and Redis.
 type stack struct {
 	gateway, worker *proc
@@ -102,6 +108,9 @@ func startStack(tb testing.TB, extra ...string) *stack {
 	start := func(name string, env []string) *proc {
 		cmd := exec.Command(filepath.Join(dir, name))
 		cmd.Env = env
+		if dir := os.Getenv("BENCH_CPU_PROFILE_DIR"); dir != "" { // make pgo: profile the whole run
+			cmd.Env = append(cmd.Env, "CPU_PROFILE="+filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, profiles.Add(1))))
+		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			tb.Fatal(err)

@@ -26,6 +26,9 @@ type Config struct {
 	HTTPAddr string
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
 	DebugAddr string
+	// CPUProfile, when set, is a file the process writes a CPU profile of its whole run to when
+	// it stops cleanly (`make pgo` collects them from the bench).
+	CPUProfile string
 	// AppURL is the public base URL of the gateway (webhook addresses, OAuth redirects). When
 	// APP_URL is unset it is the local address HTTPAddr listens on (":9090" gives
 	// http://localhost:9090).
@@ -106,6 +109,7 @@ func load(getenv func(string) string) (Config, error) {
 		RedisClusterAddrs:           r.list("REDIS_CLUSTER_ADDRS"),
 		HTTPAddr:                    httpAddr,
 		DebugAddr:                   r.str("DEBUG_ADDR", ""),
+		CPUProfile:                  r.str("CPU_PROFILE", ""),
 		AppURL:                      strings.TrimRight(r.str("APP_URL", localURL(httpAddr)), "/"),
 		LogLevel:                    r.str("LOG_LEVEL", "info"),
 		LogFormat:                   r.str("LOG_FORMAT", "json"),
