@@ -68,7 +68,8 @@ type AllocateResult struct {
 }
 
 // AllocationBatchItem is one request of a group-committed batch: a distinct recipient and
-// campaign, and the position drawn for it.
+// campaign, and the position drawn for it. A batch's requests all name the same redeem link, or
+// none.
 type AllocationBatchItem struct {
 	Pos          int64
 	RecipientKey string
@@ -142,17 +143,7 @@ func (a *Allocator) Allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 	case utf8.RuneCountInString(req.Campaign) > 200:
 		return Allocation{}, Invalid("campaign", "must be at most 200 characters")
 	}
-	var res AllocateResult
-	var err error
-	if req.RedeemLink != uuid.Nil {
-		// A redeem link's hand-out goes alone: cg_allocate_once also counts the link's hand-outs.
-		res, err = a.allocate(ctx, merchantID, listID, key, req)
-		if err == nil {
-			a.recordStock(ctx, merchantID, listID, res)
-		}
-	} else {
-		res, err = a.groups.allocate(ctx, merchantID, listID, key, req)
-	}
+	res, err := a.groups.allocate(ctx, merchantID, listID, key, req)
 	if err != nil {
 		return Allocation{}, err
 	}

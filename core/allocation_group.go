@@ -44,7 +44,9 @@ type allocationGroups struct {
 	lists map[groupKey]*listGroup
 }
 
-type groupKey struct{ merchantID, listID uuid.UUID }
+// groupKey names what one batch serves: a list, and the redeem link handing its codes out (or
+// none), whose hand-outs the batch also counts.
+type groupKey struct{ merchantID, listID, link uuid.UUID }
 
 // listGroup is one list's waiting requests and how many batches of it are running. It lives
 // while either is non-zero.
@@ -85,7 +87,7 @@ func (c *groupedAllocation) finished() bool {
 // allocate queues the request with its list's others and answers it once its batch is done.
 func (g *allocationGroups) allocate(ctx context.Context, merchantID, listID uuid.UUID, key string, req AllocationRequest) (AllocateResult, error) {
 	call := &groupedAllocation{ctx: ctx, key: key, req: req, done: make(chan struct{})}
-	gk := groupKey{merchantID, listID}
+	gk := groupKey{merchantID, listID, req.RedeemLink}
 	g.mu.Lock()
 	lg := g.lists[gk]
 	if lg == nil {
@@ -217,7 +219,7 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 			switch {
 			case err != nil:
 				f.finish(AllocateResult{}, err)
-			case res.Outcome == OutcomeOK && (res.HandsBack || res.Reused):
+			case res.Outcome == OutcomeOK && (res.HandsBack || res.Reused || gk.link != uuid.Nil):
 				// Asked again just after: the same code, handed back.
 				again := res
 				again.Reused, again.AvailableKnown = true, false

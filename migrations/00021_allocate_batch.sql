@@ -10,6 +10,9 @@
 --   * a code is taken only if it is still available at the position (else the answer is 'miss' and
 --     core tries again through cg_allocate);
 --   * one allocations row per new code, one counter move per batch (one shard row, locked last).
+--   * p_link, a redeem link handing the codes out, makes it cg_allocate_once's batch: a recipient
+--     gets one code from the link's campaign ever (no window), and the link's hand-out count goes
+--     up by the batch's new codes.
 -- Each look-up is written so that its only plan is a probe of an index per request (LATERAL …
 -- LIMIT 1, the codes by primary key): the planner's row estimates of a list just imported, not yet
 -- analysed, say one code, and a join (or seq = ANY) planned on them read the whole list for every
@@ -20,7 +23,7 @@ SET lock_timeout = '10s';
 -- +goose StatementBegin
 CREATE FUNCTION cg_allocate_batch(
     p_merchant uuid, p_list uuid, p_pos bigint[], p_keys text[], p_ext text[], p_email text[],
-    p_phone text[], p_campaign text[], p_channel text[], p_actor text[])
+    p_phone text[], p_campaign text[], p_channel text[], p_actor text[], p_link uuid DEFAULT NULL)
 RETURNS TABLE (idx integer, outcome text, seq bigint, code text, expires_at timestamptz, reused boolean,
                available bigint, next_seq bigint, low_stock_threshold bigint, stock_state text,
                reassign_window integer)
@@ -55,7 +58,9 @@ BEGIN
     ELSIF l.starts_at IS NOT NULL AND l.starts_at > v_now THEN v_refusal := 'list_not_started';
     ELSIF l.expires_at IS NOT NULL AND l.expires_at <= v_now THEN v_refusal := 'list_expired';
     END IF;
-    IF v_refusal IS NOT NULL THEN
+    -- A redeem link hands a recipient's code back even from a list that no longer hands out new
+    -- ones (as cg_allocate_once does): its refusal waits for the look-up.
+    IF v_refusal IS NOT NULL AND p_link IS NULL THEN
         RETURN QUERY SELECT i, v_refusal, NULL::bigint, NULL::text, NULL::timestamptz, false, NULL::bigint,
                             l.next_seq, l.low_stock_threshold::bigint, l.stock_state::text, l.reassign_window
                        FROM generate_series(1, v_n) i;
@@ -69,36 +74,46 @@ BEGIN
     IF l.kind = 'fixed' THEN
         -- The one shared code is serialised by its row lock in cg_allocate; batches of a fixed list
         -- only save the round trips and the commits.
-        RETURN QUERY SELECT u.i::integer, r.outcome, r.seq, r.code, r.expires_at, r.reused, r.available,
-                            r.next_seq, r.low_stock_threshold, r.stock_state, l.reassign_window
-          FROM generate_series(1, v_n) AS u(i)
-          CROSS JOIN LATERAL cg_allocate(p_merchant, p_list, NULL, p_keys[u.i], p_ext[u.i], p_email[u.i],
-                                         p_phone[u.i], p_campaign[u.i], p_channel[u.i], p_actor[u.i]) r
-         ORDER BY u.i;
+        IF p_link IS NULL THEN
+            RETURN QUERY SELECT u.i::integer, r.outcome, r.seq, r.code, r.expires_at, r.reused, r.available,
+                                r.next_seq, r.low_stock_threshold, r.stock_state, l.reassign_window
+              FROM generate_series(1, v_n) AS u(i)
+              CROSS JOIN LATERAL cg_allocate(p_merchant, p_list, NULL, p_keys[u.i], p_ext[u.i], p_email[u.i],
+                                             p_phone[u.i], p_campaign[u.i], p_channel[u.i], p_actor[u.i]) r
+             ORDER BY u.i;
+        ELSE
+            RETURN QUERY SELECT u.i::integer, r.outcome, r.seq, r.code, r.expires_at, r.reused, r.available,
+                                r.next_seq, r.low_stock_threshold, r.stock_state, l.reassign_window
+              FROM generate_series(1, v_n) AS u(i)
+              CROSS JOIN LATERAL cg_allocate_once(p_merchant, p_list, NULL, p_keys[u.i], p_ext[u.i], p_email[u.i],
+                                                  p_phone[u.i], p_campaign[u.i], p_channel[u.i], p_actor[u.i], p_link) r
+             ORDER BY u.i;
+        END IF;
         RETURN;
     END IF;
 
-    IF l.reassign_window > 0 THEN
+    IF l.reassign_window > 0 OR p_link IS NOT NULL THEN
         EXECUTE 'SELECT coalesce(array_agg(u.i), ''{}''), array_agg(c.seq), array_agg(c.code),
                         array_agg(cg_code_expires_at($6, c.available_till, c.delivered_at, $7))
                    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, c, i)
                    CROSS JOIN LATERAL (
                         SELECT a.seq FROM allocations a
                          WHERE a.merchant_id = $3 AND a.recipient_key = u.k AND a.list_id = $4
-                           AND a.campaign = u.c AND a.allocated_at > $5
+                           AND a.campaign = u.c AND ($5::timestamptz IS NULL OR a.allocated_at > $5)
                          ORDER BY a.allocated_at DESC LIMIT 1) prior
                    CROSS JOIN LATERAL (
                         SELECT c.seq, c.code, c.available_till, c.delivered_at FROM codes c
                          WHERE c.merchant_id = $3 AND c.list_id = $4 AND c.seq = prior.seq LIMIT 1) c'
            INTO v_old_idx, v_old_seq, v_old_code, v_old_exp
-          USING p_keys, p_campaign, p_merchant, p_list, v_now - make_interval(secs => l.reassign_window),
+          USING p_keys, p_campaign, p_merchant, p_list,
+                CASE WHEN p_link IS NULL THEN v_now - make_interval(secs => l.reassign_window) END,
                 l.expires_at, l.valid_for;
     END IF;
 
     -- Each code is taken by its primary key, the one plan no row estimate can spoil; the
     -- allocation rows then go in as one INSERT.
     FOR i IN 1 .. v_n LOOP
-        CONTINUE WHEN i = ANY (v_old_idx);
+        CONTINUE WHEN i = ANY (v_old_idx) OR v_refusal IS NOT NULL;
         UPDATE codes c SET state = 'delivered', delivered_at = v_now, recipient_external_id = p_ext[i],
                recipient_email = p_email[i], recipient_phone = p_phone[i], campaign = p_campaign[i]
          WHERE c.merchant_id = p_merchant AND c.list_id = p_list AND c.seq = p_pos[i] AND c.state = 'available'
@@ -130,11 +145,15 @@ BEGIN
         UPDATE list_counters lc SET available = lc.available - cardinality(v_new_idx),
                delivered = lc.delivered + cardinality(v_new_idx)
          WHERE lc.merchant_id = p_merchant AND lc.list_id = p_list AND lc.shard = v_shard;
+        IF p_link IS NOT NULL THEN
+            UPDATE redeem_link_counters k SET handed_out = k.handed_out + cardinality(v_new_idx)
+             WHERE k.merchant_id = p_merchant AND k.link_id = p_link AND k.shard = v_shard;
+        END IF;
     END IF;
 
     RETURN QUERY
     SELECT u.i::integer,
-           CASE WHEN o.i IS NOT NULL OR n.i IS NOT NULL THEN 'ok' ELSE 'miss' END,
+           CASE WHEN o.i IS NOT NULL OR n.i IS NOT NULL THEN 'ok' ELSE coalesce(v_refusal, 'miss') END,
            coalesce(o.seq, n.seq), coalesce(o.code, n.code),
            CASE WHEN o.i IS NOT NULL THEN o.exp
                 WHEN n.i IS NOT NULL THEN cg_code_expires_at(l.expires_at, n.till, v_now, l.valid_for) END,
@@ -151,4 +170,4 @@ $fn$;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP FUNCTION cg_allocate_batch(uuid, uuid, bigint[], text[], text[], text[], text[], text[], text[], text[]);
+DROP FUNCTION cg_allocate_batch(uuid, uuid, bigint[], text[], text[], text[], text[], text[], text[], text[], uuid);

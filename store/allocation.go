@@ -58,8 +58,12 @@ func (db *DB) AllocateBatch(ctx context.Context, merchantID, listID uuid.UUID, i
 		ext[i], email[i], phone[i] = nullable(it.Req.Recipient.ExternalID), nullable(it.Req.Recipient.Email), nullable(it.Req.Recipient.Phone)
 		campaign[i], channel[i], actor[i] = it.Req.Campaign, it.Req.Channel, it.Req.Actor
 	}
+	var link *uuid.UUID // one redeem link's batch, or none (see core.AllocationBatchItem)
+	if n > 0 && items[0].Req.RedeemLink != uuid.Nil {
+		link = &items[0].Req.RedeemLink
+	}
 	for attempt := 1; ; attempt++ {
-		out, err := db.allocateBatch(ctx, merchantID, listID, n, pos, keys, ext, email, phone, campaign, channel, actor)
+		out, err := db.allocateBatch(ctx, merchantID, listID, n, pos, keys, ext, email, phone, campaign, channel, actor, link)
 		if err != nil && isDeadlock(err) && attempt < 3 {
 			continue
 		}
@@ -68,11 +72,11 @@ func (db *DB) AllocateBatch(ctx context.Context, merchantID, listID uuid.UUID, i
 }
 
 func (db *DB) allocateBatch(ctx context.Context, merchantID, listID uuid.UUID, n int, pos []int64, keys []string,
-	ext, email, phone []*string, campaign, channel, actor []string) ([]core.AllocateResult, error) {
+	ext, email, phone []*string, campaign, channel, actor []string, link *uuid.UUID) ([]core.AllocateResult, error) {
 	rows, err := db.pool.Query(ctx, `SELECT idx, outcome, seq, code, expires_at, reused, available, next_seq,
 		low_stock_threshold, stock_state, reassign_window
-		FROM cg_allocate_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		merchantID, listID, pos, keys, ext, email, phone, campaign, channel, actor)
+		FROM cg_allocate_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		merchantID, listID, pos, keys, ext, email, phone, campaign, channel, actor, link)
 	if err != nil {
 		return nil, fmt.Errorf("db: allocate batch: %w", err)
 	}
@@ -97,7 +101,7 @@ func (db *DB) allocateBatch(ctx context.Context, merchantID, listID uuid.UUID, n
 		r.AvailableKnown = avail != nil
 		r.Code, r.StockState = deref(code), deref(stock)
 		r.ExpiresAt = ptrUTC(expires)
-		r.HandsBack = window > 0
+		r.HandsBack = window > 0 || link != nil
 		out[idx-1] = r
 	}
 	if err := rows.Err(); err != nil {
