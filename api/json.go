@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +43,82 @@ func validatorInstance() *validator.Validate {
 // bindJSON reads a JSON body of at most MaxJSONBytes into dst and validates it: a body that is not
 // one JSON value answers 400, a field that breaks a rule or holds text PostgreSQL cannot store (a
 // NUL character) answers 422 naming the field.
+//
+// The body is read whole into a reused buffer and, when dst holds no interface value (where the
+// decoder's UseNumber would matter), decoded by json.Unmarshal, which needs no decoder and its
+// buffer per request: it accepts exactly the bodies the decoder path below accepts (one JSON value,
+// then at most whitespace) with the same result. Any other body goes through the decoder path,
+// over the bytes read and then the read's error, so that every refusal keeps its answer.
 func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, h.Config.MaxJSONBytes)
+	buf := jsonBodies.Get().(*bytes.Buffer)
+	defer putJSONBody(buf)
+	buf.Reset()
+	_, readErr := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, h.Config.MaxJSONBytes))
+	data := buf.Bytes()
+	if readErr != nil || !decodesNoInterface(reflect.TypeOf(dst)) || json.Unmarshal(data, dst) != nil {
+		var body io.Reader = bytes.NewReader(data)
+		if readErr != nil {
+			body = io.MultiReader(body, failingReader{readErr})
+		}
+		if !decodeJSON(c, body, dst) {
+			return false
+		}
+	}
+	// A decoded string holds a NUL only where the body has the escape \u0000, and is valid UTF-8
+	// unless the body is not (json.RawMessage keeps the body's bytes).
+	if (bytes.Contains(data, []byte(`\u0000`)) || !utf8.Valid(data)) && !storable(c, dst) {
+		return false
+	}
+	return valid(c, dst)
+}
+
+// storable answers 422 naming the first field of dst holding text PostgreSQL cannot store.
+func storable(c *gin.Context, dst any) bool {
+	if details := unstorableFields(reflect.ValueOf(dst), "", nil); len(details) > 0 {
+		fail(c, &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: details[0].Field + ": " + details[0].Message, Details: details})
+		return false
+	}
+	return true
+}
+
+// valid answers 422 naming the fields of dst that break their rules.
+func valid(c *gin.Context, dst any) bool {
+	if err := validatorInstance().Struct(dst); err != nil {
+		var verrs validator.ValidationErrors
+		if errors.As(err, &verrs) {
+			out := &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: "some fields are not valid"}
+			for _, fe := range verrs {
+				field := strings.TrimPrefix(fe.Namespace(), reflect.TypeOf(dst).Elem().Name()+".")
+				out.Details = append(out.Details, core.FieldError{Field: field, Message: ruleMessage(fe)})
+			}
+			out.Message = out.Details[0].Field + ": " + out.Details[0].Message
+			fail(c, out)
+			return false
+		}
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+// jsonBodies are the buffers bindJSON reads bodies into.
+var jsonBodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putJSONBody gives a body buffer back, unless a large body made it large.
+func putJSONBody(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		jsonBodies.Put(buf)
+	}
+}
+
+// failingReader answers its error: the rest of a body whose read failed (too large, too slow).
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+// decodeJSON decodes body into dst with a decoder (UseNumber) and answers every body that is not
+// one JSON value, or does not fit dst.
+func decodeJSON(c *gin.Context, body io.Reader, dst any) bool {
 	dec := json.NewDecoder(body)
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
@@ -72,24 +147,45 @@ func (h *handlers) bindJSON(c *gin.Context, dst any) bool {
 		}
 		return false
 	}
-	if details := unstorableFields(reflect.ValueOf(dst), "", nil); len(details) > 0 {
-		fail(c, &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: details[0].Field + ": " + details[0].Message, Details: details})
-		return false
+	return true
+}
+
+// interfaceFree caches decodesNoInterface by type.
+var interfaceFree sync.Map // reflect.Type → bool
+
+// decodesNoInterface reports whether decoding JSON into a value of type t never makes an interface
+// value, so that the decoder's UseNumber changes nothing. A type that decodes itself
+// (json.Unmarshaler, as optional[T] and time.Time do) decodes its own way either way.
+func decodesNoInterface(t reflect.Type) bool {
+	if v, ok := interfaceFree.Load(t); ok {
+		return v.(bool)
 	}
-	if err := validatorInstance().Struct(dst); err != nil {
-		var verrs validator.ValidationErrors
-		if errors.As(err, &verrs) {
-			out := &core.Error{Kind: core.KindInvalid, Code: "invalid_field", Message: "some fields are not valid"}
-			for _, fe := range verrs {
-				field := strings.TrimPrefix(fe.Namespace(), reflect.TypeOf(dst).Elem().Name()+".")
-				out.Details = append(out.Details, core.FieldError{Field: field, Message: ruleMessage(fe)})
-			}
-			out.Message = out.Details[0].Field + ": " + out.Details[0].Message
-			fail(c, out)
-			return false
-		}
-		fail(c, err)
+	free := noInterfaceIn(t, map[reflect.Type]bool{})
+	interfaceFree.Store(t, free)
+	return free
+}
+
+func noInterfaceIn(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true // a recursive type: its other fields decide
+	}
+	seen[t] = true
+	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(unmarshalerType) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Interface:
 		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return noInterfaceIn(t.Elem(), seen)
+	case reflect.Map:
+		return noInterfaceIn(t.Key(), seen) && noInterfaceIn(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); (f.IsExported() || f.Anonymous) && !noInterfaceIn(f.Type, seen) {
+				return false
+			}
+		}
 	}
 	return true
 }

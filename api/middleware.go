@@ -99,6 +99,10 @@ func refuseUnstorable(c *gin.Context) {
 		fail(c, core.ErrCodeNotFound)
 		return
 	}
+	if c.Request.URL.RawQuery == "" {
+		c.Next() // no query: nothing to parse (the storefront's validations)
+		return
+	}
 	query := c.Request.URL.Query()
 	names := slices.Sorted(maps.Keys(query))
 	for _, name := range names {

@@ -20,44 +20,52 @@ const foundCodeColumns = `l.id, l.name, l.kind, l.max_assignments, l.uses_per_co
 	c.available_till, c.delivered_at, c.recipient_external_id, c.recipient_email, c.recipient_phone, c.hold_id, c.held_until,
 	coalesce(r.customer_key, '')`
 
-func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
-	var f core.FoundCode
-	var maxAssign *int64
-	var ext, email, phone *string
-	var state string
-	var validFor int64
-	err := row.Scan(&f.List.ID, &f.List.Name, &f.List.Kind, &maxAssign, &f.List.UsesPerCode, &f.List.RequireIssued,
-		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.List.CreatedAt, &validFor, &f.Seq, &f.Code, &state, &f.Uses,
-		&f.AvailableFrom, &f.AvailableTill, &f.DeliveredAt, &ext, &email, &phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
-	if err != nil {
-		return f, err
+// foundCodeScanner reads rows of foundCodeColumns into FoundCodes. Its targets are reused from row
+// to row (pgx allocates what a pointer target points to afresh, so rows share nothing), so a batch
+// of look-ups costs no allocation per row beyond the values themselves.
+type foundCodeScanner struct {
+	f                 core.FoundCode
+	maxAssign         *int64
+	ext, email, phone *string
+	state             string
+	validFor          int64
+	dest              []any
+}
+
+// newFoundCodeScanner reads foundCodeColumns after the columns lead (if any) names.
+func newFoundCodeScanner(lead ...any) *foundCodeScanner {
+	s := &foundCodeScanner{}
+	f := &s.f
+	s.dest = append(lead, &f.List.ID, &f.List.Name, &f.List.Kind, &s.maxAssign, &f.List.UsesPerCode, &f.List.RequireIssued,
+		&f.List.StartsAt, &f.List.ExpiresAt, &f.List.ArchivedAt, &f.List.CaseInsensitive, &f.List.CreatedAt, &s.validFor, &f.Seq, &f.Code, &s.state, &f.Uses,
+		&f.AvailableFrom, &f.AvailableTill, &f.DeliveredAt, &s.ext, &s.email, &s.phone, &f.HoldID, &f.HeldUntil, &f.HoldCustomer)
+	return s
+}
+
+// scan reads one row.
+func (s *foundCodeScanner) scan(row pgx.Row) (core.FoundCode, error) {
+	if err := row.Scan(s.dest...); err != nil {
+		return core.FoundCode{}, err
 	}
-	f.List.ValidFor = time.Duration(validFor) * time.Second
-	f.List.MaxAssignments = deref(maxAssign)
-	f.State = core.CodeState(state)
-	f.Holder = core.Recipient{ExternalID: deref(ext), Email: deref(email), Phone: deref(phone)}
+	f := s.f
+	f.List.ValidFor = time.Duration(s.validFor) * time.Second
+	f.List.MaxAssignments = deref(s.maxAssign)
+	f.State = core.CodeState(s.state)
+	f.Holder = core.Recipient{ExternalID: deref(s.ext), Email: deref(s.email), Phone: deref(s.phone)}
 	return f, nil
+}
+
+// scanFoundCode reads one row of foundCodeColumns.
+func scanFoundCode(row pgx.Row) (core.FoundCode, error) {
+	return newFoundCodeScanner().scan(row)
 }
 
 // FindCode implements core.CodeFinder: one probe of the unique (merchant_id, lookup, list_id)
 // index for the code as given and lower-cased, kept where the list's case rule matches. A code
-// present in several lists resolves to a live one in the newest active list.
+// present in several lists resolves to a live one in the newest active list. Look-ups asked at the
+// same time share one statement (lookupCode).
 func (db *DB) FindCode(ctx context.Context, merchantID uuid.UUID, code string) (core.FoundCode, bool, error) {
-	f, err := scanFoundCode(db.pool.QueryRow(ctx, `SELECT `+foundCodeColumns+`
-		FROM codes c
-		JOIN code_lists l ON l.merchant_id = c.merchant_id AND l.id = c.list_id
-		LEFT JOIN reservations r ON r.merchant_id = c.merchant_id AND r.id = c.hold_id
-		WHERE c.merchant_id = $1 AND c.lookup IN ($2, $3)
-		  AND c.lookup = CASE WHEN l.case_insensitive THEN $3 ELSE $2 END
-		ORDER BY c.state = 'removed', l.archived_at IS NOT NULL, l.created_at DESC
-		LIMIT 1`, merchantID, code, strings.ToLower(code)))
-	if err == pgx.ErrNoRows {
-		return core.FoundCode{}, false, nil
-	}
-	if err != nil {
-		return core.FoundCode{}, false, fmt.Errorf("db: find code: %w", err)
-	}
-	return f, true, nil
+	return db.lookupCode(ctx, merchantID, code)
 }
 
 // FindPushedCode implements core.CodeFinder: the code pushed to the shop (state pushed) or being

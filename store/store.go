@@ -33,6 +33,8 @@ type DB struct {
 	conflicts conflictMemory
 	// sealer seals connection credentials at rest (see UseSealer).
 	sealer *Sealer
+	// lookups queues the code look-ups that share a statement (see lookupCode).
+	lookups codeLookups
 }
 
 // Open connects to PostgreSQL with a pool of maxConns connections.

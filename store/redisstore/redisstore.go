@@ -165,6 +165,9 @@ func limiterKey(merchantID uuid.UUID, client string) string {
 func (f *FailureLimiter) Blocked(_ context.Context, merchantID uuid.UUID, client string) (time.Duration, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.blocked) == 0 {
+		return 0, nil // the usual case: nobody to find, so no key to build
+	}
 	key := limiterKey(merchantID, client)
 	until, ok := f.blocked[key]
 	if !ok {
