@@ -14,8 +14,10 @@
 //
 // Creating a webhook pings its delivery URL first, as WooCommerce does; Deliver and DeliverOrder
 // send signed deliveries and disable a webhook after too many failures in a row. FailNext makes
-// REST requests answer 429 or 5xx. Coupons, Webhooks, Keys, Deliveries, Pings, Authorizations and
-// Requests let a test look at the store.
+// REST requests answer 429 or 5xx; SetRateLimit makes the store answer 429 with Retry-After past
+// a number of requests in a window, as the host in front of a WordPress site does. Coupons,
+// Webhooks, Keys, Deliveries, Pings, Authorizations, Requests and Throttled let a test look at the
+// store.
 //
 // Where WooCommerce would refuse what a test needs, the fake says so in its documentation: it
 // delivers to loopback addresses (WordPress's wp_safe_remote_* refuses them) and accepts an
@@ -76,6 +78,8 @@ type Config struct {
 	MaxFailures int
 	// Now is the store's clock (default time.Now): dates, OAuth timestamps.
 	Now func() time.Time
+	// RateLimit, when set, limits REST requests (see SetRateLimit).
+	RateLimit RateLimit
 	// Outbound is the client for pings, deliveries and authorization callbacks (default: a plain
 	// client). Give it the receiver's httptest client when that receiver serves TLS. The fake
 	// sets WooCommerce's timeouts (5 s for pings, 60 s otherwise) when it has none, and never
@@ -123,6 +127,11 @@ type Fake struct {
 	nextMetaID     int64
 	failures       []failure
 	requests       int
+	rateLimit      RateLimit
+	window         time.Time // when the rate limit's current window began
+	inWindow       int       // requests counted in it
+	throttled      []int     // 429s the rate limit answered, one entry per window that answered any
+	windowBusy     bool      // the current window has answered a 429 (its entry is the last)
 	deliveries     []Delivery
 	pings          []Ping
 	authorizations []Authorization
@@ -182,6 +191,7 @@ func Start(cfg Config) (*Fake, error) {
 		nextPostID:    100,
 	}
 	f.addKeyLocked(cfg.ConsumerKey, cfg.ConsumerSecret, "read_write", "Test key")
+	f.rateLimit = cfg.RateLimit
 	if cfg.TLS {
 		f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serveHTTP))
 	} else {
@@ -219,6 +229,56 @@ func (f *Fake) FailNext(n, status int, retryAfter string) {
 	for range n {
 		f.failures = append(f.failures, failure{status: status, retryAfter: retryAfter})
 	}
+}
+
+// RateLimit is a host's limit on requests: at most Requests in each Window (fixed windows on the
+// wall clock, the first starting with the first request). A request past it answers 429 with the
+// JSON error body and a Retry-After of the whole seconds left in the window, before anything else
+// (as a host's rate limiting answers before WordPress runs); it is counted in Requests. The zero
+// value sets no limit.
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
+}
+
+// SetRateLimit sets (or, with the zero RateLimit, lifts) the limit from the next request on.
+func (f *Fake) SetRateLimit(l RateLimit) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rateLimit, f.window, f.inWindow, f.windowBusy = l, time.Time{}, 0, false
+}
+
+// Throttled is how many requests the rate limit answered 429 in each window that answered any,
+// oldest first: a client that waits out Retry-After gets at most one 429 per request it had in
+// flight when its first came.
+func (f *Fake) Throttled() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.throttled...)
+}
+
+// rateLimitedLocked counts a request against the rate limit and returns the 429 to answer when it
+// is past it.
+func (f *Fake) rateLimitedLocked() *failure {
+	l := f.rateLimit
+	if l.Requests <= 0 || l.Window <= 0 {
+		return nil
+	}
+	now := time.Now()
+	if f.window.IsZero() || now.Sub(f.window) >= l.Window {
+		f.window, f.inWindow, f.windowBusy = now, 0, false
+	}
+	f.inWindow++
+	if f.inWindow <= l.Requests {
+		return nil
+	}
+	if !f.windowBusy {
+		f.throttled = append(f.throttled, 0)
+		f.windowBusy = true
+	}
+	f.throttled[len(f.throttled)-1]++
+	left := f.window.Add(l.Window).Sub(now)
+	return &failure{status: http.StatusTooManyRequests, retryAfter: strconv.FormatInt(int64(max(1, (left+time.Second-1)/time.Second)), 10)}
 }
 
 // AddKey adds an API key with permissions read, write or read_write and returns its key_id.
@@ -377,6 +437,8 @@ func (f *Fake) serveREST(w http.ResponseWriter, r *http.Request) {
 	if len(f.failures) > 0 {
 		fl = &f.failures[0]
 		f.failures = f.failures[1:]
+	} else {
+		fl = f.rateLimitedLocked()
 	}
 	f.mu.Unlock()
 	if fl != nil {

@@ -267,6 +267,45 @@ func TestFailNext(t *testing.T) {
 	}
 }
 
+// TestRateLimit: past the limit in a window, requests answer 429 with the whole seconds left in
+// the window; the next window serves again; Throttled counts the 429s of each window.
+func TestRateLimit(t *testing.T) {
+	f := New(t, Config{TLS: true})
+	const window = 300 * time.Millisecond
+	f.SetRateLimit(RateLimit{Requests: 2, Window: window})
+	var windowEnd time.Time
+	for i := range 2 {
+		if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 200 {
+			t.Fatalf("request %d within the limit: %d %s", i, a.status, a.raw)
+		}
+		if i == 0 {
+			windowEnd = time.Now().Add(window) // the window began before the first answer
+		}
+	}
+	for range 2 {
+		a := admin(t, f, "GET", "/coupons", nil, nil)
+		if a.status != 429 || a.code() != "rate_limit_exceeded" || a.header.Get("Retry-After") != "1" {
+			t.Fatalf("past the limit: %d %v %s", a.status, a.header, a.raw)
+		}
+	}
+	if got := f.Throttled(); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("throttled %v, want [2]", got)
+	}
+	time.Sleep(time.Until(windowEnd))
+	if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 200 {
+		t.Fatalf("the next window: %d %s", a.status, a.raw)
+	}
+	f.SetRateLimit(RateLimit{})
+	for range 5 {
+		if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 200 {
+			t.Fatalf("without a limit: %d %s", a.status, a.raw)
+		}
+	}
+	if got := f.Throttled(); len(got) != 1 || f.Requests() != 10 {
+		t.Fatalf("throttled %v, %d requests", got, f.Requests())
+	}
+}
+
 func TestCoupons(t *testing.T) {
 	f := New(t, Config{TLS: true})
 	a := admin(t, f, "POST", "/coupons", nil, map[string]any{"code": "Spring-10", "amount": "10", "discount_type": "percent", "usage_limit": 1})
