@@ -262,7 +262,8 @@ func (db *DB) CodeLists(ctx context.Context, merchantID uuid.UUID, code string) 
 
 // GetCode implements core.CodeStore: the code and its timeline, merged in time order from its
 // origin (import, batch, or the list's creation for a fixed list's code), its deliveries
-// (allocations), and its other events (code_events, the bulk-removal row included).
+// (allocations), its pushes' outcomes (code_pushes), and its other events (code_events, the
+// bulk-removal row included).
 func (db *DB) GetCode(ctx context.Context, list core.List, code string) (core.Code, error) {
 	var r codeRow
 	if err := r.scan(db.pool.QueryRow(ctx, `SELECT `+codeColumns+` FROM codes
@@ -283,6 +284,11 @@ func (db *DB) GetCode(ctx context.Context, list core.List, code string) (core.Co
 		return core.Code{}, err
 	}
 	events = append(events, more...)
+	pushed, err := db.pushEvents(ctx, list, r.Seq)
+	if err != nil {
+		return core.Code{}, err
+	}
+	events = append(events, pushed...)
 	sort.SliceStable(events, func(i, j int) bool { return events[i].At.Before(events[j].At) })
 	c.Timeline = append([]core.Event{origin}, events...)
 	return c, nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -273,46 +275,63 @@ func (db *DB) SetPushRemote(ctx context.Context, ref core.PushRef, remoteID stri
 	})
 }
 
-// ClaimPushCodes implements core.PushStore.
+// ClaimPushCodes implements core.PushStore (ClaimPushBatch without what it tells beside).
 func (db *DB) ClaimPushCodes(ctx context.Context, ref core.PushRef, limit int) ([]core.PushCode, error) {
-	var out []core.PushCode
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		var next int64
-		if err := tx.QueryRow(ctx, `SELECT next_seq FROM list_connections
-			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3 FOR UPDATE`,
-			ref.MerchantID, ref.ListID, ref.ConnectionID).Scan(&next); err != nil {
-			return notFound(err, core.ErrListNotFound)
-		}
-		rows, err := tx.Query(ctx, `INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state, code_key)
-			SELECT k.merchant_id, k.list_id, $3, k.seq, 'submitted', lower(k.code) FROM codes k
-			WHERE k.merchant_id = $1 AND k.list_id = $2 AND k.seq >= $4 AND k.state <> 'removed'
-			ORDER BY k.seq LIMIT $5
+	codes, _, _, err := db.ClaimPushBatch(ctx, ref, limit)
+	return codes, err
+}
+
+// ClaimPushBatch takes up to limit codes past the push's cursor that are not removed and not
+// recorded yet, records them submitted (no batch) and moves the cursor past them, in one
+// statement; atEnd tells that fewer than limit were left past the cursor, stopped that the push
+// was stopped (its store disconnected): a stopped push claims nothing, or, stopped while the
+// statement ran, codes the caller must not send (they stay submitted, for a restart). A code
+// recorded already (a row of this push at or past the cursor) is passed over. A push that is
+// gone answers core.ErrListNotFound.
+//
+// The push's row is updated last, so a claim and FinishPushCodes of the same push running at
+// the same time (a pusher claims ahead while it records answers) wait for each other only for
+// the commit. Claims need no lock of their own: a push has one runner (LockPush), and two claims
+// of the same codes would still each get only the rows they inserted.
+func (db *DB) ClaimPushBatch(ctx context.Context, ref core.PushRef, limit int) (claimed []core.PushCode, atEnd, stopped bool, err error) {
+	var state string
+	var picked int
+	var seqs []int64
+	var codes []string
+	// next_seq's new value is read from picked and ins together so that ins (the heavy part) runs
+	// before the row is updated and locked; ins holds only rows of picked, so the maximum is
+	// picked's.
+	err = db.pool.QueryRow(ctx, `WITH cur AS (
+			SELECT p.next_seq, p.state FROM list_connections p
+			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3),
+		picked AS (
+			SELECT k.seq, k.code FROM codes k
+			WHERE (SELECT state FROM cur) <> 'stopped' AND k.merchant_id = $1 AND k.list_id = $2
+				AND k.seq >= (SELECT next_seq FROM cur) AND k.state <> 'removed'
+			ORDER BY k.seq LIMIT $4),
+		ins AS (
+			INSERT INTO code_pushes (merchant_id, list_id, connection_id, seq, state, code_key)
+			SELECT $1, $2, $3, picked.seq, 'submitted', lower(picked.code) FROM picked
 			ON CONFLICT DO NOTHING
-			RETURNING seq`, ref.MerchantID, ref.ListID, ref.ConnectionID, next, limit)
-		if err != nil {
-			return err
-		}
-		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil || len(seqs) == 0 {
-			return err
-		}
-		last := seqs[0]
-		for _, s := range seqs {
-			last = max(last, s)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE list_connections SET next_seq = $4 + 1, updated_at = now()
-			WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`, ref.MerchantID, ref.ListID, ref.ConnectionID, last); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT seq, code, '', '' FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = ANY($3) ORDER BY seq`,
-			ref.MerchantID, ref.ListID, seqs)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanPushCode)
-		return err
-	})
-	return out, err
+			RETURNING seq),
+		upd AS (
+			UPDATE list_connections p SET next_seq = GREATEST(p.next_seq,
+					coalesce((SELECT max(seq) + 1 FROM (SELECT seq FROM ins UNION ALL SELECT seq FROM picked) s), p.next_seq)),
+				updated_at = now()
+			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3
+			RETURNING p.state)
+		SELECT upd.state, (SELECT count(*) FROM picked),
+			ARRAY(SELECT picked.seq FROM picked JOIN ins ON ins.seq = picked.seq ORDER BY picked.seq),
+			ARRAY(SELECT picked.code FROM picked JOIN ins ON ins.seq = picked.seq ORDER BY picked.seq)
+		FROM upd`, ref.MerchantID, ref.ListID, ref.ConnectionID, max(limit, 0)).Scan(&state, &picked, &seqs, &codes)
+	if err != nil {
+		return nil, false, false, notFound(err, core.ErrListNotFound)
+	}
+	claimed = make([]core.PushCode, len(seqs))
+	for i := range seqs {
+		claimed[i] = core.PushCode{Seq: seqs[i], Code: codes[i]}
+	}
+	return claimed, picked < limit, state == core.PushStopped, nil
 }
 
 func scanPushCode(r pgx.CollectableRow) (core.PushCode, error) {
@@ -364,49 +383,82 @@ func (db *DB) PushBatchCodes(ctx context.Context, ref core.PushRef, batchID stri
 	return pgx.CollectRows(rows, scanPushCode)
 }
 
-// FinishPushCodes implements core.PushStore.
+// FinishPushCodes implements core.PushStore: one statement for any number of outcomes (a pusher
+// records every answer that came while it recorded the last ones in one call).
 func (db *DB) FinishPushCodes(ctx context.Context, ref core.PushRef, outcomes []core.PushOutcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error { return finishPushCodes(ctx, tx, ref, outcomes) })
+	// One statement: atomic without a transaction of its own (one round trip, not three).
+	return finishPushCodes(ctx, db.pool, ref, outcomes)
 }
 
-// finishPushCodes moves submitted codes to pushed or failed, writes one timeline event per code
-// and adds to the push's counts, all in one set-based statement.
-func finishPushCodes(ctx context.Context, tx pgx.Tx, ref core.PushRef, outcomes []core.PushOutcome) error {
+// execer runs a statement: the pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// finishPushCodes moves submitted codes to pushed or failed and adds them to the push's counts, in
+// one set-based statement. Each row is its code's timeline event (outcome_at, read by pushEvents),
+// where a code_events row was written beside it before: a third of the bookkeeping of a code.
+//
+// The submitted rows are read through the primary key over the outcomes' span of seqs (the
+// batches answered since the last call, and those still in flight between them), whatever the
+// table's statistics say: "state NOT IN (the other states)" is "state = 'submitted'" in words the
+// planner cannot match to code_pushes_open, whose entries for every code pushed since the last
+// vacuum are still there, dead, and were walked through on every call. The push's row is updated
+// last (its new counts are computed from done first), so a claim running beside waits only for
+// the commit.
+func finishPushCodes(ctx context.Context, tx execer, ref core.PushRef, outcomes []core.PushOutcome) error {
 	seqs := make([]int64, len(outcomes))
 	pushed := make([]bool, len(outcomes))
 	remote := make([]string, len(outcomes))
 	reasons := make([]string, len(outcomes))
+	lo, hi := outcomes[0].Seq, outcomes[0].Seq
 	for i, o := range outcomes {
 		seqs[i], pushed[i], remote[i], reasons[i] = o.Seq, o.Pushed, o.RemoteID, truncateText(o.Error, 500)
+		lo, hi = min(lo, o.Seq), max(hi, o.Seq)
 	}
 	_, err := tx.Exec(ctx, `WITH o AS (
 			SELECT * FROM unnest($4::bigint[], $5::boolean[], $6::text[], $7::text[]) AS o(seq, pushed, remote_id, error)),
 		done AS (
 			UPDATE code_pushes s SET state = CASE WHEN o.pushed THEN 'pushed' ELSE 'failed' END,
-				remote_id = o.remote_id, error = CASE WHEN o.pushed THEN '' ELSE o.error END, updated_at = now()
-			FROM o WHERE s.merchant_id = $1 AND s.list_id = $2 AND s.connection_id = $3 AND s.seq = o.seq
-				AND s.state = 'submitted'
-			RETURNING s.seq, o.pushed, o.remote_id, o.error),
-		conn AS (
-			SELECT c.platform, c.shop, p.remote_id AS discount_id FROM list_connections p
-			JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id
-			WHERE p.merchant_id = $1 AND p.list_id = $2 AND p.connection_id = $3),
-		events AS (
-			INSERT INTO code_events (merchant_id, list_id, seq, type, actor, details)
-			SELECT $1, $2, done.seq, CASE WHEN done.pushed THEN 'pushed' ELSE 'push_failed' END, conn.platform,
-				jsonb_strip_nulls(jsonb_build_object('connection_id', $3::text, 'platform', conn.platform, 'shop', conn.shop,
-					'discount_id', NULLIF(conn.discount_id, ''), 'remote_id', NULLIF(done.remote_id, ''),
-					'error', NULLIF(CASE WHEN done.pushed THEN '' ELSE done.error END, '')))
-			FROM done, conn)
+				remote_id = o.remote_id, error = CASE WHEN o.pushed THEN '' ELSE o.error END, updated_at = now(), outcome_at = now()
+			FROM o WHERE s.merchant_id = $1 AND s.list_id = $2 AND s.connection_id = $3 AND s.seq BETWEEN $8 AND $9
+				AND s.seq = o.seq AND s.state NOT IN ('pushed', 'failed', 'deleted')
+			RETURNING o.pushed)
 		UPDATE list_connections SET
 			pushed = pushed + (SELECT count(*) FROM done WHERE done.pushed),
 			failed = failed + (SELECT count(*) FROM done WHERE NOT done.pushed), updated_at = now()
 		WHERE merchant_id = $1 AND list_id = $2 AND connection_id = $3`,
-		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs, pushed, remote, reasons)
+		ref.MerchantID, ref.ListID, ref.ConnectionID, seqs, pushed, remote, reasons, lo, hi)
 	return err
+}
+
+// pushEvents are a code's push outcomes recorded with their time (outcome_at, see
+// finishPushCodes): one event per shop the code went to, pushed (also when since deleted
+// from the shop, which is its own unpushed event) or push_failed, carrying what a code_events row
+// of the outcome carries. Each is one probe of code_pushes' primary key per push of the list.
+func (db *DB) pushEvents(ctx context.Context, list core.List, seq int64) ([]core.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT s.outcome_at, CASE WHEN s.state = 'failed' THEN 'push_failed' ELSE 'pushed' END, c.platform,
+			jsonb_strip_nulls(jsonb_build_object('connection_id', s.connection_id::text, 'platform', c.platform, 'shop', c.shop,
+				'discount_id', NULLIF(p.remote_id, ''), 'remote_id', NULLIF(s.remote_id, ''),
+				'error', NULLIF(CASE WHEN s.state = 'failed' THEN s.error ELSE '' END, '')))
+		FROM list_connections p
+		JOIN code_pushes s ON s.merchant_id = p.merchant_id AND s.list_id = p.list_id AND s.connection_id = p.connection_id
+			AND s.seq = $3
+		JOIN connections c ON c.merchant_id = p.merchant_id AND c.id = p.connection_id
+		WHERE p.merchant_id = $1 AND p.list_id = $2 AND s.outcome_at IS NOT NULL`, list.MerchantID, list.ID, seq)
+	if err != nil {
+		return nil, fmt.Errorf("db: code push events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Event, error) {
+		var e core.Event
+		var details []byte
+		err := r.Scan(&e.At, &e.Type, &e.Actor, &details)
+		e.At, e.Details = e.At.UTC(), details
+		return e, err
+	})
 }
 
 // RemovedPushedCodes implements core.PushStore.
