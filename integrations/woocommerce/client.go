@@ -216,7 +216,7 @@ func (s Store) do(ctx context.Context, method, path string, query url.Values, in
 		return nil, &APIError{Err: fmt.Errorf("%s %s: %w", method, path, err)}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, clientMaxBody))
+	raw, err := readAnswer(resp)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("woocommerce: %s %s: %w", method, path, ctx.Err())
@@ -226,12 +226,30 @@ func (s Store) do(ctx context.Context, method, path string, query url.Values, in
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, s.statusError(resp, raw)
 	}
-	if out != nil {
+	if d, ok := out.(answerDecoder); ok {
+		if err := d.decodeAnswer(raw); err != nil {
+			return resp.Header, fmt.Errorf("woocommerce: %s %s: decode answer: %w", method, path, err)
+		}
+	} else if out != nil {
 		if err := decodeLenient(raw, out); err != nil {
 			return resp.Header, fmt.Errorf("woocommerce: %s %s: decode answer: %w", method, path, err)
 		}
 	}
 	return resp.Header, nil
+}
+
+// answerDecoder is an answer type that reads its JSON itself (see batchAnswer).
+type answerDecoder interface{ decodeAnswer(raw []byte) error }
+
+// readAnswer reads an answer's body, at most clientMaxBody bytes, into a buffer sized once from
+// its Content-Length when it has one (a 100-coupon batch answers about 100 KB).
+func readAnswer(resp *http.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= clientMaxBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, clientMaxBody))
+	return buf.Bytes(), err
 }
 
 // statusError is the *APIError of a non-2xx answer.
@@ -546,10 +564,8 @@ func (s Store) BatchCoupons(ctx context.Context, b CouponBatch) (CouponBatchResu
 	for _, c := range b.Create {
 		body.Create = append(body.Create, c.wire())
 	}
-	var out struct {
-		Create []wireCoupon `json:"create"`
-		Delete []wireCoupon `json:"delete"`
-	}
+	// Only each item's id, code and error are read (batchAnswer.decodeAnswer).
+	var out batchAnswer
 	if _, err := s.do(ctx, http.MethodPost, "/coupons/batch", nil, body, &out); err != nil {
 		return res, err
 	}
