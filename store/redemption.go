@@ -200,112 +200,57 @@ var eventOfStatus = map[core.OrderStatus]string{
 	core.OrderRefunded:  core.EventRefunded,
 }
 
-// ApplyOrder implements core.RedemptionStore. A paid event inserts the (platform, shop, order,
-// code) key first; only the transaction that inserted it counts a use, under the code's row lock,
-// so concurrent and repeated events count once. A code with no use left records an over-use (the
-// key's row stays uncounted). A repeated paid event answers the decision the key's row records:
-// already_counted when it counted, over_use when it was refused.
-func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
-	out := core.CodeOutcome{Code: f.Code, ListID: f.List.ID}
-	orderRef := ev.Platform + ":" + ev.Shop + ":" + ev.OrderID
-	var customer any
-	if !ev.Customer.IsZero() {
-		customer = ev.Customer
-	}
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		details := map[string]any{"platform": ev.Platform, "shop": ev.Shop, "order_id": ev.OrderID, "status": ev.Status}
-		if ev.Note != "" {
-			details["note"] = ev.Note
-		}
-		var state string
-		if ev.Status != core.OrderPaid {
-			tag, err := tx.Exec(ctx, `INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-				merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq, ev.Status)
-			if err != nil {
-				return fmt.Errorf("db: record order status: %w", err)
-			}
-			out.Outcome = core.OutcomeAlreadyRecorded
-			if tag.RowsAffected() == 1 {
-				out.Outcome = core.OutcomeRecorded
-				var counted bool
-				_ = tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
-					AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted)
-				details["after_redemption"] = counted
-				if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, eventOfStatus[ev.Status], ev.Actor, ev.EventChannel(), customer, orderRef, details); err != nil {
-					return err
-				}
-			}
-			return tx.QueryRow(ctx, `SELECT state, uses FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`,
-				merchantID, f.List.ID, f.Seq).Scan(&state, &out.Uses)
-		}
+// applyOrderCodeSQL applies one order event to one code (cg_apply_order_code, migration 00023):
+// the whole decision in one round trip.
+const applyOrderCodeSQL = `SELECT outcome, uses, coalesce(from_state, '') FROM cg_apply_order_code(
+	$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
-		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
-			VALUES ($1, $2, $3, $4, $5, $6, false, $7) ON CONFLICT DO NOTHING`,
-			merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq, ev.Actor)
-		if err != nil {
-			return fmt.Errorf("db: record redemption: %w", err)
-		}
-		if err := tx.QueryRow(ctx, `SELECT state, uses FROM codes WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 FOR UPDATE`,
-			merchantID, f.List.ID, f.Seq).Scan(&state, &out.Uses); err != nil {
-			return fmt.Errorf("db: lock code: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			// The order and code were decided before: answer that decision again, read from its
-			// row (committed: the conflicting insert waited for the transaction that made it).
-			var counted bool
-			if err := tx.QueryRow(ctx, `SELECT counted FROM redemptions WHERE merchant_id = $1 AND platform = $2 AND shop = $3
-				AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq).Scan(&counted); err != nil {
-				return fmt.Errorf("db: read redemption: %w", err)
-			}
-			out.Outcome = core.OutcomeAlreadyCounted
-			if !counted {
-				out.Outcome = core.OutcomeOverUse // refused for want of a use, and still refused
-			}
-			return nil
-		}
-		limit := f.UseLimit()
-		if limit > 0 && int64(out.Uses) >= limit {
-			out.Outcome = core.OutcomeOverUse
-			details["uses"], details["limit"] = out.Uses, limit
-			return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventOverUse, ev.Actor, ev.EventChannel(), customer, orderRef, details)
-		}
-		if f.List.RequireIssued && state == string(core.StateAvailable) {
-			details["not_issued"] = true // paid with a code never handed out: counted, and flagged
-		}
-		if err := tx.QueryRow(ctx, `UPDATE codes SET uses = uses + 1, state = 'redeemed', redeemed_at = coalesce(redeemed_at, now()),
-				hold_id = NULL, held_until = NULL
-			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 RETURNING uses`, merchantID, f.List.ID, f.Seq).Scan(&out.Uses); err != nil {
-			return fmt.Errorf("db: count use: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE redemptions SET counted = true WHERE merchant_id = $1 AND platform = $2 AND shop = $3
-			AND order_id = $4 AND list_id = $5 AND seq = $6`, merchantID, ev.Platform, ev.Shop, ev.OrderID, f.List.ID, f.Seq); err != nil {
-			return fmt.Errorf("db: count use: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
-			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND ended_at IS NULL AND expires_at > now()`, merchantID, f.List.ID, f.Seq); err != nil {
-			return fmt.Errorf("db: end reservation: %w", err)
-		}
-		if f.List.Kind == core.KindUnique && state != string(core.StateRedeemed) {
-			if _, err := tx.Exec(ctx, `UPDATE list_counters SET redeemed = redeemed + 1,
-					available = available - CASE WHEN $3 = 'available' THEN 1 ELSE 0 END,
-					delivered = delivered - CASE WHEN $3 = 'delivered' THEN 1 ELSE 0 END
-				WHERE merchant_id = $1 AND list_id = $2 AND shard = $4`, merchantID, f.List.ID, state, randomShard()); err != nil {
-				return fmt.Errorf("db: count redemption: %w", err)
-			}
-		}
-		out.Outcome = core.OutcomeRedeemed
-		details["use"] = out.Uses
-		return addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventRedeemed, ev.Actor, ev.EventChannel(), customer, orderRef, details)
-	})
-	if err != nil {
-		return core.CodeOutcome{}, err
+// orderCodeArgs are applyOrderCodeSQL's arguments for ev applied to f; shard is the counter
+// shard the call moves, or nil when the caller moves the counters itself (a batch).
+func orderCodeArgs(merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, shard *int16) []any {
+	rj, dj := eventJSON(ev)
+	return []any{merchantID, ev.Platform, ev.Shop, ev.OrderID, string(ev.Status), f.List.ID, f.Seq, string(f.List.Kind),
+		f.UseLimit(), f.List.RequireIssued, ev.Actor, ev.EventChannel(), rj, dj, eventOfStatus[ev.Status], shard}
+}
+
+// eventJSON is what an order event writes on its codes' timelines: its customer (nil when it
+// names none) and the details every one of its events carries.
+func eventJSON(ev core.OrderEvent) (recipient, details []byte) {
+	d := map[string]any{"platform": ev.Platform, "shop": ev.Shop, "order_id": ev.OrderID, "status": ev.Status}
+	if ev.Note != "" {
+		d["note"] = ev.Note
 	}
-	out.State = core.StateRedeemed
+	details, _ = json.Marshal(d)
+	if !ev.Customer.IsZero() {
+		recipient, _ = json.Marshal(ev.Customer)
+	}
+	return recipient, details
+}
+
+// orderCodeOutcome is what cg_apply_order_code answered for f; fromState is the state a unique
+// code left for its first use when the call did not move the counters.
+func orderCodeOutcome(f core.FoundCode, outcome string, uses int) core.CodeOutcome {
+	out := core.CodeOutcome{Code: f.Code, ListID: f.List.ID, Outcome: outcome, Uses: uses, State: core.StateRedeemed}
 	if out.Uses == 0 {
 		out.State = f.State
 	}
-	return out, nil
+	return out
+}
+
+// ApplyOrder implements core.RedemptionStore, in one round trip (cg_apply_order_code). A paid
+// event takes the code's row lock, then inserts the (platform, shop, order, code) key with its
+// decision; only the transaction that inserted it counts a use, so concurrent and repeated events
+// count once. A code with no use left records an over-use (the key's row says uncounted). A
+// repeated paid event answers the decision the key's row records: already_counted when it
+// counted, over_use when it was refused.
+func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
+	shard := randomShard()
+	var outcome, fromState string
+	var uses int
+	if err := db.pool.QueryRow(ctx, applyOrderCodeSQL, orderCodeArgs(merchantID, ev, f, &shard)...).Scan(&outcome, &uses, &fromState); err != nil {
+		return core.CodeOutcome{}, fmt.Errorf("db: apply order: %w", err)
+	}
+	return orderCodeOutcome(f, outcome, uses), nil
 }
 
 // addEvent writes one timeline event.
