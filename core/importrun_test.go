@@ -305,8 +305,8 @@ func (q *fakeQueue) EnqueuePush(_ context.Context, _, listID, connectionID uuid.
 	return nil
 }
 
-func (q *fakeQueue) EnqueueWebhook(_ context.Context, platform string, _, deliveryID uuid.UUID) error {
-	q.webhooks = append(q.webhooks, platform+":"+deliveryID.String())
+func (q *fakeQueue) EnqueueWebhookBatch(_ context.Context, merchantID uuid.UUID) error {
+	q.webhooks = append(q.webhooks, merchantID.String())
 	return nil
 }
 
@@ -327,9 +327,12 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	batch := core.BatchRef{MerchantID: uuid.New(), ListID: uuid.New(), Number: 3}
 	crossed := core.ListRef{MerchantID: uuid.New(), ID: uuid.New()}
 	hook := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "shopify"}
+	// Two stalled deliveries of one merchant and one of another: one batch task per merchant.
+	sameMerchant := core.WebhookRef{MerchantID: hook.MerchantID, ID: uuid.New(), Platform: "shopify"}
+	other := core.WebhookRef{MerchantID: uuid.New(), ID: uuid.New(), Platform: "woocommerce"}
 	push := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
 	store := &fakeSweepStore{imports: []core.ImportRef{imp}, batches: []core.BatchRef{batch}, staleErr: boom, crossed: []core.ListRef{crossed},
-		webhooks: []core.WebhookRef{hook}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}},
+		webhooks: []core.WebhookRef{hook, sameMerchant, other}, pushes: []core.PushRef{push}, deliveries: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}},
 		waiting: []core.ListRef{{MerchantID: uuid.New(), ID: uuid.New()}}, jobs: []core.WebhookRef{{MerchantID: uuid.New(), ID: uuid.New()}}}
 	q := &fakeQueue{}
 	err := core.NewSweeper(store, q, slog.New(slog.DiscardHandler)).Sweep(context.Background())
@@ -351,7 +354,7 @@ func TestSweeperEnqueuesStalledWork(t *testing.T) {
 	if fmt.Sprint(q.pushes) != "["+push.ListID.String()+":"+push.ConnectionID.String()+"]" {
 		t.Fatalf("enqueued pushes %v", q.pushes)
 	}
-	if fmt.Sprint(q.webhooks) != "[shopify:"+hook.ID.String()+"]" {
+	if fmt.Sprint(q.webhooks) != fmt.Sprint([]string{hook.MerchantID.String(), other.MerchantID.String()}) {
 		t.Fatalf("enqueued webhooks %v", q.webhooks)
 	}
 	if age := time.Since(store.before); age < core.StallAfter || age > core.StallAfter+time.Minute {

@@ -98,8 +98,9 @@ func (i Import) Progress() float64 {
 type TaskQueue interface {
 	EnqueueImport(ctx context.Context, merchantID, importID uuid.UUID) error
 	EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error
-	// EnqueueWebhook queues the processing of a stored webhook delivery of platform.
-	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
+	// EnqueueWebhookBatch queues the processing of the merchant's stored platform webhook
+	// deliveries (WebhookBatches), unless a task that has not read them yet is queued.
+	EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error
 	// EnqueuePush runs (or resumes) the push of a list to a connection.
 	EnqueuePush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
 	// EnqueueSend sends (or gives up on) a queued delivery.

@@ -114,20 +114,9 @@ const maxOrderCodes = 50
 // NUL, bytes that are not UTF-8) is dropped from the event's fields (ScrubText): a platform's
 // stray character costs that character, never the order.
 func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent) (OrderResult, error) {
-	ev = scrubEvent(ev)
-	ev.Platform, ev.Shop, ev.OrderID = strings.TrimSpace(ev.Platform), strings.TrimSpace(ev.Shop), strings.TrimSpace(ev.OrderID)
-	switch {
-	case ev.Platform == "" || utf8.RuneCountInString(ev.Platform) > 50:
-		return OrderResult{}, Invalid("platform", "is required, at most 50 characters")
-	case utf8.RuneCountInString(ev.Shop) > 255:
-		return OrderResult{}, Invalid("shop", "must be at most 255 characters")
-	case ev.OrderID == "" || utf8.RuneCountInString(ev.OrderID) > 255:
-		return OrderResult{}, Invalid("order_id", "is required, at most 255 characters")
-	case len(ev.Codes) > maxOrderCodes:
-		return OrderResult{}, Invalid("codes", "at most 50 codes per order")
-	}
-	if _, ok := ParseOrderStatus(string(ev.Status)); !ok {
-		return OrderResult{}, Invalid("status", "must be pending, paid, cancelled or refunded")
+	ev, err := CheckOrderEvent(ev)
+	if err != nil {
+		return OrderResult{}, err
 	}
 	res := OrderResult{OrderID: ev.OrderID, Status: ev.Status, Results: []CodeOutcome{}}
 	seen := map[string]bool{}
@@ -168,6 +157,29 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 		res.Results = append(res.Results, out)
 	}
 	return res, nil
+}
+
+// CheckOrderEvent is ev as ApplyOrder applies it: its text scrubbed (ScrubText), platform, shop
+// and order id trimmed; or the KindInvalid error ApplyOrder answers for it (a platform, shop or
+// order id missing or too long, more than 50 codes, an unknown status). Checking twice changes
+// nothing.
+func CheckOrderEvent(ev OrderEvent) (OrderEvent, error) {
+	ev = scrubEvent(ev)
+	ev.Platform, ev.Shop, ev.OrderID = strings.TrimSpace(ev.Platform), strings.TrimSpace(ev.Shop), strings.TrimSpace(ev.OrderID)
+	switch {
+	case ev.Platform == "" || utf8.RuneCountInString(ev.Platform) > 50:
+		return OrderEvent{}, Invalid("platform", "is required, at most 50 characters")
+	case utf8.RuneCountInString(ev.Shop) > 255:
+		return OrderEvent{}, Invalid("shop", "must be at most 255 characters")
+	case ev.OrderID == "" || utf8.RuneCountInString(ev.OrderID) > 255:
+		return OrderEvent{}, Invalid("order_id", "is required, at most 255 characters")
+	case len(ev.Codes) > maxOrderCodes:
+		return OrderEvent{}, Invalid("codes", "at most 50 codes per order")
+	}
+	if _, ok := ParseOrderStatus(string(ev.Status)); !ok {
+		return OrderEvent{}, Invalid("status", "must be pending, paid, cancelled or refunded")
+	}
+	return ev, nil
 }
 
 // scrubEvent is ev with ScrubText applied to every text field.

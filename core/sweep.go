@@ -160,14 +160,19 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	// Webhook deliveries are stored before they are queued; one whose enqueue failed (or whose
-	// task Redis forgot) is queued again here.
+	// Webhook deliveries are stored before they are queued; a merchant's deliveries whose batch
+	// task was not queued (or Redis forgot it), or that a batch left received, are queued again here.
 	webhooks, err := s.store.StalledWebhookDeliveries(ctx, now.Add(-StallAfter), sweepLimit)
 	if err != nil {
 		errs = append(errs, err)
 	}
+	queuedMerchants := map[uuid.UUID]bool{}
 	for _, w := range webhooks {
-		if err := s.queue.EnqueueWebhook(ctx, w.Platform, w.MerchantID, w.ID); err != nil {
+		if queuedMerchants[w.MerchantID] {
+			continue
+		}
+		queuedMerchants[w.MerchantID] = true
+		if err := s.queue.EnqueueWebhookBatch(ctx, w.MerchantID); err != nil {
 			errs = append(errs, err)
 			break
 		}

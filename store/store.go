@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +36,11 @@ type DB struct {
 	sealer *Sealer
 	// lookups queues the code look-ups that share a statement (see lookupCode).
 	lookups codeLookups
+	// webhookLocks bounds the connections webhook locks hold (LockMerchantWebhooks) to half the
+	// pool, so the holders always find connections for their work; localWebhookLocks are the
+	// locks of a pool of one connection, which cannot spare one (sync.Mutex by merchant).
+	webhookLocks      chan struct{}
+	localWebhookLocks sync.Map
 }
 
 // Open connects to PostgreSQL with a pool of maxConns connections.
@@ -66,7 +72,7 @@ func Open(ctx context.Context, databaseURL string, maxConns int, log *slog.Logge
 		pool.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
 	}
-	return &DB{pool: pool, sql: sqlDB, gorm: g, log: log}, nil
+	return &DB{pool: pool, sql: sqlDB, gorm: g, log: log, webhookLocks: make(chan struct{}, maxConns/2)}, nil
 }
 
 // Close releases the pool.

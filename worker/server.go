@@ -29,11 +29,6 @@ type Sweeper interface {
 	Sweep(ctx context.Context) error
 }
 
-// WebhookProcessor acts on one stored platform webhook delivery; running it twice is harmless.
-type WebhookProcessor interface {
-	Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error
-}
-
 // PushRunner runs one push of a list's codes to a connection until every code is in the shop.
 type PushRunner interface {
 	RunPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
@@ -91,19 +86,17 @@ type Deps struct {
 	Imports     ImportRunner
 	Batches     BatchRunner
 	Sweeper     Sweeper
-	// ShopifyWebhooks processes Shopify webhook deliveries (optional: without it the task type is
-	// not routed).
-	ShopifyWebhooks WebhookProcessor
+	// WebhookBatches applies merchants' stored platform webhook deliveries, Shopify's and
+	// WooCommerce's, a batch at a time (optional: without it the task types are not routed).
+	WebhookBatches WebhookBatchRunner
 	// SweepEvery is how often the scheduler enqueues the sweep (default one minute).
 	SweepEvery time.Duration
 	// Pushes, Reconciler and Disconnector do the connections' work (optional).
 	Pushes       PushRunner
 	Reconciler   Reconciler
 	Disconnector Disconnector
-	// WooCommerceWebhooks processes WooCommerce deliveries and ConnectFinisher finishes app
-	// authorizations (optional).
-	WooCommerceWebhooks WebhookProcessor
-	ConnectFinisher     ConnectFinisher
+	// ConnectFinisher finishes WooCommerce app authorizations (optional).
+	ConnectFinisher ConnectFinisher
 	// Sends and Resumes deliver codes by message (optional).
 	Sends   DeliverySender
 	Resumes DeliveryResumer
@@ -144,15 +137,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
 		return d.Sweeper.Sweep(ctx)
 	})
-	if d.ShopifyWebhooks != nil {
-		mux.HandleFunc(TypeShopifyWebhook, func(ctx context.Context, t *asynq.Task) error {
-			var p WebhookPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.ShopifyWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
-		})
-	}
+	handleWebhookBatches(mux, d)
 	if d.Pushes != nil {
 		mux.HandleFunc(TypePushRun, func(ctx context.Context, t *asynq.Task) error {
 			var p PushPayload
@@ -172,15 +157,6 @@ func NewMux(d Deps) *asynq.ServeMux {
 		})
 		mux.HandleFunc(TypeReconcileAll, func(ctx context.Context, _ *asynq.Task) error {
 			return d.Reconciler.ReconcileAll(ctx)
-		})
-	}
-	if d.WooCommerceWebhooks != nil {
-		mux.HandleFunc(TypeWooCommerceWebhook, func(ctx context.Context, t *asynq.Task) error {
-			var p WebhookPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.WooCommerceWebhooks.Process(ctx, p.MerchantID, p.DeliveryID)
 		})
 	}
 	if d.Sends != nil {

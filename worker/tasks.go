@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -22,7 +23,8 @@ const (
 	TypeImportRun     = "import:run"
 	TypeBatchGenerate = "batch:generate"
 	TypeSweep         = "maintenance:sweep"
-	// TypeShopifyWebhook processes one stored Shopify webhook delivery.
+	// TypeShopifyWebhook processed one stored Shopify webhook delivery; older gateways still queue
+	// it, and it runs the delivery's merchant's batch (TypeWebhookBatch).
 	TypeShopifyWebhook = "shopify:webhook"
 	// TypePushRun pushes a list's codes to a connected shop (resuming where it stopped).
 	TypePushRun = "push:run"
@@ -34,7 +36,7 @@ const (
 	TypeDisconnect = "connection:disconnect"
 	// TypeFinishConnect creates a newly authorized store's webhooks.
 	TypeFinishConnect = "connection:finish"
-	// TypeWooCommerceWebhook processes one stored WooCommerce delivery.
+	// TypeWooCommerceWebhook processed one stored WooCommerce delivery; as TypeShopifyWebhook.
 	TypeWooCommerceWebhook = "woocommerce:webhook"
 	// TypeDeliverySend renders and sends one delivery of a code.
 	TypeDeliverySend = "delivery:send"
@@ -70,7 +72,8 @@ type BatchPayload struct {
 	Number     int       `json:"number"`
 }
 
-// WebhookPayload names the stored webhook delivery to process (of any platform).
+// WebhookPayload names a stored webhook delivery (of any platform): the payload of the
+// one-delivery tasks older gateways queue.
 type WebhookPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 	DeliveryID uuid.UUID `json:"delivery_id"`
@@ -89,22 +92,28 @@ type ConnectionPayload struct {
 	ConnectionID uuid.UUID `json:"connection_id"`
 }
 
-// Queue enqueues tasks on asynq; it implements core.TaskQueue.
+// Queue enqueues tasks on asynq; it implements core.TaskQueue. It also keeps the merchants'
+// webhook marks (core.WebhookSignals), which say when a batch task must be queued.
 type Queue struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	rdb       redis.UniversalClient
 }
 
 var _ core.TaskQueue = (*Queue)(nil)
 
 // NewQueue returns a queue on the given Redis connection options.
 func NewQueue(opt asynq.RedisConnOpt) *Queue {
-	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt)}
+	rdb, _ := opt.MakeRedisClient().(redis.UniversalClient)
+	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), rdb: rdb}
 }
 
-// Close closes the Redis connection.
+// Close closes the Redis connections.
 func (q *Queue) Close() error {
 	_ = q.inspector.Close()
+	if q.rdb != nil {
+		_ = q.rdb.Close()
+	}
 	return q.client.Close()
 }
 
@@ -118,13 +127,6 @@ func (q *Queue) EnqueueImport(ctx context.Context, merchantID, importID uuid.UUI
 func (q *Queue) EnqueueBatch(ctx context.Context, merchantID, listID uuid.UUID, number int) error {
 	return q.enqueue(ctx, TypeBatchGenerate, BatchPayload{MerchantID: merchantID, ListID: listID, Number: number},
 		fmt.Sprintf("batch:%s:%d", listID, number), QueueBulk, asynq.MaxRetry(25), asynq.Timeout(6*time.Hour))
-}
-
-// EnqueueShopifyWebhook queues the processing of a stored Shopify webhook delivery; the task id is
-// the delivery's, so a delivery is queued once. It implements shopify.WebhookQueue.
-func (q *Queue) EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
-	return q.enqueue(ctx, TypeShopifyWebhook, WebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
-		"shopify-webhook:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
 // EnqueuePush implements core.ConnectionQueue. One push task per list and connection waits or
@@ -219,18 +221,6 @@ func (q *Queue) EnqueueAlert(ctx context.Context, merchantID uuid.UUID, eventID 
 func (q *Queue) EnqueueFinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error {
 	return q.enqueue(ctx, TypeFinishConnect, ConnectionPayload{MerchantID: merchantID, ConnectionID: connectionID},
 		"finish-connect:"+connectionID.String(), QueueDefault, asynq.MaxRetry(10), asynq.Timeout(5*time.Minute))
-}
-
-// EnqueueWebhook implements core.TaskQueue: it queues a stored delivery of platform.
-func (q *Queue) EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error {
-	switch platform {
-	case "shopify":
-		return q.EnqueueShopifyWebhook(ctx, merchantID, deliveryID)
-	case "woocommerce":
-		return q.enqueue(ctx, TypeWooCommerceWebhook, WebhookPayload{MerchantID: merchantID, DeliveryID: deliveryID},
-			"woocommerce-webhook:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Minute))
-	}
-	return fmt.Errorf("enqueue webhook: no task for platform %q", platform)
 }
 
 // enqueue sends a task with a deterministic id on queue. A task with that id already waiting or

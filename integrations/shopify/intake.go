@@ -63,9 +63,10 @@ type WebhookIntakeStore interface {
 	StoreWebhookDelivery(ctx context.Context, d *WebhookDelivery) (found, inserted bool, err error)
 }
 
-// WebhookQueue queues the processing of a stored delivery (worker.Queue implements it).
+// WebhookQueue queues the processing of a merchant's stored deliveries (worker.Queue implements
+// it): one batch task for all the deliveries stored until it reads them.
 type WebhookQueue interface {
-	EnqueueShopifyWebhook(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+	EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error
 }
 
 // Intake receives Shopify webhook deliveries: it verifies, stores and queues them, and nothing
@@ -139,7 +140,7 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 	if !inserted {
 		return WebhookDuplicate, nil
 	}
-	if err := in.queue.EnqueueShopifyWebhook(ctx, d.MerchantID, d.ID); err != nil {
+	if err := in.queue.EnqueueWebhookBatch(ctx, d.MerchantID); err != nil {
 		// Stored: the sweeper queues received deliveries older than core.StallAfter again.
 		in.log.WarnContext(ctx, "shopify webhook stored but not queued", "delivery_id", d.ID, "merchant_id", d.MerchantID, "err", err)
 	}

@@ -33,11 +33,11 @@ func (s *fakeIntakeStore) StoreWebhookDelivery(_ context.Context, d *shopify.Web
 
 type fakeWebhookQueue struct {
 	err    error
-	queued []uuid.UUID
+	queued []uuid.UUID // merchants whose deliveries were queued
 }
 
-func (q *fakeWebhookQueue) EnqueueShopifyWebhook(_ context.Context, _, id uuid.UUID) error {
-	q.queued = append(q.queued, id)
+func (q *fakeWebhookQueue) EnqueueWebhookBatch(_ context.Context, merchantID uuid.UUID) error {
+	q.queued = append(q.queued, merchantID)
 	return q.err
 }
 
@@ -66,7 +66,7 @@ func TestIntakeReceive(t *testing.T) {
 		t.Fatalf("first delivery: %q, %v", got, err)
 	}
 	d := store.deliveries["ev-1"]
-	if d.Shop != "test-shop.myshopify.com" || d.Topic != "orders/paid" || d.WebhookID != "wh-1" || len(q.queued) != 1 || q.queued[0] != d.ID {
+	if d.Shop != "test-shop.myshopify.com" || d.Topic != "orders/paid" || d.WebhookID != "wh-1" || len(q.queued) != 1 || q.queued[0] != d.MerchantID {
 		t.Fatalf("stored %+v, queued %v", d, q.queued)
 	}
 	if got, _ := in.Receive(ctx, webhookHeader("secret", "test-shop.myshopify.com", "ev-1", body), body); got != shopify.WebhookDuplicate || len(q.queued) != 1 {

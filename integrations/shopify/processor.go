@@ -83,6 +83,65 @@ func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUI
 	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
 }
 
+var _ core.WebhookPlanner = (*Processor)(nil)
+
+// PlanDeliveries implements core.WebhookPlanner: an order delivery is read into its order events,
+// to be applied with the other deliveries of its batch; an uninstall, a compliance request, a
+// refund (its codes are the ones its order recorded before) and an order carrying manual
+// discounts are processed alone (Process), in their place. A delivery that can never be applied
+// (a body that does not fit its headers or is not its topic's resource, an event core refuses) is
+// planned failed, as Process records it.
+func (p *Processor) PlanDeliveries(_ context.Context, ds []WebhookDelivery) ([]core.WebhookPlan, error) {
+	plans := make([]core.WebhookPlan, len(ds))
+	for i, d := range ds {
+		plans[i] = p.plan(d)
+	}
+	return plans, nil
+}
+
+func (p *Processor) plan(d WebhookDelivery) core.WebhookPlan {
+	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
+		return core.WebhookPlan{Status: DeliveryFailed, Note: "the body does not match the delivery's headers: " + err.Error()}
+	}
+	if !isOrderTopic(d.Topic) {
+		return core.WebhookPlan{Alone: true}
+	}
+	w, err := OrderEventFromWebhook(d.Topic, core.ScrubJSON(d.Body))
+	if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrUnsupportedTopic) {
+		return core.WebhookPlan{Status: DeliveryFailed, Note: err.Error()}
+	}
+	if err != nil {
+		return core.WebhookPlan{Alone: true}
+	}
+	order := Platform + ":" + d.Shop + ":" + w.OrderID
+	if _, manual := w.ManualDiscountEvent(d.Shop); manual || w.NeedsOrderCodes {
+		return core.WebhookPlan{Alone: true, Order: order}
+	}
+	plan := core.WebhookPlan{Status: DeliveryProcessed, Order: order}
+	if len(w.Codes) == 0 {
+		return plan
+	}
+	for _, ev := range w.Events(d.Shop) {
+		ev, err := core.CheckOrderEvent(ev)
+		if err != nil {
+			// As Process: the events before it are applied, and the delivery is recorded failed.
+			plan.Status, plan.Note = DeliveryFailed, fmt.Sprintf("order event refused: %v", err)
+			break
+		}
+		plan.Events = append(plan.Events, ev)
+	}
+	return plan
+}
+
+// isOrderTopic reports whether topic is one the order path reads.
+func isOrderTopic(topic string) bool {
+	switch topic {
+	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate:
+		return true
+	}
+	return false
+}
+
 // act does the topic's work and says what to record. A delivery stored before the intake checked
 // bodies against headers, or scrubbed them, is checked and scrubbed here.
 func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
@@ -90,9 +149,10 @@ func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note st
 		return DeliveryFailed, "the body does not match the delivery's headers: " + err.Error(), nil
 	}
 	d.Body = core.ScrubJSON(d.Body)
-	switch d.Topic {
-	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate:
+	if isOrderTopic(d.Topic) {
 		return p.order(ctx, d)
+	}
+	switch d.Topic {
 	case TopicAppUninstalled:
 		if err := p.store.UninstallShop(ctx, d.MerchantID, d.Platform, d.Shop, d.TriggeredAt); err != nil {
 			return "", "", err

@@ -42,9 +42,10 @@ type IntakeStore interface {
 	InsertWebhookDelivery(ctx context.Context, d core.WebhookDelivery) (bool, error)
 }
 
-// WebhookQueue queues a stored delivery's processing.
+// WebhookQueue queues the processing of a merchant's stored deliveries (worker.Queue implements
+// it): one batch task for all the deliveries stored until it reads them.
 type WebhookQueue interface {
-	EnqueueWebhook(ctx context.Context, platform string, merchantID, deliveryID uuid.UUID) error
+	EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error
 }
 
 // Intake receives WooCommerce deliveries: it answers pings, verifies the signature with the
@@ -117,7 +118,8 @@ func (in *Intake) Receive(ctx context.Context, connectionID string, header http.
 	if !inserted {
 		return WebhookDuplicate, nil
 	}
-	if err := in.queue.EnqueueWebhook(ctx, Platform, d.MerchantID, d.ID); err != nil {
+	if err := in.queue.EnqueueWebhookBatch(ctx, d.MerchantID); err != nil {
+		// Stored: the sweeper queues received deliveries older than core.StallAfter again.
 		in.log.WarnContext(ctx, "woocommerce webhook stored but not queued", "delivery_id", d.ID, "err", err)
 	}
 	return WebhookAccepted, nil
@@ -166,16 +168,82 @@ func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUI
 	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
 }
 
-func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, string, error) {
-	if !strings.HasPrefix(d.Topic, "order.") {
-		return "ignored", "topic not handled", nil
+var _ core.WebhookPlanner = (*Processor)(nil)
+
+// PlanDeliveries implements core.WebhookPlanner: each order delivery is read into its order
+// events with its store's paid statuses (its connection looked up once per batch), to be applied
+// with the other deliveries of its batch, as Process applies one; an event core refuses is
+// skipped, as Process skips it. A failed look-up of a connection is returned.
+func (p *Processor) PlanDeliveries(ctx context.Context, ds []core.WebhookDelivery) ([]core.WebhookPlan, error) {
+	type lookup struct {
+		conn  core.Connection
+		found bool
 	}
-	o, err := ParseOrder(core.ScrubJSON(d.Body)) // scrubbed at intake since; not a delivery stored before
-	if err != nil {
-		if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrNotAnOrder) {
-			return "failed", err.Error(), nil
+	conns := map[string]lookup{}
+	plans := make([]core.WebhookPlan, len(ds))
+	for i, d := range ds {
+		o, status, note, ok, err := readOrder(d)
+		if err != nil {
+			plans[i] = core.WebhookPlan{Alone: true} // Process answers the error
+			continue
 		}
-		return "", "", err
+		if !ok {
+			plans[i] = core.WebhookPlan{Status: status, Note: note}
+			continue
+		}
+		plan := core.WebhookPlan{Status: "processed", Order: Platform + ":" + d.Shop + ":" + o.ID}
+		if len(o.Codes) > 0 {
+			l, seen := conns[d.Shop]
+			if !seen {
+				conn, found, err := p.store.ConnectionOfShop(ctx, d.MerchantID, Platform, d.Shop)
+				if err != nil {
+					return nil, err
+				}
+				l = lookup{conn, found}
+				conns[d.Shop] = l
+			}
+			if !l.found {
+				plan.Status, plan.Note = "ignored", "the store is no longer connected"
+			} else {
+				for _, ev := range orderEvents(l.conn, o, d.Topic) {
+					if ev, err := core.CheckOrderEvent(ev); err == nil {
+						plan.Events = append(plan.Events, ev)
+					}
+				}
+			}
+		}
+		plans[i] = plan
+	}
+	return plans, nil
+}
+
+// readOrder reads a delivery's order; ok is false when the delivery is not one to apply, with
+// the status and note to record. An error is one parsing should never give: passing.
+func readOrder(d core.WebhookDelivery) (o Order, status, note string, ok bool, err error) {
+	if !strings.HasPrefix(d.Topic, "order.") {
+		return Order{}, "ignored", "topic not handled", false, nil
+	}
+	o, err = ParseOrder(core.ScrubJSON(d.Body)) // scrubbed at intake since; not a delivery stored before
+	if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrNotAnOrder) {
+		return Order{}, "failed", err.Error(), false, nil
+	}
+	return o, "", "", err == nil, err
+}
+
+// orderEvents are the order's events as its store reports them: with the connection's paid
+// statuses, codes matched without regard to case (WooCommerce lowercases them).
+func orderEvents(conn core.Connection, o Order, topic string) []core.OrderEvent {
+	evs := o.Events(conn.Shop, conn.PaidStatuses, topic)
+	for i := range evs {
+		evs[i].IgnoreCase = true
+	}
+	return evs
+}
+
+func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, string, error) {
+	o, status, note, ok, err := readOrder(d)
+	if err != nil || !ok {
+		return status, note, err
 	}
 	if len(o.Codes) == 0 {
 		return "processed", "", nil
@@ -199,8 +267,7 @@ func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, st
 // logged and skipped, anything else is returned.
 func applyOrder(ctx context.Context, orders OrderApplier, merchantID uuid.UUID, conn core.Connection, o Order, topic string) (int, error) {
 	n := 0
-	for _, ev := range o.Events(conn.Shop, conn.PaidStatuses, topic) {
-		ev.IgnoreCase = true // WooCommerce lowercases coupon codes
+	for _, ev := range orderEvents(conn, o, topic) {
 		if _, err := orders.ApplyOrder(ctx, merchantID, ev); err != nil {
 			var ce *core.Error
 			if errors.As(err, &ce) && ce.Kind == core.KindInvalid {

@@ -114,6 +114,9 @@ type App struct {
 	WooCommerceWebhooks   *woocommerce.Processor
 	WooCommercePusher     *woocommerce.Pusher
 	WooCommerceReconciler *woocommerce.Reconciler
+	// WebhookBatches applies the stored deliveries of both platforms in the worker, a batch at a
+	// time, read through ShopifyWebhooks and WooCommerceWebhooks.
+	WebhookBatches *core.WebhookBatches
 	// Channels, Templates, Deliveries and Sender deliver codes by message; Endpoints, Alerts,
 	// Dispatcher and Webhooks tell merchants about events.
 	Channels    *core.Channels
@@ -204,6 +207,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.WooCommerce.HTTP = wooHTTP
 	a.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	a.WooCommerceWebhooks = woocommerce.NewProcessor(db, a.Redeemer, log)
+	a.WebhookBatches = core.NewWebhookBatches(db, q, map[string]core.WebhookPlanner{
+		shopify.Platform: a.ShopifyWebhooks, woocommerce.Platform: a.WooCommerceWebhooks}, log)
 	a.WooCommercePusher = woocommerce.NewPusher(db, log)
 	a.WooCommercePusher.HTTP = wooHTTP
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
@@ -309,7 +314,7 @@ func (a *App) WorkerDeps() worker.Deps {
 	return worker.Deps{
 		Log: a.Log, Redis: a.RedisOpt, Concurrency: a.Config.WorkerConcurrency, Shutdown: a.Config.ShutdownTimeout,
 		Imports: a.Importer, Batches: a.Generator, Sweeper: a.Sweeper,
-		ShopifyWebhooks: a.ShopifyWebhooks, WooCommerceWebhooks: a.WooCommerceWebhooks, ConnectFinisher: a.WooCommerce,
+		WebhookBatches: a.WebhookBatches, ConnectFinisher: a.WooCommerce,
 		Pushes: byPlatform, Reconciler: byPlatform, Disconnector: byPlatform,
 		Sends: a.Sends, Resumes: a.Deliveries, Jobs: a.Jobs, Events: a.Dispatcher, Webhooks: a.Webhooks,
 		ReconcileEvery: a.Config.ReconcileInterval,

@@ -1,0 +1,109 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coupongate/coupongate/core"
+)
+
+// TypeWebhookBatch applies a merchant's stored platform webhook deliveries (Shopify and
+// WooCommerce order events, uninstalls, compliance requests), many per transaction, until none
+// is left (core.WebhookBatches).
+const TypeWebhookBatch = "platform-webhooks:batch"
+
+// MerchantPayload names a merchant.
+type MerchantPayload struct {
+	MerchantID uuid.UUID `json:"merchant_id"`
+}
+
+// WebhookBatchRunner applies a merchant's received deliveries (core.WebhookBatches).
+type WebhookBatchRunner interface {
+	Run(ctx context.Context, merchantID uuid.UUID) error
+}
+
+// webhookMarkTTL bounds how long a mark stays up without a task reading after it: a mark whose
+// task was never queued (a process that stopped between the two) holds back new tasks this long
+// at most; the sweeper queues one for deliveries older than core.StallAfter in any case.
+const webhookMarkTTL = time.Minute
+
+// webhookMarkKey is the merchant's webhook mark (core.WebhookSignals), hash-tagged by merchant.
+func webhookMarkKey(merchantID uuid.UUID) string {
+	return "cg:webhooks:{" + merchantID.String() + "}"
+}
+
+var _ core.WebhookSignals = (*Queue)(nil)
+
+// EnqueueWebhookBatch implements core.TaskQueue, shopify.WebhookQueue and woocommerce.WebhookQueue:
+// it raises the merchant's webhook mark and, when the mark was down, queues a batch task, named
+// after the mark it raised. While the mark is up a task that has not read yet is queued (or the
+// task holding the merchant's lock will look at the mark), so a burst of deliveries costs one SET
+// each and one task per batch read.
+func (q *Queue) EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error {
+	token := uuid.NewString()
+	raised, err := q.rdb.SetNX(ctx, webhookMarkKey(merchantID), token, webhookMarkTTL).Result()
+	if err != nil {
+		return fmt.Errorf("raise webhook mark: %w", err)
+	}
+	if !raised {
+		return nil
+	}
+	err = q.enqueue(ctx, TypeWebhookBatch, MerchantPayload{MerchantID: merchantID}, "platform-webhooks:"+merchantID.String()+":"+token,
+		QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Hour))
+	if err != nil {
+		// No task behind the mark: lower it (when it is still ours) so the next delivery queues one.
+		_ = q.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+			[]string{webhookMarkKey(merchantID)}, token).Err()
+	}
+	return err
+}
+
+// RaiseWebhookMark implements core.WebhookSignals.
+func (q *Queue) RaiseWebhookMark(ctx context.Context, merchantID uuid.UUID) error {
+	return q.rdb.Set(ctx, webhookMarkKey(merchantID), "batch", webhookMarkTTL).Err()
+}
+
+// LowerWebhookMark implements core.WebhookSignals.
+func (q *Queue) LowerWebhookMark(ctx context.Context, merchantID uuid.UUID) error {
+	return q.rdb.Del(ctx, webhookMarkKey(merchantID)).Err()
+}
+
+// WebhookMarkRaised implements core.WebhookSignals.
+func (q *Queue) WebhookMarkRaised(ctx context.Context, merchantID uuid.UUID) (bool, error) {
+	n, err := q.rdb.Exists(ctx, webhookMarkKey(merchantID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return n > 0, err
+}
+
+// handleWebhookBatches routes TypeWebhookBatch, and the one-delivery tasks older gateways queued
+// (TypeShopifyWebhook, TypeWooCommerceWebhook), to the merchant's batch, so every delivery is
+// applied by a batch that holds the merchant's lock.
+func handleWebhookBatches(mux *asynq.ServeMux, d Deps) {
+	if d.WebhookBatches == nil {
+		return
+	}
+	mux.HandleFunc(TypeWebhookBatch, func(ctx context.Context, t *asynq.Task) error {
+		var p MerchantPayload
+		if err := decode(t, &p); err != nil {
+			return err
+		}
+		return d.WebhookBatches.Run(ctx, p.MerchantID)
+	})
+	legacy := func(ctx context.Context, t *asynq.Task) error {
+		var p WebhookPayload
+		if err := decode(t, &p); err != nil {
+			return err
+		}
+		return d.WebhookBatches.Run(ctx, p.MerchantID)
+	}
+	mux.HandleFunc(TypeShopifyWebhook, legacy)
+	mux.HandleFunc(TypeWooCommerceWebhook, legacy)
+}
