@@ -96,10 +96,11 @@ func wooOrder(id int64, code string) []byte {
 
 // BenchmarkWooCommerceIntake: signed order.updated deliveries per second and their latency
 // through POST /webhooks/woocommerce/{connection_id} with 64 clients, one order per code, then
-// every delivery sent again byte for byte (answered duplicate); then the time until the worker has
-// processed them all, every code counted exactly once. Beside it: raw single-row INSERT … ON
-// CONFLICT DO NOTHING of the same bodies into a table shaped like webhook_deliveries over 64 pgx
-// connections.
+// every delivery sent again byte for byte (answered duplicate); the worker applies them as they
+// come, and the bench waits until none is left received, every code counted exactly once. Beside
+// the intake: raw single-row INSERT … ON CONFLICT DO NOTHING of the same bodies into a table
+// shaped like webhook_deliveries over 64 pgx connections; beside the worker's rate: the intake's
+// in the same run. BENCH_RUNS runs (a new merchant, list and store each), medians quoted.
 //
 // The list's codes are Coupongate's (upper case) and are pushed to the fake store first, untimed:
 // the store lowercases coupon codes, so its orders name them in lower case, and the worker finds
@@ -107,6 +108,21 @@ func wooOrder(id int64, code string) []byte {
 // takes, and it costs the worker one more lookup than a code sent in its own case.
 func BenchmarkWooCommerceIntake(b *testing.B) {
 	n := envInt("BENCH_WOO_WEBHOOKS", 50_000)
+	var runsOf []intakeRun
+	var pushes []float64
+	for run := range runs() {
+		r, pushed := wooIntakeRun(b, n, run)
+		runsOf = append(runsOf, r)
+		pushes = append(pushes, pushed.Seconds())
+	}
+	reportIntake(b, "WooCommerce order.updated", "WooCommerce deliveries sent again (identical body)", "WooCommerce", n, runsOf, "",
+		fmt.Sprintf("; the codes pushed first, untimed (%s s), and ordered in lower case", fmtList(pushes, "")))
+}
+
+// wooIntakeRun is one run of BenchmarkWooCommerceIntake with a new merchant, list and store, on a
+// stack of its own (stopped before the raw INSERTs); it also answers how long the untimed push
+// took.
+func wooIntakeRun(b *testing.B, n, run int) (intakeRun, time.Duration) {
 	ctx := context.Background()
 	p := pool(b, 4)
 	defer p.Close()
@@ -124,7 +140,7 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 		}
 	}()
 	keys := merchant(b)
-	list, codes := seedList(b, s, keys.APIKey, n, "WC")
+	list, codes := seedList(b, s, keys.APIKey, n, fmt.Sprintf("WC%d", run))
 	var merchantID uuid.UUID
 	if err := p.QueryRow(ctx, `SELECT merchant_id FROM code_lists WHERE id = $1`, list).Scan(&merchantID); err != nil {
 		b.Fatal(err)
@@ -151,7 +167,7 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 	}
 	deliveries := make([]wooDelivery, n)
 	for i := range deliveries {
-		body := wooOrder(int64(7_000_000+i), strings.ToLower(codes[i]))
+		body := wooOrder(int64(7_000_000+run*1_000_000+i), strings.ToLower(codes[i]))
 		deliveries[i] = wooDelivery{body: body, signature: woocommerce.SignWebhook(body, hook.Secret)}
 	}
 	url := s.url + "/webhooks/woocommerce/" + conn
@@ -200,45 +216,19 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 		server = server[:0]
 		return out
 	}
-	start := time.Now()
-	res := load(b, n, clients, 0, send("accepted"))
-	resServer := takeServer()
-	again := load(b, n, clients, 0, send("duplicate"))
-	againServer := takeServer()
-	intakeDone := time.Since(start)
-	if resServer.ops != n || againServer.ops != n {
-		b.Fatalf("%d and %d of %d answers carried Server-Timing", resServer.ops, againServer.ops, n)
+	var r intakeRun
+	r.first = load(b, n, clients, 0, send("accepted"))
+	r.firstServer = takeServer()
+	r.again = load(b, n, clients, 0, send("duplicate"))
+	r.againServer = takeServer()
+	if r.firstServer.ops != n || r.againServer.ops != n {
+		b.Fatalf("%d and %d of %d answers carried Server-Timing", r.firstServer.ops, r.againServer.ops, n)
 	}
-
-	// The worker processes the deliveries as they come: wait until none is left received.
-	var received, processed, total int64
-	for deadline := time.Now().Add(15 * time.Minute); ; {
-		if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'received'), count(*) FILTER (WHERE status = 'processed'), count(*)
-			FROM webhook_deliveries WHERE merchant_id = $1`, merchantID).Scan(&received, &processed, &total); err != nil {
-			b.Fatal(err)
-		}
-		if received == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d deliveries still received after 15 minutes (%d processed of %d)", received, processed, total)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	allProcessed := time.Since(start)
+	r.pace = waitApplied(b, p, merchantID, n)
 	s.stop(b)
 	stopped = true
-	if total != int64(n) || processed != int64(n) {
-		b.Fatalf("%d deliveries stored, %d processed; want %d each (%d sent twice)", total, processed, n, n)
-	}
-	var once, uses, codeRows int64
-	if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE uses = 1), coalesce(sum(uses), 0), count(*) FROM codes WHERE list_id = $1`,
-		list).Scan(&once, &uses, &codeRows); err != nil {
-		b.Fatal(err)
-	}
-	if once != int64(n) || uses != int64(n) || codeRows != int64(n) {
-		b.Fatalf("%d of %d codes used exactly once, %d uses in all; want %d and %d", once, codeRows, uses, n, n)
-	}
+	r.uses = checkUsedOnce(b, p, list, n)
+	r.bodyBytes = len(deliveries[0].body)
 
 	// The physical limit: the row intake stores per delivery, as single-row INSERTs.
 	for _, q := range []string{`DROP TABLE IF EXISTS raw_deliveries`, `CREATE TABLE raw_deliveries (LIKE webhook_deliveries INCLUDING ALL)`} {
@@ -267,23 +257,8 @@ func BenchmarkWooCommerceIntake(b *testing.B) {
 			return err
 		}
 	}
-	rawFirst := load(b, n, clients, 0, insert(0))
-	rawAgain := load(b, n, clients, 0, insert(n))
+	r.rawFirst = load(b, n, clients, 0, insert(0))
+	r.rawAgain = load(b, n, clients, 0, insert(n))
 	_, _ = p.Exec(ctx, `DROP TABLE raw_deliveries`)
-
-	report(row{fmt.Sprintf("WooCommerce order.updated deliveries/s, HTTP, %d clients, %d deliveries", clients, n),
-		fmt.Sprintf("%.0f (client p50 %s, p99 %s; gateway body-to-2xx p50 %s, p99 %s)", res.perSecond(), ms(res.pct(.5)), ms(res.pct(.99)),
-			ms(resServer.pct(.5)), ms(resServer.pct(.99))),
-		fmt.Sprintf("%.0f raw INSERTs/s (p99 %s)", rawFirst.perSecond(), ms(rawFirst.pct(.99))),
-		fmt.Sprintf("%.2f of raw", res.perSecond()/rawFirst.perSecond()),
-		fmt.Sprintf("the worker processes alongside; body %d bytes", len(deliveries[0].body))})
-	report(row{"WooCommerce deliveries sent again (identical body)",
-		fmt.Sprintf("%.0f/s (client p50 %s, p99 %s; gateway p99 %s)", again.perSecond(), ms(again.pct(.5)), ms(again.pct(.99)), ms(againServer.pct(.99))),
-		fmt.Sprintf("%.0f raw conflicting INSERTs/s (p99 %s)", rawAgain.perSecond(), ms(rawAgain.pct(.99))),
-		fmt.Sprintf("%.2f of raw", again.perSecond()/rawAgain.perSecond()), "all answered duplicate"})
-	report(row{"WooCommerce deliveries processed by the worker",
-		fmt.Sprintf("%.1f s from the first delivery, %.0f/s", allProcessed.Seconds(), float64(n)/allProcessed.Seconds()),
-		fmt.Sprintf("intake took %.1f s (both passes)", intakeDone.Seconds()), "",
-		fmt.Sprintf("codes pushed first (%.1f s, untimed) and ordered in lower case; %d deliveries sent twice → %d stored, %d processed, %d uses, every code used once",
-			pushed.Seconds(), n, total, processed, uses)})
+	return r, pushed
 }
