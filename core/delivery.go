@@ -76,6 +76,9 @@ type ClaimedDelivery struct {
 	// TemplateUpdatedAt is when the delivery's template was last saved, nil when it was deleted:
 	// the sender uses a template it keeps only when it is that version.
 	TemplateUpdatedAt *time.Time
+	// InBatch says a batch send task claimed the delivery less than StallAfter ago: it is that
+	// task's to finish, not the remains of a stopped worker.
+	InBatch bool
 }
 
 // DeliveryInput asks for one delivery.
@@ -148,6 +151,14 @@ type DeliveryStore interface {
 	// FinishDelivery records a send: sent with the provider's id, or failed with the reason; a
 	// delivery already sent is left alone (sent reports whether this call recorded the send).
 	FinishDelivery(ctx context.Context, merchantID, id uuid.UUID, status, providerID, reason string) (bool, error)
+	// ClaimDeliveries moves the queued deliveries among ids to sending for a batch send task,
+	// counting the attempt, and returns them with what their messages need; in the same statement
+	// it records finished, the outcomes of the group the batch sent before (as FinishDeliveries).
+	// Deliveries in any other state are left alone and not returned.
+	ClaimDeliveries(ctx context.Context, merchantID uuid.UUID, finished []BatchOutcome, ids []uuid.UUID) ([]ClaimedDelivery, error)
+	// FinishDeliveries records the outcomes of a batch's sends in one statement: sent and failed
+	// as FinishDelivery does, queued as RequeueDelivery does.
+	FinishDeliveries(ctx context.Context, merchantID uuid.UUID, outcomes []BatchOutcome) error
 	// RetryDelivery moves a failed delivery back to queued (its code stays); retried is false
 	// when it was not failed any more.
 	RetryDelivery(ctx context.Context, merchantID, id uuid.UUID) (retried bool, err error)

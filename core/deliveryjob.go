@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,11 +76,20 @@ type DeliveryJobStore interface {
 	// ListDeliveryJobs pages through a list's jobs, newest first, each with its deliveries
 	// counted by status.
 	ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]DeliveryJob, string, error)
+	// DeliverChunk allocates codes to a chunk of a job's recipients and stores their deliveries,
+	// in one statement (see DeliveryChunk); a recipient left without a code gets a waiting
+	// delivery, one who had a delivery keeps it.
+	DeliverChunk(ctx context.Context, c DeliveryChunk) (ChunkResult, error)
+	// RecordStockCrossings is AllocationStore.RecordStockCrossings.
+	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
 }
 
 // DeliveryJobQueue queues a job's run.
 type DeliveryJobQueue interface {
 	EnqueueDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID) error
+	// EnqueueSendBatch queues one task that sends the deliveries (DeliverySender.SendBatch);
+	// key names the batch, so a batch waiting or running is queued once.
+	EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error
 }
 
 // DeliveryJobs sends codes to a CSV of recipients.
@@ -89,6 +98,9 @@ type DeliveryJobs struct {
 	store      DeliveryJobStore
 	queue      DeliveryJobQueue
 	log        *slog.Logger
+	// Positions, when set, gives each chunk a range of the list's allocation cursor to take its
+	// codes from (else a job takes them after the last it took).
+	Positions PositionRange
 }
 
 // NewDeliveryJobs returns the service.
@@ -163,11 +175,10 @@ func (j DeliveryJob) settled() DeliveryJob {
 	return j
 }
 
-// Rows of a job are handled jobChunk at a time, jobParallelism of them at once.
-const (
-	jobChunk       = 256
-	jobParallelism = 8
-)
+// Rows of a job are handled jobChunk at a time: one statement allocates the chunk's codes and
+// stores its deliveries (it takes one advisory lock per recipient, so a chunk stays well inside
+// PostgreSQL's lock table).
+const jobChunk = 256
 
 // endOnListError fails the job when its list can give no code any more (saying why, from the
 // chunk's start) and returns any other error for the task to retry.
@@ -248,68 +259,69 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	if j.Status == JobRunning && strings.HasPrefix(j.Error, refusedLinesPrefix) {
 		unstorable = refusedLines(j.Error)
 	}
+	done := j.RowsDone // the checkpoint: rows whose chunks are stored
 	checkpoint := func(status string) error {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, status, rows, invalid, string(unstorable))
+		return s.store.SetDeliveryJob(ctx, merchantID, jobID, status, done, invalid, string(unstorable))
 	}
 	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, string(unstorable)); err != nil {
 		return err
 	}
-	// Rows are handled in chunks: one read finds the chunk's recipients that have their delivery
-	// already (a rerun, or a recipient named twice), then the others at the same time (each
-	// allocates its code and queues its message on its own), then the checkpoint. A rerun after a
-	// crash repeats at most one chunk, and a repeated row finds its delivery.
+	// Rows are handled in chunks: one statement allocates the codes of a chunk's recipients and
+	// stores their deliveries (those that had one keep it: a rerun, or a recipient named twice),
+	// and their sends are queued in batches. Up to chunksInFlight chunks are with the store at
+	// once while the file is read on; the checkpoint moves past a chunk once it and every chunk
+	// before it are stored. A rerun after a crash repeats the chunks past the checkpoint, and a
+	// repeated row finds its delivery.
+	var next atomic.Int64 // where the job looks for free codes when the allocation cursor does not answer
+	var queue []*chunkRun // chunks with the store, in the order of the file
+	cur := &chunkRun{}
 	var chunk []DeliveryInput
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		recipients := make([]MessageRecipient, len(chunk))
-		for i, in := range chunk {
-			recipients[i] = in.Recipient
-		}
-		found, err := s.deliveries.store.FindDeliveries(ctx, merchantID, j.ListID, j.Channel, j.Campaign, recipients)
-		if err != nil {
-			return err
-		}
-		var mu sync.Mutex
-		var firstErr error
-		var refused int64
-		sem := make(chan struct{}, jobParallelism)
-		var wg sync.WaitGroup
-		seen := make(map[string]bool, len(chunk))
-		for _, in := range chunk {
-			key := DeliveryKey(in.Recipient)
-			if seen[key] {
-				continue // named twice in the chunk: one delivery
+	launched := j.RowsDone
+	launch := func() {
+		c, in := cur, chunk
+		c.lastRow, c.done, launched = rows, make(chan struct{}), rows
+		cur, chunk = &chunkRun{}, nil
+		queue = append(queue, c)
+		go func() {
+			defer close(c.done)
+			c.refused, c.err = s.deliverChunk(ctx, j, in, c.lastRow, &next)
+		}()
+	}
+	// settle takes the stored chunks off the front of the queue (waiting for the first when wait)
+	// and moves the checkpoint past them. A chunk that failed ends the run there: the chunks after
+	// it are waited for and left to a rerun.
+	settle := func(wait bool) error {
+		moved := false
+		for len(queue) > 0 {
+			c := queue[0]
+			if wait {
+				<-c.done
+				wait = false
+			} else if !isClosed(c.done) {
+				break
 			}
-			seen[key] = true
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(in DeliveryInput, had Delivery, found bool) {
-				defer func() { <-sem; wg.Done() }()
-				var err error
-				if found {
-					_, _, err = s.deliveries.existing(ctx, had)
-				} else {
-					jid := jobID
-					_, _, err = s.deliveries.createNew(ctx, merchantID, j.ListID, &jid, in)
+			queue = queue[1:]
+			if c.err != nil {
+				for _, later := range queue {
+					<-later.done
 				}
-				var ce *Error
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-				case errors.As(err, &ce) && ce.Kind == KindInvalid:
-					refused++
-				case firstErr == nil:
-					firstErr = err
+				queue = nil
+				if moved {
+					if err := checkpoint(JobRunning); err != nil {
+						return err
+					}
 				}
-			}(in, found[key], found[key].ID != uuid.Nil)
+				return s.endOnListError(ctx, merchantID, jobID, done, invalid, c.err)
+			}
+			done, invalid, moved = c.lastRow, invalid+c.invalid+c.refused, true
+			for _, line := range c.lines {
+				unstorable.add(line)
+			}
 		}
-		wg.Wait()
-		chunk = chunk[:0]
-		invalid += refused
-		return firstErr
+		if moved {
+			return checkpoint(JobRunning)
+		}
+		return nil
 	}
 	for {
 		rec, err := r.Read()
@@ -321,9 +333,12 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 			if errors.As(err, &pe) {
 				rows++
 				if rows > j.RowsDone {
-					invalid++
+					cur.invalid++
 				}
 				continue
+			}
+			for _, c := range queue {
+				<-c.done
 			}
 			return err
 		}
@@ -338,28 +353,56 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 			// A NUL or bytes that are not UTF-8 (a UTF-16 or Latin-1 file, say): PostgreSQL cannot
 			// store the row's text, so the row is refused and its line named on the job.
 			line, _ := r.FieldPos(0)
-			unstorable.add(line)
-			invalid++
+			cur.lines = append(cur.lines, line)
+			cur.invalid++
 		} else if rcpt, err := NormalizeRecipient(j.Channel, in.Recipient); err != nil {
-			invalid++
+			cur.invalid++
 		} else {
 			in.Recipient = rcpt
 			chunk = append(chunk, in)
 		}
 		if rows%jobChunk == 0 {
-			if err := flush(); err != nil {
-				return s.endOnListError(ctx, merchantID, jobID, rows-jobChunk, invalid, err)
-			}
-			if err := checkpoint(JobRunning); err != nil {
+			launch()
+			if err := settle(len(queue) >= chunksInFlight); err != nil {
 				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return s.endOnListError(ctx, merchantID, jobID, rows-int64(len(chunk)), invalid, err)
+	if rows > launched {
+		launch() // the last rows, fewer than a chunk
 	}
+	for len(queue) > 0 {
+		if err := settle(true); err != nil {
+			return err
+		}
+	}
+	done = rows
 	s.log.InfoContext(ctx, "delivery job read", "job_id", jobID, "rows", rows, "invalid", invalid, "unstorable", string(unstorable))
 	return checkpoint(JobDone)
+}
+
+// chunksInFlight is how many chunks of a job are with the store at once: the next chunk is read
+// and prepared while the last is stored, and two statements keep both of a small server's cores
+// busy.
+const chunksInFlight = 2
+
+// chunkRun is a chunk of a job's file on its way to the store.
+type chunkRun struct {
+	lastRow int64 // the file's row the chunk ends with
+	invalid int64 // rows of the chunk refused while reading
+	lines   []int // lines among them refused for text that cannot be stored
+	refused int64 // rows the store refused (deliverChunk)
+	err     error
+	done    chan struct{}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // storableRow reports whether the row's fields that the job reads hold text PostgreSQL can store:

@@ -46,6 +46,8 @@ type DeliverySender struct {
 	cache templateCache
 	// RedeemLinks, when set, fills <redeemlink> with the recipient's personal redeem link.
 	RedeemLinks PersonalLinker
+	// lanes limits the batches of a merchant sending at once (SendBatch).
+	lanes laneSet
 }
 
 // PersonalLinker gives a recipient's personal link to a list's redeem link (RedeemLinks).
@@ -73,6 +75,9 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 		return err
 	}
 	if !claimed {
+		if d.Status == DeliverySending && d.InBatch {
+			return nil // a batch send task is sending it now
+		}
 		if d.Status == DeliverySending {
 			// A worker stopped while this message was with the provider: it may have gone out,
 			// so it is not sent again.
@@ -96,12 +101,39 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 		}
 		return cause
 	}
+	msg, reason, err := s.compose(ctx, merchantID, d)
+	switch {
+	case err != nil:
+		return requeue(err)
+	case reason != "":
+		return fail(reason)
+	}
+	started := time.Now()
+	providerID, sendErr := s.sender.Send(ctx, merchantID, msg)
+	o := s.outcome(ctx, d.Delivery, providerID, sendErr, lastAttempt)
+	switch o.Status {
+	case DeliverySent:
+		return retryWrite(func() error {
+			_, err := s.store.FinishDelivery(rec, merchantID, deliveryID, DeliverySent, providerID, "")
+			return err
+		})
+	case DeliveryFailed:
+		return fail(o.Reason)
+	}
+	s.log.WarnContext(ctx, "delivery will be retried", "delivery_id", deliveryID, "channel", d.Channel, "err", sendErr,
+		"duration_ms", time.Since(started).Milliseconds())
+	return requeue(sendErr)
+}
+
+// compose renders a claimed delivery's message. A reason says why it can never be sent (its
+// template was deleted or does not render); an error is a passing failure (a read that failed).
+func (s *DeliverySender) compose(ctx context.Context, merchantID uuid.UUID, d ClaimedDelivery) (Message, string, error) {
 	t, err := s.template(ctx, merchantID, d.TemplateID, d.TemplateUpdatedAt)
 	if errors.Is(err, ErrTemplateNotFound) {
-		return fail("the template was deleted")
+		return Message{}, "the template was deleted", nil
 	}
 	if err != nil {
-		return requeue(err)
+		return Message{}, "", err
 	}
 	data := RenderData{Code: d.Code, ExpiresAt: d.ExpiresAt, ListName: d.ListName, FirstName: d.Recipient.FirstName,
 		LastName: d.Recipient.LastName, Email: d.Recipient.Email, Phone: d.Recipient.Phone, ExternalID: d.Recipient.ExternalID, Campaign: d.Campaign}
@@ -109,13 +141,13 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 		link, err := s.RedeemLinks.PersonalLink(ctx, merchantID, d.ListID,
 			Recipient{ExternalID: d.Recipient.ExternalID, Email: d.Recipient.Email, Phone: d.Recipient.Phone})
 		if err != nil {
-			return requeue(err)
+			return Message{}, "", err
 		}
 		data.RedeemLink = link
 	}
 	r, err := t.Render(data)
 	if err != nil {
-		return fail("the template does not render: " + err.Error())
+		return Message{}, "the template does not render: " + err.Error(), nil
 	}
 	msg := Message{Channel: d.Channel, Subject: r.Subject, Text: r.Text, HTML: r.HTML, Title: r.Title, Body: r.Body,
 		MessageID: "<delivery-" + d.ID.String() + "@coupongate>"}
@@ -127,25 +159,28 @@ func (s *DeliverySender) Send(ctx context.Context, merchantID, deliveryID uuid.U
 	case ChannelPush:
 		msg.To = d.Recipient.PushToken
 	}
-	started := time.Now()
-	providerID, sendErr := s.sender.Send(ctx, merchantID, msg)
+	return msg, "", nil
+}
+
+// outcome is what the provider's answer makes of a delivery: sent; failed at once for a refusal
+// that will not heal, a channel that is not configured, or a passing failure on the last
+// attempt; else queued, to be sent again (Reason says why).
+func (s *DeliverySender) outcome(ctx context.Context, d Delivery, providerID string, sendErr error, lastAttempt bool) BatchOutcome {
+	o := BatchOutcome{ID: d.ID}
 	switch {
 	case sendErr == nil:
-		return retryWrite(func() error {
-			_, err := s.store.FinishDelivery(rec, merchantID, deliveryID, DeliverySent, providerID, "")
-			return err
-		})
+		o.Status, o.ProviderID = DeliverySent, providerID
 	case IsPermanent(sendErr):
-		s.log.InfoContext(ctx, "delivery refused by the provider", "delivery_id", deliveryID, "channel", d.Channel, "reason", sendErr.Error())
-		return fail(sendErr.Error())
+		s.log.InfoContext(ctx, "delivery refused by the provider", "delivery_id", d.ID, "channel", d.Channel, "reason", sendErr.Error())
+		o.Status, o.Reason = DeliveryFailed, sendErr.Error()
 	case errors.Is(sendErr, ErrChannelNotSet):
-		return fail("the " + string(d.Channel) + " channel is not configured")
+		o.Status, o.Reason = DeliveryFailed, "the "+string(d.Channel)+" channel is not configured"
 	case lastAttempt:
-		return fail(fmt.Sprintf("gave up after the last attempt: %v", sendErr))
+		o.Status, o.Reason = DeliveryFailed, fmt.Sprintf("gave up after the last attempt: %v", sendErr)
+	default:
+		o.Status, o.Reason = DeliveryQueued, sendErr.Error()
 	}
-	s.log.WarnContext(ctx, "delivery will be retried", "delivery_id", deliveryID, "channel", d.Channel, "err", sendErr,
-		"duration_ms", time.Since(started).Milliseconds())
-	return requeue(sendErr)
+	return o
 }
 
 // template reads a template through the sender's cache: a kept template is used when it is the

@@ -300,24 +300,25 @@ func (db *DB) GetDelivery(ctx context.Context, merchantID, listID, id uuid.UUID)
 // ClaimDelivery implements core.DeliveryStore: the claim and the reads of the delivery, its
 // list's name, its code's expiry and its template's version are one statement. When the delivery is not queued the second
 // branch reads it as it is (from the statement's snapshot: a concurrent claim shows it still
-// queued).
+// queued), with whether a batch claimed it lately (InBatch).
 func (db *DB) ClaimDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.ClaimedDelivery, bool, error) {
 	var out core.ClaimedDelivery
 	var claimed bool
 	var listName *string
 	d, err := scanDelivery(db.pool.QueryRow(ctx, `WITH claimed AS (
-			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, batch_claimed = false, updated_at = now()
 			WHERE merchant_id = $1 AND id = $2 AND status = 'queued'
-			RETURNING `+deliveryColumns+`, true)
+			RETURNING `+deliveryColumns+`, true, false)
 		SELECT d.*, l.name, cg_code_expires_at(l.expires_at, c.available_till, c.delivered_at, l.valid_for), t.updated_at FROM (
 			SELECT * FROM claimed
 			UNION ALL
-			SELECT `+deliveryColumns+`, false FROM deliveries WHERE merchant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)
+			SELECT `+deliveryColumns+`, false, `+inBatch()+` FROM deliveries d
+			 WHERE merchant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM claimed)
 		) d (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient, status, seq)
 		LEFT JOIN code_lists l ON l.merchant_id = d.merchant_id AND l.id = d.list_id
 		LEFT JOIN codes c ON c.merchant_id = d.merchant_id AND c.list_id = d.list_id AND c.seq = d.seq
 		LEFT JOIN templates t ON t.merchant_id = d.merchant_id AND t.id = d.template_id`, merchantID, id),
-		&claimed, &listName, &out.ExpiresAt, &out.TemplateUpdatedAt)
+		&claimed, &out.InBatch, &listName, &out.ExpiresAt, &out.TemplateUpdatedAt)
 	if err != nil {
 		return core.ClaimedDelivery{}, false, notFound(err, core.ErrDeliveryNotFound)
 	}
@@ -403,9 +404,10 @@ func (db *DB) SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, s
 	})
 }
 
+// deliveryJobColumns are a job's columns and its deliveries' counts by status, from j and the
+// shard rows of its counts c (delivery_job_counts, kept by triggers on deliveries: migrations/00024).
 const deliveryJobColumns = `j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at,
-	count(d.id) FILTER (WHERE d.status IN ('queued', 'sending')), count(d.id) FILTER (WHERE d.status = 'sent'),
-	count(d.id) FILTER (WHERE d.status = 'failed'), count(d.id) FILTER (WHERE d.status = 'waiting')`
+	coalesce(sum(c.queued), 0), coalesce(sum(c.sent), 0), coalesce(sum(c.failed), 0), coalesce(sum(c.waiting), 0)`
 
 func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {
 	var j core.DeliveryJob
@@ -417,11 +419,10 @@ func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {
 	return j, err
 }
 
-// GetDeliveryJob implements core.DeliveryJobStore: the counts are one index range over the
-// job's deliveries.
+// GetDeliveryJob implements core.DeliveryJobStore: the counts are the job's few shard rows.
 func (db *DB) GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid.UUID) (core.DeliveryJob, error) {
 	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
-		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
 		WHERE j.merchant_id = $1 AND j.id = $2 AND j.list_id = $3 GROUP BY j.merchant_id, j.id`, merchantID, jobID, listID))
 	if err != nil {
 		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
@@ -429,8 +430,7 @@ func (db *DB) GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid
 	return j, nil
 }
 
-// ListDeliveryJobs implements core.DeliveryJobStore: newest first; each job's deliveries are
-// counted over the job's own index range.
+// ListDeliveryJobs implements core.DeliveryJobStore: newest first, each job with its counts.
 func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.DeliveryJob, string, error) {
 	before, err := newestFirst(page.Cursor)
 	if err != nil {
@@ -439,7 +439,7 @@ func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryJobColumns+` FROM (
 			SELECT * FROM delivery_jobs WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
 			ORDER BY created_at DESC, id DESC LIMIT $5) j
-		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
 		GROUP BY j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at
 		ORDER BY j.created_at DESC, j.id DESC`, merchantID, listID, before.At, before.ID, page.Limit+1)
 	if err != nil {
@@ -456,7 +456,7 @@ func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID
 // DeliveryJobByID implements core.DeliveryJobStore.
 func (db *DB) DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) (core.DeliveryJob, error) {
 	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
-		LEFT JOIN deliveries d ON d.merchant_id = j.merchant_id AND d.job_id = j.id
+		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
 		WHERE j.merchant_id = $1 AND j.id = $2 GROUP BY j.merchant_id, j.id`, merchantID, jobID))
 	if err != nil {
 		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)

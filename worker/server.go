@@ -170,6 +170,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 			return d.Sends.Send(ctx, p.MerchantID, p.DeliveryID, retried >= max)
 		})
 	}
+	handleSendBatches(mux, d)
 	if d.Jobs != nil {
 		mux.HandleFunc(TypeDeliveryJob, func(ctx context.Context, t *asynq.Task) error {
 			var p JobPayload

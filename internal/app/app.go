@@ -228,6 +228,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Templates = core.NewTemplates(db, db)
 	a.Deliveries = core.NewDeliveries(db, db, db, a.Allocator, db, q)
 	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
+	a.Jobs.Positions = redisstore.NewCursor(rdb)
 	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL, guard)
 	a.Channels.UseTester(a.Sender)
 	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)

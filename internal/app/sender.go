@@ -131,25 +131,11 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		newMailer := func() *messaging.Mailer {
-			return messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
-				From: c.From, Security: c.Security, TLSConfig: s.TLSConfig, Dial: s.guard.DialContext})
-		}
 		var m *messaging.Mailer
 		if keep {
-			s.mu.Lock()
-			cached := s.mailers[merchantID]
-			if cached.mailer == nil || cached.settings != key {
-				if cached.mailer != nil {
-					_ = cached.mailer.Close()
-				}
-				cached = cachedMailer{settings: key, mailer: newMailer()}
-				s.mailers[merchantID] = cached
-			}
-			m = cached.mailer
-			s.mu.Unlock()
+			m = s.mailer(merchantID, key, c)
 		} else {
-			m = newMailer()
+			m = s.newMailer(c)
 			defer func() { _ = m.Close() }()
 		}
 		err := m.Send(ctx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
@@ -199,6 +185,27 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 		return name, classify(err)
 	}
 	return "", permanent{errors.New("unknown channel " + string(msg.Channel))}
+}
+
+func (s *channelSender) newMailer(c core.EmailChannel) *messaging.Mailer {
+	return messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
+		From: c.From, Security: c.Security, TLSConfig: s.TLSConfig, Dial: s.guard.DialContext})
+}
+
+// mailer is the merchant's kept Mailer for the settings named key (a new one, and the old one
+// closed, when they changed).
+func (s *channelSender) mailer(merchantID uuid.UUID, key string, c core.EmailChannel) *messaging.Mailer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cached := s.mailers[merchantID]
+	if cached.mailer == nil || cached.settings != key {
+		if cached.mailer != nil {
+			_ = cached.mailer.Close()
+		}
+		cached = cachedMailer{settings: key, mailer: s.newMailer(c)}
+		s.mailers[merchantID] = cached
+	}
+	return cached.mailer
 }
 
 // Close closes the open SMTP connections.
