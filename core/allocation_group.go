@@ -2,10 +2,12 @@ package core
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/internal/groupcommit"
 )
 
 // Group commit of allocations.
@@ -16,10 +18,11 @@ import (
 // (AllocationStore.AllocateBatch), each request still getting its own code, its own allocation
 // row (its delivered event) and its own answer.
 //
-// Nothing waits on a timer. A request that finds fewer than groupsInFlight batches of its list
-// running starts one at once, so a request alone is never delayed; requests that arrive while
-// batches run wait for the first of them to finish (about a millisecond: one statement and one
-// commit) and go together in the next. The busier the list, the bigger the batches.
+// Nothing waits on a timer (internal/groupcommit). A request that finds fewer than groupsInFlight
+// batches of its list running starts one at once, so a request alone is never delayed; requests
+// that arrive while batches run wait for the first of them to finish (about a millisecond: one
+// statement and one commit) and go together in the next. The busier the list, the bigger the
+// batches.
 //
 // The guarantees are those of the single statement, which the batch statement keeps (see
 // migrations/00021): a code is taken only while it is still available at its position, so never
@@ -37,23 +40,15 @@ const (
 	groupTimeout = 30 * time.Second
 )
 
-// allocationGroups gathers concurrent allocations per list.
+// allocationGroups gathers concurrent allocations per list (and redeem link).
 type allocationGroups struct {
-	a     *Allocator
-	mu    sync.Mutex
-	lists map[groupKey]*listGroup
+	a       *Allocator
+	batches *groupcommit.Batcher[groupKey, *groupedAllocation]
 }
 
 // groupKey names what one batch serves: a list, and the redeem link handing its codes out (or
 // none), whose hand-outs the batch also counts.
 type groupKey struct{ merchantID, listID, link uuid.UUID }
-
-// listGroup is one list's waiting requests and how many batches of it are running. It lives
-// while either is non-zero.
-type listGroup struct {
-	pending []*groupedAllocation
-	running int
-}
 
 // groupedAllocation is one caller's request and, once done is closed, its answer.
 type groupedAllocation struct {
@@ -63,11 +58,14 @@ type groupedAllocation struct {
 	res  AllocateResult
 	err  error
 	done chan struct{}
-	gone bool // the caller stopped waiting before a batch took the request (under allocationGroups.mu)
+	gone atomic.Bool // the caller stopped waiting; a batch not yet started leaves the request out
 }
 
 func newAllocationGroups(a *Allocator) *allocationGroups {
-	return &allocationGroups{a: a, lists: map[groupKey]*listGroup{}}
+	g := &allocationGroups{a: a}
+	g.batches = groupcommit.New(groupsInFlight, maxGroupSize, g.serve).
+		SkipWhen(func(c *groupedAllocation) bool { return c.gone.Load() })
+	return g
 }
 
 func (c *groupedAllocation) finish(res AllocateResult, err error) {
@@ -87,74 +85,17 @@ func (c *groupedAllocation) finished() bool {
 // allocate queues the request with its list's others and answers it once its batch is done.
 func (g *allocationGroups) allocate(ctx context.Context, merchantID, listID uuid.UUID, key string, req AllocationRequest) (AllocateResult, error) {
 	call := &groupedAllocation{ctx: ctx, key: key, req: req, done: make(chan struct{})}
-	gk := groupKey{merchantID, listID, req.RedeemLink}
-	g.mu.Lock()
-	lg := g.lists[gk]
-	if lg == nil {
-		lg = &listGroup{}
-		g.lists[gk] = lg
-	}
-	lg.pending = append(lg.pending, call)
-	lead := lg.running < groupsInFlight
-	if lead {
-		lg.running++
-	}
-	g.mu.Unlock()
-	if lead {
-		g.run(gk, lg, call)
-	}
+	g.batches.Submit(groupKey{merchantID, listID, req.RedeemLink}, call, call.finished)
 	select {
 	case <-call.done:
 		return call.res, call.err
 	case <-ctx.Done():
-		g.mu.Lock()
-		call.gone = true
-		g.mu.Unlock()
+		call.gone.Store(true)
 		if call.finished() {
 			return call.res, call.err
 		}
 		return AllocateResult{}, ctx.Err()
 	}
-}
-
-// run serves batches of the list until the caller's own request is answered, then leaves what
-// is still waiting to a goroutine of its own (own nil), which serves until nothing waits.
-func (g *allocationGroups) run(gk groupKey, lg *listGroup, own *groupedAllocation) {
-	for {
-		batch := g.take(gk, lg)
-		if batch == nil {
-			return
-		}
-		g.serve(gk, batch)
-		if own != nil && own.finished() {
-			go g.run(gk, lg, nil)
-			return
-		}
-	}
-}
-
-// take removes the next batch from the list's waiting requests, or, when none waits, ends this
-// runner (and forgets the list once no batch of it runs).
-func (g *allocationGroups) take(gk groupKey, lg *listGroup) []*groupedAllocation {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var batch []*groupedAllocation
-	n := 0
-	for n < len(lg.pending) && len(batch) < maxGroupSize {
-		if c := lg.pending[n]; !c.gone {
-			batch = append(batch, c)
-		}
-		n++
-	}
-	lg.pending = append(lg.pending[:0], lg.pending[n:]...)
-	if len(batch) > 0 {
-		return batch
-	}
-	lg.running--
-	if lg.running == 0 && len(lg.pending) == 0 {
-		delete(g.lists, gk)
-	}
-	return nil
 }
 
 // serve runs one batch and answers each of its requests.

@@ -5,17 +5,19 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/groupcommit"
 )
 
 // Code look-ups (FindCode: storefront validations, order events, manual discounts) asked at the same
-// time in one process are answered by one statement: while maxLookupStatements statements are
-// running, the look-ups that arrive wait in a queue, and the next statement to run takes the whole
-// queue (up to maxLookupBatch of them). A look-up that finds a free slot runs at once, in its own
+// time in one process are answered by one statement (internal/groupcommit): while
+// maxLookupStatements statements are running, the look-ups that arrive wait in a queue, and the
+// next statement to run takes the whole queue (up to maxLookupBatch of them). A look-up that finds a free slot runs at once, in its own
 // goroutine, so one alone waits for nothing. Under load, PostgreSQL then wakes once and starts its
 // executor once for many look-ups instead of once each, which is most of what a point read costs it,
 // and the gateway writes and reads one message pair for them.
@@ -94,16 +96,15 @@ type codeLookup struct {
 	found      core.FoundCode
 	ok         bool
 	err        error
+	answered   atomic.Bool   // set before done receives
 	done       chan struct{} // receives once found, ok and err are set
 }
 
 var lookupPool = sync.Pool{New: func() any { return &codeLookup{done: make(chan struct{}, 1)} }}
 
-// codeLookups is the queue of look-ups waiting for a statement.
-type codeLookups struct {
-	mu      sync.Mutex
-	queue   []*codeLookup
-	running int // statements running or about to run
+// newCodeLookups is the queue of look-ups waiting for a statement: one queue for the process.
+func newCodeLookups(db *DB) *groupcommit.Batcher[struct{}, *codeLookup] {
+	return groupcommit.New(maxLookupStatements, maxLookupBatch, func(_ struct{}, batch []*codeLookup) { db.runLookups(batch) })
 }
 
 // lookupCode answers one FindCode through the batching described above.
@@ -113,17 +114,7 @@ func (db *DB) lookupCode(ctx context.Context, merchantID uuid.UUID, code string)
 	}
 	l := lookupPool.Get().(*codeLookup)
 	l.merchantID, l.code = merchantID, code
-	q := &db.lookups
-	q.mu.Lock()
-	q.queue = append(q.queue, l)
-	lead := q.running < maxLookupStatements
-	if lead {
-		q.running++
-	}
-	q.mu.Unlock()
-	if lead {
-		db.serveLookups(true)
-	}
+	db.lookups.Submit(struct{}{}, l, l.answered.Load)
 	select {
 	case <-l.done:
 	case <-ctx.Done():
@@ -134,38 +125,10 @@ func (db *DB) lookupCode(ctx context.Context, merchantID uuid.UUID, code string)
 		}
 	}
 	f, ok, err := l.found, l.ok, l.err
-	*l = codeLookup{done: l.done}
+	l.merchantID, l.code, l.found, l.ok, l.err = uuid.Nil, "", core.FoundCode{}, false, nil
+	l.answered.Store(false)
 	lookupPool.Put(l)
 	return f, ok, err
-}
-
-// serveLookups runs statements for the queued look-ups while there are any, then gives its slot
-// back. The caller's own goroutine (first) runs one statement, the one holding its look-up or
-// ahead of it, and leaves what queued meanwhile to a new goroutine, so that serving others never
-// delays its own answer.
-func (db *DB) serveLookups(first bool) {
-	q := &db.lookups
-	for ran := false; ; ran = true {
-		q.mu.Lock()
-		if len(q.queue) == 0 {
-			q.running--
-			q.mu.Unlock()
-			return
-		}
-		if first && ran {
-			q.mu.Unlock()
-			go db.serveLookups(false) // the slot goes with it
-			return
-		}
-		n := min(len(q.queue), maxLookupBatch)
-		batch := make([]*codeLookup, n)
-		copy(batch, q.queue)
-		rest := copy(q.queue, q.queue[n:])
-		clear(q.queue[rest:])
-		q.queue = q.queue[:rest]
-		q.mu.Unlock()
-		db.runLookups(batch)
-	}
 }
 
 // runLookups answers a batch with one statement and wakes its callers.
@@ -189,6 +152,7 @@ func (db *DB) runLookups(batch []*codeLookup) {
 		if err != nil {
 			l.found, l.ok, l.err = core.FoundCode{}, false, err
 		}
+		l.answered.Store(true)
 		l.done <- struct{}{}
 	}
 }

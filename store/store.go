@@ -19,6 +19,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/coupongate/coupongate/internal/groupcommit"
 )
 
 // connectTimeout bounds a new connection to PostgreSQL when DATABASE_URL sets no connect_timeout.
@@ -35,7 +37,7 @@ type DB struct {
 	// sealer seals connection credentials at rest (see UseSealer).
 	sealer *Sealer
 	// lookups queues the code look-ups that share a statement (see lookupCode).
-	lookups codeLookups
+	lookups *groupcommit.Batcher[struct{}, *codeLookup]
 	// webhookLocks bounds the connections webhook locks hold (LockMerchantWebhooks) to half the
 	// pool, so the holders always find connections for their work; localWebhookLocks are the
 	// locks of a pool of one connection, which cannot spare one (sync.Mutex by merchant).
@@ -72,7 +74,9 @@ func Open(ctx context.Context, databaseURL string, maxConns int, log *slog.Logge
 		pool.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
 	}
-	return &DB{pool: pool, sql: sqlDB, gorm: g, log: log, webhookLocks: make(chan struct{}, maxConns/2)}, nil
+	db := &DB{pool: pool, sql: sqlDB, gorm: g, log: log, webhookLocks: make(chan struct{}, maxConns/2)}
+	db.lookups = newCodeLookups(db)
+	return db, nil
 }
 
 // Close releases the pool.
