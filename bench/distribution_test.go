@@ -107,11 +107,13 @@ func BenchmarkAllocate(b *testing.B) {
 	keys := merchant(b)
 	ctx := context.Background()
 	var rate, p50, p99, naiveRate, pkRate, pkP99, ratio []float64
+	var cpuOurs, cpuRaw []cpuPerOp
 	for range runs() {
 		s := startStack(b)
 		list, _ := seedList(b, s, keys.APIKey, n+n/4, "A")
 		url := s.url + "/api/v1/lists/" + list + "/allocations"
 		auth := "Bearer " + keys.APIKey
+		meter := startCPU(b, p, s.gateway.cmd.Process.Pid)
 		res := load(b, n, clients, 0, func(i int) error {
 			body := []byte(`{"recipient":{"external_id":"r` + strconv.Itoa(i) + `"},"campaign":"bench"}`)
 			st, out, err := post(url, "Authorization", auth, body)
@@ -120,6 +122,7 @@ func BenchmarkAllocate(b *testing.B) {
 			}
 			return nil
 		})
+		cpuOurs = append(cpuOurs, meter.since(b).per(n))
 		s.stop(b)
 		var handed, distinct int
 		if err := p.QueryRow(ctx, `SELECT count(*), count(DISTINCT seq) FROM allocations WHERE list_id = $1`, list).Scan(&handed, &distinct); err != nil {
@@ -143,11 +146,13 @@ func BenchmarkAllocate(b *testing.B) {
 			b.Fatal(err)
 		}
 		var seqs atomic.Int64
+		meter = startCPU(b, p, 0)
 		pk := load(b, n, clients, 0, func(i int) error {
 			_, err := raw.Exec(ctx, `UPDATE raw_alloc SET state = 'delivered', delivered_at = now(), recipient_email = $4
 				WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`, merchantID, list, seqs.Add(1), strconv.Itoa(i))
 			return err
 		})
+		cpuRaw = append(cpuRaw, meter.since(b).per(n))
 		_, _ = raw.Exec(ctx, `DROP TABLE raw_alloc`)
 		raw.Close()
 		rate, p50, p99 = append(rate, res.perSecond()), append(p50, msf(res.pct(.5))), append(p99, msf(res.pct(.99)))
@@ -162,7 +167,7 @@ func BenchmarkAllocate(b *testing.B) {
 		fmt.Sprintf("%.0f (p50 %.2f ms, p99 %.2f ms)", median(rate), median(p50), median(p99)),
 		fmt.Sprintf("(a) naive SKIP LOCKED %.0f; (b) raw PK UPDATE %.0f (p99 %.2f ms)", median(naiveRate), median(pkRate), median(pkP99)),
 		fmt.Sprintf("%.2f of (b), runs %s (goal ≥ 0.6, p99 ≤ 20 ms)", median(ratio), strings.Join(runRatios, ", ")),
-		fmt.Sprintf("%.1f× (a)", median(rate)/median(naiveRate))})
+		fmt.Sprintf("%.1f× (a); CPU a call, medians: %s; a raw UPDATE: %s", median(rate)/median(naiveRate), medianCPU(cpuOurs, "gateway"), medianCPU(cpuRaw, ""))})
 }
 
 // BenchmarkValidate: storefront validations per second and p99 through the HTTP API with 64
@@ -186,6 +191,9 @@ func BenchmarkValidate(b *testing.B) {
 	p.Close()
 	ctx := context.Background()
 	var rate, p50, p99, rawRate, rawP99, ratio, unknownP50, knownP50 []float64
+	var cpuOurs, cpuRaw []cpuPerOp
+	cpuPool := pool(b, 1)
+	defer cpuPool.Close()
 	for range runs() {
 		s := startStack(b, failures)
 		url := s.url + "/storefront/v1/validate"
@@ -196,16 +204,20 @@ func BenchmarkValidate(b *testing.B) {
 			}
 			return nil
 		}
+		meter := startCPU(b, cpuPool, s.gateway.cmd.Process.Pid)
 		res := load(b, n, clients, 0, func(i int) error { return validate(codes[(i*7919)%len(codes)]) })
+		cpuOurs = append(cpuOurs, meter.since(b).per(n))
 		known := load(b, 20_000, clients, 0, func(i int) error { return validate(codes[(i*104729)%len(codes)]) })
 		unknown := load(b, 20_000, clients, 0, func(i int) error { return validate("V" + mixCode(uint64(i), 991)) })
 		s.stop(b)
 		raw := pool(b, clients)
+		meter = startCPU(b, cpuPool, 0)
 		lookups := load(b, n, clients, 0, func(i int) error {
 			var seq int64
 			var state string
 			return raw.QueryRow(ctx, `SELECT seq, state FROM codes WHERE merchant_id = $1 AND lookup = $2`, merchantID, codes[(i*7919)%len(codes)]).Scan(&seq, &state)
 		})
+		cpuRaw = append(cpuRaw, meter.since(b).per(n))
 		raw.Close()
 		rate, p50, p99 = append(rate, res.perSecond()), append(p50, msf(res.pct(.5))), append(p99, msf(res.pct(.99)))
 		rawRate, rawP99 = append(rawRate, lookups.perSecond()), append(rawP99, msf(lookups.pct(.99)))
@@ -216,7 +228,8 @@ func BenchmarkValidate(b *testing.B) {
 	report(row{"validations/s, HTTP, 64 clients, " + medians, fmt.Sprintf("%.0f (p50 %.2f ms, p99 %.2f ms)", median(rate), median(p50), median(p99)),
 		fmt.Sprintf("%.0f raw indexed lookups/s (p99 %.2f ms)", median(rawRate), median(rawP99)),
 		fmt.Sprintf("%.2f of raw (goal ≥ 0.60, p99 ≤ 10 ms)", median(ratio)),
-		fmt.Sprintf("each run: %s of raw; p99 %s", fmtList(ratio, ""), fmtList(p99, " ms"))})
+		fmt.Sprintf("each run: %s of raw; p99 %s; CPU a validation, medians: %s; a raw lookup: %s", fmtList(ratio, ""), fmtList(p99, " ms"),
+			medianCPU(cpuOurs, "gateway"), medianCPU(cpuRaw, ""))})
 	ratios := make([]float64, len(unknownP50))
 	for i := range ratios {
 		ratios[i] = unknownP50[i] / knownP50[i]

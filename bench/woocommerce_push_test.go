@@ -208,6 +208,33 @@ func (m *cpuMeter) since(tb testing.TB) cpuSpent {
 	return out
 }
 
+// cpuPerOp is CPU time per operation, in microseconds: of the process measured (the gateway, or
+// none), the bench database's PostgreSQL backends, and the bench process (its clients).
+type cpuPerOp struct{ process, postgres, bench float64 }
+
+// per divides the time spent by n operations.
+func (c cpuSpent) per(n int) cpuPerOp {
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return cpuPerOp{us(c.worker), us(c.postgres), us(c.bench)}
+}
+
+// medianCPU prints the medians of CPU per operation, naming the measured process (none when name
+// is empty), and the rate two cores would allow at that total.
+func medianCPU(xs []cpuPerOp, name string) string {
+	var proc, pg, bench []float64
+	for _, x := range xs {
+		proc, pg, bench = append(proc, x.process), append(pg, x.postgres), append(bench, x.bench)
+	}
+	total := median(pg) + median(bench)
+	out := ""
+	if name != "" {
+		total += median(proc)
+		out = fmt.Sprintf("%s %.0f µs, ", name, median(proc))
+	}
+	return out + fmt.Sprintf("PostgreSQL backends %.0f µs, bench clients %.0f µs (%.0f µs in all: at most %.0f a second on 2 cores)",
+		median(pg), median(bench), total, 2e6/total)
+}
+
 // backendPIDs are the server processes connected to the bench database.
 func backendPIDs(tb testing.TB, p *pgxpool.Pool) []int {
 	rows, err := p.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
