@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 BENCHTIME ?= 1x
 
-.PHONY: run build test bench pgo lint lint-openapi fuzz generate clean testdb-clean screenshots
+.PHONY: run build test test-ha bench pgo lint lint-openapi fuzz generate clean testdb-clean screenshots
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -21,6 +21,11 @@ run: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -p 2 -timeout 14m $(PKGS)
+
+## test-ha: the tests that start engines of their own beyond the local PostgreSQL and Redis (a Redis
+## Cluster of three masters with a replica each, PostgreSQL with pg_auto_failover) and fail them over
+test-ha:
+	$(GO) test -count=1 -p 1 -tags ha -timeout 40m ./internal/hatest/...
 
 ## bench: the figures of the README's Benchmarks table (see bench/README.md)
 bench:
