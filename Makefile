@@ -61,6 +61,13 @@ fuzz:
 generate:
 	$(GO) generate ./integrations/...
 
+## k8s-schemas: the JSON schemas deploy/kubernetes is validated against (kubeconform, offline, in
+## deploy/deploy_test.go), made from the OpenAPI of Kubernetes K8S_VERSION (module k8s.io/kubernetes)
+K8S_VERSION ?= v1.34.4
+k8s-schemas:
+	rm -f deploy/kubernetes/schemas/*.json
+	$(GO) run ./deploy/schemagen -kubernetes $(K8S_VERSION) -manifests deploy/kubernetes -out deploy/kubernetes/schemas
+
 ## lint: gofmt, go vet, and the layering rule (core imports no adapter)
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
