@@ -28,8 +28,9 @@ type DeliveryBatchSender interface {
 // chunk and the batch's place in it), with the retries and timeout of single sends scaled to a
 // batch.
 func (q *Queue) EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error {
+	id := "delivery-batch:" + key
 	return q.enqueue(ctx, TypeDeliverySendBatch, DeliveryBatchPayload{MerchantID: merchantID, DeliveryIDs: deliveryIDs},
-		"delivery-batch:"+key, QueueDefault, asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(30*time.Minute))
+		id, SendQueue(id), asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(30*time.Minute))
 }
 
 // handleSendBatches routes TypeDeliverySendBatch when the worker's sender sends batches.

@@ -270,7 +270,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	srv := asynq.NewServer(d.Redis, asynq.Config{
 		Concurrency:     d.Concurrency,
-		Queues:          map[string]int{QueueDefault: 6, QueueBulk: 3, QueueMaintenance: 1},
+		Queues:          Queues(),
 		ShutdownTimeout: d.Shutdown,
 		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
 		Logger:          asynqLogger{d.Log},

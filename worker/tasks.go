@@ -52,7 +52,8 @@ const (
 	TypeAlertSend = "alert:send"
 )
 
-// Queue names and their weights.
+// Queue names. The hot task types have sharded queues of their own (WebhookQueue, SendQueue);
+// Queues gives every queue's weight.
 const (
 	QueueDefault     = "default"
 	QueueBulk        = "bulk"
@@ -166,8 +167,9 @@ const DeliveryMaxRetry = 12
 
 // EnqueueSend implements core.DeliveryQueue: one task per delivery.
 func (q *Queue) EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
+	id := "delivery:" + deliveryID.String()
 	return q.enqueue(ctx, TypeDeliverySend, DeliveryPayload{MerchantID: merchantID, DeliveryID: deliveryID},
-		"delivery:"+deliveryID.String(), QueueDefault, asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(2*time.Minute))
+		id, SendQueue(id), asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(2*time.Minute))
 }
 
 // JobPayload names a delivery job.
@@ -207,8 +209,9 @@ const WebhookMaxRetry = 7
 
 // EnqueueWebhookMessage implements core.OutboundQueue.
 func (q *Queue) EnqueueWebhookMessage(ctx context.Context, m core.MessageRef) error {
+	id := "webhook:" + m.EndpointID.String() + ":" + m.MessageID
 	return q.enqueue(ctx, TypeWebhookSend, MessagePayload{MerchantID: m.MerchantID, EndpointID: m.EndpointID, MessageID: m.MessageID},
-		"webhook:"+m.EndpointID.String()+":"+m.MessageID, QueueDefault, asynq.MaxRetry(WebhookMaxRetry), asynq.Timeout(time.Minute))
+		id, SendQueue(id), asynq.MaxRetry(WebhookMaxRetry), asynq.Timeout(time.Minute))
 }
 
 // EnqueueAlert implements core.OutboundQueue.

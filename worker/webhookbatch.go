@@ -55,7 +55,7 @@ func (q *Queue) EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) e
 		return nil
 	}
 	err = q.enqueue(ctx, TypeWebhookBatch, MerchantPayload{MerchantID: merchantID}, "platform-webhooks:"+merchantID.String()+":"+token,
-		QueueDefault, asynq.MaxRetry(25), asynq.Timeout(time.Hour))
+		WebhookQueue(merchantID), asynq.MaxRetry(25), asynq.Timeout(time.Hour))
 	if err != nil {
 		// No task behind the mark: lower it (when it is still ours) so the next delivery queues one.
 		_ = q.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,

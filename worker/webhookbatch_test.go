@@ -27,7 +27,7 @@ func TestWebhookBatchIsQueuedOncePerMark(t *testing.T) {
 	merchant := uuid.New()
 	pending := func() int {
 		t.Helper()
-		tasks, err := inspector.ListPendingTasks(QueueDefault, asynq.PageSize(1000))
+		tasks, err := inspector.ListPendingTasks(WebhookQueue(merchant), asynq.PageSize(1000))
 		if err != nil {
 			t.Fatal(err)
 		}
