@@ -51,8 +51,12 @@ type WebhookDelivery struct {
 	WebhookID   string
 	TriggeredAt *time.Time
 	Body        []byte
-	Status      string
-	Error       string
+	// Compliance marks a mandatory privacy topic (Shopify's customers/data_request,
+	// customers/redact, shop/redact), stored even for a shop no longer routed; the platform's
+	// intake sets it.
+	Compliance bool
+	Status     string
+	Error      string
 }
 
 // WebhookRef names a stored platform webhook delivery.

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -12,10 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coupongate/coupongate/core"
-	"github.com/coupongate/coupongate/integrations/shopify"
 )
-
-var _ shopify.ComplianceStore = (*DB)(nil)
 
 // customerMatch is a compliance customer in the forms the SQL below compares: the recipient keys,
 // the external ids (plain and GraphQL), the lower-cased email and the normalized phone.
@@ -27,10 +23,10 @@ type customerMatch struct {
 	raw   []string // the values a storefront customer key may hold verbatim
 }
 
-func matchOf(c shopify.ComplianceCustomer) customerMatch {
+func matchOf(c core.ComplianceCustomer) customerMatch {
 	m := customerMatch{keys: c.RecipientKeys(), email: strings.ToLower(c.Email), ext: []string{}}
-	if c.ID != "" {
-		m.ext = []string{c.ID, "gid://shopify/Customer/" + c.ID}
+	if len(c.ExternalIDs) > 0 {
+		m.ext = c.ExternalIDs
 	}
 	if k := core.RecipientKey(core.Recipient{Phone: c.Phone}); len(k) > len("phone:")+1 {
 		m.phone = strings.TrimPrefix(k, "phone:")
@@ -59,12 +55,12 @@ func orderRefs(platform, shop string, ids []string) []string {
 	return refs
 }
 
-// SaveCustomerExport implements shopify.ComplianceStore. The document holds every code handed to
+// SaveCustomerExport implements shopify.ComplianceStore (checked in internal/app). The document holds every code handed to
 // the customer (allocations under one of the customer's recipient keys) or redeemed in the
 // requested orders of the shop, each with the customer's deliveries and the timeline events that
 // are the customer's: all events of a unique code handed to them, and otherwise the events of the
 // requested orders or naming the customer. A second run for the same delivery stores nothing.
-func (db *DB) SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req shopify.CustomerDataRequest) error {
+func (db *DB) SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req core.CustomerDataRequest) error {
 	m := matchOf(req.Customer)
 	orders := req.OrderIDs
 	if orders == nil {
@@ -102,15 +98,15 @@ func (db *DB) SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req 
 			'orders_requested', to_jsonb($5::text[]), 'generated_at', now(),
 			'codes', coalesce((SELECT jsonb_agg(item ORDER BY list_id, seq) FROM items), '[]'))
 		ON CONFLICT (merchant_id, delivery_id) DO NOTHING`,
-		merchantID, m.keys, shopify.Platform, req.Shop, orders, m.ext, m.email, m.phone,
-		orderRefs(shopify.Platform, req.Shop, orders), uuid.New(), req.DeliveryID, req.Customer.ID, req.RequestID, customer)
+		merchantID, m.keys, req.Platform, req.Shop, orders, m.ext, m.email, m.phone,
+		orderRefs(req.Platform, req.Shop, orders), uuid.New(), req.DeliveryID, req.Customer.ID, req.RequestID, customer)
 	if err != nil {
 		return fmt.Errorf("db: save customer export: %w", err)
 	}
 	return nil
 }
 
-// RedactCustomer implements shopify.ComplianceStore. Within the merchant it erases the customer's
+// RedactCustomer implements shopify.ComplianceStore (checked in internal/app). Within the merchant it erases the customer's
 // identifiers: the recipient columns of their allocations (whose recipient_key becomes
 // 'redacted:<random uuid>', so the reassign index stays valid and nothing can find them again) and
 // of the codes handed to them, the recipient of timeline events naming them or of the orders to
@@ -120,9 +116,9 @@ func (db *DB) SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req 
 // shows the delivery and the redemption, with no recipient. Matching rows are searched
 // merchant-wide by value (a sequential scan of the merchant's rows for the non-key columns); a
 // second run finds nothing left to change.
-func (db *DB) RedactCustomer(ctx context.Context, merchantID uuid.UUID, req shopify.CustomerRedact) error {
+func (db *DB) RedactCustomer(ctx context.Context, merchantID uuid.UUID, req core.CustomerRedact) error {
 	m := matchOf(req.Customer)
-	refs := orderRefs(shopify.Platform, req.Shop, req.OrderIDs)
+	refs := orderRefs(req.Platform, req.Shop, req.OrderIDs)
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		if err := redactDeliveryBodies(ctx, tx, merchantID, req); err != nil {
 			return fmt.Errorf("db: redact customer webhook deliveries: %w", err)
@@ -158,7 +154,7 @@ func (db *DB) RedactCustomer(ctx context.Context, merchantID uuid.UUID, req shop
 				[]any{merchantID, m.ext, m.email, m.phone}},
 			{"exports", `DELETE FROM compliance_exports WHERE merchant_id = $1 AND platform = $2 AND shop = $3
 				AND ((customer_ref <> '' AND customer_ref = $4) OR ($5 <> '' AND lower(document->'customer'->>'email') = $5))`,
-				[]any{merchantID, shopify.Platform, req.Shop, req.Customer.ID, m.email}},
+				[]any{merchantID, req.Platform, req.Shop, req.Customer.ID, m.email}},
 		}
 		for _, s := range steps {
 			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
@@ -169,39 +165,25 @@ func (db *DB) RedactCustomer(ctx context.Context, merchantID uuid.UUID, req shop
 	})
 }
 
-// orderBodyKeys are the fields of a stored order body that survive a customer's redaction: what
-// shopify.OrderEventFromWebhook reads to apply the order (its id, name, financial status,
-// cancellation, test flag and discount codes), and dates and currency, none of them personal. The
-// customer, email, contact_email, phone, addresses, note, note_attributes, browser_ip,
-// client_details, line items, fulfillments, refunds and every other field go.
-var orderBodyKeys = []string{"id", "admin_graphql_api_id", "name", "number", "order_number", "financial_status", "fulfillment_status",
-	"cancelled_at", "cancel_reason", "test", "discount_codes", "discount_applications", "currency", "created_at", "updated_at", "processed_at"}
-
-// refundBodyKeys are the fields of a stored refunds/create body that survive a redaction.
-var refundBodyKeys = []string{"id", "order_id", "admin_graphql_api_id", "created_at", "processed_at"}
-
-// redactDeliveryBodies erases the customer from the raw bodies of the shop's stored Shopify
-// webhook deliveries, processed or not: an order body (orders/*) of one of the orders to redact or
-// naming the customer (customer id or email) keeps only orderBodyKeys, so a delivery still to be
-// processed applies the same order and codes, with no customer; a refunds/create body of one of
-// those orders keeps only refundBodyKeys; a customers/data_request or customers/redact body naming
-// the customer keeps the customer's id and loses the email and phone. A body that is not JSON but
-// holds the customer's email is emptied.
+// redactDeliveryBodies erases the customer from the raw bodies of the shop's stored webhook
+// deliveries, processed or not, with req.EraseFromBody (the platform's package knows what its
+// bodies hold and what of them must stay); nothing when req has none.
 //
 // Candidates are the shop's deliveries (the (merchant_id, platform, shop, event_key) index) whose
-// bytes contain an order id, the customer id or the email; each is then parsed and matched exactly.
-// WooCommerce deliveries are not touched: WooCommerce sends no erasure request.
-func redactDeliveryBodies(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID, req shopify.CustomerRedact) error {
-	email := strings.ToLower(strings.TrimSpace(req.Customer.Email))
-	orders := map[string]bool{}
+// bytes contain an order id, the customer id or the email; EraseFromBody then parses and matches
+// each exactly.
+func redactDeliveryBodies(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID, req core.CustomerRedact) error {
+	if req.EraseFromBody == nil {
+		return nil
+	}
 	var needles [][]byte
 	for _, id := range req.OrderIDs {
 		if id = strings.TrimSpace(id); id != "" {
-			orders[id] = true
 			needles = append(needles, []byte(id))
 		}
 	}
-	for _, n := range []string{strings.TrimSpace(req.Customer.ID), strings.TrimSpace(req.Customer.Email), email} {
+	email := strings.TrimSpace(req.Customer.Email)
+	for _, n := range []string{strings.TrimSpace(req.Customer.ID), email, strings.ToLower(email)} {
 		if n != "" {
 			needles = append(needles, []byte(n))
 		}
@@ -212,7 +194,7 @@ func redactDeliveryBodies(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID, 
 	rows, err := tx.Query(ctx, `SELECT id, topic, body FROM webhook_deliveries
 		WHERE merchant_id = $1 AND platform = $2 AND shop = $3
 		  AND EXISTS (SELECT 1 FROM unnest($4::bytea[]) n WHERE position(n IN body) > 0)`,
-		merchantID, shopify.Platform, req.Shop, needles)
+		merchantID, req.Platform, req.Shop, needles)
 	if err != nil {
 		return err
 	}
@@ -229,7 +211,7 @@ func redactDeliveryBodies(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID, 
 			rows.Close()
 			return err
 		}
-		if out, ok := redactedBody(strings.ToLower(strings.TrimSpace(topic)), body, req.Customer.ID, email, orders); ok && !bytes.Equal(out, body) {
+		if out, ok := req.EraseFromBody(strings.ToLower(strings.TrimSpace(topic)), body); ok && !bytes.Equal(out, body) {
 			changes = append(changes, change{id, out})
 		}
 	}
@@ -244,119 +226,7 @@ func redactDeliveryBodies(ctx context.Context, tx pgx.Tx, merchantID uuid.UUID, 
 	return nil
 }
 
-// redactedBody is body with the customer erased, and whether it named the customer at all.
-func redactedBody(topic string, body []byte, customerID, email string, orders map[string]bool) ([]byte, bool) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		if email != "" && bytes.Contains(bytes.ToLower(body), []byte(email)) {
-			return []byte("{}"), true
-		}
-		return nil, false
-	}
-	customerOf := func(o map[string]json.RawMessage) (id, mail string) {
-		var c map[string]json.RawMessage
-		if json.Unmarshal(o["customer"], &c) == nil {
-			id, mail = rawText(c["id"]), rawText(c["email"])
-		}
-		return id, mail
-	}
-	names := func(id string, mails ...string) bool {
-		if customerID != "" && strings.TrimPrefix(id, "gid://shopify/Customer/") == customerID {
-			return true
-		}
-		for _, m := range mails {
-			if email != "" && strings.ToLower(strings.TrimSpace(m)) == email {
-				return true
-			}
-		}
-		return false
-	}
-	// A body wrapped as the REST API answers ({"order": {...}}) is redacted inside.
-	inner, wrapKey := obj, ""
-	for _, k := range []string{"order", "refund"} {
-		var o map[string]json.RawMessage
-		if raw, ok := obj[k]; ok && json.Unmarshal(raw, &o) == nil && o != nil {
-			inner, wrapKey = o, k
-		}
-	}
-	var keep []string
-	switch {
-	case strings.HasPrefix(topic, "orders/"):
-		id := strings.TrimPrefix(rawText(inner["admin_graphql_api_id"]), "gid://shopify/Order/")
-		if v := rawText(inner["id"]); v != "" {
-			id = v
-		}
-		cid, cmail := customerOf(inner)
-		if !orders[id] && !names(cid, cmail, rawText(inner["email"]), rawText(inner["contact_email"])) {
-			return nil, false
-		}
-		keep = orderBodyKeys
-	case topic == shopify.TopicRefundsCreate:
-		if !orders[rawText(inner["order_id"])] {
-			return nil, false
-		}
-		keep = refundBodyKeys
-	case topic == shopify.TopicCustomersDataRequest || topic == shopify.TopicCustomersRedact:
-		cid, cmail := customerOf(obj)
-		if !names(cid, cmail) {
-			return nil, false
-		}
-		out := map[string]json.RawMessage{}
-		for k, v := range obj {
-			out[k] = v
-		}
-		out["customer"], _ = json.Marshal(map[string]json.RawMessage{"id": customerIDRaw(obj)})
-		b, err := json.Marshal(out)
-		return b, err == nil
-	default:
-		return nil, false
-	}
-	out := map[string]json.RawMessage{}
-	for _, k := range keep {
-		if v, ok := inner[k]; ok {
-			out[k] = v
-		}
-	}
-	var v any = out
-	if wrapKey != "" {
-		v = map[string]any{wrapKey: out}
-	}
-	b, err := json.Marshal(v)
-	return b, err == nil
-}
-
-// customerIDRaw is the customer id of a compliance body as sent (null when there is none).
-func customerIDRaw(obj map[string]json.RawMessage) json.RawMessage {
-	var c map[string]json.RawMessage
-	if json.Unmarshal(obj["customer"], &c) == nil {
-		if id, ok := c["id"]; ok {
-			return id
-		}
-	}
-	return json.RawMessage("null")
-}
-
-// rawText is a JSON string's or number's text, trimmed ("" for null, objects and arrays).
-func rawText(r json.RawMessage) string {
-	r = bytes.TrimSpace(r)
-	if len(r) == 0 {
-		return ""
-	}
-	var s string
-	if r[0] == '"' {
-		if json.Unmarshal(r, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	}
-	var n json.Number
-	if json.Unmarshal(r, &n) != nil {
-		return ""
-	}
-	return n.String()
-}
-
-// RedactShop implements shopify.ComplianceStore (shop/redact, 48 hours after the uninstall). For
+// RedactShop implements shopify.ComplianceStore (checked in internal/app) (shop/redact, 48 hours after the uninstall). For
 // the merchant and the shop it deletes exactly:
 //   - the connections rows of the shop and the list_connections rows pointing at them,
 //   - the shop's route (later deliveries for the shop are ignored at intake),

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coupongate/coupongate/core"
-	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
 // UseSealer sets how credentials are sealed at rest; without one, storing credentials fails.
@@ -122,7 +121,7 @@ func (db *DB) DisconnectConnection(ctx context.Context, merchantID, id uuid.UUID
 // a new connection and route. The credentials are sealed and stored, the connection becomes
 // active. Concurrent installs of one shop are serialised by an advisory lock on the shop.
 func (db *DB) InstallShop(ctx context.Context, platform, shop string, creds core.Credentials, scopes string,
-	newMerchant func() (core.StoredMerchant, error)) (route shopify.ShopRoute, created bool, err error) {
+	newMerchant func() (core.StoredMerchant, error)) (route core.ShopRoute, created bool, err error) {
 	err = db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('install:' || $1 || ':' || $2, 0))`, platform, shop); err != nil {
 			return err
@@ -145,7 +144,7 @@ func (db *DB) InstallShop(ctx context.Context, platform, shop string, creds core
 				VALUES ($1, $2, $3, $4, $5)`, m.ID, m.Name, m.APIKeyHash, m.StorefrontKeyHash, m.CreatedAt); err != nil {
 				return err
 			}
-			route = shopify.ShopRoute{MerchantID: m.ID, ConnectionID: uuid.New()}
+			route = core.ShopRoute{MerchantID: m.ID, ConnectionID: uuid.New()}
 			if _, err := tx.Exec(ctx, `INSERT INTO connections (merchant_id, id, platform, shop) VALUES ($1, $2, $3, $4)`,
 				route.MerchantID, route.ConnectionID, platform, shop); err != nil {
 				return err
@@ -200,7 +199,7 @@ func (db *DB) SaveCredentials(ctx context.Context, merchantID, connectionID uuid
 	return tag.RowsAffected() == 1, nil
 }
 
-// RefreshCredentials implements shopify.CredentialStore: refresh runs inside a transaction that
+// RefreshCredentials implements shopify.CredentialStore (checked in internal/app): refresh runs inside a transaction that
 // holds the connection's row lock, and its result is sealed and stored in the same transaction.
 func (db *DB) RefreshCredentials(ctx context.Context, merchantID, connectionID uuid.UUID,
 	refresh func(core.Credentials) (core.Credentials, bool, error)) (core.Credentials, error) {

@@ -9,17 +9,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coupongate/coupongate/core"
-	"github.com/coupongate/coupongate/integrations/shopify"
 )
 
-var (
-	_ shopify.WebhookIntakeStore  = (*DB)(nil)
-	_ shopify.WebhookProcessStore = (*DB)(nil)
-)
-
-// ShopRoute implements shopify.WebhookIntakeStore.
-func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (shopify.ShopRoute, bool, error) {
-	var r shopify.ShopRoute
+// ShopRoute implements shopify.WebhookIntakeStore (checked in internal/app).
+func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (core.ShopRoute, bool, error) {
+	var r core.ShopRoute
 	err := db.pool.QueryRow(ctx, `SELECT merchant_id, connection_id FROM shop_routes WHERE platform = $1 AND shop = $2`,
 		platform, shop).Scan(&r.MerchantID, &r.ConnectionID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -28,11 +22,11 @@ func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (shopify.Sho
 	return r, err == nil, err
 }
 
-// StoreWebhookDelivery implements shopify.WebhookIntakeStore: the route lookup and the insert
+// StoreWebhookDelivery implements shopify.WebhookIntakeStore (checked in internal/app): the route lookup and the insert
 // are one statement, so a delivery costs one round trip to PostgreSQL. A compliance topic of a
 // shop that is no longer routed (shop/redact comes 48 hours after the uninstall) goes to the
 // merchant that connected the shop last: a lookup across merchants, on the rare compliance path.
-func (db *DB) StoreWebhookDelivery(ctx context.Context, d *shopify.WebhookDelivery) (found, inserted bool, err error) {
+func (db *DB) StoreWebhookDelivery(ctx context.Context, d *core.WebhookDelivery) (found, inserted bool, err error) {
 	var merchantID *uuid.UUID
 	err = db.pool.QueryRow(ctx, `WITH route AS (
 			SELECT merchant_id FROM (
@@ -46,7 +40,7 @@ func (db *DB) StoreWebhookDelivery(ctx context.Context, d *shopify.WebhookDelive
 			ON CONFLICT (merchant_id, platform, shop, event_key) DO NOTHING
 			RETURNING id)
 		SELECT (SELECT merchant_id FROM route), EXISTS (SELECT 1 FROM stored)`,
-		d.Platform, d.Shop, d.ID, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body, shopify.IsComplianceTopic(d.Topic)).Scan(&merchantID, &inserted)
+		d.Platform, d.Shop, d.ID, d.Topic, d.EventKey, d.WebhookID, d.TriggeredAt, d.Body, d.Compliance).Scan(&merchantID, &inserted)
 	if err != nil || merchantID == nil {
 		return false, false, err
 	}
@@ -54,9 +48,9 @@ func (db *DB) StoreWebhookDelivery(ctx context.Context, d *shopify.WebhookDelive
 	return true, inserted, nil
 }
 
-// WebhookDelivery implements shopify.WebhookProcessStore.
-func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (shopify.WebhookDelivery, bool, error) {
-	d := shopify.WebhookDelivery{MerchantID: merchantID, ID: id}
+// WebhookDelivery implements shopify.WebhookProcessStore (checked in internal/app).
+func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookDelivery, bool, error) {
+	d := core.WebhookDelivery{MerchantID: merchantID, ID: id}
 	err := db.pool.QueryRow(ctx, `SELECT platform, shop, topic, event_key, webhook_id, triggered_at, body, status, error
 		FROM webhook_deliveries WHERE merchant_id = $1 AND id = $2`, merchantID, id).
 		Scan(&d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error)
@@ -66,14 +60,14 @@ func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (sh
 	return d, err == nil, err
 }
 
-// FinishWebhookDelivery implements shopify.WebhookProcessStore.
+// FinishWebhookDelivery implements shopify.WebhookProcessStore (checked in internal/app).
 func (db *DB) FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error {
 	_, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET status = $3, error = $4, processed_at = now()
 		WHERE merchant_id = $1 AND id = $2`, merchantID, id, status, note)
 	return err
 }
 
-// OrderCodes implements shopify.WebhookProcessStore: the codes an order redeemed or recorded,
+// OrderCodes implements shopify.WebhookProcessStore (checked in internal/app): the codes an order redeemed or recorded,
 // from its redemption rows.
 func (db *DB) OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error) {
 	rows, err := db.pool.Query(ctx, `SELECT DISTINCT c.code FROM redemptions r
@@ -86,7 +80,7 @@ func (db *DB) OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, sh
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// UninstallShop implements shopify.WebhookProcessStore. An uninstall from before the shop's
+// UninstallShop implements shopify.WebhookProcessStore (checked in internal/app). An uninstall from before the shop's
 // latest install (a late retry of app/uninstalled) changes nothing.
 func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform, shop string, triggeredAt *time.Time) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {

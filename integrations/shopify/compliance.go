@@ -10,52 +10,16 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// ComplianceCustomer is the customer a customers/data_request or customers/redact names. It is
-// personal data: never logged.
-type ComplianceCustomer struct {
-	// ID is Shopify's numeric customer id in decimal ("" when absent).
-	ID    string
-	Email string
-	Phone string
-}
-
-// IsZero reports whether the customer carries no identifier.
-func (c ComplianceCustomer) IsZero() bool { return c.ID == "" && c.Email == "" && c.Phone == "" }
-
-// RecipientKeys are the core.RecipientKey forms under which the customer's allocations may have
-// been recorded: the Shopify customer id (plain and as a GraphQL id) as external id, the email and
-// the phone.
-func (c ComplianceCustomer) RecipientKeys() []string {
-	var keys []string
-	add := func(r core.Recipient) {
-		if k := core.RecipientKey(r); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	if c.ID != "" {
-		add(core.Recipient{ExternalID: c.ID})
-		add(core.Recipient{ExternalID: "gid://shopify/Customer/" + c.ID})
-	}
-	add(core.Recipient{Email: c.Email})
-	add(core.Recipient{Phone: c.Phone})
-	return keys
-}
+// ComplianceCustomer is the customer a customers/data_request or customers/redact names (its
+// ExternalIDs the plain Shopify id and its GraphQL id). It is personal data: never logged.
+type ComplianceCustomer = core.ComplianceCustomer
 
 // CustomerDataRequest is a customers/data_request delivery, parsed.
-type CustomerDataRequest struct {
-	DeliveryID uuid.UUID
-	Shop       string
-	RequestID  string
-	Customer   ComplianceCustomer
-	OrderIDs   []string
-}
+type CustomerDataRequest = core.CustomerDataRequest
 
-// CustomerRedact is a customers/redact delivery, parsed.
-type CustomerRedact struct {
-	Shop     string
-	Customer ComplianceCustomer
-	OrderIDs []string
-}
+// CustomerRedact is a customers/redact delivery, parsed, with the erasure of stored Shopify
+// bodies (EraseFromBody: erasedBody).
+type CustomerRedact = core.CustomerRedact
 
 // ComplianceStore is what the compliance handlers need from the database. Every method is scoped
 // to the merchant of the delivery's shop route and is idempotent.
@@ -93,6 +57,9 @@ func parseCompliance(body []byte) (complianceBody, ComplianceCustomer, bool) {
 	if b.Customer != nil {
 		c = ComplianceCustomer{ID: strings.TrimSpace(string(b.Customer.ID)), Email: strings.TrimSpace(string(b.Customer.Email)),
 			Phone: strings.TrimSpace(string(b.Customer.Phone))}
+		if c.ID != "" {
+			c.ExternalIDs = []string{c.ID, "gid://shopify/Customer/" + c.ID}
+		}
 	}
 	return b, c, true
 }
@@ -126,7 +93,7 @@ func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, 
 	}
 	switch d.Topic {
 	case TopicCustomersDataRequest:
-		req := CustomerDataRequest{DeliveryID: d.ID, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersRequested)}
+		req := CustomerDataRequest{DeliveryID: d.ID, Platform: Platform, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersRequested)}
 		if b.DataRequest != nil {
 			req.RequestID = string(b.DataRequest.ID)
 		}
@@ -135,7 +102,9 @@ func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, 
 		}
 		p.log.InfoContext(ctx, "shopify customer data exported", "merchant_id", d.MerchantID, "shop", d.Shop, "delivery_id", d.ID)
 	case TopicCustomersRedact:
-		if err := p.store.RedactCustomer(ctx, d.MerchantID, CustomerRedact{Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersToRedact)}); err != nil {
+		req := CustomerRedact{Platform: Platform, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersToRedact)}
+		req.EraseFromBody = bodyEraser(req)
+		if err := p.store.RedactCustomer(ctx, d.MerchantID, req); err != nil {
 			return "", "", err
 		}
 		p.log.InfoContext(ctx, "shopify customer redacted", "merchant_id", d.MerchantID, "shop", d.Shop, "delivery_id", d.ID)

@@ -46,10 +46,7 @@ var (
 )
 
 // ShopRoute is the merchant and connection a shop belongs to.
-type ShopRoute struct {
-	MerchantID   uuid.UUID
-	ConnectionID uuid.UUID
-}
+type ShopRoute = core.ShopRoute
 
 // WebhookDelivery is one stored webhook delivery.
 type WebhookDelivery = core.WebhookDelivery
@@ -123,7 +120,8 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 	// so the delivery is applied without it rather than failing for good.
 	d := WebhookDelivery{
 		ID: uuid.New(), Platform: Platform, Shop: shop, Topic: topic,
-		EventKey: key, WebhookID: webhookID, Body: core.ScrubJSON(body), Status: DeliveryReceived,
+		EventKey: key, WebhookID: webhookID, Body: core.ScrubJSON(body), Compliance: IsComplianceTopic(topic),
+		Status: DeliveryReceived,
 	}
 	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(header.Get(HeaderTriggeredAt))); err == nil {
 		t = t.UTC()

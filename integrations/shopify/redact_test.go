@@ -1,12 +1,12 @@
-package store
+package shopify
 
 import (
 	"strings"
 	"testing"
 )
 
-// TestRedactedBody: which stored webhook bodies name the customer, and what is left of them.
-func TestRedactedBody(t *testing.T) {
+// TestErasedBody: which stored webhook bodies name the customer, and what is left of them.
+func TestErasedBody(t *testing.T) {
 	orders := map[string]bool{"450789469": true}
 	for _, tc := range []struct {
 		name, topic, body string
@@ -34,7 +34,7 @@ func TestRedactedBody(t *testing.T) {
 		{"not JSON, without it", "orders/paid", `oops`, false, ""},
 		{"another topic", "app/uninstalled", `{"id": 450789469, "email": "bob@example.com"}`, false, ""},
 	} {
-		got, named := redactedBody(tc.topic, []byte(tc.body), "207119551", "bob@example.com", orders)
+		got, named := erasedBody(tc.topic, []byte(tc.body), "207119551", "bob@example.com", orders)
 		if named != tc.named || (named && strings.ReplaceAll(string(got), " ", "") != strings.ReplaceAll(tc.want, " ", "")) {
 			t.Errorf("%s: %v %s, want %v %s", tc.name, named, got, tc.named, tc.want)
 		}
