@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) { dbtest.Main(m, &env) }
 func couponctl(t *testing.T, args ...string) (map[string]string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), args, &out); err != nil {
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
 		return nil, err
 	}
 	var m map[string]string
@@ -54,7 +55,11 @@ func TestKeysRotate(t *testing.T) {
 		!strings.HasPrefix(rotated["key"], "cg_admin_") || rotated["key"] == created["api_key"] {
 		t.Fatalf("keys rotate answered %v", rotated)
 	}
-	expires, err := time.Parse(time.RFC3339Nano, rotated["previous_key_expires_at"])
+	if rotated["previous_expires_at"] != rotated["previous_key_expires_at"] {
+		t.Fatalf("previous_expires_at (the contract's name) %q differs from previous_key_expires_at %q",
+			rotated["previous_expires_at"], rotated["previous_key_expires_at"])
+	}
+	expires, err := time.Parse(time.RFC3339Nano, rotated["previous_expires_at"])
 	if err != nil || expires.Before(before.Add(24*time.Hour-time.Second)) || expires.After(time.Now().Add(24*time.Hour)) {
 		t.Fatalf("previous_key_expires_at %q, want 24 hours from now", rotated["previous_key_expires_at"])
 	}
