@@ -22,14 +22,6 @@ func feed(p *progress, total, step int64) {
 		update(p, d, total)
 	}
 }
-func hasLine(ls []string, want string) bool {
-	for _, l := range ls {
-		if l == want {
-			return true
-		}
-	}
-	return false
-}
 
 func TestPlainProgress(t *testing.T) {
 	t.Parallel()
