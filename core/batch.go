@@ -82,12 +82,12 @@ type Batches struct {
 	lists ListStore
 	store BatchStore
 	queue TaskQueue
-	now   func() time.Time
+	Clock
 }
 
 // NewBatches returns the batch service.
 func NewBatches(lists ListStore, store BatchStore, queue TaskQueue) *Batches {
-	return &Batches{lists: lists, store: store, queue: queue, now: time.Now}
+	return &Batches{lists: lists, store: store, queue: queue}
 }
 
 // Create validates the spec against the list and queues a batch.
@@ -103,7 +103,7 @@ func (s *Batches) Create(ctx context.Context, merchantID, listID uuid.UUID, spec
 	if err := spec.Validate(list); err != nil {
 		return Batch{}, err
 	}
-	b := Batch{MerchantID: merchantID, ListID: listID, BatchSpec: spec, Status: BatchQueued, CreatedBy: actor, CreatedAt: s.now().UTC()}
+	b := Batch{MerchantID: merchantID, ListID: listID, BatchSpec: spec, Status: BatchQueued, CreatedBy: actor, CreatedAt: s.Now().UTC()}
 	if err := s.store.CreateBatch(ctx, &b); err != nil {
 		return Batch{}, err
 	}

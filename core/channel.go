@@ -78,7 +78,7 @@ type Channels struct {
 	store  ChannelStore
 	guard  AddressGuard
 	tester ChannelTester
-	now    func() time.Time
+	Clock
 }
 
 // UseTester sets what SendTest sends through.
@@ -90,7 +90,7 @@ func (s *Channels) UseTester(t ChannelTester) *Channels {
 // NewChannels returns the service; guard refuses SMTP hosts and token URLs on loopback or
 // private addresses (unless the operator allows them).
 func NewChannels(store ChannelStore, guard AddressGuard) *Channels {
-	return &Channels{store: store, guard: guard, now: time.Now}
+	return &Channels{store: store, guard: guard}
 }
 
 var (
@@ -108,7 +108,7 @@ func (s *Channels) put(ctx context.Context, merchantID uuid.UUID, ch Channel, pu
 	if err != nil {
 		return ChannelConfig{}, err
 	}
-	return s.store.PutChannel(ctx, ChannelConfig{MerchantID: merchantID, Channel: ch, Public: p, Secret: sec, UpdatedAt: s.now().UTC()})
+	return s.store.PutChannel(ctx, ChannelConfig{MerchantID: merchantID, Channel: ch, Public: p, Secret: sec, UpdatedAt: s.Now().UTC()})
 }
 
 // PutEmail validates and stores the SMTP settings.

@@ -215,12 +215,12 @@ type Deliveries struct {
 	alloc     Allocating
 	channels  ChannelChecker
 	queue     DeliveryQueue
-	now       func() time.Time
+	Clock
 }
 
 // NewDeliveries returns the service.
 func NewDeliveries(store DeliveryStore, templates TemplateStore, lists ListStore, alloc Allocating, channels ChannelChecker, queue DeliveryQueue) *Deliveries {
-	return &Deliveries{store: store, templates: templates, lists: lists, alloc: alloc, channels: channels, queue: queue, now: time.Now}
+	return &Deliveries{store: store, templates: templates, lists: lists, alloc: alloc, channels: channels, queue: queue}
 }
 
 // check validates a delivery request against its list, template and channel.
@@ -300,7 +300,7 @@ func (s *Deliveries) existing(ctx context.Context, d Delivery) (Delivery, bool, 
 // request for the same recipient gets the stored one back from CreateDelivery).
 func (s *Deliveries) createNew(ctx context.Context, merchantID, listID uuid.UUID, jobID *uuid.UUID, in DeliveryInput) (Delivery, bool, error) {
 	d := Delivery{MerchantID: merchantID, ID: uuid.New(), ListID: listID, JobID: jobID, Channel: in.Channel, TemplateID: in.TemplateID,
-		Campaign: in.Campaign, Recipient: in.Recipient, Status: DeliveryQueued, CreatedAt: s.now().UTC()}
+		Campaign: in.Campaign, Recipient: in.Recipient, Status: DeliveryQueued, CreatedAt: s.Now().UTC()}
 	a, err := s.alloc.Allocate(ctx, merchantID, listID, AllocationRequest{Recipient: in.Recipient.Recipient(), Campaign: in.Campaign,
 		Channel: string(in.Channel), Actor: in.Actor})
 	switch {

@@ -68,7 +68,7 @@ const maxRecipientKey = 320
 func (s *DeliveryJobs) deliverChunk(ctx context.Context, j DeliveryJob, chunk []DeliveryInput, lastRow int64, next *atomic.Int64) (int64, error) {
 	var refused int64
 	in := DeliveryChunk{MerchantID: j.MerchantID, ListID: j.ListID, JobID: j.ID, Channel: j.Channel, TemplateID: j.TemplateID,
-		Campaign: j.Campaign, Actor: "delivery_job:" + j.ID.String(), CreatedAt: s.deliveries.now().UTC()}
+		Campaign: j.Campaign, Actor: "delivery_job:" + j.ID.String(), CreatedAt: s.deliveries.Now().UTC()}
 	seen := make(map[string]bool, len(chunk))
 	for _, c := range chunk {
 		key := DeliveryKey(c.Recipient)

@@ -132,12 +132,12 @@ type Imports struct {
 	lists ListStore
 	store ImportStore
 	queue TaskQueue
-	now   func() time.Time
+	Clock
 }
 
 // NewImports returns the import service.
 func NewImports(lists ListStore, store ImportStore, queue TaskQueue) *Imports {
-	return &Imports{lists: lists, store: store, queue: queue, now: time.Now}
+	return &Imports{lists: lists, store: store, queue: queue}
 }
 
 // Start stores the upload streamed from r and queues the import. An upload that does not arrive
@@ -155,7 +155,7 @@ func (s *Imports) Start(ctx context.Context, merchantID, listID uuid.UUID, forma
 		return Import{}, Invalid("format", "must be csv or txt")
 	}
 	imp := Import{ID: uuid.New(), MerchantID: merchantID, ListID: listID, Status: ImportUploading, Format: format,
-		Filename: cleanFilename(filename), Actor: actor, CreatedAt: s.now().UTC(), Errors: []RowError{}}
+		Filename: cleanFilename(filename), Actor: actor, CreatedAt: s.Now().UTC(), Errors: []RowError{}}
 	if err := s.store.CreateImport(ctx, &imp); err != nil {
 		return Import{}, err
 	}

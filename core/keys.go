@@ -82,7 +82,7 @@ func (s *Merchants) RotateKey(ctx context.Context, merchantID uuid.UUID, kind Ke
 		return RotatedKey{}, Invalid("grace_seconds", "must be 0 to 2592000 seconds (30 days)")
 	}
 	key := newKey(kind.prefix(), merchantID)
-	expires := s.now().UTC().Add(grace).Truncate(time.Microsecond) // PostgreSQL keeps microseconds
+	expires := s.Now().UTC().Add(grace).Truncate(time.Microsecond) // PostgreSQL keeps microseconds
 	if err := s.store.RotateMerchantKey(ctx, merchantID, kind, HashKey(key), expires); err != nil {
 		return RotatedKey{}, err
 	}
@@ -104,7 +104,7 @@ func (s *Merchants) KeyStates(ctx context.Context, merchantID uuid.UUID) ([]KeyS
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := s.Now()
 	out := make([]KeyState, 0, 2)
 	for _, k := range []struct {
 		kind KeyKind
@@ -150,15 +150,8 @@ func (s *Merchants) AuthenticateKey(ctx context.Context, kind KeyKind, key strin
 	switch {
 	case current:
 		return AuthenticatedKey{Merchant: m.Merchant}, nil
-	case previous && s.now().Before(prev.Expires):
+	case previous && s.Now().Before(prev.Expires):
 		return AuthenticatedKey{Merchant: m.Merchant, Expires: prev.Expires}, nil
 	}
 	return AuthenticatedKey{}, fail
 }
-
-// Now is the service's clock: the time keys are rotated and checked at.
-func (s *Merchants) Now() time.Time { return s.now() }
-
-// SetClock replaces the service's clock (time.Now by default), so a test can move past a grace
-// period without waiting. Set it before the service is in use.
-func (s *Merchants) SetClock(now func() time.Time) { s.now = now }

@@ -163,15 +163,15 @@ type ListStore interface {
 // Lists is the code-list service.
 type Lists struct {
 	store ListStore
-	now   func() time.Time
+	Clock
 }
 
 // NewLists returns the code-list service.
-func NewLists(store ListStore) *Lists { return &Lists{store: store, now: time.Now} }
+func NewLists(store ListStore) *Lists { return &Lists{store: store} }
 
 // Create validates in and stores a new list.
 func (s *Lists) Create(ctx context.Context, merchantID uuid.UUID, in ListInput) (List, error) {
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	l := List{
 		ID: uuid.New(), MerchantID: merchantID, Name: strings.TrimSpace(in.Name), Description: in.Description,
 		Kind: in.Kind, FixedCode: strings.TrimSpace(in.FixedCode), MaxAssignments: in.MaxAssignments, UsesPerCode: 1,
@@ -221,7 +221,7 @@ func (s *Lists) List(ctx context.Context, merchantID uuid.UUID, page Page) ([]Li
 
 // Update applies a patch; immutable fields answer 422 when they would change.
 func (s *Lists) Update(ctx context.Context, merchantID, listID uuid.UUID, p ListPatch) (List, error) {
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	return s.store.UpdateList(ctx, merchantID, listID, func(l *List) error {
 		if p.Kind != nil && *p.Kind != l.Kind {
 			return immutable("kind")

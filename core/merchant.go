@@ -56,17 +56,17 @@ const (
 // Merchants creates merchants, authenticates their keys (AuthenticateKey) and rotates them.
 type Merchants struct {
 	store MerchantStore
-	now   func() time.Time
+	Clock
 }
 
 // NewMerchants returns the merchant service.
 func NewMerchants(store MerchantStore) *Merchants {
-	return &Merchants{store: store, now: time.Now}
+	return &Merchants{store: store}
 }
 
 // Create makes a merchant and returns it with its keys in clear.
 func (s *Merchants) Create(ctx context.Context, name string) (Merchant, MerchantKeys, error) {
-	stored, keys, err := NewStoredMerchant(name, s.now())
+	stored, keys, err := NewStoredMerchant(name, s.Now())
 	if err != nil {
 		return Merchant{}, MerchantKeys{}, err
 	}

@@ -90,12 +90,12 @@ type AddressGuard interface {
 type WebhookEndpoints struct {
 	store EndpointStore
 	guard AddressGuard
-	now   func() time.Time
+	Clock
 }
 
 // NewWebhookEndpoints returns the service.
 func NewWebhookEndpoints(store EndpointStore, guard AddressGuard) *WebhookEndpoints {
-	return &WebhookEndpoints{store: store, guard: guard, now: time.Now}
+	return &WebhookEndpoints{store: store, guard: guard}
 }
 
 // Create checks and stores an endpoint, with a fresh signing secret returned only here.
@@ -126,7 +126,7 @@ func (s *WebhookEndpoints) Create(ctx context.Context, merchantID uuid.UUID, raw
 		return WebhookEndpoint{}, err
 	}
 	e := WebhookEndpoint{MerchantID: merchantID, ID: uuid.New(), URL: rawURL, Events: clean, Secret: "whsec_" + base64.StdEncoding.EncodeToString(b),
-		State: EndpointActive, CreatedAt: s.now().UTC()}
+		State: EndpointActive, CreatedAt: s.Now().UTC()}
 	return e, s.store.CreateEndpoint(ctx, e)
 }
 

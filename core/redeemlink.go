@@ -152,8 +152,7 @@ type RedeemLinks struct {
 	key    []byte
 	appURL string
 	log    *slog.Logger
-	now    func() time.Time
-	// bySlugCache keeps links read for the public pages for a moment (slugCacheFor): a change
+	Clock
 	// or deletion through this process is seen at once, through another within that moment.
 	slugCache sync.Map // slug → cachedLink
 }
@@ -173,7 +172,7 @@ func NewRedeemLinks(store RedeemLinkStore, lists interface {
 }, pushes PushedShops, alloc *Allocator, limits RedeemLimits, secret, appURL string, log *slog.Logger) *RedeemLinks {
 	sum := sha256.Sum256([]byte("coupongate redeem links|" + secret))
 	return &RedeemLinks{store: store, lists: lists, pushes: pushes, alloc: alloc, limits: limits, key: sum[:],
-		appURL: strings.TrimRight(appURL, "/"), log: log, now: time.Now}
+		appURL: strings.TrimRight(appURL, "/"), log: log}
 }
 
 // URL is the link's public address.
@@ -184,7 +183,7 @@ func (s *RedeemLinks) Create(ctx context.Context, merchantID, listID uuid.UUID, 
 	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
 		return RedeemLink{}, err
 	}
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	l := RedeemLink{
 		MerchantID: merchantID, ID: uuid.New(), ListID: listID, Slug: newSlug(), Name: strings.TrimSpace(in.Name),
 		IdentifyBy: in.IdentifyBy, StartsAt: utc(in.StartsAt), EndsAt: utc(in.EndsAt), Page: in.Page,
@@ -249,7 +248,7 @@ func (s *RedeemLinks) update(ctx context.Context, merchantID, id uuid.UUID, p Re
 		if p.RedirectURL != nil {
 			l.RedirectURL = strings.TrimSpace(*p.RedirectURL)
 		}
-		l.UpdatedAt = s.now().UTC()
+		l.UpdatedAt = s.Now().UTC()
 		return validateRedeemLink(*l)
 	})
 }
@@ -350,7 +349,7 @@ func (s *RedeemLinks) bySlug(ctx context.Context, slug string) (RedeemLink, erro
 	if len(slug) != 22 {
 		return RedeemLink{}, ErrRedeemLinkNotFound
 	}
-	now := s.now()
+	now := s.Now()
 	if c, ok := s.slugCache.Load(slug); ok && now.Before(c.(cachedLink).until) {
 		return c.(cachedLink).link, nil
 	}
@@ -365,7 +364,7 @@ func (s *RedeemLinks) bySlug(ctx context.Context, slug string) (RedeemLink, erro
 
 // window is RedeemNotStarted or RedeemExpired outside the link's dates, else RedeemAsk.
 func (s *RedeemLinks) window(l RedeemLink) string {
-	now := s.now()
+	now := s.Now()
 	switch {
 	case l.StartsAt != nil && now.Before(*l.StartsAt):
 		return RedeemNotStarted

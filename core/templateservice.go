@@ -11,12 +11,12 @@ import (
 type Templates struct {
 	store TemplateStore
 	lists ListStore
-	now   func() time.Time
+	Clock
 }
 
 // NewTemplates returns the service.
 func NewTemplates(store TemplateStore, lists ListStore) *Templates {
-	return &Templates{store: store, lists: lists, now: time.Now}
+	return &Templates{store: store, lists: lists}
 }
 
 // ErrTemplateInUse refuses to delete a template that messages still wait to be sent with.
@@ -41,7 +41,7 @@ func (s *Templates) Create(ctx context.Context, merchantID, listID uuid.UUID, in
 	if _, err := s.lists.GetList(ctx, merchantID, listID); err != nil {
 		return Template{}, err
 	}
-	t, err := NewTemplate(in, s.now())
+	t, err := NewTemplate(in, s.Now())
 	if err != nil {
 		return Template{}, err
 	}
@@ -87,7 +87,7 @@ func (s *Templates) Update(ctx context.Context, merchantID, id uuid.UUID, p Temp
 	if err != nil {
 		return Template{}, err
 	}
-	t.UpdatedAt = s.now().UTC()
+	t.UpdatedAt = s.Now().UTC()
 	if err := s.store.UpdateTemplate(ctx, t); err != nil {
 		return Template{}, err
 	}
@@ -110,7 +110,7 @@ func (s *Templates) Preview(ctx context.Context, merchantID, id uuid.UUID) (Temp
 	if err != nil {
 		return Template{}, Rendered{}, err
 	}
-	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.now())))
+	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.Now())))
 	return t, r, err
 }
 
@@ -121,12 +121,12 @@ func (s *Templates) PreviewDraft(ctx context.Context, merchantID, listID uuid.UU
 	if err != nil {
 		return Template{}, Rendered{}, err
 	}
-	t, err := NewTemplate(in, s.now())
+	t, err := NewTemplate(in, s.Now())
 	if err != nil {
 		return Template{}, Rendered{}, err
 	}
 	t.MerchantID, t.ListID = merchantID, listID
-	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.now())))
+	r, err := t.Render(SampleRenderData(list.Name, sampleExpiry(list, s.Now())))
 	return t, r, err
 }
 

@@ -175,7 +175,7 @@ type Users struct {
 	limiter FailureLimiter
 	params  PasswordParams
 	log     *slog.Logger
-	now     func() time.Time
+	Clock
 
 	dummyOnce sync.Once
 	dummy     string
@@ -184,7 +184,7 @@ type Users struct {
 // NewUsers returns the service. limiter throttles sign-ins (SignInFailures per SignInWindow);
 // params are the argon2id costs of new password hashes.
 func NewUsers(store UserStore, limiter FailureLimiter, params PasswordParams, log *slog.Logger) *Users {
-	return &Users{store: store, limiter: limiter, params: params, log: log, now: time.Now}
+	return &Users{store: store, limiter: limiter, params: params, log: log}
 }
 
 // InviteLink is the address of an invite: APP_URL/app/invite/<token>.
@@ -212,7 +212,7 @@ func (s *Users) Invite(ctx context.Context, merchantID uuid.UUID, in InviteInput
 	if in.Role != RoleOwner && in.Role != RoleStaff {
 		return User{}, "", Invalid("role", "Choose owner or staff.")
 	}
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	token := newSecretToken(merchantID)
 	u := User{MerchantID: merchantID, ID: uuid.New(), Email: email, Role: in.Role, CreatedAt: now, InvitedBy: in.InvitedBy}
 	inv := Invite{MerchantID: merchantID, TokenHash: hashToken(token), CreatedAt: now, ExpiresAt: now.Add(InviteTTL)}
@@ -233,7 +233,7 @@ func (s *Users) CheckInvite(ctx context.Context, token string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	if err := inviteUsable(inv, s.now()); err != nil {
+	if err := inviteUsable(inv, s.Now()); err != nil {
 		return User{}, err
 	}
 	return u, nil
@@ -261,7 +261,7 @@ func (s *Users) AcceptInvite(ctx context.Context, token, password, confirm strin
 		return SignedIn{}, err
 	}
 	u, err := s.store.AcceptInvite(ctx, merchantID, hashToken(token), func(inv *Invite, u *StoredUser) error {
-		now := s.now().UTC()
+		now := s.Now().UTC()
 		if err := inviteUsable(*inv, now); err != nil {
 			return err
 		}
@@ -331,7 +331,7 @@ func accountKey(emailLower string) string {
 
 // startSession creates a new session (a new id at every sign-in) for u.
 func (s *Users) startSession(ctx context.Context, u User) (SignedIn, error) {
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	token := newSecretToken(u.MerchantID)
 	sess := Session{MerchantID: u.MerchantID, IDHash: hashToken(token), UserID: u.ID,
 		CSRFToken: base64.RawURLEncoding.EncodeToString(randomBytes(32)),
@@ -355,7 +355,7 @@ func (s *Users) Session(ctx context.Context, token string) (SignedIn, error) {
 	if err != nil {
 		return SignedIn{}, err
 	}
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(SessionIdle)) {
 		if err := s.store.DeleteSession(ctx, merchantID, hash); err != nil {
 			s.log.WarnContext(ctx, "expired session not deleted", "err", err)
@@ -393,7 +393,7 @@ func (s *Users) Get(ctx context.Context, merchantID, userID uuid.UUID) (User, er
 // Remove takes a person off the team: their sessions end and their invite links stop working at
 // once. The last owner who has set a password cannot be removed.
 func (s *Users) Remove(ctx context.Context, merchantID, userID uuid.UUID) error {
-	return s.store.RemoveUser(ctx, merchantID, userID, s.now().UTC(), func(target User, activeOwners int) error {
+	return s.store.RemoveUser(ctx, merchantID, userID, s.Now().UTC(), func(target User, activeOwners int) error {
 		if target.Role == RoleOwner && target.Active && activeOwners <= 1 {
 			return ErrLastOwner
 		}

@@ -231,7 +231,7 @@ func newUsersFixture(t *testing.T) *usersFixture {
 	f := &usersFixture{store: newMemUsers(), limiter: &memLimiter{limit: SignInFailures, fails: map[string]int{}},
 		clock: &clock{t: time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)}, merch: uuid.New()}
 	f.users = NewUsers(f.store, f.limiter, testParams, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	f.users.now = f.clock.now
+	f.users.SetClock(f.clock.now)
 	return f
 }
 

@@ -156,7 +156,7 @@ type Validator struct {
 	limiter FailureLimiter
 	hold    time.Duration
 	log     *slog.Logger
-	now     func() time.Time
+	Clock
 }
 
 // NewValidator returns the validation service; hold is how long a reservation lasts.
@@ -164,12 +164,8 @@ func NewValidator(codes CodeFinder, holds HoldStore, limiter FailureLimiter, hol
 	if hold <= 0 {
 		hold = DefaultHoldPeriod
 	}
-	return &Validator{codes: codes, holds: holds, limiter: limiter, hold: hold, log: log, now: time.Now}
+	return &Validator{codes: codes, holds: holds, limiter: limiter, hold: hold, log: log}
 }
-
-// SetClock replaces the service's clock (time.Now by default), so a test can ask at an exact
-// instant, such as the one a code's validity after hand-out ends.
-func (v *Validator) SetClock(now func() time.Time) { v.now = now }
 
 // Validate answers whether a code is valid now, and with Reserve holds a valid single-use code.
 // Unknown and known codes take the same path (one indexed lookup) so timing tells nothing, and
@@ -190,7 +186,7 @@ func (v *Validator) Validate(ctx context.Context, merchantID uuid.UUID, req Vali
 			return Validation{}, err
 		}
 	}
-	now := v.now().UTC()
+	now := v.Now().UTC()
 	customerKey := RecipientKey(req.Customer)
 	if found {
 		out.Reason = judge(f, req.Customer, customerKey, now)
