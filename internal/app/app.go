@@ -259,7 +259,7 @@ func ShopifyApp(cfg config.Config) shopify.App {
 // REDIS_CLUSTER_ADDRS is set, else REDIS_URL (redis://, rediss:// or redis-sentinel://).
 func RedisOptions(cfg config.Config) (asynq.RedisConnOpt, error) {
 	if len(cfg.RedisClusterAddrs) > 0 {
-		return asynq.RedisClusterClientOpt{Addrs: cfg.RedisClusterAddrs}, nil
+		return ClusterOpt{Addrs: cfg.RedisClusterAddrs}, nil
 	}
 	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
