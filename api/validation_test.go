@@ -165,16 +165,26 @@ func TestReservationHoldsASingleUseCode(t *testing.T) {
 	if r := h.Do(t, apptest.Request{Method: "DELETE", Path: "/storefront/v1/reservations/00000000-0000-0000-0000-000000000000", Storefront: m.StorefrontKey}); r.Status != 404 {
 		t.Fatalf("unknown reservation: %d", r.Status)
 	}
-	// A hold runs out by itself.
+	// A hold runs out by itself: a moment before its end it still holds, just after it no longer does.
 	validate(t, h, m, map[string]any{"code": "HOLD-2", "customer": ann, "reserve": true}).JSON(t, &v)
 	if v.Reservation == nil {
 		t.Fatalf("second hold: %+v", v)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	ends, err := time.Parse(time.RFC3339Nano, v.Reservation.ExpiresAt)
+	if err != nil {
+		t.Fatalf("the hold's end: %v", err)
+	}
+	h.App.Validator.SetClock(func() time.Time { return ends.Add(-time.Millisecond) })
+	validate(t, h, m, map[string]any{"code": "HOLD-2", "customer": bob, "reserve": true}).JSON(t, &v)
+	if v.Valid || v.Reason != "reserved" {
+		t.Fatalf("a moment before the hold ends: %+v", v)
+	}
+	h.App.Validator.SetClock(func() time.Time { return ends.Add(time.Millisecond) })
 	validate(t, h, m, map[string]any{"code": "HOLD-2", "customer": bob, "reserve": true}).JSON(t, &v)
 	if !v.Valid || v.Reservation == nil {
 		t.Fatalf("after the hold ran out: %+v", v)
 	}
+	h.App.Validator.SetClock(nil)
 	// A redemption consumes the hold: the code is used, the hold gone.
 	r := h.Admin(t, m, "POST", "/api/v1/orders", map[string]any{"platform": "custom", "shop": "s", "order_id": "hold-order", "status": "paid", "codes": []string{"HOLD-2"}})
 	if r.Status != 200 {

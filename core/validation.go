@@ -134,11 +134,20 @@ type CodeFinder interface {
 
 // HoldStore places and ends holds.
 type HoldStore interface {
-	// Hold places (or, for the same customer, renews) a hold on the code until until. It answers
-	// ok=false when another customer's active hold or a use got there first.
-	Hold(ctx context.Context, merchantID uuid.UUID, f FoundCode, customerKey string, until time.Time, actor string) (r Reservation, ok bool, err error)
+	// Hold places (or, for the same customer, renews) a hold on the code as req says. It answers
+	// ok=false when another customer's hold active at req.Now or a use got there first.
+	Hold(ctx context.Context, merchantID uuid.UUID, f FoundCode, req HoldRequest) (r Reservation, ok bool, err error)
 	// Release ends an active hold: ErrReservationGone when there is none with that id.
 	Release(ctx context.Context, merchantID, reservationID uuid.UUID, actor string) error
+}
+
+// HoldRequest is a hold the validator decided to place: for whom, from when until when, and
+// whether it renews the customer's own hold (the code's hold id is kept) or is a new one.
+type HoldRequest struct {
+	CustomerKey string
+	Now, Until  time.Time
+	Renew       bool
+	Actor       string
 }
 
 // FailureLimiter slows down clients that fail validations.
@@ -195,7 +204,9 @@ func (v *Validator) Validate(ctx context.Context, merchantID uuid.UUID, req Vali
 		}
 	}
 	if out.Reason == ReasonOK && req.Reserve && f.List.Kind == KindUnique && f.List.UsesPerCode == 1 {
-		r, held, err := v.holds.Hold(ctx, merchantID, f, customerKey, now.Add(v.hold), req.Actor)
+		active, mine := f.HeldBy(customerKey, now)
+		r, held, err := v.holds.Hold(ctx, merchantID, f, HoldRequest{CustomerKey: customerKey, Now: now, Until: now.Add(v.hold),
+			Renew: active && mine, Actor: req.Actor})
 		if err != nil {
 			return Validation{}, err
 		}

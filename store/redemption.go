@@ -126,20 +126,20 @@ func (db *DB) FindListCode(ctx context.Context, merchantID, listID uuid.UUID, co
 }
 
 // Hold implements core.HoldStore. The guarded UPDATE takes the hold only when no other customer's
-// hold is active and a use is left, so two storefronts racing for one code get one hold.
-func (db *DB) Hold(ctx context.Context, merchantID uuid.UUID, f core.FoundCode, customerKey string, until time.Time, actor string) (core.Reservation, bool, error) {
+// hold is active at req.Now and a use is left, so two storefronts racing for one code get one hold.
+func (db *DB) Hold(ctx context.Context, merchantID uuid.UUID, f core.FoundCode, req core.HoldRequest) (core.Reservation, bool, error) {
 	var res core.Reservation
 	held := false
+	until, renew := req.Until, req.Renew && f.HoldID != nil
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		id := uuid.New()
-		renew := false
-		if h, mine := f.HeldBy(customerKey, time.Now()); h && mine {
-			id, renew = *f.HoldID, true
+		if renew {
+			id = *f.HoldID
 		}
 		tag, err := tx.Exec(ctx, `UPDATE codes SET hold_id = $4, held_until = $5
 			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 AND state <> 'removed' AND uses < $6
-			  AND (hold_id IS NULL OR held_until <= now() OR hold_id = $4)`,
-			merchantID, f.List.ID, f.Seq, id, until, f.UseLimit())
+			  AND (hold_id IS NULL OR held_until <= $7 OR hold_id = $4)`,
+			merchantID, f.List.ID, f.Seq, id, until, f.UseLimit(), req.Now)
 		if err != nil {
 			return fmt.Errorf("db: hold: %w", err)
 		}
@@ -150,12 +150,12 @@ func (db *DB) Hold(ctx context.Context, merchantID uuid.UUID, f core.FoundCode, 
 			_, err = tx.Exec(ctx, `UPDATE reservations SET expires_at = $3 WHERE merchant_id = $1 AND id = $2`, merchantID, id, until)
 		} else {
 			_, err = tx.Exec(ctx, `INSERT INTO reservations (merchant_id, id, list_id, seq, customer_key, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-				merchantID, id, f.List.ID, f.Seq, customerKey, until)
+				merchantID, id, f.List.ID, f.Seq, req.CustomerKey, until)
 		}
 		if err != nil {
 			return fmt.Errorf("db: record reservation: %w", err)
 		}
-		if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventReserved, actor, "storefront", nil, "",
+		if err := addEvent(ctx, tx, merchantID, f.List.ID, f.Seq, core.EventReserved, req.Actor, "storefront", nil, "",
 			map[string]any{"reservation_id": id, "expires_at": until.UTC(), "renewed": renew}); err != nil {
 			return err
 		}

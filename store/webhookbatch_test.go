@@ -186,7 +186,8 @@ func webhookScript(t *testing.T, w *webhookShop) {
 		if err != nil || !found {
 			t.Fatalf("find %s: %v %v", code, found, err)
 		}
-		if _, held, err := w.db.Hold(ctx, w.merchant, f, "cust-held", time.Now().Add(time.Hour), "storefront"); err != nil || !held {
+		if _, held, err := w.db.Hold(ctx, w.merchant, f, core.HoldRequest{CustomerKey: "cust-held",
+			Now: time.Now(), Until: time.Now().Add(time.Hour), Actor: "storefront"}); err != nil || !held {
 			t.Fatalf("hold %s: %v %v", code, held, err)
 		}
 	}
