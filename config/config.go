@@ -26,6 +26,14 @@ type Config struct {
 	HTTPAddr string
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
 	DebugAddr string
+	// MetricsAddr is where GET /metrics (Prometheus) listens, off the public port: empty means
+	// the process's default (MetricsAddrFor), "off" serves no metrics.
+	MetricsAddr string
+	// OTelEndpoint is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT: when
+	// set, traces are sent there over OTLP (internal/tracing reads the other OTEL_* variables);
+	// OTelProtocol is the OTLP protocol asked for (grpc or http/protobuf, "" for the latter).
+	OTelEndpoint string
+	OTelProtocol string
 	// CPUProfile, when set, is a file the process writes a CPU profile of its whole run to when
 	// it stops cleanly (`make pgo` collects them from the bench).
 	CPUProfile string
@@ -109,6 +117,9 @@ func load(getenv func(string) string) (Config, error) {
 		RedisClusterAddrs:           r.list("REDIS_CLUSTER_ADDRS"),
 		HTTPAddr:                    httpAddr,
 		DebugAddr:                   r.str("DEBUG_ADDR", ""),
+		MetricsAddr:                 r.str("METRICS_ADDR", ""),
+		OTelEndpoint:                r.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")),
+		OTelProtocol:                r.str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", r.str("OTEL_EXPORTER_OTLP_PROTOCOL", "")),
 		CPUProfile:                  r.str("CPU_PROFILE", ""),
 		AppURL:                      strings.TrimRight(r.str("APP_URL", localURL(httpAddr)), "/"),
 		LogLevel:                    r.str("LOG_LEVEL", "info"),
@@ -178,6 +189,16 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
+	if c.MetricsAddr != "" && c.MetricsAddr != MetricsOff {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR: %q is not host:port or %q", c.MetricsAddr, MetricsOff))
+		}
+	}
+	switch c.OTelProtocol {
+	case "", "grpc", "http/protobuf":
+	default:
+		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not grpc or http/protobuf", c.OTelProtocol))
+	}
 	if c.AppSecret != "" && len(c.AppSecret) < 32 {
 		errs = append(errs, errors.New("APP_SECRET must be at least 32 characters"))
 	}
@@ -185,6 +206,30 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("SHOPIFY_ADMIN_URL must contain {shop}"))
 	}
 	return errors.Join(errs...)
+}
+
+// MetricsOff is the METRICS_ADDR that serves no metrics.
+const MetricsOff = "off"
+
+// Default metrics addresses of the processes, on loopback: a Prometheus on the same host (or a
+// METRICS_ADDR such as ":9090" in a container) scrapes them.
+const (
+	DefaultGatewayMetricsAddr = "127.0.0.1:9090"
+	DefaultWorkerMetricsAddr  = "127.0.0.1:9091"
+)
+
+// MetricsAddrFor is where process ("gateway" or "worker") serves its metrics: METRICS_ADDR, else
+// the process's default; "" when METRICS_ADDR is "off".
+func (c Config) MetricsAddrFor(process string) string {
+	switch {
+	case c.MetricsAddr == MetricsOff:
+		return ""
+	case c.MetricsAddr != "":
+		return c.MetricsAddr
+	case process == "worker":
+		return DefaultWorkerMetricsAddr
+	}
+	return DefaultGatewayMetricsAddr
 }
 
 // localURL is the http URL of the listening address addr as seen from the same machine: an
@@ -204,7 +249,7 @@ func localURL(addr string) string {
 func (c Config) Fields() []any {
 	return []any{
 		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "redis_cluster_addrs", c.RedisClusterAddrs,
-		"http_addr", c.HTTPAddr,
+		"http_addr", c.HTTPAddr, "metrics_addr", c.MetricsAddr, "otel_endpoint", mask(c.OTelEndpoint),
 		"app_url", c.AppURL, "log_level", c.LogLevel, "max_upload_bytes", c.MaxUploadBytes,
 		"hold_duration", c.HoldDuration.String(), "reconcile_interval", c.ReconcileInterval.String(), "worker_concurrency", c.WorkerConcurrency,
 		"db_max_conns", c.DBMaxConns, "app_secret", secretState(c.AppSecret),
