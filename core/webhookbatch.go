@@ -129,6 +129,32 @@ type WebhookBatches struct {
 	log      *slog.Logger
 	size     int
 	parallel int
+	observer WebhookObserver
+}
+
+// WebhookObserver is told of each delivery WebhookBatches applied (operators' metrics).
+type WebhookObserver interface {
+	// WebhookApplied says d was applied: in a batch, with its order events batched, or processed
+	// alone through its platform (batched nil).
+	WebhookApplied(d WebhookDelivery, batched []OrderEvent)
+}
+
+// Observe tells o of every delivery applied from now on.
+func (b *WebhookBatches) Observe(o WebhookObserver) *WebhookBatches {
+	b.observer = o
+	return b
+}
+
+// observe tells the observer of the deliveries claimed: claimed[j] is ds[at[j]].
+func (b *WebhookBatches) observe(ds []WebhookDelivery, plans []WebhookPlan, at []int, claimed []bool) {
+	if b.observer == nil {
+		return
+	}
+	for j, ok := range claimed {
+		if ok {
+			b.observer.WebhookApplied(ds[at[j]], plans[at[j]].Events)
+		}
+	}
 }
 
 // NewWebhookBatches returns the batch runner; planners reads each platform's deliveries.
@@ -327,6 +353,8 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 		if err := b.planners[d.Platform].Process(ctx, merchantID, d.ID); err != nil {
 			st.hold(d, plan, err)
 			b.log.WarnContext(ctx, "webhook delivery not applied: held back", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "err", err)
+		} else if b.observer != nil {
+			b.observer.WebhookApplied(d, nil)
 		}
 		return 1, ctx.Err()
 	}
@@ -422,6 +450,7 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 			return err
 		}
 		leaveUnclaimed(st, batch, claimed)
+		b.observe(ds, plans, kept, claimed)
 		return nil
 	}
 	type result struct {
@@ -443,6 +472,13 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 	for p, r := range results {
 		if r.err == nil {
 			leaveUnclaimed(st, r.part, r.claimed)
+			if b.observer != nil {
+				at := make([]int, len(parts[p]))
+				for j, k := range parts[p] {
+					at[j] = kept[k]
+				}
+				b.observe(ds, plans, at, r.claimed)
+			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {

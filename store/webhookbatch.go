@@ -71,7 +71,7 @@ func (db *DB) ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, 
 	if skip == nil {
 		skip = []uuid.UUID{}
 	}
-	rows, err := db.pool.Query(ctx, `SELECT id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status, error
+	rows, err := db.pool.Query(ctx, `SELECT id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status, error, received_at
 		FROM webhook_deliveries WHERE merchant_id = $1 AND status = 'received' AND id <> ALL ($3)
 		ORDER BY received_at, id LIMIT $2`, merchantID, limit, skip)
 	if err != nil {
@@ -79,7 +79,7 @@ func (db *DB) ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, 
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookDelivery, error) {
 		d := core.WebhookDelivery{MerchantID: merchantID}
-		return d, r.Scan(&d.ID, &d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error)
+		return d, r.Scan(&d.ID, &d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error, &d.ReceivedAt)
 	})
 }
 
