@@ -386,18 +386,20 @@ func TestSweeperRecordsExpiryAndMissedCrossingsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	soon := time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	expiring := h.CreateList(t, m, map[string]any{"name": "expiring", "expires_at": soon})
+	ends := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	expiring := h.CreateList(t, m, map[string]any{"name": "expiring", "expires_at": ends.Format(time.RFC3339Nano)})
+	h.App.Sweeper.SetClock(func() time.Time { return ends.Add(-time.Millisecond) })
 	sweep()
 	if n := events(expiring, "list.expired"); n != 0 {
 		t.Fatalf("expired before its time: %d events", n)
 	}
-	time.Sleep(800 * time.Millisecond)
+	h.App.Sweeper.SetClock(func() time.Time { return ends })
 	sweep()
 	sweep()
 	if n := events(expiring, "list.expired"); n != 1 {
 		t.Fatalf("%d list.expired events after two sweeps, want 1", n)
 	}
+	h.App.Sweeper.SetClock(nil)
 	// A new expiry that passes again is a new crossing.
 	h.Admin(t, m, "PATCH", "/api/v1/lists/"+expiring, map[string]any{"expires_at": time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)})
 	sweep()

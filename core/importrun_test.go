@@ -269,7 +269,7 @@ func (f *fakeSweepStore) FailStaleImports(_ context.Context, statuses []core.Imp
 	return 0, f.staleErr
 }
 
-func (f *fakeSweepStore) RecordExpirations(context.Context) (int64, error) {
+func (f *fakeSweepStore) RecordExpirations(context.Context, time.Time) (int64, error) {
 	f.expirations++
 	return 1, nil
 }

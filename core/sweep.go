@@ -57,9 +57,6 @@ type WebhookDelivery struct {
 	Compliance bool
 	Status     string
 	Error      string
-	// ReceivedAt is when the gateway stored it (read with the worker's batches, for the
-	// receive→apply delay operators watch).
-	ReceivedAt time.Time
 }
 
 // WebhookRef names a stored platform webhook delivery.
@@ -80,9 +77,9 @@ type SweepStore interface {
 	// FailStaleImports fails the imports in one of statuses that were created before before, with
 	// message, deletes their stored files and returns how many it failed.
 	FailStaleImports(ctx context.Context, statuses []ImportStatus, before time.Time, message string) (int64, error)
-	// RecordExpirations records one list.expired event for every list whose expiry has passed and
-	// was not recorded yet, and returns how many.
-	RecordExpirations(ctx context.Context) (int64, error)
+	// RecordExpirations records one list.expired event for every list whose expiry has passed at
+	// now and was not recorded yet, and returns how many.
+	RecordExpirations(ctx context.Context, now time.Time) (int64, error)
 	// ListsPastAStockCrossing returns lists whose available count is below their stock state (a
 	// crossing that two racing allocations both missed), at most limit.
 	ListsPastAStockCrossing(ctx context.Context, limit int) ([]ListRef, error)
@@ -118,17 +115,17 @@ type Sweeper struct {
 	store SweepStore
 	queue TaskQueue
 	log   *slog.Logger
-	now   func() time.Time
+	Clock
 }
 
 // NewSweeper returns the sweeper.
 func NewSweeper(store SweepStore, queue TaskQueue, log *slog.Logger) *Sweeper {
-	return &Sweeper{store: store, queue: queue, log: log, now: time.Now}
+	return &Sweeper{store: store, queue: queue, log: log}
 }
 
 // Sweep runs one round of upkeep. It carries on past a failing step and returns every failure.
 func (s *Sweeper) Sweep(ctx context.Context) error {
-	now := s.now().UTC()
+	now := s.Now().UTC()
 	var errs []error
 	for _, stale := range []struct {
 		statuses []ImportStatus
@@ -233,7 +230,7 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			"webhooks", len(webhooks), "pushes", len(pushes))
 	}
 
-	if n, err := s.store.RecordExpirations(ctx); err != nil {
+	if n, err := s.store.RecordExpirations(ctx, now); err != nil {
 		errs = append(errs, err)
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "sweep: recorded list expirations", "count", n)

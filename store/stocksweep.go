@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,13 +13,13 @@ import (
 // RecordExpirations implements core.SweepStore in one statement: the guarded UPDATE marks each
 // newly expired list once (a changed expiry clears the mark, see UpdateList), and its RETURNING
 // rows become the events, so two sweepers never record one expiry twice.
-func (db *DB) RecordExpirations(ctx context.Context) (int64, error) {
+func (db *DB) RecordExpirations(ctx context.Context, now time.Time) (int64, error) {
 	tag, err := db.pool.Exec(ctx, `WITH expired AS (
-			UPDATE code_lists SET expired_event_at = now()
-			WHERE expires_at <= now() AND expired_event_at IS NULL
+			UPDATE code_lists SET expired_event_at = $2
+			WHERE expires_at <= $2 AND expired_event_at IS NULL
 			RETURNING merchant_id, id, expires_at)
 		INSERT INTO domain_events (merchant_id, type, list_id, payload)
-		SELECT merchant_id, $1, id, jsonb_build_object('list_id', id, 'expires_at', expires_at) FROM expired`, EventListExpired)
+		SELECT merchant_id, $1, id, jsonb_build_object('list_id', id, 'expires_at', expires_at) FROM expired`, EventListExpired, now)
 	if err != nil {
 		return 0, fmt.Errorf("db: record expirations: %w", err)
 	}
