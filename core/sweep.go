@@ -57,6 +57,9 @@ type WebhookDelivery struct {
 	Compliance bool
 	Status     string
 	Error      string
+	// ReceivedAt is when the gateway stored it (read with the worker's batches, for the
+	// receive→apply delay operators watch).
+	ReceivedAt time.Time
 }
 
 // WebhookRef names a stored platform webhook delivery.
