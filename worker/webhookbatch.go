@@ -29,9 +29,14 @@ type WebhookBatchRunner interface {
 }
 
 // webhookMarkTTL bounds how long a mark stays up without a task reading after it: a mark whose
-// task was never queued (a process that stopped between the two) holds back new tasks this long
-// at most; the sweeper queues one for deliveries older than core.StallAfter in any case.
-const webhookMarkTTL = time.Minute
+// task was never queued (a process that stopped between the two) or was lost (a Redis master
+// failed before its replica had the task, or the task holding the merchant's lock failed on a
+// Redis that was failing over) holds back new tasks this long at most; the sweeper queues one
+// for deliveries older than core.StallAfter in any case. A running batch lowers the mark before
+// each read, so the mark outlives it only while a queued task waits for a worker: then the next
+// delivery after ten seconds queues one more task, which finds the merchant's lock taken or
+// nothing to read.
+const webhookMarkTTL = 10 * time.Second
 
 // webhookMarkKey is the merchant's webhook mark (core.WebhookSignals), hash-tagged by merchant.
 func webhookMarkKey(merchantID uuid.UUID) string {
