@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coupongate/coupongate/core"
 )
 
 // DefaultFCMBaseURL is Firebase Cloud Messaging's API root.
@@ -224,6 +226,9 @@ type PushSender struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
+
+	// Clock is when the sender caches a token until and checks it against (SetClock in tests).
+	core.Clock
 }
 
 // NewPushSender parses the settings' service account and returns a sender. It does not call
@@ -266,7 +271,7 @@ func (p *PushSender) accessToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	p.mu.Lock()
-	p.token, p.expires = tok, time.Now().Add(ttl)
+	p.token, p.expires = tok, p.Now().Add(ttl)
 	p.mu.Unlock()
 	return tok, nil
 }
@@ -274,7 +279,7 @@ func (p *PushSender) accessToken(ctx context.Context) (string, error) {
 func (p *PushSender) cached() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.token != "" && time.Now().Before(p.expires) {
+	if p.token != "" && p.Now().Before(p.expires) {
 		return p.token
 	}
 	return ""

@@ -228,6 +228,8 @@ func TestPushRefreshesTheToken(t *testing.T) {
 		fcm := messagingfake.NewFCM(t)
 		fcm.SetTokenLifetime(2 * time.Second) // cached for half of it
 		p, _ := messaging.NewPushSender(fcm.Settings())
+		start := time.Now()
+		p.SetClock(func() time.Time { return start })
 		for range 3 {
 			if _, err := p.Send(context.Background(), "dev-1", "a", "b", nil); err != nil {
 				t.Fatal(err)
@@ -236,7 +238,14 @@ func TestPushRefreshesTheToken(t *testing.T) {
 		if fcm.Tokens() != 1 {
 			t.Fatalf("%d tokens minted, want 1", fcm.Tokens())
 		}
-		time.Sleep(1100 * time.Millisecond)
+		p.SetClock(func() time.Time { return start.Add(900 * time.Millisecond) }) // within the cached half
+		if _, err := p.Send(context.Background(), "dev-1", "a", "b", nil); err != nil {
+			t.Fatal(err)
+		}
+		if fcm.Tokens() != 1 {
+			t.Fatalf("%d tokens minted before the cache expired, want 1", fcm.Tokens())
+		}
+		p.SetClock(func() time.Time { return start.Add(1100 * time.Millisecond) })
 		if _, err := p.Send(context.Background(), "dev-1", "a", "b", nil); err != nil {
 			t.Fatal(err)
 		}
