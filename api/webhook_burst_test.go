@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/apptest"
@@ -65,9 +64,8 @@ func TestShopifyWebhookBurstIsApplied(t *testing.T) {
 		}
 		close(next)
 		wg.Wait()
-		time.Sleep(50 * time.Millisecond) // a quiet moment: the batch holding the merchant ends
+		waitDeliveries(t, h, m.ID) // a quiet moment: the wave is applied, the batch holding the merchant ends
 	}
-	waitDeliveries(t, h, m.ID)
 
 	var once, uses, stored int
 	if err := h.App.DB.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE uses = 1), coalesce(sum(uses), 0),

@@ -76,7 +76,7 @@ type Config struct {
 	// MaxFailures is the woocommerce_max_webhook_delivery_failures filter (default 5): a failed
 	// delivery when the failure count is already above it disables the webhook.
 	MaxFailures int
-	// Now is the store's clock (default time.Now): dates, OAuth timestamps.
+	// Now is the store's clock (default time.Now): dates, OAuth timestamps, rate-limit windows.
 	Now func() time.Time
 	// RateLimit, when set, limits REST requests (see SetRateLimit).
 	RateLimit RateLimit
@@ -264,7 +264,7 @@ func (f *Fake) rateLimitedLocked() *failure {
 	if l.Requests <= 0 || l.Window <= 0 {
 		return nil
 	}
-	now := time.Now()
+	now := f.cfg.Now()
 	if f.window.IsZero() || now.Sub(f.window) >= l.Window {
 		f.window, f.inWindow, f.windowBusy = now, 0, false
 	}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,16 +271,15 @@ func TestFailNext(t *testing.T) {
 // TestRateLimit: past the limit in a window, requests answer 429 with the whole seconds left in
 // the window; the next window serves again; Throttled counts the 429s of each window.
 func TestRateLimit(t *testing.T) {
-	f := New(t, Config{TLS: true})
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	f := New(t, Config{TLS: true, Now: func() time.Time { return *now.Load() }})
 	const window = 300 * time.Millisecond
 	f.SetRateLimit(RateLimit{Requests: 2, Window: window})
-	var windowEnd time.Time
 	for i := range 2 {
 		if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 200 {
 			t.Fatalf("request %d within the limit: %d %s", i, a.status, a.raw)
-		}
-		if i == 0 {
-			windowEnd = time.Now().Add(window) // the window began before the first answer
 		}
 	}
 	for range 2 {
@@ -291,7 +291,13 @@ func TestRateLimit(t *testing.T) {
 	if got := f.Throttled(); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("throttled %v, want [2]", got)
 	}
-	time.Sleep(time.Until(windowEnd))
+	almost := start.Add(window - time.Millisecond)
+	now.Store(&almost)
+	if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 429 {
+		t.Fatalf("a moment before the window ends: %d %s", a.status, a.raw)
+	}
+	next := start.Add(window)
+	now.Store(&next)
 	if a := admin(t, f, "GET", "/coupons", nil, nil); a.status != 200 {
 		t.Fatalf("the next window: %d %s", a.status, a.raw)
 	}
@@ -301,8 +307,8 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("without a limit: %d %s", a.status, a.raw)
 		}
 	}
-	if got := f.Throttled(); len(got) != 1 || f.Requests() != 10 {
-		t.Fatalf("throttled %v, %d requests", got, f.Requests())
+	if got := f.Throttled(); len(got) != 1 || got[0] != 3 || f.Requests() != 11 {
+		t.Fatalf("throttled %v, %d requests; want [3] of 11", got, f.Requests())
 	}
 }
 
