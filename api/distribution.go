@@ -52,6 +52,7 @@ func (h *handlers) allocate(c *gin.Context) {
 	a, err := h.Allocator.Allocate(c, merchantID(c), listID, core.AllocationRequest{
 		Recipient: req.Recipient.toCore(), Campaign: req.Campaign, Channel: req.Channel, Actor: actor(c),
 	})
+	h.observeAllocation(a.Reused, err)
 	if err != nil {
 		fail(c, err)
 		return
@@ -98,6 +99,7 @@ func (h *handlers) validate(c *gin.Context) {
 	v, err := h.Validator.Validate(c, merchantID(c), core.ValidationRequest{
 		Code: req.Code, Customer: req.Customer.toCore(), Reserve: req.Reserve, Client: c.ClientIP(), Actor: actor(c),
 	})
+	h.observeValidation(v.Reason, err)
 	if err != nil {
 		fail(c, err)
 		return

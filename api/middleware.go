@@ -44,11 +44,15 @@ func requestID() gin.HandlerFunc {
 }
 
 // accessLog logs one line per request: method, route, status, duration. Never bodies, keys or codes.
-func accessLog(log *slog.Logger) gin.HandlerFunc {
+// The observer, when there is one, is told of the same request with the same duration.
+func accessLog(log *slog.Logger, obs Observer) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
 		status := c.Writer.Status()
+		if obs != nil {
+			obs.ObserveRequest(c.FullPath(), c.Request.Method, status, time.Since(start))
+		}
 		level := slog.LevelDebug
 		if status >= 500 {
 			level = slog.LevelWarn

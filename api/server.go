@@ -63,6 +63,12 @@ type Deps struct {
 	RedeemLinks *core.RedeemLinks
 	// Scanner marks codes used in the shop (/app/scan, a staff PIN on the redeem page).
 	Scanner *core.Scanner
+	// Observer is told of requests, allocations, validations and webhook intake (the operators'
+	// metrics); optional.
+	Observer Observer
+	// Trace, when set, is the first middleware of every request (a trace span per request; see
+	// internal/tracing); optional.
+	Trace gin.HandlerFunc
 }
 
 // handlers carries the dependencies of the route handlers.
@@ -76,6 +82,12 @@ type handlers struct {
 // request passes (renderErrors outside recovery, so that a panic is answered in the error shape)
 // and the answers to unknown paths and methods.
 func newEngine(cfg config.Config, log *slog.Logger) *gin.Engine {
+	return newObservedEngine(cfg, log, nil, nil)
+}
+
+// newObservedEngine is newEngine with an observer beside the access log and, when trace is set,
+// the trace middleware before everything else (so the request id and the logs are inside the span).
+func newObservedEngine(cfg config.Config, log *slog.Logger, obs Observer, trace gin.HandlerFunc) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true
@@ -91,7 +103,10 @@ func newEngine(cfg config.Config, log *slog.Logger) *gin.Engine {
 		log.Warn("TRUSTED_PROXIES ignored", "err", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(requestID(), accessLog(log), renderErrors(log), recovery, unescapeParams)
+	if trace != nil {
+		r.Use(trace)
+	}
+	r.Use(requestID(), accessLog(log, obs), renderErrors(log), recovery, unescapeParams)
 	r.NoRoute(func(c *gin.Context) { fail(c, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) { fail(c, &methodNotAllowed{method: c.Request.Method}) })
 	return r
@@ -99,7 +114,7 @@ func newEngine(cfg config.Config, log *slog.Logger) *gin.Engine {
 
 // NewRouter builds the gateway's routes.
 func NewRouter(d Deps) http.Handler {
-	r := newEngine(d.Config, d.Log)
+	r := newObservedEngine(d.Config, d.Log, d.Observer, d.Trace)
 	h := &handlers{Deps: d}
 	// A body must arrive within BODY_READ_TIMEOUT; an upload within UPLOAD_READ_TIMEOUT, and only
 	// MAX_CONCURRENT_UPLOADS at once.

@@ -31,6 +31,7 @@ func (h *handlers) shopifyWebhook(c *gin.Context) {
 		return
 	}
 	status, err := h.ShopifyWebhooks.Receive(c, c.Request.Header, body)
+	h.observeWebhook("shopify", status, err)
 	if err != nil {
 		fail(c, err)
 		return

@@ -135,6 +135,7 @@ func (h *handlers) wooWebhook(c *gin.Context) {
 		return
 	}
 	status, err := h.WooCommerceWebhooks.Receive(c, c.Param("connection_id"), c.Request.Header, body)
+	h.observeWebhook("woocommerce", status, err)
 	if err != nil {
 		fail(c, err)
 		return

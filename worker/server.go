@@ -9,6 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -108,6 +113,9 @@ type Deps struct {
 	DispatchEvery time.Duration
 	// ReconcileEvery is how often every connection's orders are reconciled (default 15 minutes).
 	ReconcileEvery time.Duration
+	// Tracer, when set, makes a span of every task, continuing the trace its headers carry
+	// (optional: nil when tracing is off).
+	Tracer trace.Tracer
 }
 
 // TaskIDFrom returns the asynq task id carried by ctx, for logs.
@@ -119,6 +127,9 @@ func TaskIDFrom(ctx context.Context) string {
 // NewMux routes task types to handlers, with logging around each task.
 func NewMux(d Deps) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	if d.Tracer != nil {
+		mux.Use(traceTasks(d.Tracer))
+	}
 	mux.Use(logTasks(d.Log))
 	mux.HandleFunc(TypeImportRun, func(ctx context.Context, t *asynq.Task) error {
 		var p ImportPayload
@@ -255,6 +266,29 @@ func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
 			}
 			log.Log(ctx, level, "task done", attrs...)
 			return nil
+		})
+	}
+}
+
+// traceTasks makes a consumer span of each task, named by its type, child of the span whose
+// traceparent the task's headers carry (the request or task that queued it), or a new trace.
+func traceTasks(tracer trace.Tracer) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			if h := t.Headers(); len(h) > 0 {
+				ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(h))
+			}
+			retry, _ := asynq.GetRetryCount(ctx)
+			queue, _ := asynq.GetQueueName(ctx)
+			ctx, span := tracer.Start(ctx, t.Type(), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+				attribute.String("messaging.system", "asynq"), attribute.String("messaging.destination.name", queue),
+				attribute.String("coupongate.task.type", t.Type()), attribute.Int("coupongate.task.retry", retry)))
+			err := next.ProcessTask(ctx, t)
+			if err != nil {
+				span.SetStatus(codes.Error, "task failed")
+			}
+			span.End()
+			return err
 		})
 	}
 }

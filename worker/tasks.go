@@ -14,6 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -108,6 +111,9 @@ func NewQueue(opt asynq.RedisConnOpt) *Queue {
 	rdb, _ := opt.MakeRedisClient().(redis.UniversalClient)
 	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), rdb: rdb}
 }
+
+// Inspector is the queue's asynq inspector (the operators' queue metrics read it).
+func (q *Queue) Inspector() *asynq.Inspector { return q.inspector }
 
 // Close closes the Redis connections.
 func (q *Queue) Close() error {
@@ -235,8 +241,9 @@ func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id, queue 
 		return err
 	}
 	opts = append(opts, asynq.TaskID(id), asynq.Queue(queue))
+	task := newTask(ctx, typ, b)
 	for attempt := 0; ; attempt++ {
-		_, err = q.client.EnqueueContext(ctx, asynq.NewTask(typ, b), opts...)
+		_, err = q.client.EnqueueContext(ctx, task, opts...)
 		if errors.Is(err, asynq.ErrDuplicateTask) {
 			return nil
 		}
@@ -251,6 +258,18 @@ func (q *Queue) enqueue(ctx context.Context, typ string, payload any, id, queue 
 			return fmt.Errorf("enqueue %s: delete the archived task: %w", id, derr)
 		}
 	}
+}
+
+// newTask is a task of typ with payload; when ctx carries a trace (tracing is on and a request
+// or a task is being traced), the task's headers carry its W3C traceparent, so that the worker's
+// span of the task continues the trace (traceTasks).
+func newTask(ctx context.Context, typ string, payload []byte) *asynq.Task {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return asynq.NewTask(typ, payload)
+	}
+	h := map[string]string{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(h))
+	return asynq.NewTaskWithHeaders(typ, payload, h)
 }
 
 // decode reads a payload; one that cannot be read will never work, so it is not retried.

@@ -19,12 +19,18 @@ func main() { app.Main("gateway", run) }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("gateway starting", cfg.Fields()...)
+	stopTracing, err := app.StartTracing(ctx, cfg, "gateway", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	app.ServeDebug(ctx, cfg.DebugAddr, log)
+	a.ServeMetrics(ctx, "gateway")
 	// The gateway serves without Redis (health says so); one line says it is unreachable, then
 	// quiet retries until it answers.
 	go func() { _ = a.AwaitRedis(ctx) }()

@@ -15,12 +15,18 @@ func main() { app.Main("worker", run) }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("worker starting", cfg.Fields()...)
+	stopTracing, err := app.StartTracing(ctx, cfg, "worker", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	app.ServeDebug(ctx, cfg.DebugAddr, log)
+	a.ServeMetrics(ctx, "worker")
 	// Start serving tasks only once Redis answers: one line says it does not, then quiet retries.
 	if err := a.AwaitRedis(ctx); err != nil {
 		log.Info("worker stopped before redis answered")

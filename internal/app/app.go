@@ -23,7 +23,9 @@ import (
 	"github.com/coupongate/coupongate/integrations/outbound"
 	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/integrations/woocommerce"
+	"github.com/coupongate/coupongate/internal/metrics"
 	"github.com/coupongate/coupongate/internal/netguard"
+	"github.com/coupongate/coupongate/internal/tracing"
 	"github.com/coupongate/coupongate/store"
 	"github.com/coupongate/coupongate/store/redisstore"
 	"github.com/coupongate/coupongate/worker"
@@ -136,6 +138,10 @@ type App struct {
 	RedeemLinks *core.RedeemLinks
 	// Scanner marks codes used in the shop.
 	Scanner *core.Scanner
+	// Metrics are what operators watch (ServeMetrics serves them); Tracing says OpenTelemetry
+	// traces are on (OTEL_EXPORTER_OTLP_ENDPOINT, started by tracing.Start in the process's main).
+	Metrics *metrics.Metrics
+	Tracing bool
 }
 
 // Open prepares the database (creating and migrating it when needed) and wires everything.
@@ -176,8 +182,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, fmt.Errorf("REDIS_URL: unsupported redis connection")
 	}
 	q := worker.NewQueue(redisOpt)
+	m := metrics.New()
 	a := &App{
-		Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: q,
+		Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: q, Metrics: m, Tracing: cfg.OTelEndpoint != "",
 		Merchants: core.NewMerchants(db),
 		Lists:     core.NewLists(db),
 		Codes:     core.NewCodes(db, db),
@@ -188,28 +195,34 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Sweeper:   core.NewSweeper(db, q, log),
 		Allocator: core.NewAllocator(db, redisstore.NewCursor(rdb), log),
 		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute).WithLogger(log), cfg.HoldDuration, log),
-		Redeemer:  core.NewRedeemer(db, db),
+		Redeemer:  core.NewRedeemer(db, countedRedemptions{db, m}),
 		Recipient: core.NewRecipientView(db, db, db),
 	}
 	a.ShopifyIntake = shopify.NewIntake(db, q, log, cfg.ShopifyAPISecret)
 	a.ShopifyWebhooks = shopify.NewProcessor(db, a.Redeemer, log)
 	shopifyApp := ShopifyApp(cfg)
+	if a.Tracing {
+		shopifyApp.HTTP = tracing.Client(&http.Client{Timeout: 30 * time.Second})
+	}
 	a.ShopifyInstaller = shopify.NewInstaller(shopifyApp, db, cfg.AppURL, log)
-	a.ShopifyPusher = shopify.NewPusher(shopifyApp, db, log)
+	a.ShopifyPusher = shopify.NewPusher(shopifyApp, countedPushes{db, m, shopify.Platform}, log)
 	a.ShopifyReconciler = shopify.NewReconciler(shopifyApp, db, q, a.Redeemer, log)
 	// Every connection to a host a merchant supplied (a WooCommerce store, an SMTP server, a
 	// service account's token_uri) is dialed through one guard, which refuses non-public
 	// addresses at connect time unless ALLOW_PRIVATE_NETWORKS (webhook endpoints: below).
 	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}
 	wooHTTP := guard.Client(30 * time.Second)
+	if a.Tracing {
+		wooHTTP = tracing.Client(wooHTTP)
+	}
 	a.WooCommerce = woocommerce.NewConnector(db, q, cfg.AppURL, cfg.AppSecret, log)
 	a.WooCommerce.AllowPrivate = cfg.AllowPrivateNetworks
 	a.WooCommerce.HTTP = wooHTTP
 	a.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	a.WooCommerceWebhooks = woocommerce.NewProcessor(db, a.Redeemer, log)
 	a.WebhookBatches = core.NewWebhookBatches(db, q, map[string]core.WebhookPlanner{
-		shopify.Platform: a.ShopifyWebhooks, woocommerce.Platform: a.WooCommerceWebhooks}, log)
-	a.WooCommercePusher = woocommerce.NewPusher(db, log)
+		shopify.Platform: a.ShopifyWebhooks, woocommerce.Platform: a.WooCommerceWebhooks}, log).Observe(webhookObserver{m})
+	a.WooCommercePusher = woocommerce.NewPusher(countedPushes{db, m, woocommerce.Platform}, log)
 	a.WooCommercePusher.HTTP = wooHTTP
 	a.WooCommerceReconciler = woocommerce.NewReconciler(db, q, a.Redeemer, log)
 	a.WooCommerceReconciler.HTTP = wooHTTP
@@ -230,14 +243,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Jobs = core.NewDeliveryJobs(a.Deliveries, db, q, log)
 	a.Jobs.Positions = redisstore.NewCursor(rdb)
 	a.Sender = newChannelSender(db, cfg.TwilioAPIURL, cfg.FCMAPIURL, guard)
+	if a.Tracing {
+		a.Sender.trace()
+	}
 	a.Channels.UseTester(a.Sender)
-	a.Sends = core.NewDeliverySender(db, db, a.Sender, log)
+	sender := countedSender{a.Sender, m}
+	a.Sends = core.NewDeliverySender(db, db, sender, log)
 	a.Sends.RedeemLinks = a.RedeemLinks
 	hooks := outbound.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
 	a.Endpoints = core.NewWebhookEndpoints(db, hooks)
 	a.Alerts = core.NewAlertSettings(db)
-	a.Dispatcher = core.NewDispatcher(db, q, a.Sender, log)
-	a.Webhooks = outbound.NewDeliverer(db, hooks.Client(15*time.Second), log)
+	a.Dispatcher = core.NewDispatcher(db, q, sender, log)
+	hooksHTTP := hooks.Client(15 * time.Second)
+	if a.Tracing {
+		hooksHTTP = tracing.Client(hooksHTTP)
+	}
+	a.Webhooks = outbound.NewDeliverer(db, hooksHTTP, log)
 	// Pushes and waiting deliveries follow their lists: codes added by imports and batches,
 	// codes removed.
 	listeners := core.Listeners{a.Connections, a.Deliveries}
@@ -293,6 +314,7 @@ func (a *App) Router() http.Handler {
 		WooCommerce: a.WooCommerce, WooCommerceWebhooks: a.WooCommerceIntake,
 		Channels: a.Channels, Templates: a.Templates, Deliveries: a.Deliveries, DeliveryJobs: a.Jobs, Endpoints: a.Endpoints, Alerts: a.Alerts,
 		ShopRoutes: a.DB, Users: a.Users, RedeemLinks: a.RedeemLinks, Scanner: a.Scanner,
+		Observer: a.Metrics, Trace: a.traceMiddleware(),
 	})
 }
 
@@ -318,6 +340,6 @@ func (a *App) WorkerDeps() worker.Deps {
 		WebhookBatches: a.WebhookBatches, ConnectFinisher: a.WooCommerce,
 		Pushes: byPlatform, Reconciler: byPlatform, Disconnector: byPlatform,
 		Sends: a.Sends, Resumes: a.Deliveries, Jobs: a.Jobs, Events: a.Dispatcher, Webhooks: a.Webhooks,
-		ReconcileEvery: a.Config.ReconcileInterval,
+		ReconcileEvery: a.Config.ReconcileInterval, Tracer: a.tracer(),
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/messaging"
 	"github.com/coupongate/coupongate/internal/netguard"
+	"github.com/coupongate/coupongate/internal/tracing"
 )
 
 // channelSender sends core messages through the merchant's configured channel: SMTP with a
@@ -31,6 +33,8 @@ type channelSender struct {
 	pushHTTP *http.Client
 	// TLSConfig trusts a test SMTP server's certificate (nil: the system roots).
 	TLSConfig *tls.Config
+	// traced makes a span of every SMTP send (trace sets it with the HTTP clients' spans).
+	traced bool
 
 	// One client per merchant and channel, replaced (and closed) when the settings change.
 	mu      sync.Mutex
@@ -83,6 +87,17 @@ type cachedPusher struct {
 func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string, guard netguard.Guard) *channelSender {
 	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL, guard: guard, pushHTTP: guard.Client(30 * time.Second),
 		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher), configs: make(map[string]cachedConfig)}
+}
+
+// trace makes spans of the provider calls: Twilio's and FCM's requests (and the service
+// accounts' token requests) through tracing.Transport, and SMTP sends.
+func (s *channelSender) trace() {
+	s.traced = true
+	if s.http == nil {
+		s.http = &http.Client{Timeout: 30 * time.Second} // SendSMS's own default
+	}
+	s.http = tracing.Client(s.http)
+	s.pushHTTP = tracing.Client(s.pushHTTP)
 }
 
 // permanent marks a provider error that will not heal.
@@ -138,7 +153,9 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 			m = s.newMailer(c)
 			defer func() { _ = m.Close() }()
 		}
-		err := m.Send(ctx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
+		sendCtx, end := tracing.Span(ctx, s.traced, "smtp send", attribute.String("server.address", c.Host))
+		err := m.Send(sendCtx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
+		end(err)
 		if err != nil {
 			return "", classify(err)
 		}

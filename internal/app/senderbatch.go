@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/integrations/messaging"
+	"github.com/coupongate/coupongate/internal/tracing"
 )
 
 // A batch keeps this many requests in flight with Twilio and with FCM. Twilio queues what an
@@ -74,7 +76,9 @@ func (s *channelSender) sendEmails(ctx context.Context, merchantID uuid.UUID, cf
 		m := msgs[i]
 		emails[k] = messaging.Email{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, MessageID: m.MessageID}
 	}
-	errs := s.mailer(merchantID, settingsKey(cfg.Secret), c).SendBatch(ctx, emails)
+	sendCtx, end := tracing.Span(ctx, s.traced, "smtp send batch", attribute.String("server.address", c.Host), attribute.Int("messages", len(emails)))
+	errs := s.mailer(merchantID, settingsKey(cfg.Secret), c).SendBatch(sendCtx, emails)
+	end(nil)
 	for k, i := range idx {
 		if errs[k] != nil {
 			out[i].Err = classify(errs[k])

@@ -1,0 +1,190 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/shopify"
+	"github.com/coupongate/coupongate/integrations/woocommerce"
+	"github.com/coupongate/coupongate/internal/metrics"
+	"github.com/coupongate/coupongate/internal/tracing"
+	"github.com/coupongate/coupongate/store"
+)
+
+// ServeMetrics serves the process's GET /metrics on METRICS_ADDR (MetricsAddrFor(process)) until
+// ctx ends, with the collectors that read on each scrape: the PostgreSQL pool's use and, in the
+// worker, asynq's queues and the platforms' webhook backlog. It answers the address it listens
+// on, "" when METRICS_ADDR is off. An address that cannot be bound (another process of the
+// machine has it) is logged once and the process runs without metrics: they are not worth
+// refusing traffic for.
+func (a *App) ServeMetrics(ctx context.Context, process string) string {
+	a.Metrics.Register(metrics.NewPoolCollector(a.DB.Pool()))
+	if process == "worker" {
+		a.Metrics.Register(metrics.NewQueueCollector(a.Queue.Inspector()))
+		a.Metrics.Register(metrics.NewBacklogCollector(a.webhookBacklogs, shopify.Platform, woocommerce.Platform))
+	}
+	addr := a.Config.MetricsAddrFor(process)
+	if addr == "" {
+		a.Log.Info("metrics off (METRICS_ADDR=off)")
+		return ""
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		a.Log.Warn("metrics not served: METRICS_ADDR cannot be bound", "addr", addr, "err", err)
+		return ""
+	}
+	a.Metrics.Serve(ctx, ln, a.Log)
+	a.Log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return ln.Addr().String()
+}
+
+// webhookBacklogs reads the platforms' webhook backlogs for the backlog collector.
+func (a *App) webhookBacklogs(ctx context.Context) ([]metrics.Backlog, error) {
+	bs, err := a.DB.WebhookBacklogs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metrics.Backlog, len(bs))
+	for i, b := range bs {
+		out[i] = metrics.Backlog{Platform: b.Platform, Count: b.Count, Oldest: b.Oldest}
+	}
+	return out, nil
+}
+
+// countedRedemptions counts the uses ApplyOrder counts (outcome redeemed), by the event's
+// platform and channel.
+type countedRedemptions struct {
+	core.RedemptionStore
+	m *metrics.Metrics
+}
+
+// ApplyOrder implements core.RedemptionStore.
+func (r countedRedemptions) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
+	out, err := r.RedemptionStore.ApplyOrder(ctx, merchantID, ev, f)
+	if err == nil && out.Outcome == core.OutcomeRedeemed {
+		r.m.Redemption(platformLabel(ev.Platform), channelLabel(ev.EventChannel()))
+	}
+	return out, err
+}
+
+// platformLabel keeps a label's platforms to the known ones: the neutral API's platform is the
+// merchant's own word, so anything else is "other".
+func platformLabel(p string) string {
+	switch p {
+	case shopify.Platform, woocommerce.Platform, "custom":
+		return p
+	}
+	return "other"
+}
+
+// channelLabel keeps a label's channels to the timeline's known ones.
+func channelLabel(c string) string {
+	switch c {
+	case shopify.Platform, woocommerce.Platform, "custom", "manual", "in_store":
+		return c
+	}
+	return "other"
+}
+
+// countedPushes counts the outcomes a platform's pusher records.
+type countedPushes struct {
+	*store.DB
+	m        *metrics.Metrics
+	platform string
+}
+
+// FinishPushCodes implements the pushers' PushStore.
+func (p countedPushes) FinishPushCodes(ctx context.Context, ref core.PushRef, outcomes []core.PushOutcome) error {
+	err := p.DB.FinishPushCodes(ctx, ref, outcomes)
+	if err == nil {
+		pushed := 0
+		for _, o := range outcomes {
+			if o.Pushed {
+				pushed++
+			}
+		}
+		p.m.PushedCodes(p.platform, pushed, len(outcomes)-pushed)
+	}
+	return err
+}
+
+// countedSender counts the messages handed to the providers, by channel and result.
+type countedSender struct {
+	*channelSender
+	m *metrics.Metrics
+}
+
+// Send implements core.MessageSender.
+func (s countedSender) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
+	id, err := s.channelSender.Send(ctx, merchantID, msg)
+	s.m.Message(string(msg.Channel), err == nil)
+	return id, err
+}
+
+// SendBatch implements core.BatchMessageSender.
+func (s countedSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs []core.Message) []core.SendResult {
+	out := s.channelSender.SendBatch(ctx, merchantID, msgs)
+	for i, r := range out {
+		s.m.Message(string(msgs[i].Channel), r.Err == nil)
+	}
+	return out
+}
+
+// webhookObserver tells the metrics of each delivery the worker applied: the delay since it was
+// received, and the order events applied in its batch by status.
+type webhookObserver struct{ m *metrics.Metrics }
+
+// WebhookApplied implements core.WebhookObserver.
+func (o webhookObserver) WebhookApplied(d core.WebhookDelivery, batched []core.OrderEvent) {
+	platform := platformLabel(d.Platform)
+	o.m.WebhookApplied(platform, d.ReceivedAt)
+	for _, ev := range batched {
+		o.m.WebhookOrderEvents(platform, string(ev.Status), 1)
+	}
+}
+
+// traceMiddleware is the gateway's span per request when tracing is on, else nil.
+func (a *App) traceMiddleware() gin.HandlerFunc {
+	if !a.Tracing {
+		return nil
+	}
+	return tracing.Middleware()
+}
+
+// tracer is the worker's tracer when tracing is on, else nil (no span per task).
+func (a *App) tracer() trace.Tracer {
+	if !a.Tracing {
+		return nil
+	}
+	return tracing.Tracer()
+}
+
+// StartTracing starts OpenTelemetry traces for process when OTEL_EXPORTER_OTLP_ENDPOINT is set
+// (see internal/tracing); the returned function flushes the spans still buffered, within five
+// seconds, when the process stops. Unset, it creates nothing.
+func StartTracing(ctx context.Context, cfg config.Config, process string, log *slog.Logger) (stop func(), err error) {
+	on, shutdown, err := tracing.Start(ctx, cfg, process)
+	if err != nil {
+		return nil, err
+	}
+	if !on {
+		return func() {}, nil
+	}
+	log.Info("tracing on", "otel_endpoint", cfg.OTelEndpoint, "protocol", cmp.Or(cfg.OTelProtocol, "http/protobuf"))
+	return func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "err", err)
+		}
+	}, nil
+}
