@@ -118,3 +118,34 @@ func scrape(t *testing.T, reg *prometheus.Registry) string {
 	}
 	return rec.Body.String()
 }
+
+// TestWorkerCounters: the worker's counters and the receive→apply histogram move by what they
+// are told, by platform and channel.
+func TestWorkerCounters(t *testing.T) {
+	t.Parallel()
+	m := New()
+	m.WebhookApplied("shopify", time.Now().Add(-3*time.Second))
+	m.WebhookApplied("shopify", time.Now().Add(-20*time.Millisecond))
+	m.WebhookApplied("shopify", time.Time{}) // unknown arrival: not observed
+	m.WebhookOrderEvents("woocommerce", "paid", 3)
+	m.PushedCodes("shopify", 5, 2)
+	m.Message("sms", true)
+	m.Message("sms", false)
+	m.Message("sms", false)
+	body := scrape(t, m.reg)
+	for _, want := range []string{
+		`coupongate_webhook_apply_delay_seconds_count{platform="shopify"} 2`,
+		`coupongate_webhook_apply_delay_seconds_bucket{platform="shopify",le="0.025"} 1`,
+		`coupongate_webhook_apply_delay_seconds_bucket{platform="shopify",le="2.5"} 1`,
+		`coupongate_webhook_apply_delay_seconds_bucket{platform="shopify",le="5"} 2`,
+		`coupongate_webhook_order_events_applied_total{platform="woocommerce",status="paid"} 3`,
+		`coupongate_push_codes_total{platform="shopify",result="pushed"} 5`,
+		`coupongate_push_codes_total{platform="shopify",result="failed"} 2`,
+		`coupongate_messages_total{channel="sms",result="sent"} 1`,
+		`coupongate_messages_total{channel="sms",result="failed"} 2`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("missing %s", want)
+		}
+	}
+}

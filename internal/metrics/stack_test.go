@@ -44,9 +44,14 @@ func TestOperatorsSeeWhatTheGatewayDid(t *testing.T) {
 	}
 	m := h.NewMerchant(t, "Metrics Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Metrics"})
+	var code string
 	allocate := func(email string) int {
-		return h.Admin(t, m, http.MethodPost, "/api/v1/lists/"+listID+"/allocations",
-			map[string]any{"recipient": map[string]any{"email": email}, "campaign": "c1"}).Status
+		r := h.Admin(t, m, http.MethodPost, "/api/v1/lists/"+listID+"/allocations",
+			map[string]any{"recipient": map[string]any{"email": email}, "campaign": "c1"})
+		if r.Status < 300 {
+			code, _ = r.Map(t)["code"].(string)
+		}
+		return r.Status
 	}
 	// An empty list is exhausted; then two codes arrive.
 	if s := allocate("first@example.com"); s != http.StatusConflict {
@@ -74,6 +79,16 @@ func TestOperatorsSeeWhatTheGatewayDid(t *testing.T) {
 	}
 	if s := allocate("ann@example.com"); s != http.StatusOK {
 		t.Fatalf("allocation again for the same recipient: %d", s)
+	}
+	// The code's order is paid, twice (a retry): one use counted. The other code's order comes
+	// from a platform named by the merchant's own word: counted as other.
+	other := map[string]string{"METRIC-CODE-1": "METRIC-CODE-2", "METRIC-CODE-2": "METRIC-CODE-1"}[code]
+	for _, o := range []struct{ platform, code string }{{"custom", code}, {"custom", code}, {"my-till-system", other}} {
+		o := h.Admin(t, m, http.MethodPost, "/api/v1/orders", map[string]any{"platform": o.platform, "shop": "metrics-shop",
+			"order_id": "order-" + o.platform, "status": "paid", "codes": []string{o.code}})
+		if o.Status != http.StatusOK {
+			t.Fatalf("order: %d %s", o.Status, o.Body)
+		}
 	}
 	v := h.Do(t, apptest.Request{Method: http.MethodPost, Path: "/storefront/v1/validate", Storefront: m.StorefrontKey,
 		JSON: map[string]any{"code": "NO-SUCH-CODE"}})
@@ -119,6 +134,8 @@ func TestOperatorsSeeWhatTheGatewayDid(t *testing.T) {
 		{"coupongate_http_requests_total", map[string]string{"route": "/webhooks/shopify", "method": "POST", "status": "401"}, 1},
 		{"coupongate_http_requests_total", map[string]string{"route": "unmatched", "method": "GET", "status": "404"}, 1},
 		{"coupongate_http_request_duration_seconds", map[string]string{"route": allocations, "method": "POST"}, 3},
+		{"coupongate_redemptions_total", map[string]string{"platform": "custom", "channel": "custom"}, 1},
+		{"coupongate_redemptions_total", map[string]string{"platform": "other", "channel": "other"}, 1},
 		{"coupongate_db_pool_max_conns", nil, 16},
 		{"coupongate_queue_up", nil, 1},
 		{"coupongate_webhook_backlog_up", nil, 1},
@@ -137,7 +154,7 @@ func TestOperatorsSeeWhatTheGatewayDid(t *testing.T) {
 		t.Error("the bulk queue's pending tasks are missing")
 	}
 	// No label value names a merchant, a list, a code or an address.
-	forbidden := []string{m.ID, listID, importID, "METRIC-CODE", "NO-SUCH-CODE", "example.com", "not-connected"}
+	forbidden := []string{m.ID, listID, importID, "METRIC-CODE", "NO-SUCH-CODE", "example.com", "not-connected", "my-till", "order-", "metrics-shop"}
 	for name, f := range families {
 		for _, metric := range f.GetMetric() {
 			for _, l := range metric.GetLabel() {
