@@ -22,6 +22,7 @@ func (h *handlers) shopifyWebhook(c *gin.Context) {
 	started := time.Now()
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, shopify.MaxWebhookBytes))
 	if err != nil {
+		h.observeWebhook("shopify", "", core.ErrBodyTooLarge) // refused, whichever the cause
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			fail(c, core.ErrBodyTooLarge)
@@ -30,7 +31,7 @@ func (h *handlers) shopifyWebhook(c *gin.Context) {
 		fail(c, core.Malformed("the request body could not be read"))
 		return
 	}
-	status, err := h.ShopifyWebhooks.Receive(c, c.Request.Header, body)
+	status, err := h.ShopifyWebhooks.Receive(c.Request.Context(), c.Request.Header, body)
 	h.observeWebhook("shopify", status, err)
 	if err != nil {
 		fail(c, err)
