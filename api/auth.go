@@ -122,11 +122,11 @@ func looksLikeJWT(token string) bool {
 func (h *handlers) sessionTokenAuth(c *gin.Context, token string) {
 	claims, err := shopify.VerifySessionToken(token, h.Config.ShopifyAPIKey, h.Config.ShopifyAPISecret, time.Now())
 	if err != nil {
-		h.Log.DebugContext(c, "shopify session token refused", "err", err)
+		h.Log.DebugContext(c.Request.Context(), "shopify session token refused", "err", err)
 		fail(c, errSessionTokenRefused)
 		return
 	}
-	route, found, err := h.ShopRoutes.ShopRoute(c, shopify.Platform, claims.Shop)
+	route, found, err := h.ShopRoutes.ShopRoute(c.Request.Context(), shopify.Platform, claims.Shop)
 	if err != nil {
 		fail(c, err)
 		return
@@ -135,7 +135,7 @@ func (h *handlers) sessionTokenAuth(c *gin.Context, token string) {
 		fail(c, errSessionShopUnknown)
 		return
 	}
-	m, err := h.Merchants.Get(c, route.MerchantID)
+	m, err := h.Merchants.Get(c.Request.Context(), route.MerchantID)
 	if err != nil {
 		if core.IsKind(err, core.KindUnauthorized) {
 			err = errSessionShopUnknown
@@ -175,7 +175,7 @@ func (h *handlers) authenticate(c *gin.Context, cache *keyCache, kind core.KeyKi
 	if ok {
 		return m, actor, nil
 	}
-	a, err := h.Merchants.AuthenticateKey(c, kind, key)
+	a, err := h.Merchants.AuthenticateKey(c.Request.Context(), kind, key)
 	if err != nil {
 		return core.Merchant{}, "", err
 	}

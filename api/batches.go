@@ -64,7 +64,7 @@ func (h *handlers) createBatch(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	b, err := h.Batches.Create(c, merchantID(c), listID, toBatchSpec(req), actor(c))
+	b, err := h.Batches.Create(c.Request.Context(), merchantID(c), listID, toBatchSpec(req), actor(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -77,7 +77,7 @@ func (h *handlers) listBatches(c *gin.Context) {
 	if !ok {
 		return
 	}
-	batches, next, err := h.Batches.List(c, merchantID(c), listID, p)
+	batches, next, err := h.Batches.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -98,7 +98,7 @@ func (h *handlers) exportBatch(c *gin.Context) {
 		return
 	}
 	w := &csvDownload{c: c, filename: fmt.Sprintf("batch-%d.csv", number)}
-	if err := h.Batches.Export(c, merchantID(c), listID, number, w); err != nil {
+	if err := h.Batches.Export(c.Request.Context(), merchantID(c), listID, number, w); err != nil {
 		fail(c, err)
 	}
 }

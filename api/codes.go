@@ -74,7 +74,7 @@ func (h *handlers) searchCodes(c *gin.Context) {
 		}
 		q.State = state
 	}
-	codes, next, err := h.Codes.Search(c, merchantID(c), listID, q)
+	codes, next, err := h.Codes.Search(c.Request.Context(), merchantID(c), listID, q)
 	if err != nil {
 		fail(c, err)
 		return
@@ -91,7 +91,7 @@ func (h *handlers) getCode(c *gin.Context) {
 	if !ok {
 		return
 	}
-	got, err := h.Codes.Get(c, merchantID(c), listID, code)
+	got, err := h.Codes.Get(c.Request.Context(), merchantID(c), listID, code)
 	if err != nil {
 		fail(c, err)
 		return
@@ -114,7 +114,7 @@ func (h *handlers) removeCodes(c *gin.Context) {
 		fail(c, core.Invalid("state", "must be available: only never-delivered codes can be removed"))
 		return
 	}
-	n, err := h.Codes.RemoveAvailable(c, merchantID(c), listID, actor(c))
+	n, err := h.Codes.RemoveAvailable(c.Request.Context(), merchantID(c), listID, actor(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -133,7 +133,7 @@ func (h *handlers) removeCode(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Codes.Remove(c, merchantID(c), listID, code, actor(c)); err != nil {
+	if err := h.Codes.Remove(c.Request.Context(), merchantID(c), listID, code, actor(c)); err != nil {
 		fail(c, err)
 		return
 	}
@@ -153,7 +153,7 @@ func (h *handlers) exportCodes(c *gin.Context) {
 		name = "codes-" + string(filter) + ".csv"
 	}
 	w := &csvDownload{c: c, filename: name}
-	if err := h.Codes.Export(c, merchantID(c), listID, filter, w); err != nil {
+	if err := h.Codes.Export(c.Request.Context(), merchantID(c), listID, filter, w); err != nil {
 		fail(c, err)
 	}
 }

@@ -31,7 +31,7 @@ func (h *handlers) listComplianceExports(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.ComplianceExports.List(c, merchantID(c), p)
+	items, next, err := h.ComplianceExports.List(c.Request.Context(), merchantID(c), p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -45,7 +45,7 @@ func (h *handlers) getComplianceExport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := h.ComplianceExports.Get(c, merchantID(c), id)
+	e, err := h.ComplianceExports.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return

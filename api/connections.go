@@ -40,7 +40,7 @@ func (h *handlers) listConnections(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.Connections.List(c, merchantID(c), p)
+	items, next, err := h.Connections.List(c.Request.Context(), merchantID(c), p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -54,7 +54,7 @@ func (h *handlers) disconnect(c *gin.Context) {
 	if !ok {
 		return
 	}
-	conn, err := h.Connections.Disconnect(c, merchantID(c), id)
+	conn, err := h.Connections.Disconnect(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -68,7 +68,7 @@ func (h *handlers) reconcile(c *gin.Context) {
 	if !ok {
 		return
 	}
-	conn, err := h.Connections.Reconcile(c, merchantID(c), id)
+	conn, err := h.Connections.Reconcile(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -129,7 +129,7 @@ func (h *handlers) pushList(c *gin.Context) {
 		Title: *req.Discount.Title, ValueType: *req.Discount.ValueType, Value: *req.Discount.Value,
 		AppliesOncePerCustomer: req.Discount.AppliesOncePerCustomer,
 	}}
-	p, created, err := h.Connections.StartPush(c, merchantID(c), listID, in)
+	p, created, err := h.Connections.StartPush(c.Request.Context(), merchantID(c), listID, in)
 	if err != nil {
 		fail(c, err)
 		return
@@ -147,7 +147,7 @@ func (h *handlers) listPushes(c *gin.Context) {
 	if !ok {
 		return
 	}
-	pushes, err := h.Connections.Pushes(c, merchantID(c), listID)
+	pushes, err := h.Connections.Pushes(c.Request.Context(), merchantID(c), listID)
 	if err != nil {
 		fail(c, err)
 		return

@@ -202,7 +202,7 @@ func (h *handlers) dashAuth(c *gin.Context) {
 	if bearer, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
 		claims, err := h.verifyIDToken(strings.TrimSpace(bearer), "")
 		if err != nil {
-			h.Log.DebugContext(c, "dashboard: bearer id token refused", "err", err)
+			h.Log.DebugContext(c.Request.Context(), "dashboard: bearer id token refused", "err", err)
 			c.Header(retryHeader, "1")
 			fail(c, errEmbeddedToken)
 			return
@@ -243,7 +243,7 @@ func (h *handlers) embeddedDocument(c *gin.Context, d *dashContext) {
 	}
 	claims, err := h.verifyIDToken(token, d.Shop)
 	if err != nil {
-		h.Log.DebugContext(c, "dashboard: id_token refused", "err", err)
+		h.Log.DebugContext(c.Request.Context(), "dashboard: id_token refused", "err", err)
 		// An expired token is renewed by the bounce page; any other fault would only bounce again.
 		if errors.Is(err, shopify.ErrExpired) && c.Request.Method == http.MethodGet {
 			redirect(c, bounce)
@@ -277,7 +277,7 @@ func (h *handlers) verifyIDToken(token, wantShop string) (shopify.SessionClaims,
 // signInShop signs the request in as the merchant of the token's shop, acting as an owner; a shop
 // that is not connected gets the error page (false).
 func (h *handlers) signInShop(c *gin.Context, d *dashContext, claims shopify.SessionClaims) bool {
-	conn, connected, err := h.shopConnection(c, claims.Shop)
+	conn, connected, err := h.shopConnection(c.Request.Context(), claims.Shop)
 	if err != nil {
 		fail(c, err)
 		return false
@@ -286,7 +286,7 @@ func (h *handlers) signInShop(c *gin.Context, d *dashContext, claims shopify.Ses
 		fail(c, errShopNotConnected)
 		return false
 	}
-	m, err := h.Merchants.Get(c, conn.MerchantID)
+	m, err := h.Merchants.Get(c.Request.Context(), conn.MerchantID)
 	if err != nil {
 		fail(c, err)
 		return false
@@ -311,7 +311,7 @@ func (h *handlers) cookieAuth(c *gin.Context, d *dashContext) {
 		h.toSignIn(c)
 		return
 	}
-	s, err := h.Users.Session(c, cookie.Value)
+	s, err := h.Users.Session(c.Request.Context(), cookie.Value)
 	if errors.Is(err, core.ErrSessionExpired) {
 		h.clearCookie(c, sessionCookie)
 		h.toSignIn(c)
@@ -321,7 +321,7 @@ func (h *handlers) cookieAuth(c *gin.Context, d *dashContext) {
 		fail(c, err)
 		return
 	}
-	m, err := h.Merchants.Get(c, s.User.MerchantID)
+	m, err := h.Merchants.Get(c.Request.Context(), s.User.MerchantID)
 	if err != nil {
 		fail(c, err)
 		return

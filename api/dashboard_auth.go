@@ -26,7 +26,7 @@ func (h *handlers) signInPage(c *gin.Context) {
 		next = ""
 	}
 	if ck, err := c.Request.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if s, err := h.Users.Session(c, ck.Value); err == nil {
+		if s, err := h.Users.Session(c.Request.Context(), ck.Value); err == nil {
 			h.seeOther(c, landing(next, s.User.Role))
 			return
 		}
@@ -43,7 +43,7 @@ func (h *handlers) signIn(c *gin.Context) {
 		next = ""
 	}
 	email := c.PostForm("email")
-	s, err := h.Users.SignIn(c, core.SignInInput{Email: email, Password: c.PostForm("password"), Client: c.ClientIP()})
+	s, err := h.Users.SignIn(c.Request.Context(), core.SignInInput{Email: email, Password: c.PostForm("password"), Client: c.ClientIP()})
 	if err != nil {
 		var ce *core.Error
 		if !errors.As(err, &ce) || (ce.Kind != core.KindUnauthorized && ce.Kind != core.KindRateLimited) {
@@ -74,8 +74,8 @@ func landing(next string, role core.Role) string {
 // browser had before ends.
 func (h *handlers) startSession(c *gin.Context, s core.SignedIn) {
 	if old, err := c.Request.Cookie(sessionCookie); err == nil && old.Value != "" {
-		if err := h.Users.SignOut(c, old.Value); err != nil {
-			h.Log.WarnContext(c, "dashboard: the previous session was not ended", "err", err)
+		if err := h.Users.SignOut(c.Request.Context(), old.Value); err != nil {
+			h.Log.WarnContext(c.Request.Context(), "dashboard: the previous session was not ended", "err", err)
 		}
 	}
 	h.setCookie(c, sessionCookie, s.Token, core.SessionLifetime)
@@ -90,7 +90,7 @@ func (h *handlers) signOut(c *gin.Context) {
 		return
 	}
 	if ck, err := c.Request.Cookie(sessionCookie); err == nil {
-		if err := h.Users.SignOut(c, ck.Value); err != nil {
+		if err := h.Users.SignOut(c.Request.Context(), ck.Value); err != nil {
 			fail(c, err)
 			return
 		}
@@ -113,7 +113,7 @@ type inviteData struct {
 // invitePage is GET /app/invite/:token: the form to set a password, or why the link does not work.
 func (h *handlers) invitePage(c *gin.Context) {
 	token := c.Param("token")
-	u, err := h.Users.CheckInvite(c, token)
+	u, err := h.Users.CheckInvite(c.Request.Context(), token)
 	if errors.Is(err, core.ErrInviteInvalid) {
 		h.page(c, http.StatusNotFound, "invite.html", inviteData{Invalid: core.ErrInviteInvalid.Message})
 		return
@@ -130,13 +130,13 @@ func (h *handlers) invitePage(c *gin.Context) {
 // person is signed in.
 func (h *handlers) acceptInvite(c *gin.Context) {
 	token := c.Param("token")
-	s, err := h.Users.AcceptInvite(c, token, c.PostForm("password"), c.PostForm("password_confirm"))
+	s, err := h.Users.AcceptInvite(c.Request.Context(), token, c.PostForm("password"), c.PostForm("password_confirm"))
 	if errors.Is(err, core.ErrInviteInvalid) {
 		h.page(c, http.StatusNotFound, "invite.html", inviteData{Invalid: core.ErrInviteInvalid.Message})
 		return
 	}
 	if fields, ok := web.FieldErrorsOf(err); ok {
-		u, cerr := h.Users.CheckInvite(c, token)
+		u, cerr := h.Users.CheckInvite(c.Request.Context(), token)
 		if cerr != nil {
 			fail(c, cerr)
 			return

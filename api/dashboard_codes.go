@@ -210,7 +210,7 @@ func (h *handlers) listCodesPage(c *gin.Context) {
 	var err error
 	if q != "" && by != "code" {
 		query.Recipient = q
-		codes, next, err = h.Codes.Search(c, merchantID(c), l.ID, query)
+		codes, next, err = h.Codes.Search(c.Request.Context(), merchantID(c), l.ID, query)
 		if err == nil && (by == "recipient" || len(codes) > 0) {
 			data.By = "recipient"
 		}
@@ -218,10 +218,10 @@ func (h *handlers) listCodesPage(c *gin.Context) {
 	}
 	if err == nil && q != "" && data.By == "" {
 		query.Prefix = q
-		codes, next, err = h.Codes.Search(c, merchantID(c), l.ID, query)
+		codes, next, err = h.Codes.Search(c.Request.Context(), merchantID(c), l.ID, query)
 		data.By = "code"
 	} else if err == nil && q == "" {
-		codes, next, err = h.Codes.Search(c, merchantID(c), l.ID, query)
+		codes, next, err = h.Codes.Search(c.Request.Context(), merchantID(c), l.ID, query)
 	}
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		data.Error = strings.Join(valuesOf(fields), " ")
@@ -269,12 +269,12 @@ func (h *handlers) findCodesPage(c *gin.Context) {
 		h.page(c, http.StatusOK, "codes.html", data)
 		return
 	}
-	matches, err := h.Codes.Lookup(c, merchantID(c), q)
+	matches, err := h.Codes.Lookup(c.Request.Context(), merchantID(c), q)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	people, err := h.Recipients.Search(c, merchantID(c), q)
+	people, err := h.Recipients.Search(c.Request.Context(), merchantID(c), q)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		data.Error = strings.Join(valuesOf(fields), " ")
 		h.page(c, http.StatusUnprocessableEntity, "codes.html", data)
@@ -386,7 +386,7 @@ func (h *handlers) loadCode(c *gin.Context, data *codePageData) bool {
 	if !ok {
 		return false
 	}
-	code, err := h.Codes.Get(c, merchantID(c), l.ID, codeParam(c))
+	code, err := h.Codes.Get(c.Request.Context(), merchantID(c), l.ID, codeParam(c))
 	if err != nil {
 		fail(c, err)
 		return false
@@ -499,7 +499,7 @@ func (h *handlers) markUsedForm(c *gin.Context) {
 	}
 	code := codeParam(c)
 	orderID, note := strings.TrimSpace(c.PostForm("order_id")), c.PostForm("note")
-	out, err := h.Redeemer.Redeem(c, merchantID(c), l.ID, code, core.ManualRedemption{OrderID: orderID, Note: note, Actor: dash(c).Actor})
+	out, err := h.Redeemer.Redeem(c.Request.Context(), merchantID(c), l.ID, code, core.ManualRedemption{OrderID: orderID, Note: note, Actor: dash(c).Actor})
 	data := codePageData{OrderID: orderID, Note: note}
 	switch {
 	case err == nil:
@@ -581,7 +581,7 @@ func (h *handlers) removeCodeForm(c *gin.Context) {
 		return
 	}
 	code := codeParam(c)
-	err := h.Codes.Remove(c, merchantID(c), l.ID, code, dash(c).Actor)
+	err := h.Codes.Remove(c.Request.Context(), merchantID(c), l.ID, code, dash(c).Actor)
 	switch {
 	case err == nil:
 		h.seeOther(c, codeURL(l.ID, code, "", url.Values{"done": {"removed"}}))

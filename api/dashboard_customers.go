@@ -36,7 +36,7 @@ func (h *handlers) customersPage(c *gin.Context) {
 		h.page(c, http.StatusOK, "customers.html", data)
 		return
 	}
-	entries, err := h.Recipients.Search(c, merchantID(c), q)
+	entries, err := h.Recipients.Search(c.Request.Context(), merchantID(c), q)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		data.Error = strings.Join(valuesOf(fields), " ")
 		h.page(c, http.StatusUnprocessableEntity, "customers.html", data)

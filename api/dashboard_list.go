@@ -68,7 +68,7 @@ func (h *handlers) dashList(c *gin.Context) (core.List, bool) {
 	if !ok {
 		return core.List{}, false
 	}
-	l, err := h.Lists.Get(c, merchantID(c), id)
+	l, err := h.Lists.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return core.List{}, false
@@ -312,7 +312,7 @@ func (h *handlers) createListForm(c *gin.Context) {
 	if in.Kind == core.KindFixed {
 		in.FixedCode, in.MaxAssignments = f.FixedCode, v.maxAssignments
 	}
-	l, err := h.Lists.Create(c, merchantID(c), in)
+	l, err := h.Lists.Create(c.Request.Context(), merchantID(c), in)
 	if fields, ok := listFieldErrors(err); ok {
 		h.page(c, http.StatusUnprocessableEntity, "list_form.html", listFormData{New: true, Form: f, Errors: fields})
 		return
@@ -363,7 +363,7 @@ func (h *handlers) updateListForm(c *gin.Context) {
 	if l.Kind == core.KindFixed {
 		p.MaxAssignments = &v.maxAssignments
 	}
-	updated, err := h.Lists.Update(c, merchantID(c), l.ID, p)
+	updated, err := h.Lists.Update(c.Request.Context(), merchantID(c), l.ID, p)
 	if fields, ok := listFieldErrors(err); ok {
 		h.page(c, http.StatusUnprocessableEntity, "list_form.html", listFormData{Head: listHeadOf(l, "overview"), Form: f, Errors: fields})
 		return
@@ -502,7 +502,7 @@ func (h *handlers) renderImportPage(c *gin.Context, status int, l core.List, dat
 	data.MaxUpload = byteSize(h.Config.MaxUploadBytes)
 	if l.Kind == core.KindUnique {
 		data.After = c.Query("after")
-		imps, next, err := h.Imports.List(c, merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+		imps, next, err := h.Imports.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 		if err != nil {
 			fail(c, err)
 			return
@@ -533,7 +533,7 @@ func (h *handlers) startImportForm(c *gin.Context) {
 				Errors: web.FieldErrors{"file": "Choose a CSV or .txt file to upload."}})
 			return
 		}
-		imp, err = h.Imports.Start(c, merchantID(c), l.ID, format, filename, file, h.Config.MaxUploadBytes, dash(c).Actor)
+		imp, err = h.Imports.Start(c.Request.Context(), merchantID(c), l.ID, format, filename, file, h.Config.MaxUploadBytes, dash(c).Actor)
 	} else {
 		codes := c.PostForm("codes")
 		if strings.TrimSpace(codes) == "" {
@@ -541,7 +541,7 @@ func (h *handlers) startImportForm(c *gin.Context) {
 				Errors: web.FieldErrors{"codes": "Paste at least one code, one per line."}})
 			return
 		}
-		imp, err = h.Imports.Start(c, merchantID(c), l.ID, core.FormatText, "", strings.NewReader(codes), h.Config.MaxUploadBytes, dash(c).Actor)
+		imp, err = h.Imports.Start(c.Request.Context(), merchantID(c), l.ID, core.FormatText, "", strings.NewReader(codes), h.Config.MaxUploadBytes, dash(c).Actor)
 	}
 	if err != nil {
 		fail(c, err)
@@ -567,7 +567,7 @@ func (h *handlers) importReportPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	imp, err := h.Imports.Get(c, merchantID(c), l.ID, importID)
+	imp, err := h.Imports.Get(c.Request.Context(), merchantID(c), l.ID, importID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -643,7 +643,7 @@ func (h *handlers) renderGenerate(c *gin.Context, status int, l core.List, data 
 	data.Head = listHeadOf(l, "generate")
 	if l.Kind == core.KindUnique {
 		data.After = c.Query("after")
-		batches, next, err := h.Batches.List(c, merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+		batches, next, err := h.Batches.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 		if err != nil {
 			fail(c, err)
 			return
@@ -684,7 +684,7 @@ func (h *handlers) generateForm(c *gin.Context) {
 		h.renderGenerate(c, http.StatusUnprocessableEntity, l, generateData{Form: f, Errors: errs})
 		return
 	}
-	_, err = h.Batches.Create(c, merchantID(c), l.ID, spec, dash(c).Actor)
+	_, err = h.Batches.Create(c.Request.Context(), merchantID(c), l.ID, spec, dash(c).Actor)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		for field := range fields {
 			if s, ok := batchFieldSentences[field]; ok {
@@ -726,10 +726,10 @@ func (h *handlers) batchDownload(c *gin.Context) {
 	}
 	if c.Query("info") == "1" {
 		w := &csvDownload{c: c, filename: fmt.Sprintf("batch-%d-with-info.csv", number)}
-		err = h.Batches.ExportWithInfo(c, merchantID(c), listID, number, w)
+		err = h.Batches.ExportWithInfo(c.Request.Context(), merchantID(c), listID, number, w)
 	} else {
 		w := &csvDownload{c: c, filename: fmt.Sprintf("batch-%d.csv", number)}
-		err = h.Batches.Export(c, merchantID(c), listID, number, w)
+		err = h.Batches.Export(c.Request.Context(), merchantID(c), listID, number, w)
 	}
 	if err != nil {
 		fail(c, err)
@@ -769,7 +769,7 @@ func (h *handlers) exportDownload(c *gin.Context) {
 	}
 	filter := core.ExportFilter(c.DefaultQuery("state", string(core.ExportAll)))
 	w := &csvDownload{c: c, filename: "codes-" + string(filter) + ".csv"}
-	if err := h.Codes.Export(c, merchantID(c), listID, filter, w); err != nil {
+	if err := h.Codes.Export(c.Request.Context(), merchantID(c), listID, filter, w); err != nil {
 		fail(c, err)
 	}
 }
@@ -816,7 +816,7 @@ func (h *handlers) removeUnusedForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, err := h.Codes.RemoveAvailable(c, merchantID(c), l.ID, dash(c).Actor)
+	n, err := h.Codes.RemoveAvailable(c.Request.Context(), merchantID(c), l.ID, dash(c).Actor)
 	if err != nil {
 		fail(c, err)
 		return
@@ -842,7 +842,7 @@ func (h *handlers) deleteListForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := h.Lists.Delete(c, merchantID(c), l.ID)
+	err := h.Lists.Delete(c.Request.Context(), merchantID(c), l.ID)
 	var ce *core.Error
 	if errors.As(err, &ce) && ce.Kind == core.KindConflict {
 		h.page(c, http.StatusConflict, "list_export.html", exportData{Head: listHeadOf(l, "export"), Error: web.Sentence(ce.Message)})

@@ -51,7 +51,7 @@ func listRowOf(l core.List, now time.Time) listRow {
 // the next cursor as ?after=). Counts come from the lists' counters.
 func (h *handlers) listsPage(c *gin.Context) {
 	after := c.Query("after")
-	lists, next, err := h.Lists.List(c, merchantID(c), core.Page{Limit: 50, Cursor: after})
+	lists, next, err := h.Lists.List(c.Request.Context(), merchantID(c), core.Page{Limit: 50, Cursor: after})
 	if err != nil {
 		fail(c, err)
 		return

@@ -70,7 +70,7 @@ type channelView struct {
 // channelViewOf reads a channel's public settings (ErrChannelNotFound: not set up).
 func (h *handlers) channelViewOf(c *gin.Context, ch core.Channel) (channelView, error) {
 	v := channelView{Channel: ch, Name: channelNames[ch]}
-	cfg, err := h.Channels.Get(c, merchantID(c), ch)
+	cfg, err := h.Channels.Get(c.Request.Context(), merchantID(c), ch)
 	if errors.Is(err, core.ErrChannelNotFound) {
 		return v, nil
 	}
@@ -126,7 +126,7 @@ func (h *handlers) messagesPage(c *gin.Context) {
 			data.Channels = append(data.Channels, v)
 		}
 	}
-	lists, next, err := h.Lists.List(c, merchantID(c), core.Page{Limit: dashPageSize, Cursor: data.After})
+	lists, next, err := h.Lists.List(c.Request.Context(), merchantID(c), core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return
@@ -257,15 +257,15 @@ func (h *handlers) channelForm(c *gin.Context) {
 		}
 		in := core.EmailChannel{Host: f.Host, Port: port, Username: f.Username, Password: c.PostForm("password"), From: f.From, Security: f.Security}
 		if c.PostForm("remove_password") == "1" {
-			_, err = h.Channels.PutEmail(c, merchantID(c), core.EmailChannel{Host: in.Host, Port: in.Port, Username: in.Username, From: in.From, Security: in.Security})
+			_, err = h.Channels.PutEmail(c.Request.Context(), merchantID(c), core.EmailChannel{Host: in.Host, Port: in.Port, Username: in.Username, From: in.From, Security: in.Security})
 		} else {
-			_, err = h.Channels.EditEmail(c, merchantID(c), in)
+			_, err = h.Channels.EditEmail(c.Request.Context(), merchantID(c), in)
 		}
 	case core.ChannelSMS:
-		_, err = h.Channels.EditSMS(c, merchantID(c), core.SMSChannel{Provider: "twilio", AccountSID: f.AccountSID,
+		_, err = h.Channels.EditSMS(c.Request.Context(), merchantID(c), core.SMSChannel{Provider: "twilio", AccountSID: f.AccountSID,
 			AuthToken: c.PostForm("auth_token"), From: f.SMSFrom})
 	case core.ChannelPush:
-		_, err = h.Channels.EditPush(c, merchantID(c), core.PushChannel{Provider: "fcm",
+		_, err = h.Channels.EditPush(c.Request.Context(), merchantID(c), core.PushChannel{Provider: "fcm",
 			ServiceAccount: json.RawMessage(strings.TrimSpace(c.PostForm("service_account")))})
 	}
 	if fields, ok := channelFieldErrors(ch, err); ok {
@@ -305,7 +305,7 @@ func (h *handlers) channelTestForm(c *gin.Context) {
 	}
 	data := channelData{Form: formOf(v)}
 	data.Form.To = to
-	sent, err := h.Channels.SendTest(c, merchantID(c), ch, to)
+	sent, err := h.Channels.SendTest(c.Request.Context(), merchantID(c), ch, to)
 	var ce *core.Error
 	switch {
 	case err == nil:
@@ -499,7 +499,7 @@ func (h *handlers) renderListMessages(c *gin.Context, status int, l core.List, d
 	data.List = listRowOf(l, time.Now())
 	data.MaxUpload = byteSize(h.Config.MaxUploadBytes)
 	data.After = c.Query("after")
-	tpls, next, err := h.Templates.List(c, m, l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+	tpls, next, err := h.Templates.List(c.Request.Context(), m, l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return
@@ -514,7 +514,7 @@ func (h *handlers) renderListMessages(c *gin.Context, status int, l core.List, d
 		}
 		data.Channels[ch] = v.Set
 	}
-	jobs, nextJob, err := h.DeliveryJobs.List(c, m, l.ID, core.Page{Limit: recentRows / 2})
+	jobs, nextJob, err := h.DeliveryJobs.List(c.Request.Context(), m, l.ID, core.Page{Limit: recentRows / 2})
 	if err != nil {
 		fail(c, err)
 		return
@@ -523,7 +523,7 @@ func (h *handlers) renderListMessages(c *gin.Context, status int, l core.List, d
 		data.Jobs = append(data.Jobs, jobViewOf(j))
 	}
 	data.MoreJobs = nextJob != ""
-	ds, nextDeliv, err := h.Deliveries.List(c, m, l.ID, core.Page{Limit: recentRows})
+	ds, nextDeliv, err := h.Deliveries.List(c.Request.Context(), m, l.ID, core.Page{Limit: recentRows})
 	if err != nil {
 		fail(c, err)
 		return
@@ -694,7 +694,7 @@ func (h *handlers) createTemplateForm(c *gin.Context) {
 		h.previewDraft(c, l, data)
 		return
 	}
-	t, err := h.Templates.Create(c, merchantID(c), l.ID, f.input())
+	t, err := h.Templates.Create(c.Request.Context(), merchantID(c), l.ID, f.input())
 	if fields, ok := templateFieldErrors(err); ok {
 		data.Errors = fields
 		h.renderTemplate(c, http.StatusUnprocessableEntity, l, data)
@@ -710,7 +710,7 @@ func (h *handlers) createTemplateForm(c *gin.Context) {
 // previewDraft shows the editor with the preview of what it holds (or the errors that keep it
 // from rendering).
 func (h *handlers) previewDraft(c *gin.Context, l core.List, data templateData) {
-	_, r, err := h.Templates.PreviewDraft(c, merchantID(c), l.ID, data.Form.input())
+	_, r, err := h.Templates.PreviewDraft(c.Request.Context(), merchantID(c), l.ID, data.Form.input())
 	if fields, ok := templateFieldErrors(err); ok {
 		data.Errors = fields
 		h.renderTemplate(c, http.StatusUnprocessableEntity, l, data)
@@ -730,7 +730,7 @@ func (h *handlers) dashTemplate(c *gin.Context, l core.List) (core.Template, boo
 	if !ok {
 		return core.Template{}, false
 	}
-	t, err := h.Templates.Get(c, merchantID(c), id)
+	t, err := h.Templates.Get(c.Request.Context(), merchantID(c), id)
 	if err == nil && t.ListID != l.ID {
 		err = core.ErrTemplateNotFound
 	}
@@ -752,7 +752,7 @@ func (h *handlers) editTemplatePage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	_, r, err := h.Templates.Preview(c, merchantID(c), t.ID)
+	_, r, err := h.Templates.Preview(c.Request.Context(), merchantID(c), t.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -777,7 +777,7 @@ func (h *handlers) updateTemplateForm(c *gin.Context) {
 		h.previewDraft(c, l, data)
 		return
 	}
-	_, err := h.Templates.Update(c, merchantID(c), t.ID, core.TemplatePatch{Subject: &f.Subject, Text: &f.Text, HTML: &f.HTML,
+	_, err := h.Templates.Update(c.Request.Context(), merchantID(c), t.ID, core.TemplatePatch{Subject: &f.Subject, Text: &f.Text, HTML: &f.HTML,
 		Title: &f.Title, Body: &f.Body, Locale: &f.Locale, TimeZone: &f.TimeZone})
 	if fields, ok := templateFieldErrors(err); ok {
 		data.Errors = fields
@@ -802,7 +802,7 @@ func (h *handlers) deleteTemplateForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := h.Templates.Delete(c, merchantID(c), t.ID)
+	err := h.Templates.Delete(c.Request.Context(), merchantID(c), t.ID)
 	if errors.Is(err, core.ErrTemplateInUse) {
 		h.renderListMessages(c, http.StatusConflict, l, listMessagesData{Error: "This template cannot be deleted yet: " +
 			"messages made with it are still waiting to be sent (queued, waiting for codes, or in a bulk send that is running). Delete it once they are sent or failed."})
@@ -847,7 +847,7 @@ func (h *handlers) sendOneForm(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	d, _, err := h.Deliveries.Create(c, merchantID(c), l.ID, core.DeliveryInput{Channel: t.Channel, TemplateID: t.ID, Campaign: f.Campaign,
+	d, _, err := h.Deliveries.Create(c.Request.Context(), merchantID(c), l.ID, core.DeliveryInput{Channel: t.Channel, TemplateID: t.ID, Campaign: f.Campaign,
 		Recipient: core.MessageRecipient{Email: f.Email, Phone: f.Phone, PushToken: f.PushToken, FirstName: f.FirstName, LastName: f.LastName,
 			ExternalID: f.ExternalID}, Actor: dash(c).Actor})
 	if status, errs, msg, ok := sendErrors(err); ok {
@@ -867,7 +867,7 @@ func (h *handlers) templateOf(c *gin.Context, l core.List, raw string) (core.Tem
 	if err != nil {
 		return core.Template{}, core.ErrTemplateNotFound
 	}
-	t, err := h.Templates.Get(c, merchantID(c), id)
+	t, err := h.Templates.Get(c.Request.Context(), merchantID(c), id)
 	if err == nil && t.ListID != l.ID {
 		err = core.ErrTemplateNotFound
 	}
@@ -920,13 +920,13 @@ func (h *handlers) deliveryPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	d, err := h.Deliveries.Get(c, merchantID(c), l.ID, id)
+	d, err := h.Deliveries.Get(c.Request.Context(), merchantID(c), l.ID, id)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	data := deliveryData{List: listRowOf(l, time.Now()), Delivery: deliveryViewOf(d)}
-	if t, err := h.Templates.Get(c, merchantID(c), d.TemplateID); err == nil {
+	if t, err := h.Templates.Get(c.Request.Context(), merchantID(c), d.TemplateID); err == nil {
 		data.Template = templateViewOf(t).Label
 	} else if !errors.Is(err, core.ErrTemplateNotFound) {
 		fail(c, err)
@@ -951,7 +951,7 @@ func (h *handlers) deliveriesPage(c *gin.Context) {
 		return
 	}
 	data := deliveriesData{List: listRowOf(l, time.Now()), After: c.Query("after")}
-	ds, next, err := h.Deliveries.List(c, merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+	ds, next, err := h.Deliveries.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return
@@ -991,7 +991,7 @@ func (h *handlers) bulkForm(c *gin.Context) {
 		again(http.StatusUnprocessableEntity, web.FieldErrors{"file": "Choose a CSV file of recipients."}, "")
 		return
 	}
-	j, err := h.DeliveryJobs.Create(c, merchantID(c), l.ID, core.DeliveryJobInput{Channel: t.Channel, TemplateID: t.ID,
+	j, err := h.DeliveryJobs.Create(c.Request.Context(), merchantID(c), l.ID, core.DeliveryJobInput{Channel: t.Channel, TemplateID: t.ID,
 		Campaign: fields["campaign"], File: file, Limit: h.Config.MaxUploadBytes})
 	if status, errs, msg, ok := sendErrors(err); ok {
 		if campaign, ok := errs["campaign"]; ok {
@@ -1061,7 +1061,7 @@ func (h *handlers) bulkJobPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	j, err := h.DeliveryJobs.Get(c, merchantID(c), l.ID, id)
+	j, err := h.DeliveryJobs.Get(c.Request.Context(), merchantID(c), l.ID, id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -1085,7 +1085,7 @@ func (h *handlers) bulkJobsPage(c *gin.Context) {
 		return
 	}
 	data := jobsData{List: listRowOf(l, time.Now()), After: c.Query("after")}
-	jobs, next, err := h.DeliveryJobs.List(c, merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+	jobs, next, err := h.DeliveryJobs.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return

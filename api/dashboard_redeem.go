@@ -66,7 +66,7 @@ func (h *handlers) redeemLinksPage(c *gin.Context) {
 }
 
 func (h *handlers) renderRedeemLinks(c *gin.Context, status int, l core.List, data redeemLinksData) {
-	links, _, err := h.RedeemLinks.List(c, merchantID(c), l.ID, core.Page{Limit: 500})
+	links, _, err := h.RedeemLinks.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: 500})
 	if err != nil {
 		fail(c, err)
 		return
@@ -121,7 +121,7 @@ func (h *handlers) createRedeemLinkForm(c *gin.Context) {
 	}
 	starts, _ := parseLocal(f.StartsAt)
 	ends, _ := parseLocal(f.EndsAt)
-	_, err := h.RedeemLinks.Create(c, merchantID(c), l.ID, core.RedeemLinkInput{Name: f.Name, IdentifyBy: f.IdentifyBy,
+	_, err := h.RedeemLinks.Create(c.Request.Context(), merchantID(c), l.ID, core.RedeemLinkInput{Name: f.Name, IdentifyBy: f.IdentifyBy,
 		StartsAt: starts, EndsAt: ends, Page: f.Page, Redirect: f.Redirect, RedirectURL: f.RedirectURL})
 	if fields, ok := redeemFieldErrors(err); ok {
 		h.renderRedeemLinks(c, http.StatusUnprocessableEntity, l, redeemLinksData{Form: f, Errors: fields})
@@ -145,7 +145,7 @@ func (h *handlers) dashRedeemLink(c *gin.Context) (core.List, core.RedeemLink, b
 		fail(c, core.ErrRedeemLinkNotFound)
 		return l, core.RedeemLink{}, false
 	}
-	link, err := h.RedeemLinks.Get(c, merchantID(c), id)
+	link, err := h.RedeemLinks.Get(c.Request.Context(), merchantID(c), id)
 	if err == nil && link.ListID != l.ID {
 		err = core.ErrRedeemLinkNotFound
 	}
@@ -180,7 +180,7 @@ func (h *handlers) updateRedeemLinkForm(c *gin.Context) {
 	starts, _ := parseLocal(f.StartsAt)
 	ends, _ := parseLocal(f.EndsAt)
 	p := f.Page
-	_, err := h.RedeemLinks.Update(c, merchantID(c), link.ID, core.RedeemLinkPatch{Name: &f.Name, IdentifyBy: &f.IdentifyBy,
+	_, err := h.RedeemLinks.Update(c.Request.Context(), merchantID(c), link.ID, core.RedeemLinkPatch{Name: &f.Name, IdentifyBy: &f.IdentifyBy,
 		StartsAt: &starts, EndsAt: &ends, Redirect: &f.Redirect, RedirectURL: &f.RedirectURL,
 		Page: core.RedeemPagePatch{Title: &p.Title, Text: &p.Text, Button: &p.Button, SuccessText: &p.SuccessText,
 			ExhaustedText: &p.ExhaustedText, ExpiredText: &p.ExpiredText}})
@@ -200,7 +200,7 @@ func (h *handlers) deleteRedeemLinkForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.RedeemLinks.Delete(c, merchantID(c), link.ID); err != nil {
+	if err := h.RedeemLinks.Delete(c.Request.Context(), merchantID(c), link.ID); err != nil {
 		fail(c, err)
 		return
 	}

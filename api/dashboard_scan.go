@@ -79,7 +79,7 @@ func (h *handlers) renderScan(c *gin.Context, status int, data scanData) {
 			fail(c, err)
 			return
 		}
-		matches, err := h.Codes.Lookup(c, merchantID(c), data.Code)
+		matches, err := h.Codes.Lookup(c.Request.Context(), merchantID(c), data.Code)
 		if err != nil {
 			fail(c, err)
 			return
@@ -113,12 +113,12 @@ func (h *handlers) renderScan(c *gin.Context, status int, data scanData) {
 // scanScope is what the signed-in person may scan.
 func (h *handlers) scanScope(c *gin.Context) (core.ScanScope, error) {
 	d := dash(c)
-	return h.Scanner.Scope(c, merchantID(c), d.Role, d.User)
+	return h.Scanner.Scope(c.Request.Context(), merchantID(c), d.Role, d.User)
 }
 
 // scanResultOf puts one found code in the scanner's words, with its last use from the timeline.
 func (h *handlers) scanResultOf(c *gin.Context, m core.CodeMatch, now time.Time) (scanResult, error) {
-	code, err := h.Codes.Get(c, merchantID(c), m.List.ID, m.Code.Code)
+	code, err := h.Codes.Get(c.Request.Context(), merchantID(c), m.List.ID, m.Code.Code)
 	if err != nil {
 		return scanResult{}, err
 	}
@@ -160,7 +160,7 @@ func (h *handlers) scanMarkUsed(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	_, err = h.Scanner.MarkUsed(c, merchantID(c), scope, listID, code, dash(c).Actor)
+	_, err = h.Scanner.MarkUsed(c.Request.Context(), merchantID(c), scope, listID, code, dash(c).Actor)
 	data := scanData{Code: code}
 	switch {
 	case err == nil:
@@ -204,7 +204,7 @@ func (h *handlers) renderScanPIN(c *gin.Context, status int, data scanPINData) {
 		fail(c, errNoScannerUser)
 		return
 	}
-	set, err := h.Scanner.Settings(c, merchantID(c), d.User.ID)
+	set, err := h.Scanner.Settings(c.Request.Context(), merchantID(c), d.User.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -227,14 +227,14 @@ func (h *handlers) scanPINForm(c *gin.Context) {
 		return
 	}
 	if c.PostForm("clear") != "" {
-		if err := h.Scanner.ClearPIN(c, merchantID(c), d.User.ID); err != nil {
+		if err := h.Scanner.ClearPIN(c.Request.Context(), merchantID(c), d.User.ID); err != nil {
 			fail(c, err)
 			return
 		}
 		h.seeOther(c, "/app/scan/pin?done=removed")
 		return
 	}
-	pin, err := h.Scanner.NewPIN(c, merchantID(c), d.User.ID)
+	pin, err := h.Scanner.NewPIN(c.Request.Context(), merchantID(c), d.User.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -273,12 +273,12 @@ func (h *handlers) renderMemberScanner(c *gin.Context, status int, data memberSc
 	if !ok {
 		return
 	}
-	u, err := h.Users.Get(c, merchantID(c), id)
+	u, err := h.Users.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	set, err := h.Scanner.Settings(c, merchantID(c), id)
+	set, err := h.Scanner.Settings(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -304,7 +304,7 @@ func (h *handlers) scanListChoices(c *gin.Context) ([]listChoice, error) {
 	var out []listChoice
 	cursor := ""
 	for {
-		lists, next, err := h.Lists.List(c, merchantID(c), core.Page{Limit: 100, Cursor: cursor})
+		lists, next, err := h.Lists.List(c.Request.Context(), merchantID(c), core.Page{Limit: 100, Cursor: cursor})
 		if err != nil {
 			return nil, err
 		}
@@ -339,13 +339,13 @@ func (h *handlers) memberScannerForm(c *gin.Context) {
 			lists = append(lists, l)
 		}
 		if err == nil {
-			err = h.Scanner.SetScanLists(c, merchantID(c), id, lists)
+			err = h.Scanner.SetScanLists(c.Request.Context(), merchantID(c), id, lists)
 		}
 	case "clear_pin":
-		err = h.Scanner.ClearPIN(c, merchantID(c), id)
+		err = h.Scanner.ClearPIN(c.Request.Context(), merchantID(c), id)
 	default:
 		var pin string
-		if pin, err = h.Scanner.NewPIN(c, merchantID(c), id); err == nil {
+		if pin, err = h.Scanner.NewPIN(c.Request.Context(), merchantID(c), id); err == nil {
 			h.renderMemberScanner(c, http.StatusOK, memberScannerData{NewPIN: pin})
 			return
 		}

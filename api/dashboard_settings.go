@@ -45,7 +45,7 @@ type alertsData struct {
 
 // alertsPage is GET /app/settings: the alert addresses.
 func (h *handlers) alertsPage(c *gin.Context) {
-	emails, err := h.Alerts.Get(c, merchantID(c))
+	emails, err := h.Alerts.Get(c.Request.Context(), merchantID(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -58,7 +58,7 @@ func (h *handlers) alertsPage(c *gin.Context) {
 func (h *handlers) saveAlertsForm(c *gin.Context) {
 	typed := c.PostForm("emails")
 	emails := strings.FieldsFunc(typed, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\r' || r == '\n' })
-	_, err := h.Alerts.Put(c, merchantID(c), emails)
+	_, err := h.Alerts.Put(c.Request.Context(), merchantID(c), emails)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		h.page(c, http.StatusUnprocessableEntity, "settings.html", alertsData{Emails: typed, Errors: fields})
 		return
@@ -157,12 +157,12 @@ func (h *handlers) webhooksPage(c *gin.Context) {
 
 func (h *handlers) renderWebhooks(c *gin.Context, status int, data webhooksData) {
 	id := merchantID(c)
-	endpoints, err := h.Endpoints.List(c, id)
+	endpoints, err := h.Endpoints.List(c.Request.Context(), id)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	last, err := h.Endpoints.LastAttempts(c, id)
+	last, err := h.Endpoints.LastAttempts(c.Request.Context(), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -186,7 +186,7 @@ func (h *handlers) renderWebhooks(c *gin.Context, status int, data webhooksData)
 // /app/settings/webhooks no longer has it: only its sealed form is kept).
 func (h *handlers) createWebhookForm(c *gin.Context) {
 	rawURL, events := c.PostForm("url"), c.PostFormArray("events")
-	e, err := h.Endpoints.Create(c, merchantID(c), rawURL, events)
+	e, err := h.Endpoints.Create(c.Request.Context(), merchantID(c), rawURL, events)
 	if ce := (*core.Error)(nil); errors.As(err, &ce) && ce == core.ErrPrivateEndpoint {
 		err = core.Invalid("url", strings.TrimPrefix(core.ErrPrivateEndpoint.Message, "url: "))
 	}
@@ -218,13 +218,13 @@ func (h *handlers) webhookPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := h.Endpoints.Get(c, merchantID(c), id)
+	e, err := h.Endpoints.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	after := c.Query("after")
-	attempts, next, err := h.Endpoints.Attempts(c, merchantID(c), id, core.Page{Limit: 50, Cursor: after})
+	attempts, next, err := h.Endpoints.Attempts(c.Request.Context(), merchantID(c), id, core.Page{Limit: 50, Cursor: after})
 	if err != nil {
 		fail(c, err)
 		return
@@ -240,7 +240,7 @@ func (h *handlers) enableWebhookForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.Endpoints.Enable(c, merchantID(c), id); err != nil {
+	if _, err := h.Endpoints.Enable(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -258,7 +258,7 @@ func (h *handlers) deleteWebhookPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := h.Endpoints.Get(c, merchantID(c), id)
+	e, err := h.Endpoints.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -273,7 +273,7 @@ func (h *handlers) deleteWebhookForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Endpoints.Delete(c, merchantID(c), id); err != nil {
+	if err := h.Endpoints.Delete(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -329,7 +329,7 @@ func (h *handlers) keysPage(c *gin.Context) {
 
 // renderKeys shows the keys page; the form of kind (if any) shows grace and errs.
 func (h *handlers) renderKeys(c *gin.Context, status int, kind core.KeyKind, grace int64, errs web.FieldErrors) {
-	states, err := h.Merchants.KeyStates(c, merchantID(c))
+	states, err := h.Merchants.KeyStates(c.Request.Context(), merchantID(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -373,7 +373,7 @@ func (h *handlers) rotateKeyForm(c *gin.Context) {
 	if grace < 0 || grace > int64(core.MaxKeyGrace/time.Second) {
 		d = -1 // out of range (and not overflowed): core refuses it, saying the rule
 	}
-	k, err := h.rotateMerchantKey(c, merchantID(c), kind, d)
+	k, err := h.rotateMerchantKey(c.Request.Context(), merchantID(c), kind, d)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		h.renderKeys(c, http.StatusUnprocessableEntity, kind, defaultGrace, fields)
 		return

@@ -113,7 +113,7 @@ func (h *handlers) shopsPage(c *gin.Context) {
 
 func (h *handlers) renderShops(c *gin.Context, status int, data shopsData) {
 	data.After = c.Query("after")
-	conns, next, err := h.Connections.List(c, merchantID(c), core.Page{Limit: dashPageSize, Cursor: data.After})
+	conns, next, err := h.Connections.List(c.Request.Context(), merchantID(c), core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return
@@ -156,7 +156,7 @@ func wooErrors(err error, siteField string) (web.FieldErrors, string, bool) {
 func (h *handlers) wooAuthorizeForm(c *gin.Context) {
 	site := strings.TrimSpace(c.PostForm("site_url"))
 	back := strings.TrimRight(h.Config.AppURL, "/") + "/app/shops?woocommerce=returned"
-	to, err := h.WooCommerce.AuthorizeURL(c, merchantID(c), site, back)
+	to, err := h.WooCommerce.AuthorizeURL(c.Request.Context(), merchantID(c), site, back)
 	if fields, msg, ok := wooErrors(err, "authorize_site_url"); ok {
 		h.renderShops(c, http.StatusUnprocessableEntity, shopsData{Form: wooForm{AuthorizeSite: site}, AuthorizeErrors: fields, Error: msg})
 		return
@@ -187,7 +187,7 @@ func (h *handlers) wooKeysForm(c *gin.Context) {
 		h.renderShops(c, http.StatusUnprocessableEntity, shopsData{Form: f, KeyErrors: errs})
 		return
 	}
-	conn, _, err := h.WooCommerce.Connect(c, merchantID(c), woocommerce.ConnectInput{SiteURL: f.SiteURL, ConsumerKey: f.ConsumerKey, ConsumerSecret: secret})
+	conn, _, err := h.WooCommerce.Connect(c.Request.Context(), merchantID(c), woocommerce.ConnectInput{SiteURL: f.SiteURL, ConsumerKey: f.ConsumerKey, ConsumerSecret: secret})
 	if fields, msg, ok := wooErrors(err, "site_url"); ok {
 		h.renderShops(c, http.StatusUnprocessableEntity, shopsData{Form: f, KeyErrors: fields, Error: msg})
 		return
@@ -305,7 +305,7 @@ func (h *handlers) dashConnection(c *gin.Context) (core.Connection, bool) {
 	if !ok {
 		return core.Connection{}, false
 	}
-	conn, err := h.Connections.Get(c, merchantID(c), id)
+	conn, err := h.Connections.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return core.Connection{}, false
@@ -318,14 +318,14 @@ const pushListLimit = 500
 
 func (h *handlers) renderShop(c *gin.Context, status int, conn core.Connection, data shopData) {
 	data.Shop = shopViewOf(conn)
-	pushes, err := h.Connections.ConnectionPushes(c, merchantID(c), conn.ID)
+	pushes, err := h.Connections.ConnectionPushes(c.Request.Context(), merchantID(c), conn.ID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	for _, p := range pushes {
 		name := ""
-		if l, err := h.Lists.Get(c, merchantID(c), p.ListID); err == nil {
+		if l, err := h.Lists.Get(c.Request.Context(), merchantID(c), p.ListID); err == nil {
 			name = l.Name
 		} else if !errors.Is(err, core.ErrListNotFound) {
 			fail(c, err)
@@ -334,7 +334,7 @@ func (h *handlers) renderShop(c *gin.Context, status int, conn core.Connection, 
 		data.Pushes = append(data.Pushes, pushViewOf(p, name))
 	}
 	if data.Shop.Active {
-		lists, _, err := h.Lists.List(c, merchantID(c), core.Page{Limit: pushListLimit})
+		lists, _, err := h.Lists.List(c.Request.Context(), merchantID(c), core.Page{Limit: pushListLimit})
 		if err != nil {
 			fail(c, err)
 			return
@@ -376,7 +376,7 @@ func (h *handlers) pushForm(c *gin.Context) {
 		h.renderShop(c, http.StatusUnprocessableEntity, conn, shopData{Form: f, Errors: errs})
 		return
 	}
-	p, _, err := h.Connections.StartPush(c, merchantID(c), listID, core.PushInput{ConnectionID: conn.ID,
+	p, _, err := h.Connections.StartPush(c.Request.Context(), merchantID(c), listID, core.PushInput{ConnectionID: conn.ID,
 		Discount: core.Discount{Title: f.Title, ValueType: f.ValueType, Value: value, AppliesOncePerCustomer: f.Once}})
 	var ce *core.Error
 	switch {
@@ -444,13 +444,13 @@ func (h *handlers) pushPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	p, err := h.Connections.Push(c, merchantID(c), l.ID, conn.ID)
+	p, err := h.Connections.Push(c.Request.Context(), merchantID(c), l.ID, conn.ID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	data := pushData{Shop: shopViewOf(conn), Push: pushViewOf(p, l.Name), After: c.Query("after")}
-	data.Failed, data.Next, err = h.Connections.FailedCodes(c, merchantID(c), l.ID, conn.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+	data.Failed, data.Next, err = h.Connections.FailedCodes(c.Request.Context(), merchantID(c), l.ID, conn.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return
@@ -467,7 +467,7 @@ func (h *handlers) reconcileForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	_, err := h.Connections.Reconcile(c, merchantID(c), conn.ID)
+	_, err := h.Connections.Reconcile(c.Request.Context(), merchantID(c), conn.ID)
 	if errors.Is(err, core.ErrConnectionInactive) {
 		h.renderShop(c, http.StatusConflict, conn, shopData{Error: "Only an active shop can be reconciled: connect it again first."})
 		return
@@ -500,7 +500,7 @@ func (h *handlers) disconnectForm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.Connections.Disconnect(c, merchantID(c), conn.ID); err != nil {
+	if _, err := h.Connections.Disconnect(c.Request.Context(), merchantID(c), conn.ID); err != nil {
 		fail(c, err)
 		return
 	}

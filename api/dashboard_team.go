@@ -45,7 +45,7 @@ func (h *handlers) teamPage(c *gin.Context) {
 }
 
 func (h *handlers) renderTeam(c *gin.Context, status int, data teamData) {
-	team, err := h.Users.Team(c, merchantID(c))
+	team, err := h.Users.Team(c.Request.Context(), merchantID(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -66,7 +66,7 @@ func (h *handlers) inviteMember(c *gin.Context) {
 	if d.User != nil {
 		in.InvitedBy = &d.User.ID
 	}
-	u, token, err := h.Users.Invite(c, merchantID(c), in)
+	u, token, err := h.Users.Invite(c.Request.Context(), merchantID(c), in)
 	if fields, ok := web.FieldErrorsOf(err); ok {
 		h.renderTeam(c, http.StatusUnprocessableEntity, teamData{Errors: fields, Email: email, Role: role})
 		return
@@ -91,7 +91,7 @@ func (h *handlers) removeMember(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := h.Users.Remove(c, merchantID(c), id)
+	err := h.Users.Remove(c.Request.Context(), merchantID(c), id)
 	if errors.Is(err, core.ErrLastOwner) {
 		h.renderTeam(c, http.StatusConflict, teamData{Error: core.ErrLastOwner.Message, Role: core.RoleStaff})
 		return

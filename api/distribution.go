@@ -49,7 +49,7 @@ func (h *handlers) allocate(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	a, err := h.Allocator.Allocate(c, merchantID(c), listID, core.AllocationRequest{
+	a, err := h.Allocator.Allocate(c.Request.Context(), merchantID(c), listID, core.AllocationRequest{
 		Recipient: req.Recipient.toCore(), Campaign: req.Campaign, Channel: req.Channel, Actor: actor(c),
 	})
 	h.observeAllocation(a.Reused, err)
@@ -96,7 +96,7 @@ func (h *handlers) validate(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	v, err := h.Validator.Validate(c, merchantID(c), core.ValidationRequest{
+	v, err := h.Validator.Validate(c.Request.Context(), merchantID(c), core.ValidationRequest{
 		Code: req.Code, Customer: req.Customer.toCore(), Reserve: req.Reserve, Client: c.ClientIP(), Actor: actor(c),
 	})
 	h.observeValidation(v.Reason, err)
@@ -120,7 +120,7 @@ func (h *handlers) releaseReservation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Validator.Release(c, merchantID(c), id, actor(c)); err != nil {
+	if err := h.Validator.Release(c.Request.Context(), merchantID(c), id, actor(c)); err != nil {
 		fail(c, err)
 		return
 	}
@@ -159,7 +159,7 @@ func (h *handlers) applyOrder(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	res, err := h.Redeemer.ApplyOrder(c, merchantID(c), core.OrderEvent{
+	res, err := h.Redeemer.ApplyOrder(c.Request.Context(), merchantID(c), core.OrderEvent{
 		Platform: req.Platform, Shop: req.Shop, OrderID: req.OrderID, Status: core.OrderStatus(req.Status),
 		Codes: req.Codes, Customer: req.Customer.toCore(), Actor: actor(c),
 	})
@@ -191,7 +191,7 @@ func (h *handlers) redeem(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !h.bindJSON(c, &req) {
 		return
 	}
-	o, err := h.Redeemer.Redeem(c, merchantID(c), listID, c.Param("code"), core.ManualRedemption{OrderID: req.OrderID, Note: req.Note, Actor: actor(c), Channel: req.Channel})
+	o, err := h.Redeemer.Redeem(c.Request.Context(), merchantID(c), listID, c.Param("code"), core.ManualRedemption{OrderID: req.OrderID, Note: req.Note, Actor: actor(c), Channel: req.Channel})
 	if err != nil {
 		fail(c, err)
 		return
@@ -207,7 +207,7 @@ func (h *handlers) qrCode(format string) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		f, err := h.Redeemer.ListCode(c, merchantID(c), listID, c.Param("code"))
+		f, err := h.Redeemer.ListCode(c.Request.Context(), merchantID(c), listID, c.Param("code"))
 		if err != nil {
 			fail(c, err)
 			return
@@ -265,7 +265,7 @@ type recipientCodeResponse struct {
 // recipientCodes: GET /api/v1/recipients/codes?email=… (or external_id=, phone=): every code a
 // recipient got, across lists, with its timeline.
 func (h *handlers) recipientCodes(c *gin.Context) {
-	entries, err := h.Recipients.Codes(c, merchantID(c), core.Recipient{
+	entries, err := h.Recipients.Codes(c.Request.Context(), merchantID(c), core.Recipient{
 		Email: c.Query("email"), ExternalID: c.Query("external_id"), Phone: c.Query("phone"),
 	})
 	if err != nil {

@@ -63,14 +63,14 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 			err = core.Unavailable("PostgreSQL", err)
 		}
 		if !errors.As(err, &ce) {
-			log.ErrorContext(c, "request failed", "err", err)
+			log.ErrorContext(c.Request.Context(), "request failed", "err", err)
 			ce = &core.Error{Kind: core.KindInternal, Code: "internal_error", Message: "something went wrong on our side; the request id identifies it in our logs"}
 		} else if ce.Kind == core.KindInternal || ce.Kind == core.KindUnavailable {
-			log.ErrorContext(c, "request failed", "err", err)
+			log.ErrorContext(c.Request.Context(), "request failed", "err", err)
 		}
 		if c.Writer.Written() {
 			// A streamed response already started: the status is out, so the best we can do is stop.
-			log.WarnContext(c, "error after the response started", "err", err)
+			log.WarnContext(c.Request.Context(), "error after the response started", "err", err)
 			return
 		}
 		switch {

@@ -10,7 +10,7 @@ import (
 
 // health answers 200 when PostgreSQL and Redis answer, 503 naming the one that does not.
 func (h *handlers) health(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	status := http.StatusOK
@@ -18,7 +18,7 @@ func (h *handlers) health(c *gin.Context) {
 		if err := dep.Ping(ctx); err != nil {
 			checks[name] = "down"
 			status = http.StatusServiceUnavailable
-			h.Log.WarnContext(c, "health check failed", "dependency", name, "err", err)
+			h.Log.WarnContext(c.Request.Context(), "health check failed", "dependency", name, "err", err)
 			continue
 		}
 		checks[name] = "ok"

@@ -72,7 +72,7 @@ func (h *handlers) createImport(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	imp, err := h.Imports.Start(c, merchantID(c), listID, format, filename, file, h.Config.MaxUploadBytes, actor(c))
+	imp, err := h.Imports.Start(c.Request.Context(), merchantID(c), listID, format, filename, file, h.Config.MaxUploadBytes, actor(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -133,7 +133,7 @@ func (h *handlers) getImport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	imp, err := h.Imports.Get(c, merchantID(c), listID, importID)
+	imp, err := h.Imports.Get(c.Request.Context(), merchantID(c), listID, importID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -146,7 +146,7 @@ func (h *handlers) listImports(c *gin.Context) {
 	if !ok {
 		return
 	}
-	imps, next, err := h.Imports.List(c, merchantID(c), listID, p)
+	imps, next, err := h.Imports.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return

@@ -38,7 +38,7 @@ func (h *handlers) rotateKey(c *gin.Context) {
 	if req.GraceSeconds != nil {
 		grace = time.Duration(*req.GraceSeconds) * time.Second
 	}
-	k, err := h.rotateMerchantKey(c, merchantID(c), kind, grace)
+	k, err := h.rotateMerchantKey(c.Request.Context(), merchantID(c), kind, grace)
 	if err != nil {
 		fail(c, err)
 		return

@@ -122,7 +122,7 @@ func (h *handlers) createList(c *gin.Context) {
 	if req.Kind != nil {
 		in.Kind = core.ListKind(*req.Kind)
 	}
-	l, err := h.Lists.Create(c, merchantID(c), in)
+	l, err := h.Lists.Create(c.Request.Context(), merchantID(c), in)
 	if err != nil {
 		fail(c, err)
 		return
@@ -135,7 +135,7 @@ func (h *handlers) getList(c *gin.Context) {
 	if !ok {
 		return
 	}
-	l, err := h.Lists.Get(c, merchantID(c), id)
+	l, err := h.Lists.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -148,7 +148,7 @@ func (h *handlers) listLists(c *gin.Context) {
 	if !ok {
 		return
 	}
-	lists, next, err := h.Lists.List(c, merchantID(c), p)
+	lists, next, err := h.Lists.List(c.Request.Context(), merchantID(c), p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -175,7 +175,7 @@ func (h *handlers) updateList(c *gin.Context) {
 		k := core.ListKind(*req.Kind)
 		p.Kind = &k
 	}
-	l, err := h.Lists.Update(c, merchantID(c), id, p)
+	l, err := h.Lists.Update(c.Request.Context(), merchantID(c), id, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -188,7 +188,7 @@ func (h *handlers) deleteList(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Lists.Delete(c, merchantID(c), id); err != nil {
+	if err := h.Lists.Delete(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}

@@ -43,7 +43,7 @@ func (h *handlers) getChannel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cfg, err := h.Channels.Get(c, merchantID(c), ch)
+	cfg, err := h.Channels.Get(c.Request.Context(), merchantID(c), ch)
 	if err != nil {
 		fail(c, err)
 		return
@@ -86,21 +86,21 @@ func (h *handlers) putChannel(c *gin.Context) {
 		if !h.bindJSON(c, &req) {
 			return
 		}
-		cfg, err = h.Channels.PutEmail(c, merchantID(c), core.EmailChannel{Host: *req.Host, Port: *req.Port, Username: req.Username,
+		cfg, err = h.Channels.PutEmail(c.Request.Context(), merchantID(c), core.EmailChannel{Host: *req.Host, Port: *req.Port, Username: req.Username,
 			Password: req.Password, From: *req.From, Security: req.Security})
 	case core.ChannelSMS:
 		var req smsChannelRequest
 		if !h.bindJSON(c, &req) {
 			return
 		}
-		cfg, err = h.Channels.PutSMS(c, merchantID(c), core.SMSChannel{Provider: *req.Provider, AccountSID: *req.AccountSID,
+		cfg, err = h.Channels.PutSMS(c.Request.Context(), merchantID(c), core.SMSChannel{Provider: *req.Provider, AccountSID: *req.AccountSID,
 			AuthToken: *req.AuthToken, From: *req.From})
 	case core.ChannelPush:
 		var req pushChannelRequest
 		if !h.bindJSON(c, &req) {
 			return
 		}
-		cfg, err = h.Channels.PutPush(c, merchantID(c), core.PushChannel{Provider: *req.Provider, ServiceAccount: req.ServiceAccount})
+		cfg, err = h.Channels.PutPush(c.Request.Context(), merchantID(c), core.PushChannel{Provider: *req.Provider, ServiceAccount: req.ServiceAccount})
 	}
 	if err != nil {
 		fail(c, err)
@@ -150,7 +150,7 @@ func (h *handlers) createTemplate(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	t, err := h.Templates.Create(c, merchantID(c), listID, core.TemplateInput{Channel: *req.Channel, Subject: req.Subject, Text: req.Text,
+	t, err := h.Templates.Create(c.Request.Context(), merchantID(c), listID, core.TemplateInput{Channel: *req.Channel, Subject: req.Subject, Text: req.Text,
 		HTML: req.HTML, Title: req.Title, Body: req.Body, Locale: req.Locale, TimeZone: req.TimeZone})
 	if err != nil {
 		fail(c, err)
@@ -165,7 +165,7 @@ func (h *handlers) listTemplates(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.Templates.List(c, merchantID(c), listID, p)
+	items, next, err := h.Templates.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -215,7 +215,7 @@ func (h *handlers) putTemplate(c *gin.Context) {
 }
 
 func (h *handlers) saveTemplate(c *gin.Context, id uuid.UUID, p core.TemplatePatch) {
-	t, err := h.Templates.Update(c, merchantID(c), id, p)
+	t, err := h.Templates.Update(c.Request.Context(), merchantID(c), id, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -230,7 +230,7 @@ func (h *handlers) deleteTemplate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Templates.Delete(c, merchantID(c), id); err != nil {
+	if err := h.Templates.Delete(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -243,7 +243,7 @@ func (h *handlers) previewTemplate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, r, err := h.Templates.Preview(c, merchantID(c), id)
+	t, r, err := h.Templates.Preview(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -307,7 +307,7 @@ func (h *handlers) listDeliveries(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.Deliveries.List(c, merchantID(c), listID, p)
+	items, next, err := h.Deliveries.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -332,7 +332,7 @@ func (h *handlers) createDelivery(c *gin.Context) {
 		return
 	}
 	r := req.Recipient
-	d, created, err := h.Deliveries.Create(c, merchantID(c), listID, core.DeliveryInput{
+	d, created, err := h.Deliveries.Create(c.Request.Context(), merchantID(c), listID, core.DeliveryInput{
 		Recipient: core.MessageRecipient{Email: r.Email, Phone: r.Phone, PushToken: r.PushToken, ExternalID: r.ExternalID,
 			FirstName: r.FirstName, LastName: r.LastName},
 		Campaign: req.Campaign, Channel: core.Channel(*req.Channel), TemplateID: templateID, Actor: actor(c),
@@ -358,7 +358,7 @@ func (h *handlers) getDelivery(c *gin.Context) {
 	if !ok {
 		return
 	}
-	d, err := h.Deliveries.Get(c, merchantID(c), listID, id)
+	d, err := h.Deliveries.Get(c.Request.Context(), merchantID(c), listID, id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -408,7 +408,7 @@ func (h *handlers) createDeliveryJob(c *gin.Context) {
 			fail(c, core.Invalid("template_id", "is required"))
 			return
 		}
-		j, err := h.DeliveryJobs.Create(c, merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
+		j, err := h.DeliveryJobs.Create(c.Request.Context(), merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
 			Campaign: fields["campaign"], File: file, Limit: limit})
 		if err != nil {
 			fail(c, err)
@@ -499,7 +499,7 @@ func (h *handlers) listDeliveryJobs(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.DeliveryJobs.List(c, merchantID(c), listID, p)
+	items, next, err := h.DeliveryJobs.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -517,7 +517,7 @@ func (h *handlers) getDeliveryJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	j, err := h.DeliveryJobs.Get(c, merchantID(c), listID, jobID)
+	j, err := h.DeliveryJobs.Get(c.Request.Context(), merchantID(c), listID, jobID)
 	if err != nil {
 		fail(c, err)
 		return

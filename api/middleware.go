@@ -57,10 +57,10 @@ func accessLog(log *slog.Logger, obs Observer) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		if !log.Enabled(c, level) {
+		if !log.Enabled(c.Request.Context(), level) {
 			return // the usual case in production: build nothing
 		}
-		log.Log(c, level, "http request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
+		log.Log(c.Request.Context(), level, "http request", "method", c.Request.Method, "route", c.FullPath(), "status", status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "bytes", c.Writer.Size())
 	}
 }

@@ -35,7 +35,7 @@ func (h *handlers) createEndpoint(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	e, err := h.Endpoints.Create(c, merchantID(c), *req.URL, req.Events)
+	e, err := h.Endpoints.Create(c.Request.Context(), merchantID(c), *req.URL, req.Events)
 	if err != nil {
 		fail(c, err)
 		return
@@ -46,7 +46,7 @@ func (h *handlers) createEndpoint(c *gin.Context) {
 
 // listEndpoints is GET /api/v1/webhook-endpoints.
 func (h *handlers) listEndpoints(c *gin.Context) {
-	items, err := h.Endpoints.List(c, merchantID(c))
+	items, err := h.Endpoints.List(c.Request.Context(), merchantID(c))
 	if err != nil {
 		fail(c, err)
 		return
@@ -60,7 +60,7 @@ func (h *handlers) deleteEndpoint(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.Endpoints.Delete(c, merchantID(c), id); err != nil {
+	if err := h.Endpoints.Delete(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -74,7 +74,7 @@ func (h *handlers) enableEndpoint(c *gin.Context) {
 	if !ok {
 		return
 	}
-	e, err := h.Endpoints.Enable(c, merchantID(c), id)
+	e, err := h.Endpoints.Enable(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -101,7 +101,7 @@ func (h *handlers) endpointAttempts(c *gin.Context) {
 	if !ok {
 		return
 	}
-	items, next, err := h.Endpoints.Attempts(c, merchantID(c), id, p)
+	items, next, err := h.Endpoints.Attempts(c.Request.Context(), merchantID(c), id, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -121,7 +121,7 @@ func (h *handlers) putAlerts(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	emails, err := h.Alerts.Put(c, merchantID(c), req.Emails)
+	emails, err := h.Alerts.Put(c.Request.Context(), merchantID(c), req.Emails)
 	if err != nil {
 		fail(c, err)
 		return
@@ -131,7 +131,7 @@ func (h *handlers) putAlerts(c *gin.Context) {
 
 // getAlerts is GET /api/v1/settings/alerts.
 func (h *handlers) getAlerts(c *gin.Context) {
-	emails, err := h.Alerts.Get(c, merchantID(c))
+	emails, err := h.Alerts.Get(c.Request.Context(), merchantID(c))
 	if err != nil {
 		fail(c, err)
 		return

@@ -41,7 +41,7 @@ type redeemPINView struct {
 
 // redeemPINPage is GET /r/{slug}/mark-used?code=: the staff PIN form for a code.
 func (h *handlers) redeemPINPage(c *gin.Context) {
-	o, err := h.RedeemLinks.Open(c, c.Param("slug"))
+	o, err := h.RedeemLinks.Open(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		h.redeemProblem(c, err)
 		return
@@ -58,14 +58,14 @@ func (h *handlers) redeemPINForm(c *gin.Context) {
 		h.redeemProblem(c, errCSRF)
 		return
 	}
-	o, err := h.RedeemLinks.Open(c, c.Param("slug"))
+	o, err := h.RedeemLinks.Open(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		h.redeemProblem(c, err)
 		return
 	}
 	l := o.Link
 	v := redeemPINView{Code: strings.TrimSpace(c.PostForm("code"))}
-	_, _, err = h.Scanner.MarkUsedWithPIN(c, l.MerchantID, l.ListID, v.Code, strings.TrimSpace(c.PostForm("pin")), c.ClientIP())
+	_, _, err = h.Scanner.MarkUsedWithPIN(c.Request.Context(), l.MerchantID, l.ListID, v.Code, strings.TrimSpace(c.PostForm("pin")), c.ClientIP())
 	var ce *core.Error
 	status := http.StatusOK
 	switch {
@@ -95,7 +95,7 @@ func (h *handlers) redeemPINForm(c *gin.Context) {
 
 // redeemLastUse says when and by whom a used code was last used.
 func (h *handlers) redeemLastUse(c *gin.Context, l core.RedeemLink, code string) string {
-	got, err := h.Codes.Get(c, l.MerchantID, l.ListID, code)
+	got, err := h.Codes.Get(c.Request.Context(), l.MerchantID, l.ListID, code)
 	if err != nil {
 		return "Already used, so nothing was changed."
 	}
@@ -119,7 +119,7 @@ func (h *handlers) renderRedeemPIN(c *gin.Context, status int, l core.RedeemLink
 	}
 	var b bytes.Buffer
 	if err := web.RenderBlock(&b, "redeem_pin.html", "redeem_pin", v); err != nil {
-		h.Log.ErrorContext(c, "redeem PIN page not rendered", "err", err)
+		h.Log.ErrorContext(c.Request.Context(), "redeem PIN page not rendered", "err", err)
 		c.String(http.StatusInternalServerError, "The page could not be shown.")
 		return
 	}

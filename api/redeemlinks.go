@@ -91,7 +91,7 @@ func (h *handlers) createRedeemLink(c *gin.Context) {
 	setFrom(&in.Page.SuccessText, p.SuccessText)
 	setFrom(&in.Page.ExhaustedText, p.ExhaustedText)
 	setFrom(&in.Page.ExpiredText, p.ExpiredText)
-	l, err := h.RedeemLinks.Create(c, merchantID(c), listID, in)
+	l, err := h.RedeemLinks.Create(c.Request.Context(), merchantID(c), listID, in)
 	if err != nil {
 		fail(c, err)
 		return
@@ -109,7 +109,7 @@ func (h *handlers) listRedeemLinks(c *gin.Context) {
 	if !ok {
 		return
 	}
-	links, next, err := h.RedeemLinks.List(c, merchantID(c), listID, p)
+	links, next, err := h.RedeemLinks.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -123,7 +123,7 @@ func (h *handlers) getRedeemLink(c *gin.Context) {
 	if !ok {
 		return
 	}
-	l, err := h.RedeemLinks.Get(c, merchantID(c), id)
+	l, err := h.RedeemLinks.Get(c.Request.Context(), merchantID(c), id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -141,7 +141,7 @@ func (h *handlers) updateRedeemLink(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	l, err := h.RedeemLinks.Update(c, merchantID(c), id, core.RedeemLinkPatch{
+	l, err := h.RedeemLinks.Update(c.Request.Context(), merchantID(c), id, core.RedeemLinkPatch{
 		Name: req.Name, IdentifyBy: req.IdentifyBy, StartsAt: req.StartsAt.patch(), EndsAt: req.EndsAt.patch(),
 		Page: req.Page.patch(), Redirect: req.Redirect, RedirectURL: req.RedirectURL,
 	})
@@ -158,7 +158,7 @@ func (h *handlers) deleteRedeemLink(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.RedeemLinks.Delete(c, merchantID(c), id); err != nil {
+	if err := h.RedeemLinks.Delete(c.Request.Context(), merchantID(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -222,7 +222,7 @@ func (h *handlers) redeemHeaders(c *gin.Context) {
 // redeemPage: GET /r/{slug} — the merchant's texts and the form (or the text for a link that has
 // not started or has ended).
 func (h *handlers) redeemPage(c *gin.Context) {
-	o, err := h.RedeemLinks.Open(c, c.Param("slug"))
+	o, err := h.RedeemLinks.Open(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		h.redeemProblem(c, err)
 		return
@@ -242,7 +242,7 @@ func (h *handlers) redeemAsk(c *gin.Context) {
 	if v, err := c.Request.Cookie(redeemVisitorCookie); err == nil {
 		req.Visitor = v.Value
 	}
-	o, err := h.RedeemLinks.HandOut(c, c.Param("slug"), req)
+	o, err := h.RedeemLinks.HandOut(c.Request.Context(), c.Param("slug"), req)
 	if fe, ok := web.FieldErrorsOf(err); ok && o.Link.Slug != "" {
 		o.State = core.RedeemAsk
 		h.renderRedeem(c, http.StatusUnprocessableEntity, o, fe["email"], c.PostForm("email"))
@@ -258,7 +258,7 @@ func (h *handlers) redeemAsk(c *gin.Context) {
 // redeemPersonal: GET /r/{slug}/{token} — a personal link hands out its recipient's code without
 // asking.
 func (h *handlers) redeemPersonal(c *gin.Context) {
-	o, err := h.RedeemLinks.HandOut(c, c.Param("slug"), core.HandOutRequest{Token: c.Param("token"), Client: c.ClientIP()})
+	o, err := h.RedeemLinks.HandOut(c.Request.Context(), c.Param("slug"), core.HandOutRequest{Token: c.Param("token"), Client: c.ClientIP()})
 	if err != nil {
 		h.redeemProblem(c, err)
 		return
@@ -289,7 +289,7 @@ func (h *handlers) renderRedeem(c *gin.Context, status int, o core.HandOut, fiel
 	}
 	var b bytes.Buffer
 	if err := web.RenderBlock(&b, "redeem.html", "redeem", v); err != nil {
-		h.Log.ErrorContext(c, "redeem page not rendered", "err", err)
+		h.Log.ErrorContext(c.Request.Context(), "redeem page not rendered", "err", err)
 		c.String(http.StatusInternalServerError, "The page could not be shown.")
 		return
 	}
@@ -299,7 +299,7 @@ func (h *handlers) renderRedeem(c *gin.Context, status int, o core.HandOut, fiel
 // redeemQR: GET /r/{slug}/qr/{token} — the QR code (SVG) of a code the page handed out; the
 // token is signed for the link and the code.
 func (h *handlers) redeemQR(c *gin.Context) {
-	code, err := h.RedeemLinks.QRCode(c, c.Param("slug"), c.Param("token"))
+	code, err := h.RedeemLinks.QRCode(c.Request.Context(), c.Param("slug"), c.Param("token"))
 	if err != nil {
 		h.redeemProblem(c, err)
 		return
@@ -330,7 +330,7 @@ func (h *handlers) redeemProblem(c *gin.Context, err error) {
 	case errors.As(err, &ce) && ce.Kind == core.KindMalformed:
 		v.Status, v.Message = http.StatusBadRequest, "Your browser did not send what the page needs. Reload the page and try again."
 	default:
-		h.Log.ErrorContext(c, "redeem page failed", "err", err)
+		h.Log.ErrorContext(c.Request.Context(), "redeem page failed", "err", err)
 	}
 	var b bytes.Buffer
 	if err := web.RenderBlock(&b, "redeem.html", "redeem", v); err != nil {

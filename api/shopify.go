@@ -31,7 +31,7 @@ func (h *handlers) shopifyWebhook(c *gin.Context) {
 		fail(c, core.Malformed("the request body could not be read"))
 		return
 	}
-	status, err := h.ShopifyWebhooks.Receive(c, c.Request.Header, body)
+	status, err := h.ShopifyWebhooks.Receive(c.Request.Context(), c.Request.Header, body)
 	h.observeWebhook("shopify", status, err)
 	if err != nil {
 		fail(c, err)

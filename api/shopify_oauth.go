@@ -213,9 +213,9 @@ func (h *handlers) shopifyCallback(c *gin.Context) {
 		fail(c, errMissingCode)
 		return
 	}
-	grant, err := h.ShopifyInstaller.App().ExchangeCode(c, shop, code)
+	grant, err := h.ShopifyInstaller.App().ExchangeCode(c.Request.Context(), shop, code)
 	if err != nil {
-		fail(c, h.grantError(c, shop, err))
+		fail(c, h.grantError(c.Request.Context(), shop, err))
 		return
 	}
 	if !h.installShop(c, shop, grant) {
@@ -230,21 +230,21 @@ func (h *handlers) shopifyEmbeddedLoad(c *gin.Context, shop, idToken string) {
 	if !h.checkIDToken(c, shop, idToken) {
 		return
 	}
-	_, connected, err := h.shopConnection(c, shop)
+	_, connected, err := h.shopConnection(c.Request.Context(), shop)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	if !connected {
-		grant, err := h.ShopifyInstaller.App().ExchangeSessionToken(c, shop, idToken)
+		grant, err := h.ShopifyInstaller.App().ExchangeSessionToken(c.Request.Context(), shop, idToken)
 		if err != nil {
-			fail(c, h.grantError(c, shop, err))
+			fail(c, h.grantError(c.Request.Context(), shop, err))
 			return
 		}
 		if !h.installShop(c, shop, grant) {
 			return
 		}
-		if _, connected, err = h.shopConnection(c, shop); err != nil || !connected {
+		if _, connected, err = h.shopConnection(c.Request.Context(), shop); err != nil || !connected {
 			fail(c, errors.Join(errors.New("the shop was installed but its connection cannot be read"), err))
 			return
 		}
@@ -266,7 +266,7 @@ func (h *handlers) shopifyApp(c *gin.Context) {
 	if tok := q.Get("id_token"); tok != "" && !h.checkIDToken(c, shop, tok) {
 		return
 	}
-	_, connected, err := h.shopConnection(c, shop)
+	_, connected, err := h.shopConnection(c.Request.Context(), shop)
 	if err != nil {
 		fail(c, err)
 		return
@@ -282,7 +282,7 @@ func (h *handlers) shopifyApp(c *gin.Context) {
 func (h *handlers) checkIDToken(c *gin.Context, shop, idToken string) bool {
 	claims, err := shopify.VerifySessionToken(idToken, h.Config.ShopifyAPIKey, h.Config.ShopifyAPISecret, time.Now())
 	if err != nil || claims.Shop != shop {
-		h.Log.DebugContext(c, "shopify id_token refused", "shop", shop, "err", err)
+		h.Log.DebugContext(c.Request.Context(), "shopify id_token refused", "shop", shop, "err", err)
 		fail(c, errInvalidSessionToken)
 		return false
 	}
@@ -307,7 +307,7 @@ func (h *handlers) shopConnection(ctx context.Context, shop string) (core.Connec
 
 // installShop connects the shop with a fresh grant; it answers the request itself on failure.
 func (h *handlers) installShop(c *gin.Context, shop string, g shopify.Grant) bool {
-	route, _, err := h.ShopifyInstaller.Install(c, shop, g)
+	route, _, err := h.ShopifyInstaller.Install(c.Request.Context(), shop, g)
 	if err == nil {
 		return true
 	}
@@ -317,7 +317,7 @@ func (h *handlers) installShop(c *gin.Context, shop string, g shopify.Grant) boo
 		fail(c, err) // scopes missing: 409
 	case route.ConnectionID != uuid.Nil:
 		// Stored, but the webhook subscriptions failed.
-		h.Log.ErrorContext(c, "shopify install: webhook subscription failed", "shop", shop, "err", err)
+		h.Log.ErrorContext(c.Request.Context(), "shopify install: webhook subscription failed", "shop", shop, "err", err)
 		fail(c, errWebhooksNotSubscribed)
 	default:
 		fail(c, err)

@@ -43,7 +43,7 @@ func (h *handlers) connectWooCommerce(c *gin.Context) {
 	if !h.bindJSON(c, &req) {
 		return
 	}
-	conn, created, err := h.WooCommerce.Connect(c, merchantID(c), woocommerce.ConnectInput{
+	conn, created, err := h.WooCommerce.Connect(c.Request.Context(), merchantID(c), woocommerce.ConnectInput{
 		SiteURL: *req.SiteURL, ConsumerKey: *req.ConsumerKey, ConsumerSecret: *req.ConsumerSecret, PaidStatuses: req.PaidStatuses,
 	})
 	if err != nil {
@@ -60,7 +60,7 @@ func (h *handlers) connectWooCommerce(c *gin.Context) {
 // wooConnect is GET /woocommerce/connect?site_url=: sends the merchant to the store's app
 // authorization page.
 func (h *handlers) wooConnect(c *gin.Context) {
-	to, err := h.WooCommerce.AuthorizeURL(c, merchantID(c), c.Query("site_url"), c.Query("return_url"))
+	to, err := h.WooCommerce.AuthorizeURL(c.Request.Context(), merchantID(c), c.Query("site_url"), c.Query("return_url"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -107,7 +107,7 @@ func (h *handlers) wooCallback(c *gin.Context) {
 		fail(c, core.Malformed("the body is not the JSON WooCommerce posts"))
 		return
 	}
-	conn, err := h.WooCommerce.AcceptKeys(c, woocommerce.AuthorizedKeys{
+	conn, err := h.WooCommerce.AcceptKeys(c.Request.Context(), woocommerce.AuthorizedKeys{
 		KeyID: rawString(body.KeyID), UserID: rawString(body.UserID), ConsumerKey: strings.TrimSpace(body.ConsumerKey),
 		ConsumerSecret: strings.TrimSpace(body.ConsumerSecret), Permissions: body.KeyPermissions,
 	})
@@ -135,7 +135,7 @@ func (h *handlers) wooWebhook(c *gin.Context) {
 		fail(c, core.Malformed("the request body could not be read"))
 		return
 	}
-	status, err := h.WooCommerceWebhooks.Receive(c, c.Param("connection_id"), c.Request.Header, body)
+	status, err := h.WooCommerceWebhooks.Receive(c.Request.Context(), c.Param("connection_id"), c.Request.Header, body)
 	h.observeWebhook("woocommerce", status, err)
 	if err != nil {
 		fail(c, err)
