@@ -27,7 +27,7 @@ import (
 // text. Each is a sweeper or a look-up that cannot know the merchant; the reason says how it
 // behaves on a distributed schema (README "Scaling out with Citus" repeats them).
 var crossMerchant = []struct{ where, text, reason string }{
-	{"store/stocksweep.go", "UPDATE code_lists SET expired_event_at = now()",
+	{"store/stocksweep.go", "UPDATE code_lists SET expired_event_at = $2",
 		"the sweeper's list expiry (RecordExpirations, once a minute) marks every merchant's newly expired lists: " +
 			"on Citus one multi-shard UPDATE in a distributed transaction, its RETURNING rows inserted into domain_events " +
 			"by merchant_id; the guard (expired_event_at IS NULL) keeps two sweepers from recording an expiry twice"},
