@@ -117,6 +117,31 @@ type intakeRun struct {
 	pace                                                       webhookPace
 	bodyBytes                                                  int
 	uses                                                       int64
+	// cpu is what the gateway, the worker and PostgreSQL spent per delivery from the first sent
+	// to the last applied (both passes: the gateway's also answers the repeats).
+	cpu intakeCPU
+}
+
+// intakeCPU is CPU time per delivery, in microseconds.
+type intakeCPU struct{ gateway, worker, postgres float64 }
+
+// intakeMeter reads what the gateway, the worker and PostgreSQL spend during an intake run.
+type intakeMeter struct {
+	m       *cpuMeter
+	gateway int
+	start   time.Duration
+}
+
+func startIntakeCPU(tb testing.TB, p *pgxpool.Pool, s *stack) *intakeMeter {
+	gw := s.gateway.cmd.Process.Pid
+	return &intakeMeter{m: startCPU(tb, p, s.worker.cmd.Process.Pid), gateway: gw, start: procCPU(gw)}
+}
+
+// per is the CPU each of n deliveries cost, until now.
+func (im *intakeMeter) per(tb testing.TB, n int) intakeCPU {
+	spent := im.m.since(tb)
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return intakeCPU{gateway: us(procCPU(im.gateway) - im.start), worker: us(spent.worker), postgres: us(spent.postgres)}
 }
 
 // shopifyIntakeRun is one run of BenchmarkShopifyIntake with a new shop, list and orders, on a
@@ -196,11 +221,13 @@ func shopifyIntakeRun(b *testing.B, n, run int) intakeRun {
 		return out
 	}
 	var r intakeRun
+	meter := startIntakeCPU(b, p, s)
 	r.first = load(b, n, clients, 0, send("accepted"))
 	r.firstServer = takeServer()
 	r.again = load(b, n, clients, 0, send("duplicate"))
 	r.againServer = takeServer()
 	r.pace = waitApplied(b, p, merchantID, n)
+	r.cpu = meter.per(b, n)
 	s.stop(b)
 	stopped = true
 	r.uses = checkUsedOnce(b, p, list, n)
@@ -375,6 +402,13 @@ func reportIntake(b *testing.B, what, againWhat, platform string, n int, rs []in
 		fmt.Sprintf("%.2f of intake (runs %s; goal ≈ 1, the most there is: no backlog grows, the last applied as it is stored)", ratio, list(ratios, "%.2f")),
 		fmt.Sprintf("backlog: at most %.0f at any moment (runs %s), %.0f when the last was stored (runs %s), all applied %.1f s after it (runs %s); %d runs × %d deliveries sent twice, every code used once (%d uses)%s",
 			peak, list(peaks, "%.0f"), backlog, list(backlogs, "%.0f"), drain, list(drains, "%.1f"), len(rs), n, uses, note)})
+	gwCPU, _ := pick(func(r intakeRun) float64 { return r.cpu.gateway })
+	wkCPU, wkCPUs := pick(func(r intakeRun) float64 { return r.cpu.worker })
+	pgCPU, _ := pick(func(r intakeRun) float64 { return r.cpu.postgres })
+	report(row{fmt.Sprintf("%s intake, CPU per delivery (first sent → last applied, medians)", platform),
+		fmt.Sprintf("gateway %.0f µs (both passes), worker %.0f µs (runs %s)", gwCPU, wkCPU, list(wkCPUs, "%.0f")),
+		fmt.Sprintf("PostgreSQL backends %.0f µs", pgCPU), "",
+		fmt.Sprintf("one worker core applies about %.0f deliveries a second, one gateway core takes about %.0f (each sent twice)", 1e6/wkCPU, 1e6/gwCPU)})
 }
 
 // BenchmarkShopifyPush100k: a 100,000-code list (BENCH_PUSH_CODES) pushed into a fake Shopify

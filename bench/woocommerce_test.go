@@ -217,6 +217,7 @@ func wooIntakeRun(b *testing.B, n, run int) (intakeRun, time.Duration) {
 		return out
 	}
 	var r intakeRun
+	meter := startIntakeCPU(b, p, s)
 	r.first = load(b, n, clients, 0, send("accepted"))
 	r.firstServer = takeServer()
 	r.again = load(b, n, clients, 0, send("duplicate"))
@@ -225,6 +226,7 @@ func wooIntakeRun(b *testing.B, n, run int) (intakeRun, time.Duration) {
 		b.Fatalf("%d and %d of %d answers carried Server-Timing", r.firstServer.ops, r.againServer.ops, n)
 	}
 	r.pace = waitApplied(b, p, merchantID, n)
+	r.cpu = meter.per(b, n)
 	s.stop(b)
 	stopped = true
 	r.uses = checkUsedOnce(b, p, list, n)
