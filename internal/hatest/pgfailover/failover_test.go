@@ -29,8 +29,13 @@ import (
 const (
 	// clients is how many clients allocate codes and send paid orders at once.
 	clients = 16
-	// codesPerScenario is each scenario's list: more than its clients hand out.
-	codesPerScenario = 50_000
+	// codesPerScenario is each scenario's list, and opsPerClient the most operations a client
+	// makes in a scenario: the list outlasts them. opEvery paces each client (at most 20
+	// operations a second), so that the list lasts while a node rejoins, which may take minutes
+	// when pg_rewind fails and pg_autoctl falls back to pg_basebackup.
+	codesPerScenario = 80_000
+	opsPerClient     = 4_800
+	opEvery          = 50 * time.Millisecond
 	// shopifySecret signs the test's Shopify deliveries; the gateway is configured with it.
 	shopifySecret = "failover-shopify-secret"
 	// retryPause is how long a client waits before sending an answered-503 request again: shorter
@@ -183,8 +188,8 @@ type load struct {
 	shop     string
 	scenario int
 	http     *http.Client
-	// successes counts 2xx answers so far.
-	successes atomic.Int64
+	// successes counts 2xx answers so far; done counts the clients that made all their operations.
+	successes, done atomic.Int64
 
 	mu       sync.Mutex
 	attempts []attempt
@@ -234,14 +239,21 @@ func (l *load) send(kind string, deadline time.Time, build func() *http.Request)
 	}
 }
 
-// client runs operations until stop is closed, each to its end.
+// client runs operations, one every opEvery at most, until stop is closed or it made
+// opsPerClient, each to its end.
 func (l *load) client(c int, stop <-chan struct{}, deadline time.Time) {
+	next := time.Now()
 	for i := 0; ; i++ {
+		if i == opsPerClient {
+			l.done.Add(1)
+			return
+		}
 		select {
 		case <-stop:
 			return
-		default:
+		case <-time.After(time.Until(next)):
 		}
+		next = time.Now().Add(opEvery)
 		op := operation{email: fmt.Sprintf("s%d-c%02d-%06d@example.com", l.scenario, c, i)}
 		allocation, _ := json.Marshal(map[string]any{"recipient": map[string]any{"email": op.email}, "campaign": "failover"})
 		body, _ := l.send("allocate", deadline, func() *http.Request {
@@ -357,8 +369,14 @@ func runScenario(t *testing.T, h *apptest.Harness, f *formation, m apptest.Merch
 	sc.fail(t, f)
 	settledAt := time.Now()
 	after := l.successes.Load()
-	waitFor(t, 3*time.Minute, "200 answers 2xx after the formation settled", func() bool { return l.successes.Load() >= after+200 })
+	waitFor(t, 3*time.Minute, "200 answers 2xx after the formation settled", func() bool {
+		return l.successes.Load() >= after+200 || l.done.Load() == clients
+	})
 	stopClients()
+	if l.successes.Load() < after+200 {
+		t.Fatalf("the clients made all their operations before 200 more answers after the formation settled (%d); raise opsPerClient",
+			l.successes.Load()-after)
+	}
 	for _, msg := range l.failures {
 		t.Error(msg)
 	}
