@@ -24,28 +24,24 @@ type DeliveryBatchSender interface {
 	SendBatch(ctx context.Context, merchantID uuid.UUID, ids []uuid.UUID, lastAttempt bool) error
 }
 
-// EnqueueSendBatch implements core.DeliveryJobQueue: one task per batch, named by key (a job's
-// chunk and the batch's place in it), with the retries and timeout of single sends scaled to a
-// batch.
-func (q *Queue) EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error {
+// NewDeliveryBatchTask is the task that sends a batch, named by key (a job's chunk and the
+// batch's place in it): on its sends-N queue, with the retries of single sends
+// (DeliveryMaxRetry) and 30 minutes an attempt.
+func NewDeliveryBatchTask(merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) Task {
 	id := "delivery-batch:" + key
-	return q.enqueue(ctx, TypeDeliverySendBatch, DeliveryBatchPayload{MerchantID: merchantID, DeliveryIDs: deliveryIDs},
-		id, SendQueue(id), asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(30*time.Minute))
+	return Task{Type: TypeDeliverySendBatch, Payload: DeliveryBatchPayload{MerchantID: merchantID, DeliveryIDs: deliveryIDs},
+		ID: id, Queue: SendQueue(id), Options: []asynq.Option{asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(30 * time.Minute)}}
 }
 
-// handleSendBatches routes TypeDeliverySendBatch when the worker's sender sends batches.
-func handleSendBatches(mux *asynq.ServeMux, d Deps) {
-	b, ok := d.Sends.(DeliveryBatchSender)
-	if !ok {
-		return
+// EnqueueSendBatch implements core.DeliveryJobQueue: one task per batch.
+func (q *Queue) EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error {
+	return q.enqueue(ctx, NewDeliveryBatchTask(merchantID, key, deliveryIDs))
+}
+
+// runDeliveryBatch is TypeDeliverySendBatch's handler; the task's last retry is its deliveries'
+// last attempt.
+func runDeliveryBatch(b DeliveryBatchSender) func(context.Context, DeliveryBatchPayload) error {
+	return func(ctx context.Context, p DeliveryBatchPayload) error {
+		return b.SendBatch(ctx, p.MerchantID, p.DeliveryIDs, lastAttempt(ctx))
 	}
-	mux.HandleFunc(TypeDeliverySendBatch, func(ctx context.Context, t *asynq.Task) error {
-		var p DeliveryBatchPayload
-		if err := decode(t, &p); err != nil {
-			return err
-		}
-		retried, _ := asynq.GetRetryCount(ctx)
-		max, _ := asynq.GetMaxRetry(ctx)
-		return b.SendBatch(ctx, p.MerchantID, p.DeliveryIDs, retried >= max)
-	})
 }

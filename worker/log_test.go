@@ -96,7 +96,7 @@ func TestIdleWorkerLogsNothingAtInfo(t *testing.T) {
 	var out syncBuffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	mux := NewMux(Deps{Log: log, Imports: idleUpkeep{}, Sweeper: idleUpkeep{}})
-	payload, _ := json.Marshal(ImportPayload{MerchantID: uuid.New(), ImportID: uuid.New()})
+	payload, _ := json.Marshal(ImportRunPayload{MerchantID: uuid.New(), ImportID: uuid.New()})
 	if err := mux.ProcessTask(context.Background(), asynq.NewTask(TypeImportRun, payload)); err != nil {
 		t.Fatal(err)
 	}

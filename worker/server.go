@@ -2,85 +2,17 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/coupongate/coupongate/core"
 )
-
-// ImportRunner runs one import to its end, resuming from its checkpoint.
-type ImportRunner interface {
-	Run(ctx context.Context, merchantID, importID uuid.UUID) error
-}
-
-// BatchRunner generates one batch to its end, resuming from its checkpoint.
-type BatchRunner interface {
-	Run(ctx context.Context, merchantID, listID uuid.UUID, number int) error
-}
-
-// Sweeper does the periodic upkeep: re-enqueues work whose task was lost, expires holds, records
-// expiry events.
-type Sweeper interface {
-	Sweep(ctx context.Context) error
-}
-
-// PushRunner runs one push of a list's codes to a connection until every code is in the shop.
-type PushRunner interface {
-	RunPush(ctx context.Context, merchantID, listID, connectionID uuid.UUID) error
-}
-
-// Reconciler fetches a connection's recently updated orders; ReconcileAll queues that for every
-// active connection.
-type Reconciler interface {
-	Reconcile(ctx context.Context, merchantID, connectionID uuid.UUID) error
-	ReconcileAll(ctx context.Context) error
-}
-
-// Disconnector removes a disconnected connection's platform webhooks and credentials.
-type Disconnector interface {
-	Disconnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
-}
-
-// DeliverySender sends one delivery; lastAttempt says a passing failure now fails it.
-type DeliverySender interface {
-	Send(ctx context.Context, merchantID, deliveryID uuid.UUID, lastAttempt bool) error
-}
-
-// DeliveryJobRunner reads a CSV of recipients into deliveries, from its checkpoint.
-type DeliveryJobRunner interface {
-	Run(ctx context.Context, merchantID, jobID uuid.UUID) error
-}
-
-// DeliveryResumer gives a list's waiting deliveries the codes that arrived.
-type DeliveryResumer interface {
-	Resume(ctx context.Context, merchantID, listID uuid.UUID) error
-}
-
-// EventDispatcher hands new events out (Dispatch) and emails stock alerts (SendAlert).
-type EventDispatcher interface {
-	Dispatch(ctx context.Context) error
-	SendAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, lastAttempt bool) error
-}
-
-// WebhookDeliverer makes one attempt of a webhook message.
-type WebhookDeliverer interface {
-	Deliver(ctx context.Context, ref core.MessageRef, attempt int) error
-}
-
-// ConnectFinisher creates a newly authorized store's webhooks.
-type ConnectFinisher interface {
-	FinishConnect(ctx context.Context, merchantID, connectionID uuid.UUID) error
-}
 
 // Deps are the worker's collaborators; every field is required.
 type Deps struct {
@@ -124,123 +56,55 @@ func TaskIDFrom(ctx context.Context) string {
 	return id
 }
 
-// NewMux routes task types to handlers, with logging around each task.
+// NewMux routes every task type to its handler (each in its task type's file), with tracing and
+// logging around each task. The optional collaborators that are nil leave their task types
+// unrouted.
 func NewMux(d Deps) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	if d.Tracer != nil {
 		mux.Use(traceTasks(d.Tracer))
 	}
 	mux.Use(logTasks(d.Log))
-	mux.HandleFunc(TypeImportRun, func(ctx context.Context, t *asynq.Task) error {
-		var p ImportPayload
-		if err := decode(t, &p); err != nil {
-			return err
-		}
-		return d.Imports.Run(ctx, p.MerchantID, p.ImportID)
-	})
-	mux.HandleFunc(TypeBatchGenerate, func(ctx context.Context, t *asynq.Task) error {
-		var p BatchPayload
-		if err := decode(t, &p); err != nil {
-			return err
-		}
-		return d.Batches.Run(ctx, p.MerchantID, p.ListID, p.Number)
-	})
-	mux.HandleFunc(TypeSweep, func(ctx context.Context, _ *asynq.Task) error {
-		return d.Sweeper.Sweep(ctx)
-	})
-	handleWebhookBatches(mux, d)
+	handle(mux, TypeImportRun, runImport(d.Imports))
+	handle(mux, TypeBatchGenerate, runBatch(d.Batches))
+	handle(mux, TypeSweep, runSweep(d.Sweeper))
+	if d.WebhookBatches != nil {
+		handle(mux, TypeWebhookBatch, runWebhookBatch(d.WebhookBatches))
+		handle(mux, TypeShopifyWebhook, runLegacyWebhook(d.WebhookBatches))
+		handle(mux, TypeWooCommerceWebhook, runLegacyWebhook(d.WebhookBatches))
+	}
 	if d.Pushes != nil {
-		mux.HandleFunc(TypePushRun, func(ctx context.Context, t *asynq.Task) error {
-			var p PushPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.Pushes.RunPush(ctx, p.MerchantID, p.ListID, p.ConnectionID)
-		})
+		handle(mux, TypePushRun, runPush(d.Pushes))
 	}
 	if d.Reconciler != nil {
-		mux.HandleFunc(TypeReconcile, func(ctx context.Context, t *asynq.Task) error {
-			var p ConnectionPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.Reconciler.Reconcile(ctx, p.MerchantID, p.ConnectionID)
-		})
-		mux.HandleFunc(TypeReconcileAll, func(ctx context.Context, _ *asynq.Task) error {
-			return d.Reconciler.ReconcileAll(ctx)
-		})
+		handle(mux, TypeReconcile, runReconcile(d.Reconciler))
+		handle(mux, TypeReconcileAll, runReconcileAll(d.Reconciler))
 	}
 	if d.Sends != nil {
-		mux.HandleFunc(TypeDeliverySend, func(ctx context.Context, t *asynq.Task) error {
-			var p DeliveryPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			retried, _ := asynq.GetRetryCount(ctx)
-			max, _ := asynq.GetMaxRetry(ctx)
-			return d.Sends.Send(ctx, p.MerchantID, p.DeliveryID, retried >= max)
-		})
+		handle(mux, TypeDeliverySend, runDeliverySend(d.Sends))
+		// A sender that sends batches gets the delivery jobs' batch tasks too.
+		if b, ok := d.Sends.(DeliveryBatchSender); ok {
+			handle(mux, TypeDeliverySendBatch, runDeliveryBatch(b))
+		}
 	}
-	handleSendBatches(mux, d)
 	if d.Jobs != nil {
-		mux.HandleFunc(TypeDeliveryJob, func(ctx context.Context, t *asynq.Task) error {
-			var p JobPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.Jobs.Run(ctx, p.MerchantID, p.JobID)
-		})
+		handle(mux, TypeDeliveryJob, runDeliveryJob(d.Jobs))
 	}
 	if d.Resumes != nil {
-		mux.HandleFunc(TypeDeliveryResume, func(ctx context.Context, t *asynq.Task) error {
-			var p ListPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.Resumes.Resume(ctx, p.MerchantID, p.ListID)
-		})
+		handle(mux, TypeDeliveryResume, runDeliveryResume(d.Resumes))
 	}
 	if d.Events != nil {
-		mux.HandleFunc(TypeDispatchEvents, func(ctx context.Context, _ *asynq.Task) error {
-			return d.Events.Dispatch(ctx)
-		})
-		mux.HandleFunc(TypeAlertSend, func(ctx context.Context, t *asynq.Task) error {
-			var p AlertPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			retried, _ := asynq.GetRetryCount(ctx)
-			max, _ := asynq.GetMaxRetry(ctx)
-			return d.Events.SendAlert(ctx, p.MerchantID, p.EventID, retried >= max)
-		})
+		handle(mux, TypeDispatchEvents, runDispatchEvents(d.Events))
+		handle(mux, TypeAlertSend, runAlertSend(d.Events))
 	}
 	if d.Webhooks != nil {
-		mux.HandleFunc(TypeWebhookSend, func(ctx context.Context, t *asynq.Task) error {
-			var p MessagePayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			retried, _ := asynq.GetRetryCount(ctx)
-			return d.Webhooks.Deliver(ctx, core.MessageRef{MerchantID: p.MerchantID, EndpointID: p.EndpointID, MessageID: p.MessageID}, retried)
-		})
+		handle(mux, TypeWebhookSend, runWebhookSend(d.Webhooks))
 	}
 	if d.ConnectFinisher != nil {
-		mux.HandleFunc(TypeFinishConnect, func(ctx context.Context, t *asynq.Task) error {
-			var p ConnectionPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.ConnectFinisher.FinishConnect(ctx, p.MerchantID, p.ConnectionID)
-		})
+		handle(mux, TypeFinishConnect, runFinishConnect(d.ConnectFinisher))
 	}
 	if d.Disconnector != nil {
-		mux.HandleFunc(TypeDisconnect, func(ctx context.Context, t *asynq.Task) error {
-			var p ConnectionPayload
-			if err := decode(t, &p); err != nil {
-				return err
-			}
-			return d.Disconnector.Disconnect(ctx, p.MerchantID, p.ConnectionID)
-		})
+		handle(mux, TypeDisconnect, runDisconnect(d.Disconnector))
 	}
 	return mux
 }
@@ -316,16 +180,14 @@ func Run(ctx context.Context, d Deps) error {
 	})
 	sched := asynq.NewScheduler(d.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{d.Log}, LogLevel: asynq.WarnLevel})
 	// Every worker runs a scheduler; the unique option keeps a single sweep per interval.
-	if _, err := sched.Register(fmt.Sprintf("@every %s", d.SweepEvery), asynq.NewTask(TypeSweep, nil),
-		asynq.Queue(QueueMaintenance), asynq.Unique(d.SweepEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.SweepEvery)); err != nil {
+	if err := schedule(sched, d.SweepEvery, NewSweepTask(d.SweepEvery)); err != nil {
 		return fmt.Errorf("register sweep: %w", err)
 	}
 	if d.Reconciler != nil {
 		if d.ReconcileEvery <= 0 {
 			d.ReconcileEvery = 15 * time.Minute
 		}
-		if _, err := sched.Register(fmt.Sprintf("@every %s", d.ReconcileEvery), asynq.NewTask(TypeReconcileAll, nil),
-			asynq.Queue(QueueMaintenance), asynq.Unique(d.ReconcileEvery-time.Second), asynq.MaxRetry(0), asynq.Timeout(d.ReconcileEvery)); err != nil {
+		if err := schedule(sched, d.ReconcileEvery, NewReconcileAllTask(d.ReconcileEvery)); err != nil {
 			return fmt.Errorf("register reconciliation: %w", err)
 		}
 	}
@@ -333,8 +195,7 @@ func Run(ctx context.Context, d Deps) error {
 		if d.DispatchEvery <= 0 {
 			d.DispatchEvery = 2 * time.Second
 		}
-		if _, err := sched.Register(fmt.Sprintf("@every %s", d.DispatchEvery), asynq.NewTask(TypeDispatchEvents, nil),
-			asynq.Queue(QueueDefault), asynq.Unique(d.DispatchEvery), asynq.MaxRetry(0), asynq.Timeout(time.Minute)); err != nil {
+		if err := schedule(sched, d.DispatchEvery, NewDispatchEventsTask(d.DispatchEvery)); err != nil {
 			return fmt.Errorf("register event dispatch: %w", err)
 		}
 	}
@@ -354,18 +215,14 @@ func Run(ctx context.Context, d Deps) error {
 	return nil
 }
 
-// retryDelay backs off exponentially, 2 s doubling up to 10 min; an error that knows when to come
-// back (a RetryAfter method, e.g. a platform's 429) sets the delay itself.
-func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
-		return ra.RetryAfter()
+// schedule registers a periodic task to be queued every interval (it continues no trace).
+func schedule(sched *asynq.Scheduler, every time.Duration, t Task) error {
+	task, err := t.Asynq(context.Background())
+	if err != nil {
+		return err
 	}
-	d := 2 * time.Second << min(n, 9)
-	if d > 10*time.Minute {
-		d = 10 * time.Minute
-	}
-	return d
+	_, err = sched.Register(fmt.Sprintf("@every %s", every), task)
+	return err
 }
 
 // asynqLogger adapts slog to asynq's logger.

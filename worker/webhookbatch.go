@@ -18,8 +18,8 @@ import (
 // is left (core.WebhookBatches).
 const TypeWebhookBatch = "platform-webhooks:batch"
 
-// MerchantPayload names a merchant.
-type MerchantPayload struct {
+// WebhookBatchPayload names the merchant whose deliveries are applied.
+type WebhookBatchPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 }
 
@@ -45,6 +45,14 @@ func webhookMarkKey(merchantID uuid.UUID) string {
 
 var _ core.WebhookSignals = (*Queue)(nil)
 
+// NewWebhookBatchTask is the batch task queued with the mark named token: on the merchant's
+// webhooks-N queue, one per mark, retried 25 times, an hour an attempt.
+func NewWebhookBatchTask(merchantID uuid.UUID, token string) Task {
+	return Task{Type: TypeWebhookBatch, Payload: WebhookBatchPayload{MerchantID: merchantID},
+		ID: "platform-webhooks:" + merchantID.String() + ":" + token, Queue: WebhookQueue(merchantID),
+		Options: []asynq.Option{asynq.MaxRetry(25), asynq.Timeout(time.Hour)}}
+}
+
 // EnqueueWebhookBatch implements core.TaskQueue, shopify.WebhookQueue and woocommerce.WebhookQueue:
 // it raises the merchant's webhook mark and, when the mark was down, queues a batch task, named
 // after the mark it raised. While the mark is up a task that has not read yet is queued (or the
@@ -59,8 +67,7 @@ func (q *Queue) EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) e
 	if !raised {
 		return nil
 	}
-	err = q.enqueue(ctx, TypeWebhookBatch, MerchantPayload{MerchantID: merchantID}, "platform-webhooks:"+merchantID.String()+":"+token,
-		WebhookQueue(merchantID), asynq.MaxRetry(25), asynq.Timeout(time.Hour))
+	err = q.enqueue(ctx, NewWebhookBatchTask(merchantID, token))
 	if err != nil {
 		// No task behind the mark: lower it (when it is still ours) so the next delivery queues one.
 		_ = q.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
@@ -88,27 +95,7 @@ func (q *Queue) WebhookMarkRaised(ctx context.Context, merchantID uuid.UUID) (bo
 	return n > 0, err
 }
 
-// handleWebhookBatches routes TypeWebhookBatch, and the one-delivery tasks older gateways queued
-// (TypeShopifyWebhook, TypeWooCommerceWebhook), to the merchant's batch, so every delivery is
-// applied by a batch that holds the merchant's lock.
-func handleWebhookBatches(mux *asynq.ServeMux, d Deps) {
-	if d.WebhookBatches == nil {
-		return
-	}
-	mux.HandleFunc(TypeWebhookBatch, func(ctx context.Context, t *asynq.Task) error {
-		var p MerchantPayload
-		if err := decode(t, &p); err != nil {
-			return err
-		}
-		return d.WebhookBatches.Run(ctx, p.MerchantID)
-	})
-	legacy := func(ctx context.Context, t *asynq.Task) error {
-		var p WebhookPayload
-		if err := decode(t, &p); err != nil {
-			return err
-		}
-		return d.WebhookBatches.Run(ctx, p.MerchantID)
-	}
-	mux.HandleFunc(TypeShopifyWebhook, legacy)
-	mux.HandleFunc(TypeWooCommerceWebhook, legacy)
+// runWebhookBatch is TypeWebhookBatch's handler.
+func runWebhookBatch(r WebhookBatchRunner) func(context.Context, WebhookBatchPayload) error {
+	return func(ctx context.Context, p WebhookBatchPayload) error { return r.Run(ctx, p.MerchantID) }
 }

@@ -87,7 +87,7 @@ func TestOneDeliveryTasksRunTheirMerchantsBatch(t *testing.T) {
 	mux := NewMux(Deps{Log: slog.New(slog.DiscardHandler), WebhookBatches: r})
 	a, b, c := uuid.New(), uuid.New(), uuid.New()
 	for _, task := range []*asynq.Task{
-		asynq.NewTask(TypeWebhookBatch, mustJSON(t, MerchantPayload{MerchantID: a})),
+		asynq.NewTask(TypeWebhookBatch, mustJSON(t, WebhookBatchPayload{MerchantID: a})),
 		asynq.NewTask(TypeShopifyWebhook, mustJSON(t, WebhookPayload{MerchantID: b, DeliveryID: uuid.New()})),
 		asynq.NewTask(TypeWooCommerceWebhook, mustJSON(t, WebhookPayload{MerchantID: c, DeliveryID: uuid.New()})),
 	} {

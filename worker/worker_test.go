@@ -88,13 +88,6 @@ func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
 	}
 }
 
-func TestUndecodablePayloadIsNotRetried(t *testing.T) {
-	err := decode(asynq.NewTask(TypeImportRun, []byte("{not json")), &ImportPayload{})
-	if !errors.Is(err, asynq.SkipRetry) {
-		t.Fatalf("err %v, want SkipRetry", err)
-	}
-}
-
 type retryAfterError struct{ d time.Duration }
 
 func (e retryAfterError) Error() string             { return "throttled" }
