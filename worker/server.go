@@ -174,6 +174,7 @@ func Run(ctx context.Context, d Deps) error {
 		Logger:          asynqLogger{d.Log},
 		LogLevel:        asynq.WarnLevel,
 		RetryDelayFunc:  retryDelay,
+		IsFailure:       isFailure,
 		// An idle worker looks for new tasks five times a second rather than asynq's once, so an
 		// import or a batch starts within 200 ms of its upload (one cheap Redis script per look).
 		TaskCheckInterval: 200 * time.Millisecond,

@@ -2,11 +2,8 @@ package worker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -85,29 +82,5 @@ func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
 	archived, err := inspector.ListArchivedTasks(QueueBulk)
 	if err != nil || len(archived) != 0 {
 		t.Fatalf("archived tasks left: %d (%v)", len(archived), err)
-	}
-}
-
-type retryAfterError struct{ d time.Duration }
-
-func (e retryAfterError) Error() string             { return "throttled" }
-func (e retryAfterError) RetryAfter() time.Duration { return e.d }
-
-func TestRetryDelay(t *testing.T) {
-	tests := []struct {
-		n    int
-		err  error
-		want time.Duration
-	}{
-		{0, errors.New("x"), 2 * time.Second},
-		{3, errors.New("x"), 16 * time.Second},
-		{20, errors.New("x"), 10 * time.Minute},
-		{1, retryAfterError{7 * time.Second}, 7 * time.Second},
-		{1, fmt.Errorf("push batch 3: %w", retryAfterError{9 * time.Second}), 9 * time.Second},
-	}
-	for _, tc := range tests {
-		if got := retryDelay(tc.n, tc.err, nil); got != tc.want {
-			t.Errorf("retryDelay(%d, %v) = %s, want %s", tc.n, tc.err, got, tc.want)
-		}
 	}
 }
