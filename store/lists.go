@@ -21,29 +21,6 @@ const counterShards = 64
 // random() in a WHERE clause would be drawn again for every row.
 func randomShard() int16 { return int16(rand.IntN(counterShards)) }
 
-type listRow struct {
-	MerchantID        uuid.UUID `gorm:"primaryKey"`
-	ID                uuid.UUID `gorm:"primaryKey"`
-	Name              string
-	Description       string
-	Kind              string
-	FixedCode         *string
-	MaxAssignments    *int64
-	UsesPerCode       int
-	RequireIssued     bool
-	StartsAt          *time.Time
-	ExpiresAt         *time.Time
-	LowStockThreshold int64
-	ReassignWindow    int64
-	ValidFor          *int64 // seconds; NULL for no validity after hand-out
-	CaseInsensitive   bool
-	ArchivedAt        *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-}
-
-func (listRow) TableName() string { return "code_lists" }
-
 func toListRow(l core.List) listRow {
 	r := listRow{
 		MerchantID: l.MerchantID, ID: l.ID, Name: l.Name, Description: l.Description, Kind: string(l.Kind),

@@ -10,20 +10,6 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-type merchantRow struct {
-	ID                             uuid.UUID `gorm:"primaryKey"`
-	Name                           string
-	APIKeyHash                     []byte `gorm:"column:api_key_hash"`
-	StorefrontKeyHash              []byte
-	PreviousAPIKeyHash             []byte     `gorm:"column:previous_api_key_hash"`
-	PreviousAPIKeyExpiresAt        *time.Time `gorm:"column:previous_api_key_expires_at"`
-	PreviousStorefrontKeyHash      []byte
-	PreviousStorefrontKeyExpiresAt *time.Time
-	CreatedAt                      timeUTC
-}
-
-func (merchantRow) TableName() string { return "merchants" }
-
 // CreateMerchant implements core.MerchantStore.
 func (db *DB) CreateMerchant(ctx context.Context, m core.StoredMerchant) error {
 	row := merchantRow{ID: m.ID, Name: m.Name, APIKeyHash: m.APIKeyHash, StorefrontKeyHash: m.StorefrontKeyHash, CreatedAt: timeUTC(m.CreatedAt)}

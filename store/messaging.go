@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm/clause"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -18,105 +19,109 @@ func channelAD(merchantID uuid.UUID, ch core.Channel) []byte {
 }
 
 // PutChannel implements core.ChannelStore: the whole settings are sealed, the public part is kept
-// readable.
+// readable. A channel set again replaces the merchant's settings of it.
 func (db *DB) PutChannel(ctx context.Context, c core.ChannelConfig) (core.ChannelConfig, error) {
 	if db.sealer == nil {
 		return core.ChannelConfig{}, errors.New("db: no sealer configured for channel secrets")
 	}
-	sealed := db.sealer.Seal(c.Secret, channelAD(c.MerchantID, c.Channel))
-	_, err := db.pool.Exec(ctx, `INSERT INTO channels (merchant_id, channel, settings, secrets, updated_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (merchant_id, channel) DO UPDATE SET settings = EXCLUDED.settings, secrets = EXCLUDED.secrets, updated_at = EXCLUDED.updated_at`,
-		c.MerchantID, string(c.Channel), c.Public, sealed, c.UpdatedAt)
+	row := channelRow{
+		MerchantID: c.MerchantID, Channel: string(c.Channel), Settings: c.Public,
+		Secrets: db.sealer.Seal(c.Secret, channelAD(c.MerchantID, c.Channel)), UpdatedAt: c.UpdatedAt.UTC(),
+	}
+	err := db.gorm.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "merchant_id"}, {Name: "channel"}},
+		DoUpdates: clause.AssignmentColumns([]string{"settings", "secrets", "updated_at"}),
+	}).Create(&row).Error
 	return c, err
 }
 
 // GetChannel implements core.ChannelStore.
 func (db *DB) GetChannel(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (core.ChannelConfig, error) {
 	c := core.ChannelConfig{MerchantID: merchantID, Channel: ch}
-	var sealed []byte
-	err := db.pool.QueryRow(ctx, `SELECT settings, secrets, updated_at FROM channels WHERE merchant_id = $1 AND channel = $2`,
-		merchantID, string(ch)).Scan(&c.Public, &sealed, &c.UpdatedAt)
-	if err != nil {
+	var r channelRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "merchant_id = ? AND channel = ?", merchantID, string(ch)).Error; err != nil {
 		return c, notFound(err, core.ErrChannelNotFound)
 	}
-	c.UpdatedAt = c.UpdatedAt.UTC()
+	c.Public, c.UpdatedAt = r.Settings, r.UpdatedAt.UTC()
 	if db.sealer == nil {
 		return c, errors.New("db: no sealer configured for channel secrets")
 	}
-	c.Secret, err = db.sealer.Open(sealed, channelAD(merchantID, ch))
+	var err error
+	c.Secret, err = db.sealer.Open(r.Secrets, channelAD(merchantID, ch))
 	return c, err
 }
 
 // ChannelConfigured implements core.ChannelChecker.
 func (db *DB) ChannelConfigured(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (bool, error) {
-	var ok bool
-	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM channels WHERE merchant_id = $1 AND channel = $2)`, merchantID, string(ch)).Scan(&ok)
-	return ok, err
+	var n int64
+	err := db.gorm.WithContext(ctx).Model(&channelRow{}).Where("merchant_id = ? AND channel = ?", merchantID, string(ch)).
+		Limit(1).Count(&n).Error
+	return n > 0, err
 }
 
-const templateColumns = `merchant_id, id, list_id, channel, subject, text, html, title, body, locale, time_zone, created_at, updated_at`
+func toTemplateRow(t core.Template) templateRow {
+	return templateRow{
+		MerchantID: t.MerchantID, ID: t.ID, ListID: t.ListID, Channel: string(t.Channel), Subject: t.Subject, Text: t.Text,
+		HTML: t.HTML, Title: t.Title, Body: t.Body, Locale: t.Locale, TimeZone: t.TimeZone,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(),
+	}
+}
+
+func (r templateRow) toCore() core.Template {
+	return core.Template{
+		MerchantID: r.MerchantID, ID: r.ID, ListID: r.ListID, Channel: core.Channel(r.Channel), Subject: r.Subject, Text: r.Text,
+		HTML: r.HTML, Title: r.Title, Body: r.Body, Locale: r.Locale, TimeZone: r.TimeZone,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
 
 // CreateTemplate implements core.TemplateStore.
 func (db *DB) CreateTemplate(ctx context.Context, t core.Template) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		t.MerchantID, t.ID, t.ListID, string(t.Channel), t.Subject, t.Text, t.HTML, t.Title, t.Body, t.Locale, t.TimeZone, t.CreatedAt, t.UpdatedAt)
-	return err
+	row := toTemplateRow(t)
+	return db.gorm.WithContext(ctx).Create(&row).Error
 }
 
 // GetTemplate implements core.TemplateStore.
 func (db *DB) GetTemplate(ctx context.Context, merchantID, id uuid.UUID) (core.Template, error) {
-	var t core.Template
-	var ch string
-	err := db.pool.QueryRow(ctx, `SELECT `+templateColumns+` FROM templates WHERE merchant_id = $1 AND id = $2`, merchantID, id).
-		Scan(&t.MerchantID, &t.ID, &t.ListID, &ch, &t.Subject, &t.Text, &t.HTML, &t.Title, &t.Body, &t.Locale, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt)
-	if err != nil {
+	var r templateRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "merchant_id = ? AND id = ?", merchantID, id).Error; err != nil {
 		return core.Template{}, notFound(err, core.ErrTemplateNotFound)
 	}
-	t.Channel = core.Channel(ch)
-	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-	return t, nil
-}
-
-func scanTemplate(row pgx.Row) (core.Template, error) {
-	var t core.Template
-	var ch string
-	err := row.Scan(&t.MerchantID, &t.ID, &t.ListID, &ch, &t.Subject, &t.Text, &t.HTML, &t.Title, &t.Body, &t.Locale, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt)
-	t.Channel = core.Channel(ch)
-	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-	return t, err
+	return r.toCore(), nil
 }
 
 // ListTemplates implements core.TemplateStore: newest first, one index range of the list's
-// templates.
+// templates (templates_list_recent).
 func (db *DB) ListTemplates(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.Template, string, error) {
 	before, err := newestFirst(page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+templateColumns+` FROM templates
-		WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
-		ORDER BY created_at DESC, id DESC LIMIT $5`, merchantID, listID, before.At, before.ID, page.Limit+1)
-	if err != nil {
+	var rows []templateRow
+	if err := db.gorm.WithContext(ctx).Where("merchant_id = ? AND list_id = ? AND (created_at, id) < (?, ?)", merchantID, listID, before.At, before.ID).
+		Order("created_at DESC, id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
 		return nil, "", err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Template, error) { return scanTemplate(r) })
-	if err != nil {
-		return nil, "", err
+	out := make([]core.Template, len(rows))
+	for i, r := range rows {
+		out[i] = r.toCore()
 	}
 	out, next := trimPage(out, page.Limit, func(t core.Template) timePosition { return timePosition{At: t.CreatedAt, ID: t.ID} })
 	return out, next, nil
 }
 
-// UpdateTemplate implements core.TemplateStore.
+// UpdateTemplate implements core.TemplateStore: the texts, locale and time zone (a template keeps
+// its list and channel).
 func (db *DB) UpdateTemplate(ctx context.Context, t core.Template) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE templates SET subject = $3, text = $4, html = $5, title = $6, body = $7, locale = $8,
-			time_zone = $9, updated_at = $10
-		WHERE merchant_id = $1 AND id = $2`,
-		t.MerchantID, t.ID, t.Subject, t.Text, t.HTML, t.Title, t.Body, t.Locale, t.TimeZone, t.UpdatedAt)
-	if err == nil && tag.RowsAffected() == 0 {
+	res := db.gorm.WithContext(ctx).Model(&templateRow{}).Where("merchant_id = ? AND id = ?", t.MerchantID, t.ID).
+		Updates(map[string]any{
+			"subject": t.Subject, "text": t.Text, "html": t.HTML, "title": t.Title, "body": t.Body, "locale": t.Locale,
+			"time_zone": t.TimeZone, "updated_at": t.UpdatedAt.UTC(),
+		})
+	if res.Error == nil && res.RowsAffected == 0 {
 		return core.ErrTemplateNotFound
 	}
-	return err
+	return res.Error
 }
 
 // DeleteTemplate implements core.TemplateStore: the template row is locked while its unsent
