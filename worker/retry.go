@@ -36,7 +36,7 @@ func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // coming closer to its last attempt, so that a delivery or an alert is not failed, nor an import
 // archived, for a rate limit or a database failover. They are:
 //   - a message provider's transient refusal that says when to come back (messaging.SendError
-//     with a Wait: SMTP, Twilio or FCM answering 429 or Retry-After);
+//     with a Wait: Twilio or FCM answering 429, or with a Retry-After);
 //   - a WooCommerce store's 429 (woocommerce.APIError);
 //   - Shopify's GraphQL throttle and its HTTP 429 (admin.ThrottledError, admin.RateLimitedError);
 //   - a dependency that is not answering (a core.Error of KindUnavailable: PostgreSQL or Redis).
