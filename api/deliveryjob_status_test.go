@@ -37,7 +37,7 @@ func TestBulkJobIsDoneWhenEveryDeliveryIs(t *testing.T) {
 	jobID, _ := r.Map(t)["id"].(string)
 	ctx := context.Background()
 	mid := uuid.MustParse(m.ID)
-	if err := s.App.Jobs.Run(ctx, mid, uuid.MustParse(jobID)); err != nil {
+	if err := s.App.Worker.Jobs.Run(ctx, mid, uuid.MustParse(jobID)); err != nil {
 		t.Fatalf("run the job: %v", err)
 	}
 	type job struct {

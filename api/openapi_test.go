@@ -959,9 +959,7 @@ func oaList(t testing.TB, h *apptest.Harness, m apptest.Merchant, id string) cor
 // oaWooCommerceScenario connects a fake WooCommerce store both ways and sends it deliveries.
 func oaWooCommerceScenario(t *testing.T, h *apptest.Harness) {
 	store := woofake.New(t, woofake.Config{TLS: true})
-	h.App.WooCommerce.HTTP = store.Client()
-	h.App.WooCommercePusher.HTTP = store.Client()
-	h.App.WooCommerceReconciler.HTTP = store.Client()
+	h.UseWooCommerceClient(store.Client())
 	m := h.NewMerchant(t, "OpenAPI WooCommerce")
 	keys := map[string]any{"site_url": store.URL(), "consumer_key": woofake.DefaultConsumerKey, "consumer_secret": woofake.DefaultConsumerSecret}
 	connect := func(body any, want int) apptest.Response {

@@ -45,7 +45,7 @@ func (s shopifyStack) install(t *testing.T, m apptest.Merchant, shop string, g s
 	if g.Credentials.AccessToken == "" {
 		g = shopify.Grant{Credentials: core.Credentials{AccessToken: s.fake.IssueToken(shop)}, Scope: "write_discounts,read_orders,read_discounts"}
 	}
-	route, created, err := s.App.ShopifyInstaller.Install(context.Background(), shop, g)
+	route, created, err := s.App.Gateway.ShopifyInstaller.Install(context.Background(), shop, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (s shopifyStack) install(t *testing.T, m apptest.Merchant, shop string, g s
 // oauthGrant walks the fake's authorize and token endpoints for an expiring offline token pair.
 func (s shopifyStack) oauthGrant(t *testing.T, shop string) shopify.Grant {
 	t.Helper()
-	app := s.App.ShopifyInstaller.App()
+	app := s.App.Gateway.ShopifyInstaller.App()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(app.AuthorizeURL(shop, "https://coupongate.example/shopify/callback", "nonce"))
 	if err != nil {
@@ -521,7 +521,7 @@ func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
 		t.Fatalf("reconcile of a connection in error: %d %s", r.Status, r.Body)
 	}
 
-	if _, _, err := s.App.ShopifyInstaller.Install(ctx, shop, shopify.Grant{Credentials: core.Credentials{AccessToken: s.fake.IssueToken(shop)},
+	if _, _, err := s.App.Gateway.ShopifyInstaller.Install(ctx, shop, shopify.Grant{Credentials: core.Credentials{AccessToken: s.fake.IssueToken(shop)},
 		Scope: "write_discounts,read_orders,read_discounts"}); err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +577,7 @@ func TestShopifyReinstallThenDisconnect(t *testing.T) {
 	}
 
 	// The second OAuth install finds every topic taken: the ids recorded are still the shop's.
-	if _, created, err := s.App.ShopifyInstaller.Install(ctx, shop, s.oauthGrant(t, shop)); err != nil || created {
+	if _, created, err := s.App.Gateway.ShopifyInstaller.Install(ctx, shop, s.oauthGrant(t, shop)); err != nil || created {
 		t.Fatalf("second install: created %v, %v", created, err)
 	}
 	if again := remote(); !slices.Equal(again, first) || !slices.Equal(again, subscribed()) {

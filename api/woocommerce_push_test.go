@@ -149,7 +149,7 @@ func (d *dyingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestWooCommercePushKilledMidway(t *testing.T) {
 	fake := woofake.New(t, woofake.Config{})
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.ReconcileInterval = time.Hour }})
-	h.App.WooCommerce.HTTP = fake.Client()
+	h.UseWooCommerceClient(fake.Client())
 	s := wooStack{Harness: h, fake: fake}
 	ctx := context.Background()
 	db := h.App.DB.Pool()

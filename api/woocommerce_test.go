@@ -33,9 +33,7 @@ func startWooStack(t *testing.T, cfg woofake.Config) wooStack {
 	fake := woofake.New(t, cfg)
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) { c.ReconcileInterval = time.Hour }})
 	// The gateway and worker reach the store over its test certificate.
-	h.App.WooCommerce.HTTP = fake.Client()
-	h.App.WooCommercePusher.HTTP = fake.Client()
-	h.App.WooCommerceReconciler.HTTP = fake.Client()
+	h.UseWooCommerceClient(fake.Client())
 	return wooStack{Harness: h, fake: fake}
 }
 

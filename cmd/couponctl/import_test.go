@@ -180,7 +180,7 @@ func bigFile(prefix string, n int) string {
 func runWorker(t *testing.T, s *stack) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	deps := s.app.WorkerDeps()
+	deps := s.worker.Deps()
 	deps.Concurrency = 2
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -110,14 +110,20 @@ func (c *cli) setup() (config.Config, *slog.Logger, error) {
 	return cfg, app.NewLoggerTo(cfg, c.stderr), nil
 }
 
-// open wires the whole application as the gateway and worker do (creating and migrating the
-// database when needed), for commands that use its services.
-func (c *cli) open(ctx context.Context) (*app.App, error) {
+// open wires couponctl's services (app.Ctl), creating and migrating the database first when
+// needed, as every couponctl command that writes does.
+func (c *cli) open(ctx context.Context) (*app.Ctl, error) {
 	cfg, log, err := c.setup()
 	if err != nil {
 		return nil, err
 	}
-	return app.Open(ctx, cfg, log)
+	if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	return app.OpenCtl(ctx, cfg, log)
 }
 
 // action runs a command with its positional arguments, once its flags are parsed.

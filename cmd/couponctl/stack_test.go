@@ -66,9 +66,11 @@ func ctlStdin(t *testing.T, input string, args ...string) result {
 	return result{code, out.String(), errs.String()}
 }
 
-// stack is a merchant with the gateway's API in this process, to compare couponctl with.
+// stack is a merchant with the gateway's API in this process, to compare couponctl with, and the
+// worker's wiring beside it (runWorker runs it).
 type stack struct {
-	app      *app.App
+	gateway  *app.Gateway
+	worker   *app.Worker
 	srv      *httptest.Server
 	merchant string
 	key      string
@@ -86,16 +88,22 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.Open(context.Background(), cfg, dbtest.Logger(t))
+	g, err := app.OpenGateway(context.Background(), cfg, dbtest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Router())
+	w, err := app.OpenWorker(context.Background(), cfg, dbtest.Logger(t))
+	if err != nil {
+		g.Close()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Router())
 	t.Cleanup(func() {
 		srv.Close()
-		a.Close()
+		g.Close()
+		w.Close()
 	})
-	return &stack{app: a, srv: srv, merchant: created["merchant_id"], key: created["api_key"]}
+	return &stack{gateway: g, worker: w, srv: srv, merchant: created["merchant_id"], key: created["api_key"]}
 }
 
 // call sends a request to the admin API and returns the status and body.
@@ -173,7 +181,7 @@ func (s *stack) upload(t *testing.T, list, filename, file string) map[string]any
 	if err := json.Unmarshal(b, &queued); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.app.Importer.Run(context.Background(), uuid.MustParse(s.merchant), uuid.MustParse(queued.ID)); err != nil {
+	if err := s.worker.Importer.Run(context.Background(), uuid.MustParse(s.merchant), uuid.MustParse(queued.ID)); err != nil {
 		t.Fatal(err)
 	}
 	return s.callJSON(t, "GET", "/api/v1/lists/"+list+"/imports/"+queued.ID, "", http.StatusOK)

@@ -51,7 +51,7 @@ func optionalMerchant(value string) (uuid.UUID, error) {
 
 // findList returns the list and its merchant: the merchant given, or, when merchantID is
 // uuid.Nil, the one that owns the list.
-func findList(ctx context.Context, a *app.App, merchantID, listID uuid.UUID) (core.List, error) {
+func findList(ctx context.Context, a *app.Ctl, merchantID, listID uuid.UUID) (core.List, error) {
 	given := merchantID != uuid.Nil
 	if !given {
 		var err error
@@ -154,7 +154,7 @@ func importFlags(fs *flag.FlagSet) action {
 
 // upload stores the file and queues its import, as the API's upload does, with the upload's
 // progress.
-func (c *cli) upload(ctx context.Context, a *app.App, l core.List, f core.ImportFormat, filename string, file io.Reader, size int64) (core.Import, error) {
+func (c *cli) upload(ctx context.Context, a *app.Ctl, l core.List, f core.ImportFormat, filename string, file io.Reader, size int64) (core.Import, error) {
 	bar := newProgress(c.stderr, c.tty, c.now, "upload")
 	r := &countingReader{r: file, seen: func(n int64) {
 		note := bytesText(n)
@@ -180,7 +180,7 @@ func (c *cli) upload(ctx context.Context, a *app.App, l core.List, f core.Import
 
 // follow runs the queued import in this process with the worker's runner, then reads it until it
 // has ended (a worker may have taken it over), showing its progress; it returns the ended import.
-func (c *cli) follow(ctx context.Context, a *app.App, imp core.Import) (core.Import, error) {
+func (c *cli) follow(ctx context.Context, a *app.Ctl, imp core.Import) (core.Import, error) {
 	bar := newProgress(c.stderr, c.tty, c.now, "import")
 	show := func(i core.Import) {
 		bar.Update(i.BytesDone, i.SizeBytes, count(i.LinesDone)+" lines read")

@@ -1,5 +1,7 @@
 // Command gateway is Coupongate's HTTP server: the admin API, the storefront API and the platform
-// webhooks. It is stateless; run as many as the load needs behind a load balancer.
+// webhooks. It is stateless; run as many as the load needs behind a load balancer. It does not
+// migrate: on a database whose schema is behind its build it exits 1, saying to run
+// `couponctl migrate`.
 package main
 
 import (
@@ -24,13 +26,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopTracing()
-	a, err := app.Open(ctx, cfg, log)
+	a, err := app.OpenGateway(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	app.ServeDebug(ctx, cfg.DebugAddr, log)
-	a.ServeMetrics(ctx, "gateway")
+	a.ServeMetrics(ctx)
 	// The gateway serves without Redis (health says so); one line says it is unreachable, then
 	// quiet retries until it answers.
 	go func() { _ = a.AwaitRedis(ctx) }()

@@ -1,4 +1,6 @@
-package app
+package messaging
+
+// The router: which provider a merchant's message goes through, and the clients kept for it.
 
 import (
 	"context"
@@ -15,14 +17,14 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/coupongate/coupongate/core"
-	"github.com/coupongate/coupongate/integrations/messaging"
 	"github.com/coupongate/coupongate/internal/netguard"
-	"github.com/coupongate/coupongate/internal/tracing"
 )
 
-// channelSender sends core messages through the merchant's configured channel: SMTP with a
-// Mailer kept open per merchant and settings, Twilio, and FCM with its access token cached.
-type channelSender struct {
+// Router sends core messages through the merchant's configured channel: SMTP with a Mailer kept
+// open per merchant and settings, Twilio, and FCM with a PushSender (and its access token) kept
+// per merchant and settings. It implements core.MessageSender, core.BatchMessageSender and
+// core.ChannelTester.
+type Router struct {
 	channels  core.ChannelStore
 	twilioURL string
 	fcmURL    string
@@ -33,8 +35,8 @@ type channelSender struct {
 	pushHTTP *http.Client
 	// TLSConfig trusts a test SMTP server's certificate (nil: the system roots).
 	TLSConfig *tls.Config
-	// traced makes a span of every SMTP send (trace sets it with the HTTP clients' spans).
-	traced bool
+	// span starts a span around an SMTP send (Trace sets it); nil: none.
+	span SpanFunc
 
 	// One client per merchant and channel, replaced (and closed) when the settings change.
 	mu      sync.Mutex
@@ -53,7 +55,7 @@ type cachedConfig struct {
 // channelConfigTTL is how long channel settings are reused before they are read again.
 const channelConfigTTL = 5 * time.Second
 
-func (s *channelSender) config(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (core.ChannelConfig, error) {
+func (s *Router) config(ctx context.Context, merchantID uuid.UUID, ch core.Channel) (core.ChannelConfig, error) {
 	key := merchantID.String() + ":" + string(ch)
 	s.mu.Lock()
 	c, ok := s.configs[key]
@@ -76,28 +78,44 @@ func (s *channelSender) config(ctx context.Context, merchantID uuid.UUID, ch cor
 
 type cachedMailer struct {
 	settings string
-	mailer   *messaging.Mailer
+	mailer   *Mailer
 }
 
 type cachedPusher struct {
 	settings string
-	sender   *messaging.PushSender
+	sender   *PushSender
 }
 
-func newChannelSender(channels core.ChannelStore, twilioURL, fcmURL string, guard netguard.Guard) *channelSender {
-	return &channelSender{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL, guard: guard, pushHTTP: guard.Client(30 * time.Second),
+// NewRouter sends through the channels channels stores: Twilio's API at twilioURL, FCM's at
+// fcmURL (empty: the providers' own), and every connection to a host a merchant supplied (an SMTP
+// server, a service account's token_uri) dialed through guard.
+func NewRouter(channels core.ChannelStore, twilioURL, fcmURL string, guard netguard.Guard) *Router {
+	return &Router{channels: channels, twilioURL: twilioURL, fcmURL: fcmURL, guard: guard, pushHTTP: guard.Client(30 * time.Second),
 		mailers: make(map[uuid.UUID]cachedMailer), pushers: make(map[uuid.UUID]cachedPusher), configs: make(map[string]cachedConfig)}
 }
 
-// trace makes spans of the provider calls: Twilio's and FCM's requests (and the service
-// accounts' token requests) through tracing.Transport, and SMTP sends.
-func (s *channelSender) trace() {
-	s.traced = true
+// SpanFunc starts a span named name around a provider call that is not HTTP (an SMTP send); the
+// returned end records err and ends it.
+type SpanFunc func(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(err error))
+
+// Trace makes spans of the provider calls: client wraps the HTTP clients of Twilio's and FCM's
+// requests (and the service accounts' token requests), span starts one around each SMTP send.
+// Call it before the first send.
+func (s *Router) Trace(client func(*http.Client) *http.Client, span SpanFunc) {
+	s.span = span
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 30 * time.Second} // SendSMS's own default
 	}
-	s.http = tracing.Client(s.http)
-	s.pushHTTP = tracing.Client(s.pushHTTP)
+	s.http = client(s.http)
+	s.pushHTTP = client(s.pushHTTP)
+}
+
+// startSpan is span, or nothing when tracing is off.
+func (s *Router) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	if s.span == nil {
+		return ctx, func(error) {}
+	}
+	return s.span(ctx, name, attrs...)
 }
 
 // permanent marks a provider error that will not heal.
@@ -105,8 +123,9 @@ type permanent struct{ error }
 
 func (permanent) Permanent() bool { return true }
 
+// classify marks err permanent for core when the provider said trying again cannot help.
 func classify(err error) error {
-	if err != nil && messaging.IsPermanent(err) {
+	if err != nil && IsPermanent(err) {
 		return permanent{err}
 	}
 	return err
@@ -119,7 +138,7 @@ func settingsKey(secret []byte) string {
 }
 
 // Send implements core.MessageSender.
-func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
+func (s *Router) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
 	cfg, err := s.config(ctx, merchantID, msg.Channel)
 	if errors.Is(err, core.ErrChannelNotFound) {
 		return "", core.ErrChannelNotSet
@@ -132,13 +151,13 @@ func (s *channelSender) Send(ctx context.Context, merchantID uuid.UUID, msg core
 
 // SendWith implements core.ChannelTester: one message with cfg's settings, on a connection (and,
 // for push, an access token) of its own that is not kept.
-func (s *channelSender) SendWith(ctx context.Context, cfg core.ChannelConfig, msg core.Message) (string, error) {
+func (s *Router) SendWith(ctx context.Context, cfg core.ChannelConfig, msg core.Message) (string, error) {
 	return s.send(ctx, cfg.MerchantID, cfg, msg, false)
 }
 
 // send sends msg with cfg's settings; keep reuses and keeps the merchant's SMTP connection and
 // push sender.
-func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msg core.Message, keep bool) (string, error) {
+func (s *Router) send(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msg core.Message, keep bool) (string, error) {
 	key := settingsKey(cfg.Secret)
 	switch msg.Channel {
 	case core.ChannelEmail:
@@ -146,15 +165,15 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		var m *messaging.Mailer
+		var m *Mailer
 		if keep {
 			m = s.mailer(merchantID, key, c)
 		} else {
 			m = s.newMailer(c)
 			defer func() { _ = m.Close() }()
 		}
-		sendCtx, end := tracing.Span(ctx, s.traced, "smtp send", attribute.String("server.address", c.Host))
-		err := m.Send(sendCtx, messaging.Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
+		sendCtx, end := s.startSpan(ctx, "smtp send", attribute.String("server.address", c.Host))
+		err := m.Send(sendCtx, Email{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageID: msg.MessageID})
 		end(err)
 		if err != nil {
 			return "", classify(err)
@@ -165,7 +184,7 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		sid, err := messaging.SendSMS(ctx, messaging.TwilioSettings{BaseURL: s.twilioURL, AccountSID: c.AccountSID, AuthToken: c.AuthToken,
+		sid, err := SendSMS(ctx, TwilioSettings{BaseURL: s.twilioURL, AccountSID: c.AccountSID, AuthToken: c.AuthToken,
 			From: c.From, HTTP: s.http}, msg.To, msg.Text)
 		return sid, classify(err)
 	case core.ChannelPush:
@@ -173,10 +192,10 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 		if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 			return "", err
 		}
-		newSender := func() (*messaging.PushSender, error) {
-			return messaging.NewPushSender(messaging.FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.pushHTTP})
+		newSender := func() (*PushSender, error) {
+			return NewPushSender(FCMSettings{BaseURL: s.fcmURL, ServiceAccount: c.ServiceAccount, HTTP: s.pushHTTP})
 		}
-		var p *messaging.PushSender
+		var p *PushSender
 		if keep {
 			s.mu.Lock()
 			cached := s.pushers[merchantID]
@@ -204,14 +223,14 @@ func (s *channelSender) send(ctx context.Context, merchantID uuid.UUID, cfg core
 	return "", permanent{errors.New("unknown channel " + string(msg.Channel))}
 }
 
-func (s *channelSender) newMailer(c core.EmailChannel) *messaging.Mailer {
-	return messaging.NewMailer(messaging.SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
+func (s *Router) newMailer(c core.EmailChannel) *Mailer {
+	return NewMailer(SMTPSettings{Host: c.Host, Port: c.Port, Username: c.Username, Password: c.Password,
 		From: c.From, Security: c.Security, TLSConfig: s.TLSConfig, Dial: s.guard.DialContext})
 }
 
 // mailer is the merchant's kept Mailer for the settings named key (a new one, and the old one
 // closed, when they changed).
-func (s *channelSender) mailer(merchantID uuid.UUID, key string, c core.EmailChannel) *messaging.Mailer {
+func (s *Router) mailer(merchantID uuid.UUID, key string, c core.EmailChannel) *Mailer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cached := s.mailers[merchantID]
@@ -226,7 +245,7 @@ func (s *channelSender) mailer(merchantID uuid.UUID, key string, c core.EmailCha
 }
 
 // Close closes the open SMTP connections.
-func (s *channelSender) Close() {
+func (s *Router) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, m := range s.mailers {

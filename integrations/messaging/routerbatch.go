@@ -1,4 +1,6 @@
-package app
+package messaging
+
+// The router's batches: many messages of one merchant at once.
 
 import (
 	"context"
@@ -11,8 +13,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/coupongate/coupongate/core"
-	"github.com/coupongate/coupongate/integrations/messaging"
-	"github.com/coupongate/coupongate/internal/tracing"
 )
 
 // A batch keeps this many requests in flight with Twilio and with FCM. Twilio queues what an
@@ -24,12 +24,12 @@ const (
 	pushInFlight = 16
 )
 
-var _ core.BatchMessageSender = (*channelSender)(nil)
+var _ core.BatchMessageSender = (*Router)(nil)
 
 // SendBatch implements core.BatchMessageSender: email over one of the merchant's kept SMTP
-// connections, pipelined (messaging.Mailer.SendBatch); SMS and push with several requests in
+// connections, pipelined (Mailer.SendBatch); SMS and push with several requests in
 // flight. Each message is answered as Send answers it.
-func (s *channelSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs []core.Message) []core.SendResult {
+func (s *Router) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs []core.Message) []core.SendResult {
 	out := make([]core.SendResult, len(msgs))
 	byChannel := map[core.Channel][]int{}
 	for i, m := range msgs {
@@ -63,7 +63,7 @@ func (s *channelSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msg
 }
 
 // sendEmails sends the emails msgs[idx] over one connection of the merchant's kept Mailer.
-func (s *channelSender) sendEmails(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msgs []core.Message, idx []int, out []core.SendResult) {
+func (s *Router) sendEmails(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msgs []core.Message, idx []int, out []core.SendResult) {
 	var c core.EmailChannel
 	if err := json.Unmarshal(cfg.Secret, &c); err != nil {
 		for _, i := range idx {
@@ -71,12 +71,12 @@ func (s *channelSender) sendEmails(ctx context.Context, merchantID uuid.UUID, cf
 		}
 		return
 	}
-	emails := make([]messaging.Email, len(idx))
+	emails := make([]Email, len(idx))
 	for k, i := range idx {
 		m := msgs[i]
-		emails[k] = messaging.Email{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, MessageID: m.MessageID}
+		emails[k] = Email{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, MessageID: m.MessageID}
 	}
-	sendCtx, end := tracing.Span(ctx, s.traced, "smtp send batch", attribute.String("server.address", c.Host), attribute.Int("messages", len(emails)))
+	sendCtx, end := s.startSpan(ctx, "smtp send batch", attribute.String("server.address", c.Host), attribute.Int("messages", len(emails)))
 	errs := s.mailer(merchantID, settingsKey(cfg.Secret), c).SendBatch(sendCtx, emails)
 	end(nil)
 	for k, i := range idx {
@@ -91,7 +91,7 @@ func (s *channelSender) sendEmails(ctx context.Context, merchantID uuid.UUID, cf
 // inFlight sends msgs[idx] (SMS or push) one request each, up to n at once. After an answer that
 // asks to wait (a 429, or a 5xx with Retry-After) it starts no more: those left get that answer,
 // so they are sent again when the provider is ready.
-func (s *channelSender) inFlight(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msgs []core.Message, idx []int, out []core.SendResult, n int) {
+func (s *Router) inFlight(ctx context.Context, merchantID uuid.UUID, cfg core.ChannelConfig, msgs []core.Message, idx []int, out []core.SendResult, n int) {
 	var (
 		mu    sync.Mutex
 		wait  error
@@ -114,7 +114,7 @@ func (s *channelSender) inFlight(ctx context.Context, merchantID uuid.UUID, cfg 
 			id, err := s.send(ctx, merchantID, cfg, msgs[i], true)
 			out[i].ProviderID, out[i].Err = id, err
 			var ra interface{ RetryAfter() time.Duration }
-			if err != nil && !messaging.IsPermanent(err) && errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			if err != nil && !IsPermanent(err) && errors.As(err, &ra) && ra.RetryAfter() > 0 {
 				mu.Lock()
 				if wait == nil {
 					wait = err

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,11 +11,13 @@ import (
 	"syscall"
 
 	"github.com/coupongate/coupongate/config"
+	"github.com/coupongate/coupongate/store"
 )
 
 // Main is the whole main of a long-running process: it loads and validates the configuration
 // (exit 2 when it is wrong), builds the logger, runs until SIGINT or SIGTERM cancels the context,
-// and exits 1 when run fails.
+// and exits 1 when run fails: with one line naming `couponctl migrate` when the database's schema
+// is behind this build (store.SchemaBehindError).
 func Main(name string, run func(ctx context.Context, cfg config.Config, log *slog.Logger) error) {
 	cfg, err := config.Load()
 	if err != nil {
@@ -27,7 +30,13 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, log *slo
 	err = run(ctx, cfg, log)
 	stop()
 	stopProfile()
-	if err != nil {
+	var behind *store.SchemaBehindError
+	switch {
+	case errors.As(err, &behind):
+		// One line that says what to run.
+		log.Error(name+" not started: "+behind.Error(), "schema_version", behind.Applied, "latest_migration", behind.Latest)
+		os.Exit(1)
+	case err != nil:
 		log.Error(name+" stopped with an error", "err", err)
 		os.Exit(1)
 	}

@@ -7,12 +7,12 @@ import (
 	"net"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/integrations/messaging"
 	"github.com/coupongate/coupongate/integrations/shopify"
 	"github.com/coupongate/coupongate/integrations/woocommerce"
 	"github.com/coupongate/coupongate/internal/metrics"
@@ -20,42 +20,39 @@ import (
 	"github.com/coupongate/coupongate/store"
 )
 
-// ServeMetrics serves the process's GET /metrics on METRICS_ADDR (MetricsAddrFor(process)) until
-// ctx ends, with the collectors that read on each scrape: the PostgreSQL pool's use and, in the
-// worker, asynq's queues and the platforms' webhook backlog. It answers the address it listens
-// on, "" when METRICS_ADDR is off. An address that cannot be bound (another process of the
-// machine has it) is logged once and the process runs without metrics: they are not worth
-// refusing traffic for.
-func (a *App) ServeMetrics(ctx context.Context, process string) string {
-	a.Metrics.Register(metrics.NewPoolCollector(a.DB.Pool()))
-	if process == "worker" {
-		a.Metrics.Register(metrics.NewQueueCollector(a.Queue.Inspector()))
-		a.Metrics.Register(metrics.NewBacklogCollector(a.webhookBacklogs, shopify.Platform, woocommerce.Platform))
+// serveMetrics serves process's GET /metrics on METRICS_ADDR (MetricsAddrFor(process)) until
+// ctx ends, with collectors, which read on each scrape. It answers the address it listens on, ""
+// when METRICS_ADDR is off. An address that cannot be bound (another process of the machine has
+// it) is logged once and the process runs without metrics: they are not worth refusing traffic
+// for.
+func (b *Base) serveMetrics(ctx context.Context, process string, collectors ...prometheus.Collector) string {
+	for _, c := range collectors {
+		b.Metrics.Register(c)
 	}
-	addr := a.Config.MetricsAddrFor(process)
+	addr := b.Config.MetricsAddrFor(process)
 	if addr == "" {
-		a.Log.Info("metrics off (METRICS_ADDR=off)")
+		b.Log.Info("metrics off (METRICS_ADDR=off)")
 		return ""
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		a.Log.Warn("metrics not served: METRICS_ADDR cannot be bound", "addr", addr, "err", err)
+		b.Log.Warn("metrics not served: METRICS_ADDR cannot be bound", "addr", addr, "err", err)
 		return ""
 	}
-	a.Metrics.Serve(ctx, ln, a.Log)
-	a.Log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	b.Metrics.Serve(ctx, ln, b.Log)
+	b.Log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
 	return ln.Addr().String()
 }
 
 // webhookBacklogs reads the platforms' webhook backlogs for the backlog collector.
-func (a *App) webhookBacklogs(ctx context.Context) ([]metrics.Backlog, error) {
-	bs, err := a.DB.WebhookBacklogs(ctx)
+func (b *Base) webhookBacklogs(ctx context.Context) ([]metrics.Backlog, error) {
+	bs, err := b.DB.WebhookBacklogs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]metrics.Backlog, len(bs))
-	for i, b := range bs {
-		out[i] = metrics.Backlog{Platform: b.Platform, Count: b.Count, Oldest: b.Oldest}
+	for i, bl := range bs {
+		out[i] = metrics.Backlog{Platform: bl.Platform, Count: bl.Count, Oldest: bl.Oldest}
 	}
 	return out, nil
 }
@@ -119,20 +116,20 @@ func (p countedPushes) FinishPushCodes(ctx context.Context, ref core.PushRef, ou
 
 // countedSender counts the messages handed to the providers, by channel and result.
 type countedSender struct {
-	*channelSender
+	*messaging.Router
 	m *metrics.Metrics
 }
 
 // Send implements core.MessageSender.
 func (s countedSender) Send(ctx context.Context, merchantID uuid.UUID, msg core.Message) (string, error) {
-	id, err := s.channelSender.Send(ctx, merchantID, msg)
+	id, err := s.Router.Send(ctx, merchantID, msg)
 	s.m.Message(string(msg.Channel), err == nil)
 	return id, err
 }
 
 // SendBatch implements core.BatchMessageSender.
 func (s countedSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs []core.Message) []core.SendResult {
-	out := s.channelSender.SendBatch(ctx, merchantID, msgs)
+	out := s.Router.SendBatch(ctx, merchantID, msgs)
 	for i, r := range out {
 		s.m.Message(string(msgs[i].Channel), r.Err == nil)
 	}
@@ -150,22 +147,6 @@ func (o webhookObserver) WebhookApplied(d core.WebhookDelivery, batched []core.O
 	for _, ev := range batched {
 		o.m.WebhookOrderEvents(platform, string(ev.Status), 1)
 	}
-}
-
-// traceMiddleware is the gateway's span per request when tracing is on, else nil.
-func (a *App) traceMiddleware() gin.HandlerFunc {
-	if !a.Tracing {
-		return nil
-	}
-	return tracing.Middleware()
-}
-
-// tracer is the worker's tracer when tracing is on, else nil (no span per task).
-func (a *App) tracer() trace.Tracer {
-	if !a.Tracing {
-		return nil
-	}
-	return tracing.Tracer()
 }
 
 // StartTracing starts OpenTelemetry traces for process when OTEL_EXPORTER_OTLP_ENDPOINT is set

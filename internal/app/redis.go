@@ -21,8 +21,8 @@ const (
 // Redis does not answer it says so once, at warn ("redis unreachable at ADDR; retrying"), and
 // retries quietly (each failure at debug) with a growing wait; when Redis answers after that it
 // says so at info. The worker waits for it before it starts; the gateway runs it beside serving.
-func (a *App) AwaitRedis(ctx context.Context) error {
-	return awaitRedis(ctx, RedisPing{a.Redis}.Ping, RedisAddr(a.Config.RedisURL, a.Config.RedisClusterAddrs), a.Log,
+func (b *Base) AwaitRedis(ctx context.Context) error {
+	return awaitRedis(ctx, RedisPing{b.Redis}.Ping, RedisAddr(b.Config.RedisURL, b.Config.RedisClusterAddrs), b.Log,
 		redisRetryFirst, redisRetryMax, sleepCtx)
 }
 

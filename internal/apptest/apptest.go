@@ -27,9 +27,21 @@ import (
 
 // Harness is a running Coupongate.
 type Harness struct {
-	App    *app.App
+	App    *App
 	Server *httptest.Server
 	URL    string
+}
+
+// App is what a test reaches of the running Coupongate: the gateway's and the worker's wirings,
+// built on one Base (one store, one Redis client, one metrics registry). A name only one process
+// wires reads directly (h.App.Lists, h.App.Sweeper), as do the Base's (h.App.DB, h.App.Config); a
+// service both processes build (the WooCommerce connector, the Shopify installer, the delivery
+// jobs) is named through its process: h.App.Gateway.Jobs, h.App.Worker.Jobs. The worker's
+// wiring is there without Options.Worker too, for tests that run its services themselves.
+type App struct {
+	*app.Base
+	*app.Gateway
+	*app.Worker
 }
 
 // Options adjust the harness.
@@ -68,20 +80,21 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 		log = dbtest.Logger(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, log)
+	b, err := app.OpenBase(ctx, cfg, log)
 	if err != nil {
 		srv.Close()
 		cancel()
 		t.Fatal(err)
 	}
+	a := &App{Base: b, Gateway: app.NewGateway(b), Worker: app.NewWorker(b)}
 	// The gateway's own server settings (header, body and idle timeouts), as cmd/gateway serves.
-	srv.Config = api.NewHTTPServer(cfg, a.Router(), log)
+	srv.Config = api.NewHTTPServer(cfg, a.Gateway.Router(), log)
 	srv.Listener = api.Listener(srv.Listener) // as cmd/gateway serves it
 	srv.Start()
 	h := &Harness{App: a, Server: srv, URL: srv.URL}
 	var wg sync.WaitGroup
 	if opts.Worker {
-		deps := a.WorkerDeps()
+		deps := a.Worker.Deps()
 		deps.SweepEvery = 2 * time.Second
 		wg.Add(1)
 		go func() {
@@ -95,9 +108,20 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 		srv.Close()
 		cancel()
 		wg.Wait()
-		a.Close()
+		a.Gateway.Sender.Close()
+		a.Worker.Sender.Close()
+		b.Close()
 	})
 	return h
+}
+
+// UseWooCommerceClient makes every WooCommerce call of both processes (connecting, pushing,
+// reconciling, disconnecting) go through c: a client that trusts a fake store's certificate.
+func (h *Harness) UseWooCommerceClient(c *http.Client) {
+	h.App.Gateway.WooCommerce.HTTP = c
+	h.App.Worker.WooCommerce.HTTP = c
+	h.App.WooCommercePusher.HTTP = c
+	h.App.WooCommerceReconciler.HTTP = c
 }
 
 // Merchant is a merchant made for a test, with its keys.

@@ -28,7 +28,7 @@ func TestJourneyConnectWooCommerceAndPush(t *testing.T) {
 	fake := woofake.New(t, woofake.Config{TLS: true})
 	app := s.h.App
 	// The gateway reaches the store over its test certificate.
-	app.WooCommerce.HTTP = fake.Client()
+	s.h.UseWooCommerceClient(fake.Client())
 	pusher := woocommerce.NewPusher(app.DB, slog.New(slog.DiscardHandler))
 	pusher.HTTP = fake.Client()
 	ctx := context.Background()

@@ -38,7 +38,7 @@ func TestOperatorsSeeWhatTheGatewayDid(t *testing.T) {
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	addr := h.App.ServeMetrics(ctx, "worker")
+	addr := h.App.Worker.ServeMetrics(ctx)
 	if addr == "" {
 		t.Fatal("metrics not served")
 	}

@@ -126,7 +126,7 @@ func TestTracingOffStartsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := apptest.Start(t, env, apptest.Options{})
-	if h.App.Tracing || h.App.WorkerDeps().Tracer != nil {
+	if h.App.Tracing || h.App.Worker.Deps().Tracer != nil {
 		t.Fatal("the app traces without an endpoint")
 	}
 	r := h.Do(t, apptest.Request{Method: http.MethodGet, Path: "/healthz", Header: http.Header{"Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}})
