@@ -7,6 +7,7 @@
 package store
 
 import (
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -99,7 +100,7 @@ type endpointRow struct {
 	MerchantID   uuid.UUID  `gorm:"column:merchant_id;primaryKey"`
 	ID           uuid.UUID  `gorm:"column:id;primaryKey"`
 	URL          string     `gorm:"column:url"`
-	Events       textArray  `gorm:"column:events"` // text[]
+	Events       textArray  `gorm:"column:events;type:text[]"`
 	Secret       []byte     `gorm:"column:secret"` // sealed
 	State        string     `gorm:"column:state"`
 	FailingSince *time.Time `gorm:"column:failing_since"`
@@ -166,7 +167,8 @@ type sessionRow struct {
 // TableName is dashboard_sessions.
 func (sessionRow) TableName() string { return "dashboard_sessions" }
 
-// textArray is a text[] column read through database/sql: Scan reads the array's text form.
+// textArray is a text[] column through database/sql: Scan reads the array's text form and Value
+// writes it (gorm takes a slice field only when it is a Valuer).
 type textArray []string
 
 // Scan implements sql.Scanner.
@@ -177,4 +179,16 @@ func (a *textArray) Scan(src any) error {
 	}
 	*a = s
 	return nil
+}
+
+// Value implements driver.Valuer: the array in PostgreSQL's text form.
+func (a textArray) Value() (driver.Value, error) {
+	buf, err := pgtype.NewMap().Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, []string(a), nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode text[]: %w", err)
+	}
+	if buf == nil {
+		return nil, nil // a nil slice is NULL
+	}
+	return string(buf), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -63,62 +64,71 @@ func (db *DB) CreateEndpoint(ctx context.Context, e core.WebhookEndpoint) error 
 
 const endpointColumns = `merchant_id, id, url, events, secret, state, failing_since, disabled_at, created_at`
 
+// scanEndpoint reads the endpointColumns of a row (EnableEndpoint's read inside its transaction).
 func (db *DB) scanEndpoint(row pgx.Row) (core.WebhookEndpoint, error) {
-	var e core.WebhookEndpoint
-	var sealed []byte
-	if err := row.Scan(&e.MerchantID, &e.ID, &e.URL, &e.Events, &sealed, &e.State, &e.FailingSince, &e.DisabledAt, &e.CreatedAt); err != nil {
-		return e, err
+	var r endpointRow
+	if err := row.Scan(&r.MerchantID, &r.ID, &r.URL, (*[]string)(&r.Events), &r.Secret, &r.State, &r.FailingSince,
+		&r.DisabledAt, &r.CreatedAt); err != nil {
+		return core.WebhookEndpoint{}, err
 	}
-	e.CreatedAt = e.CreatedAt.UTC()
-	for _, t := range []**time.Time{&e.FailingSince, &e.DisabledAt} {
-		if *t != nil {
-			u := (*t).UTC()
-			*t = &u
-		}
+	return db.endpoint(r)
+}
+
+// endpoint turns a row into the endpoint with its secret opened.
+func (db *DB) endpoint(r endpointRow) (core.WebhookEndpoint, error) {
+	e := core.WebhookEndpoint{
+		MerchantID: r.MerchantID, ID: r.ID, URL: r.URL, Events: []string(r.Events), State: r.State,
+		FailingSince: ptrUTC(r.FailingSince), DisabledAt: ptrUTC(r.DisabledAt), CreatedAt: r.CreatedAt.UTC(),
 	}
 	if db.sealer == nil {
 		return e, errors.New("db: no sealer configured for endpoint secrets")
 	}
-	secret, err := db.sealer.Open(sealed, endpointAD(e.MerchantID, e.ID))
+	secret, err := db.sealer.Open(r.Secret, endpointAD(e.MerchantID, e.ID))
 	e.Secret = string(secret)
 	return e, err
 }
 
 // GetEndpoint implements core.EndpointStore (with the secret, for signing).
 func (db *DB) GetEndpoint(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookEndpoint, error) {
-	e, err := db.scanEndpoint(db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id))
-	if err != nil {
+	var r endpointRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "merchant_id = ? AND id = ?", merchantID, id).Error; err != nil {
 		return core.WebhookEndpoint{}, notFound(err, core.ErrEndpointNotFound)
 	}
-	return e, nil
+	return db.endpoint(r)
 }
 
-// ListEndpoints implements core.EndpointStore (without secrets).
+// ListEndpoints implements core.EndpointStore (without secrets), oldest first.
 func (db *DB) ListEndpoints(ctx context.Context, merchantID uuid.UUID) ([]core.WebhookEndpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id`, merchantID)
-	if err != nil {
+	var rows []endpointRow
+	if err := db.gorm.WithContext(ctx).Where("merchant_id = ?", merchantID).Order("created_at, id").Find(&rows).Error; err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookEndpoint, error) {
-		e, err := db.scanEndpoint(r)
+	out := make([]core.WebhookEndpoint, 0, len(rows))
+	for _, r := range rows {
+		e, err := db.endpoint(r)
+		if err != nil {
+			return nil, err
+		}
 		e.Secret = ""
-		return e, err
-	})
+		out = append(out, e)
+	}
+	return out, nil
 }
 
-// DeleteEndpoint implements core.EndpointStore.
+// DeleteEndpoint implements core.EndpointStore: the endpoint and its pending messages.
 func (db *DB) DeleteEndpoint(ctx context.Context, merchantID, id uuid.UUID) error {
 	// Messages first, then the endpoint: the order a delivery attempt locks them in, so the two
 	// never deadlock.
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM webhook_messages WHERE merchant_id = $1 AND endpoint_id = $2 AND status = 'pending'`, merchantID, id); err != nil {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`DELETE FROM webhook_messages WHERE merchant_id = ? AND endpoint_id = ? AND status = 'pending'`,
+			merchantID, id).Error; err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE merchant_id = $1 AND id = $2`, merchantID, id)
-		if err != nil {
-			return err
+		res := tx.Where("merchant_id = ? AND id = ?", merchantID, id).Delete(&endpointRow{})
+		if res.Error != nil {
+			return res.Error
 		}
-		if tag.RowsAffected() == 0 {
+		if res.RowsAffected == 0 {
 			return core.ErrEndpointNotFound
 		}
 		return nil

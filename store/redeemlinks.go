@@ -9,46 +9,48 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/coupongate/coupongate/core"
 )
 
-// redeemLinkColumns are the columns scanRedeemLink reads, with the link's hand-out count summed
-// over its counter shards.
-const redeemLinkColumns = `l.merchant_id, l.id, l.list_id, l.slug, l.name, l.identify_by, l.starts_at, l.ends_at, l.page,
-	l.redirect, l.redirect_url, l.created_at, l.updated_at,
-	coalesce((SELECT sum(k.handed_out) FROM redeem_link_counters k WHERE k.merchant_id = l.merchant_id AND k.link_id = l.id), 0)::bigint`
+// redeemLinkSelect reads a redeem link's columns with its hand-out count summed over its counter
+// shards (redeem_link_counters, which cg_allocate_once adds to), as handed_out.
+const redeemLinkSelect = `redeem_links.*, coalesce((SELECT sum(k.handed_out) FROM redeem_link_counters k
+	WHERE k.merchant_id = redeem_links.merchant_id AND k.link_id = redeem_links.id), 0)::bigint AS handed_out`
 
-func scanRedeemLink(row pgx.Row) (core.RedeemLink, error) {
-	var l core.RedeemLink
-	var page []byte
-	err := row.Scan(&l.MerchantID, &l.ID, &l.ListID, &l.Slug, &l.Name, &l.IdentifyBy, &l.StartsAt, &l.EndsAt, &page,
-		&l.Redirect, &l.RedirectURL, &l.CreatedAt, &l.UpdatedAt, &l.HandedOut)
-	if err != nil {
-		return l, err
+func toRedeemLinkRow(l core.RedeemLink) redeemLinkRow {
+	page, _ := json.Marshal(l.Page)
+	return redeemLinkRow{
+		MerchantID: l.MerchantID, ID: l.ID, ListID: l.ListID, Slug: l.Slug, Name: l.Name, IdentifyBy: l.IdentifyBy,
+		StartsAt: ptrUTC(l.StartsAt), EndsAt: ptrUTC(l.EndsAt), Page: page, Redirect: l.Redirect, RedirectURL: l.RedirectURL,
+		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
 	}
-	if err := json.Unmarshal(page, &l.Page); err != nil {
+}
+
+func (r redeemLinkRow) toCore() (core.RedeemLink, error) {
+	l := core.RedeemLink{
+		MerchantID: r.MerchantID, ID: r.ID, ListID: r.ListID, Slug: r.Slug, Name: r.Name, IdentifyBy: r.IdentifyBy,
+		StartsAt: ptrUTC(r.StartsAt), EndsAt: ptrUTC(r.EndsAt), Redirect: r.Redirect, RedirectURL: r.RedirectURL,
+		HandedOut: r.HandedOut, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if err := json.Unmarshal(r.Page, &l.Page); err != nil {
 		return l, fmt.Errorf("db: redeem link page: %w", err)
 	}
-	l.StartsAt, l.EndsAt = ptrUTC(l.StartsAt), ptrUTC(l.EndsAt)
-	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
 	return l, nil
 }
 
-// CreateRedeemLink implements core.RedeemLinkStore.
+// CreateRedeemLink implements core.RedeemLinkStore: the link and its hand-out counter's shards.
 func (db *DB) CreateRedeemLink(ctx context.Context, l core.RedeemLink) error {
-	page, _ := json.Marshal(l.Page)
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO redeem_links (merchant_id, id, list_id, slug, name, identify_by, starts_at, ends_at,
-			page, redirect, redirect_url, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			l.MerchantID, l.ID, l.ListID, l.Slug, l.Name, l.IdentifyBy, l.StartsAt, l.EndsAt, page, l.Redirect, l.RedirectURL,
-			l.CreatedAt, l.UpdatedAt)
-		if err != nil {
+	row := toRedeemLinkRow(l)
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("db: create redeem link: %w", err)
 		}
-		// The hand-out counter's shards (cg_allocate_once adds to one at random).
-		if _, err := tx.Exec(ctx, `INSERT INTO redeem_link_counters (merchant_id, link_id, shard)
-			SELECT $1, $2, s FROM generate_series(0, 63) s`, l.MerchantID, l.ID); err != nil {
+		// cg_allocate_once adds to one shard at random.
+		if err := tx.Exec(`INSERT INTO redeem_link_counters (merchant_id, link_id, shard)
+			SELECT ?, ?, s FROM generate_series(0, 63) s`, l.MerchantID, l.ID).Error; err != nil {
 			return fmt.Errorf("db: create redeem link counters: %w", err)
 		}
 		return nil
@@ -57,31 +59,22 @@ func (db *DB) CreateRedeemLink(ctx context.Context, l core.RedeemLink) error {
 
 // GetRedeemLink implements core.RedeemLinkStore.
 func (db *DB) GetRedeemLink(ctx context.Context, merchantID, id uuid.UUID) (core.RedeemLink, error) {
-	l, err := scanRedeemLink(db.pool.QueryRow(ctx, `SELECT `+redeemLinkColumns+` FROM redeem_links l
-		WHERE l.merchant_id = $1 AND l.id = $2`, merchantID, id))
-	if err != nil {
-		return l, notFound(err, core.ErrRedeemLinkNotFound)
+	var r redeemLinkRow
+	if err := db.gorm.WithContext(ctx).Select(redeemLinkSelect).Take(&r, "merchant_id = ? AND id = ?", merchantID, id).Error; err != nil {
+		return core.RedeemLink{}, notFound(err, core.ErrRedeemLinkNotFound)
 	}
-	return l, nil
+	return r.toCore()
 }
 
-// RedeemLinkBySlug implements core.RedeemLinkStore. The public page reads nothing else, so the
-// count of hand-outs is left out.
+// RedeemLinkBySlug implements core.RedeemLinkStore: the public page's look-up, by the slug that
+// is unique across merchants. The page reads nothing else, so the count of hand-outs is left out
+// (zero).
 func (db *DB) RedeemLinkBySlug(ctx context.Context, slug string) (core.RedeemLink, error) {
-	var l core.RedeemLink
-	var page []byte
-	err := db.pool.QueryRow(ctx, `SELECT merchant_id, id, list_id, slug, name, identify_by, starts_at, ends_at, page,
-		redirect, redirect_url, created_at, updated_at FROM redeem_links WHERE slug = $1`, slug).
-		Scan(&l.MerchantID, &l.ID, &l.ListID, &l.Slug, &l.Name, &l.IdentifyBy, &l.StartsAt, &l.EndsAt, &page,
-			&l.Redirect, &l.RedirectURL, &l.CreatedAt, &l.UpdatedAt)
-	if err != nil {
-		return l, notFound(err, core.ErrRedeemLinkNotFound)
+	var r redeemLinkRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "slug = ?", slug).Error; err != nil {
+		return core.RedeemLink{}, notFound(err, core.ErrRedeemLinkNotFound)
 	}
-	if err := json.Unmarshal(page, &l.Page); err != nil {
-		return l, fmt.Errorf("db: redeem link page: %w", err)
-	}
-	l.StartsAt, l.EndsAt = ptrUTC(l.StartsAt), ptrUTC(l.EndsAt)
-	return l, nil
+	return r.toCore()
 }
 
 // ListRedeemLinks implements core.RedeemLinkStore, oldest first, keyed on (created_at, id).
@@ -96,15 +89,19 @@ func (db *DB) ListRedeemLinks(ctx context.Context, merchantID, listID uuid.UUID,
 			return nil, "", err
 		}
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+redeemLinkColumns+` FROM redeem_links l
-		WHERE l.merchant_id = $1 AND l.list_id = $2 AND (l.created_at, l.id) > ($3, $4)
-		ORDER BY l.created_at, l.id LIMIT $5`, merchantID, listID, after.At, after.ID, page.Limit+1)
-	if err != nil {
+	var rows []redeemLinkRow
+	if err := db.gorm.WithContext(ctx).Select(redeemLinkSelect).
+		Where("merchant_id = ? AND list_id = ? AND (created_at, id) > (?, ?)", merchantID, listID, after.At, after.ID).
+		Order("created_at, id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
 		return nil, "", fmt.Errorf("db: list redeem links: %w", err)
 	}
-	links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.RedeemLink, error) { return scanRedeemLink(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("db: list redeem links: %w", err)
+	links := make([]core.RedeemLink, 0, len(rows))
+	for _, r := range rows {
+		l, err := r.toCore()
+		if err != nil {
+			return nil, "", err
+		}
+		links = append(links, l)
 	}
 	next := ""
 	if len(links) > page.Limit {
@@ -116,22 +113,28 @@ func (db *DB) ListRedeemLinks(ctx context.Context, merchantID, listID uuid.UUID,
 	return links, next, nil
 }
 
-// UpdateRedeemLink implements core.RedeemLinkStore under the link's row lock.
+// UpdateRedeemLink implements core.RedeemLinkStore under the link's row lock: the read, change
+// and the write run in one transaction.
 func (db *DB) UpdateRedeemLink(ctx context.Context, merchantID, id uuid.UUID, change func(*core.RedeemLink) error) (core.RedeemLink, error) {
 	var out core.RedeemLink
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		l, err := scanRedeemLink(tx.QueryRow(ctx, `SELECT `+redeemLinkColumns+` FROM redeem_links l
-			WHERE l.merchant_id = $1 AND l.id = $2 FOR UPDATE`, merchantID, id))
-		if err != nil {
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r redeemLinkRow
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select(redeemLinkSelect).
+			Take(&r, "merchant_id = ? AND id = ?", merchantID, id).Error; err != nil {
 			return notFound(err, core.ErrRedeemLinkNotFound)
+		}
+		l, err := r.toCore()
+		if err != nil {
+			return err
 		}
 		if err := change(&l); err != nil {
 			return err
 		}
-		page, _ := json.Marshal(l.Page)
-		if _, err := tx.Exec(ctx, `UPDATE redeem_links SET name = $3, identify_by = $4, starts_at = $5, ends_at = $6, page = $7,
-			redirect = $8, redirect_url = $9, updated_at = $10 WHERE merchant_id = $1 AND id = $2`,
-			merchantID, id, l.Name, l.IdentifyBy, l.StartsAt, l.EndsAt, page, l.Redirect, l.RedirectURL, l.UpdatedAt); err != nil {
+		nr := toRedeemLinkRow(l)
+		if err := tx.Model(&redeemLinkRow{}).Where("merchant_id = ? AND id = ?", merchantID, id).Updates(map[string]any{
+			"name": nr.Name, "identify_by": nr.IdentifyBy, "starts_at": nr.StartsAt, "ends_at": nr.EndsAt, "page": nr.Page,
+			"redirect": nr.Redirect, "redirect_url": nr.RedirectURL, "updated_at": nr.UpdatedAt,
+		}).Error; err != nil {
 			return fmt.Errorf("db: update redeem link: %w", err)
 		}
 		out = l
@@ -140,13 +143,14 @@ func (db *DB) UpdateRedeemLink(ctx context.Context, merchantID, id uuid.UUID, ch
 	return out, err
 }
 
-// DeleteRedeemLink implements core.RedeemLinkStore.
+// DeleteRedeemLink implements core.RedeemLinkStore; its counter shards go with it (ON DELETE
+// CASCADE).
 func (db *DB) DeleteRedeemLink(ctx context.Context, merchantID, id uuid.UUID) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM redeem_links WHERE merchant_id = $1 AND id = $2`, merchantID, id)
-	if err != nil {
-		return fmt.Errorf("db: delete redeem link: %w", err)
+	res := db.gorm.WithContext(ctx).Where("merchant_id = ? AND id = ?", merchantID, id).Delete(&redeemLinkRow{})
+	if res.Error != nil {
+		return fmt.Errorf("db: delete redeem link: %w", res.Error)
 	}
-	if tag.RowsAffected() == 0 {
+	if res.RowsAffected == 0 {
 		return core.ErrRedeemLinkNotFound
 	}
 	return nil
