@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -159,49 +160,53 @@ func (db *DB) AcceptInvite(ctx context.Context, merchantID uuid.UUID, tokenHash 
 	return out, nil
 }
 
-// LoginOf implements core.UserStore.
+// toCore turns a row into the stored user: active once a password is set.
+func (r userRow) toCore() core.StoredUser {
+	u := core.StoredUser{User: core.User{
+		MerchantID: r.MerchantID, ID: r.ID, Email: r.Email, Role: core.Role(r.Role), CreatedAt: r.CreatedAt.UTC(), InvitedBy: r.InvitedBy,
+	}}
+	if r.PasswordHash != nil {
+		u.PasswordHash, u.Active = *r.PasswordHash, true
+	}
+	return u
+}
+
+// LoginOf implements core.UserStore: the address's sign-in route (dashboard_logins, unique across
+// merchants) and the person it leads to.
 func (db *DB) LoginOf(ctx context.Context, emailLower string) (core.StoredUser, bool, error) {
-	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM dashboard_logins l
-		JOIN dashboard_users u ON u.merchant_id = l.merchant_id AND u.id = l.user_id
-		WHERE l.email_lower = $1 AND u.removed_at IS NULL`, emailLower))
-	if errors.Is(err, pgx.ErrNoRows) {
+	var r userRow
+	err := db.gorm.WithContext(ctx).Table("dashboard_logins l").Select("u.*").
+		Joins("JOIN dashboard_users u ON u.merchant_id = l.merchant_id AND u.id = l.user_id").
+		Where("l.email_lower = ? AND u.removed_at IS NULL", emailLower).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return core.StoredUser{}, false, nil
 	}
 	if err != nil {
 		return core.StoredUser{}, false, fmt.Errorf("db: login of: %w", err)
 	}
-	return u, true, nil
+	return r.toCore(), true, nil
 }
 
 // GetUser implements core.UserStore.
 func (db *DB) GetUser(ctx context.Context, merchantID, userID uuid.UUID) (core.User, error) {
-	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM dashboard_users u
-		WHERE u.merchant_id = $1 AND u.id = $2 AND u.removed_at IS NULL`, merchantID, userID))
-	if err != nil {
+	var r userRow
+	if err := db.gorm.WithContext(ctx).Take(&r, "merchant_id = ? AND id = ? AND removed_at IS NULL", merchantID, userID).Error; err != nil {
 		return core.User{}, notFound(err, core.ErrUserNotFound)
 	}
-	return u.User, nil
+	return r.toCore().User, nil
 }
 
-// ListUsers implements core.UserStore. A team is small (people, not codes), so it comes in one
-// piece.
+// ListUsers implements core.UserStore, oldest first. A team is small (people, not codes), so it
+// comes in one piece.
 func (db *DB) ListUsers(ctx context.Context, merchantID uuid.UUID) ([]core.User, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM dashboard_users u
-		WHERE u.merchant_id = $1 AND u.removed_at IS NULL ORDER BY u.created_at, u.id LIMIT 1000`, merchantID)
-	if err != nil {
+	var rows []userRow
+	if err := db.gorm.WithContext(ctx).Where("merchant_id = ? AND removed_at IS NULL", merchantID).
+		Order("created_at, id").Limit(1000).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("db: list users: %w", err)
 	}
-	defer rows.Close()
-	out := []core.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("db: list users: %w", err)
-		}
-		out = append(out, u.User)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("db: list users: %w", err)
+	out := make([]core.User, len(rows))
+	for i, r := range rows {
+		out[i] = r.toCore().User
 	}
 	return out, nil
 }
@@ -245,17 +250,19 @@ func (db *DB) RemoveUser(ctx context.Context, merchantID, userID uuid.UUID, now 
 	return nil
 }
 
-// CreateSession implements core.UserStore.
+// CreateSession implements core.UserStore: the person's expired and idle sessions go in the same
+// transaction.
 func (db *DB) CreateSession(ctx context.Context, s core.Session) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE merchant_id = $1 AND user_id = $2
-			AND (expires_at <= $3 OR last_seen_at <= $3 - $4::interval)`,
-			s.MerchantID, s.UserID, s.CreatedAt, fmt.Sprintf("%d seconds", int64(core.SessionIdle/time.Second))); err != nil {
+	row := sessionRow{
+		MerchantID: s.MerchantID, IDHash: s.IDHash, UserID: s.UserID, CSRFToken: s.CSRFToken,
+		CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
+	}
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("merchant_id = ? AND user_id = ? AND (expires_at <= ? OR last_seen_at <= ?)",
+			s.MerchantID, s.UserID, row.CreatedAt, row.CreatedAt.Add(-core.SessionIdle)).Delete(&sessionRow{}).Error; err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO dashboard_sessions (merchant_id, id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.MerchantID, s.IDHash, s.UserID, s.CSRFToken, s.CreatedAt, s.LastSeenAt, s.ExpiresAt)
-		return err
+		return tx.Create(&row).Error
 	})
 	if err != nil {
 		return fmt.Errorf("db: create session: %w", err)
@@ -263,24 +270,40 @@ func (db *DB) CreateSession(ctx context.Context, s core.Session) error {
 	return nil
 }
 
+// sessionUserRow is a session joined with its user: the user's columns and the session's own
+// under session_ names.
+type sessionUserRow struct {
+	User              userRow   `gorm:"embedded"`
+	SessionUserID     uuid.UUID `gorm:"column:session_user_id"`
+	SessionCSRFToken  string    `gorm:"column:session_csrf_token"`
+	SessionCreatedAt  time.Time `gorm:"column:session_created_at"`
+	SessionLastSeenAt time.Time `gorm:"column:session_last_seen_at"`
+	SessionExpiresAt  time.Time `gorm:"column:session_expires_at"`
+}
+
 // SessionUser implements core.UserStore.
 func (db *DB) SessionUser(ctx context.Context, merchantID uuid.UUID, idHash []byte) (core.Session, core.User, error) {
-	var s core.Session
-	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+`, s.merchant_id, s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at
-		FROM dashboard_sessions s JOIN dashboard_users u ON u.merchant_id = s.merchant_id AND u.id = s.user_id
-		WHERE s.merchant_id = $1 AND s.id_hash = $2 AND u.removed_at IS NULL`, merchantID, idHash),
-		&s.MerchantID, &s.IDHash, &s.UserID, &s.CSRFToken, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
+	var r sessionUserRow
+	err := db.gorm.WithContext(ctx).Table("dashboard_sessions s").
+		Select(`u.*, s.user_id AS session_user_id, s.csrf_token AS session_csrf_token, s.created_at AS session_created_at,
+			s.last_seen_at AS session_last_seen_at, s.expires_at AS session_expires_at`).
+		Joins("JOIN dashboard_users u ON u.merchant_id = s.merchant_id AND u.id = s.user_id").
+		Where("s.merchant_id = ? AND s.id_hash = ? AND u.removed_at IS NULL", merchantID, idHash).Take(&r).Error
 	if err != nil {
 		return core.Session{}, core.User{}, notFound(err, core.ErrSessionExpired)
 	}
-	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC()
-	return s, u.User, nil
+	s := core.Session{
+		MerchantID: merchantID, IDHash: idHash, UserID: r.SessionUserID, CSRFToken: r.SessionCSRFToken,
+		CreatedAt: r.SessionCreatedAt.UTC(), LastSeenAt: r.SessionLastSeenAt.UTC(), ExpiresAt: r.SessionExpiresAt.UTC(),
+	}
+	return s, r.User.toCore().User, nil
 }
 
-// TouchSession implements core.UserStore.
+// TouchSession implements core.UserStore: last_seen_at only moves forward.
 func (db *DB) TouchSession(ctx context.Context, merchantID uuid.UUID, idHash []byte, lastSeen time.Time) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE dashboard_sessions SET last_seen_at = $3
-		WHERE merchant_id = $1 AND id_hash = $2 AND last_seen_at < $3`, merchantID, idHash, lastSeen); err != nil {
+	if err := db.gorm.WithContext(ctx).Model(&sessionRow{}).
+		Where("merchant_id = ? AND id_hash = ? AND last_seen_at < ?", merchantID, idHash, lastSeen.UTC()).
+		Update("last_seen_at", lastSeen.UTC()).Error; err != nil {
 		return fmt.Errorf("db: touch session: %w", err)
 	}
 	return nil
@@ -288,7 +311,8 @@ func (db *DB) TouchSession(ctx context.Context, merchantID uuid.UUID, idHash []b
 
 // DeleteSession implements core.UserStore.
 func (db *DB) DeleteSession(ctx context.Context, merchantID uuid.UUID, idHash []byte) error {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM dashboard_sessions WHERE merchant_id = $1 AND id_hash = $2`, merchantID, idHash); err != nil {
+	if err := db.gorm.WithContext(ctx).Where("merchant_id = ? AND id_hash = ?", merchantID, idHash).
+		Delete(&sessionRow{}).Error; err != nil {
 		return fmt.Errorf("db: delete session: %w", err)
 	}
 	return nil
