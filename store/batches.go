@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,26 +17,6 @@ var (
 	_ core.BatchStore    = (*DB)(nil)
 	_ core.BatchRunStore = (*DB)(nil)
 )
-
-type batchRow struct {
-	MerchantID uuid.UUID `gorm:"primaryKey"`
-	ListID     uuid.UUID `gorm:"primaryKey"`
-	Number     int       `gorm:"primaryKey"`
-	Count      int64
-	Generated  int64
-	Prefix     string
-	Length     int
-	Charset    string
-	Separator  string
-	Status     string
-	Error      string
-	Exported   bool
-	CreatedBy  string
-	CreatedAt  time.Time
-	FinishedAt *time.Time
-}
-
-func (batchRow) TableName() string { return "batches" }
 
 func (r batchRow) toCore() core.Batch {
 	return core.Batch{

@@ -60,6 +60,29 @@ type listRow struct {
 // TableName is code_lists.
 func (listRow) TableName() string { return "code_lists" }
 
+// batchRow is a row of batches (migration 00001): a run of generated codes of a list, numbered
+// 1, 2, 3 … per list (CreateBatch takes the number on the list row, with pgx).
+type batchRow struct {
+	MerchantID uuid.UUID  `gorm:"column:merchant_id;primaryKey"`
+	ListID     uuid.UUID  `gorm:"column:list_id;primaryKey"`
+	Number     int        `gorm:"column:number;primaryKey"`
+	Count      int64      `gorm:"column:count"`
+	Generated  int64      `gorm:"column:generated"`
+	Prefix     string     `gorm:"column:prefix"`
+	Length     int        `gorm:"column:length"`
+	Charset    string     `gorm:"column:charset"`
+	Separator  string     `gorm:"column:separator"`
+	Status     string     `gorm:"column:status"`
+	Error      string     `gorm:"column:error"`
+	Exported   bool       `gorm:"column:exported"`
+	CreatedBy  string     `gorm:"column:created_by"`
+	CreatedAt  time.Time  `gorm:"column:created_at;autoCreateTime:false"`
+	FinishedAt *time.Time `gorm:"column:finished_at"`
+}
+
+// TableName is batches.
+func (batchRow) TableName() string { return "batches" }
+
 // templateRow is a row of templates (migrations 00001, 00009): a message of one channel for a
 // list's codes. The fields a channel does not use stay empty.
 type templateRow struct {

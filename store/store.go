@@ -1,6 +1,7 @@
-// Package store is Coupongate's PostgreSQL adapter: it implements core's store ports with gorm for
-// plain reads and writes and with pgx where a benchmark showed it pays (bulk inserts, the
-// allocation statement, COPY exports). Every query leads with merchant_id.
+// The store's connection: Open makes the pgx pool and the gorm handle over it (see doc.go for
+// which functions use which), and the helpers every file shares (transactions, not found, unique
+// violations).
+
 package store
 
 import (
