@@ -90,7 +90,9 @@ func splitStatements(sql string) []string {
 		case c == '\'' || c == '"':
 			end := strings.IndexByte(sql[i+1:], c)
 			if end < 0 {
-				end = len(sql) - i - 1
+				// An unclosed quote (an apostrophe in a Go message such as "the schema's
+				// version") runs to the end of the text.
+				end = len(sql) - i - 2
 			}
 			cur.WriteString(sql[i : i+end+2])
 			i += end + 1
@@ -437,6 +439,8 @@ func TestCitusLockScanFindsWhatItMust(t *testing.T) {
 		{"DELETE FROM shop_routes WHERE shop = $1", false},
 		{"INSERT INTO codes (merchant_id, id) VALUES ($1, $2) ON CONFLICT (merchant_id, id) DO UPDATE SET id = excluded.id", false},
 		{"-- UPDATE codes SET x = 1 WHERE id = 1\nSELECT 1", false},
+		{"read the schema's version: %w", false},
+		{"UPDATE codes SET state = 'x WHERE id = $1", true},
 	} {
 		sts := lockingStatements("case", tc.sql)
 		got := false
