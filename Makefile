@@ -1,5 +1,6 @@
-# Coupongate. `make run` starts gateway and worker; `make test` runs every test against the local
-# PostgreSQL and Redis; `make bench` measures the hot paths beside the raw PostgreSQL limits.
+# Coupongate. `make run` migrates, then starts gateway and worker; `make test` runs every test
+# against the local PostgreSQL and Redis; `make bench` measures the hot paths beside the raw
+# PostgreSQL limits.
 GO        ?= go
 BIN       := bin
 PKGS      := ./...
@@ -10,8 +11,10 @@ BENCHTIME ?= 1x
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## run: build, then start the worker and the gateway (Ctrl-C stops both)
+## run: build, apply the migrations (couponctl migrate, which creates the database when missing),
+## then start the worker and the gateway (Ctrl-C stops both); neither migrates by itself
 run: build
+	./$(BIN)/couponctl migrate
 	@echo "gateway on $${HTTP_ADDR:-:8080}, worker alongside; Ctrl-C stops both"
 	@./$(BIN)/worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' INT TERM EXIT; \

@@ -2,9 +2,9 @@
 //
 // Files are numbered goose migrations (NNNNN_name.sql) with Up and Down sections. store.Migrate
 // runs every one on sessions with lock_timeout set (5 s), so a migration never queues live traffic
-// behind it for long; a file may SET a longer one for itself. Apply them with `couponctl migrate`
-// or let the gateway and worker apply them at start (store.Migrate), which serialises concurrent
-// runners with a PostgreSQL advisory lock.
+// behind it for long; a file may SET a longer one for itself, and concurrent runners wait for each
+// other on a PostgreSQL advisory lock. Apply them with `couponctl migrate`: the gateway and the
+// worker do not, and refuse to start on a schema behind their build (store.CheckSchema).
 package migrations
 
 import "embed"
