@@ -1,5 +1,6 @@
-// Package e2e runs the real binaries the way an operator does: a gateway and a worker started
-// together on a database that does not exist yet, couponctl, and graceful shutdown on SIGTERM.
+// Package e2e runs the real binaries the way an operator does: a gateway refusing a database that
+// does not exist yet, couponctl migrate, a gateway and a worker started together, couponctl, and
+// graceful shutdown on SIGTERM.
 package e2e
 
 import (
@@ -123,8 +124,21 @@ func TestFreshMachineStartCreateAndShutdown(t *testing.T) {
 		t.Cleanup(func() { _ = cmd.Process.Kill() })
 		return cmd, &logs
 	}
-	// Both at once, on a database that does not exist: one creates it, the advisory lock lets
-	// one migrate, both agree on the generated secret.
+	// On a database that does not exist the gateway refuses to start, in one line saying what to
+	// run; couponctl migrate creates the database and migrates it.
+	refused, refusedLogs := start("gateway")
+	if err := refused.Wait(); refused.ProcessState.ExitCode() != 1 {
+		t.Fatalf("the gateway on a database that does not exist: %v, want exit 1\n%s", err, refusedLogs)
+	}
+	if n := strings.Count(refusedLogs.String(), "level=ERROR"); n != 1 || !strings.Contains(refusedLogs.String(), "run `couponctl migrate`") {
+		t.Fatalf("the gateway's refusal is not one error line naming couponctl migrate:\n%s", refusedLogs)
+	}
+	migrate := exec.Command(filepath.Join(bin, "couponctl"), "migrate")
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil || !strings.Contains(string(out), "migrations applied") {
+		t.Fatalf("couponctl migrate: %v\n%s", err, out)
+	}
+	// Both at once: both agree on the generated secret.
 	worker, workerLogs := start("worker")
 	gateway, gatewayLogs := start("gateway")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
