@@ -25,6 +25,8 @@ import (
 // per merchant and settings. It implements core.MessageSender, core.BatchMessageSender and
 // core.ChannelTester.
 type Router struct {
+	// Clock is when channel settings read are reused until (SetClock in tests).
+	core.Clock
 	channels  core.ChannelStore
 	twilioURL string
 	fcmURL    string
@@ -60,7 +62,7 @@ func (s *Router) config(ctx context.Context, merchantID uuid.UUID, ch core.Chann
 	s.mu.Lock()
 	c, ok := s.configs[key]
 	s.mu.Unlock()
-	if ok && time.Now().Before(c.until) {
+	if ok && s.Now().Before(c.until) {
 		return c.cfg, nil
 	}
 	cfg, err := s.channels.GetChannel(ctx, merchantID, ch)
@@ -71,7 +73,7 @@ func (s *Router) config(ctx context.Context, merchantID uuid.UUID, ch core.Chann
 	if len(s.configs) > 10_000 {
 		s.configs = make(map[string]cachedConfig)
 	}
-	s.configs[key] = cachedConfig{cfg: cfg, until: time.Now().Add(channelConfigTTL)}
+	s.configs[key] = cachedConfig{cfg: cfg, until: s.Now().Add(channelConfigTTL)}
 	s.mu.Unlock()
 	return cfg, nil
 }
