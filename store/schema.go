@@ -71,8 +71,7 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 	if err == nil && table {
 		err = db.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version`).Scan(&applied)
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name: no such database
+	if IsNoDatabase(err) {
 		return &SchemaBehindError{Latest: latest, NoDatabase: true}
 	}
 	if err != nil {
@@ -82,4 +81,11 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 		return &SchemaBehindError{Applied: applied, Latest: latest}
 	}
 	return nil
+}
+
+// IsNoDatabase says whether err is PostgreSQL's answer that the database DATABASE_URL names does
+// not exist (SQLSTATE 3D000), as Open or a first query gives it.
+func IsNoDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000" // invalid_catalog_name
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -10,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/app"
 	"github.com/coupongate/coupongate/internal/dbtest"
+	"github.com/coupongate/coupongate/store"
 )
 
 var env dbtest.Env
@@ -145,5 +149,55 @@ func TestWorkerWaitsQuietlyForRedis(t *testing.T) {
 	if len(loud) != 1 || !strings.Contains(loud[0], `"msg":"redis unreachable at `+addr+`; retrying"`) || reachable != 1 {
 		t.Fatalf("warn and error lines while Redis was down: %d, want the one unreachable line (and one reachable line, got %d):\n%s",
 			len(loud), reachable, strings.Join(all, "\n"))
+	}
+}
+
+// TestRefusesASchemaBehind: the worker does not start on a database whose goose version table
+// lacks the build's last migration, nor on one that does not exist; it says which migration the
+// schema is at and which it needs (app.Main logs that as one line naming couponctl migrate).
+func TestRefusesASchemaBehind(t *testing.T) {
+	ctx := context.Background()
+	dbURL, drop, err := dbtest.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	latest, err := store.LatestMigration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// What goose's down leaves in its table (the schema itself is not read by the check).
+	if _, err := conn.Exec(ctx, "DELETE FROM goose_db_version WHERE version_id = $1", latest); err != nil {
+		t.Fatal(err)
+	}
+	missing := strings.Replace(dbURL, "/cg_test_", "/cg_absent_", 1)
+	for _, tc := range []struct {
+		name, url string
+		want      store.SchemaBehindError
+	}{
+		{"one migration behind", dbURL, store.SchemaBehindError{Applied: latest - 1, Latest: latest}},
+		{"no database", missing, store.SchemaBehindError{Latest: latest, NoDatabase: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DatabaseURL, cfg.RedisURL, cfg.MetricsAddr, cfg.DBMaxConns = tc.url, env.RedisURL(), "off", 2
+			var out strings.Builder
+			err = run(ctx, cfg, app.NewLoggerTo(cfg, &out))
+			var behind *store.SchemaBehindError
+			if !errors.As(err, &behind) || *behind != tc.want || !strings.Contains(err.Error(), "run `couponctl migrate`") {
+				t.Fatalf("the worker's run: %v, want %+v saying to run couponctl migrate", err, tc.want)
+			}
+			if strings.Contains(out.String(), "worker started") {
+				t.Fatalf("the worker started:\n%s", out.String())
+			}
+		})
 	}
 }

@@ -55,6 +55,13 @@ type Base struct {
 // secret when APP_SECRET is unset, and makes the Redis client and the task queue.
 func OpenBase(ctx context.Context, cfg config.Config, log *slog.Logger) (*Base, error) {
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, log)
+	if store.IsNoDatabase(err) {
+		latest, lerr := store.LatestMigration()
+		if lerr != nil {
+			return nil, lerr
+		}
+		return nil, &store.SchemaBehindError{Latest: latest, NoDatabase: true}
+	}
 	if err != nil {
 		return nil, err
 	}
