@@ -11,8 +11,9 @@
 // column and the primary key and so document those tables:
 //
 //   - merchants (merchants.go): create, get.
-//   - code_lists' plain fields (lists.go): get, oldest-first paging, update and archive under the
-//     row lock (clause.Locking); the counts beside them are summed from list_counters.
+//   - code_lists' plain fields (lists.go): create (with the counter shards and a fixed list's
+//     code in the same transaction), get, oldest-first paging, update and archive under the row
+//     lock (clause.Locking); the counts beside them are summed from list_counters.
 //   - batches (batches.go): get, paging by number.
 //   - templates (messaging.go): create, get, newest-first paging, update.
 //   - channels (messaging.go): upsert (ON CONFLICT on the primary key), get, configured.
@@ -52,9 +53,8 @@
 // Plain tables keep pgx where a function decides under row locks or makes a guarded update,
 // which reads more plainly as the one SQL statement it is:
 //
-//   - CreateList and DeleteList (lists.go): the list with its allocation sequence, counter shards
-//     and fixed code in one transaction; deletion checks connections, templates and pushed codes
-//     under the list's lock before removing every row of the list.
+//   - DeleteList (lists.go): it checks connections, templates and pushed codes under the list's
+//     lock before removing every row of the list from sixteen tables.
 //   - RotateMerchantKey (merchants.go): one UPDATE moves each current key hash to the previous
 //     columns.
 //   - DeleteTemplate (messaging.go): the template is locked while its unsent deliveries and

@@ -58,30 +58,24 @@ func (r listRow) toCore() core.List {
 	return l
 }
 
-// CreateList implements core.ListStore: the list, its counter shards and, for a fixed list, its code.
+// CreateList implements core.ListStore: the list, its counter shards and, for a fixed list, its
+// code, in one transaction.
 func (db *DB) CreateList(ctx context.Context, l core.List) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		r := toListRow(l)
-		_, err := tx.Exec(ctx, `INSERT INTO code_lists (merchant_id, id, name, description, kind, fixed_code, max_assignments,
-			uses_per_code, require_issued, starts_at, expires_at, low_stock_threshold, reassign_window, case_insensitive,
-			created_at, updated_at, next_seq, valid_for)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
-			r.MerchantID, r.ID, r.Name, r.Description, r.Kind, r.FixedCode, r.MaxAssignments, r.UsesPerCode, r.RequireIssued,
-			r.StartsAt, r.ExpiresAt, r.LowStockThreshold, r.ReassignWindow, r.CaseInsensitive, r.CreatedAt, r.UpdatedAt,
-			map[bool]int64{true: 2, false: 1}[l.Kind == core.KindFixed], r.ValidFor)
-		if err != nil {
+	r := toListRow(l)
+	// A fixed list's code takes position 1; the next code of any other list does.
+	r.NextSeq = map[bool]int64{true: 2, false: 1}[l.Kind == core.KindFixed]
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&r).Error; err != nil {
 			return fmt.Errorf("db: insert list: %w", err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO list_counters (merchant_id, list_id, shard, available)
-			SELECT $1, $2, s, CASE WHEN s = 0 THEN $3 ELSE 0 END FROM generate_series(0, $4 - 1) AS s`,
-			l.MerchantID, l.ID, l.Counts.Available, counterShards)
-		if err != nil {
+		if err := tx.Exec(`INSERT INTO list_counters (merchant_id, list_id, shard, available)
+			SELECT ?, ?, s, CASE WHEN s = 0 THEN ?::bigint ELSE 0 END FROM generate_series(0, ?::int - 1) AS s`,
+			l.MerchantID, l.ID, l.Counts.Available, counterShards).Error; err != nil {
 			return fmt.Errorf("db: insert list counters: %w", err)
 		}
 		if l.Kind == core.KindFixed {
-			_, err = tx.Exec(ctx, `INSERT INTO codes (merchant_id, list_id, seq, code, lookup) VALUES ($1, $2, 1, $3, $4)`,
-				l.MerchantID, l.ID, l.FixedCode, l.Lookup(l.FixedCode))
-			if err != nil {
+			if err := tx.Exec(`INSERT INTO codes (merchant_id, list_id, seq, code, lookup) VALUES (?, ?, 1, ?, ?)`,
+				l.MerchantID, l.ID, l.FixedCode, l.Lookup(l.FixedCode)).Error; err != nil {
 				return fmt.Errorf("db: insert fixed code: %w", err)
 			}
 		}

@@ -33,9 +33,9 @@ type merchantRow struct {
 func (merchantRow) TableName() string { return "merchants" }
 
 // listRow is the plain part of a row of code_lists (migrations 00001, 00016): what a merchant
-// sets on a list. The columns the allocation, import and sweeper statements move (next_seq,
-// next_batch, next_import, stock_state, expired_event_at) are not in it, and the counts live in
-// list_counters.
+// sets on a list, and next_seq, written once when the list is made. The allocation, import and
+// sweeper statements move next_seq, next_batch, next_import, stock_state and expired_event_at
+// afterwards (pgx), and the counts live in list_counters.
 type listRow struct {
 	MerchantID        uuid.UUID  `gorm:"column:merchant_id;primaryKey"`
 	ID                uuid.UUID  `gorm:"column:id;primaryKey"`
@@ -55,6 +55,7 @@ type listRow struct {
 	ArchivedAt        *time.Time `gorm:"column:archived_at"`
 	CreatedAt         time.Time  `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt         time.Time  `gorm:"column:updated_at;autoUpdateTime:false"`
+	NextSeq           int64      `gorm:"column:next_seq;<-:create"` // the next code's position
 }
 
 // TableName is code_lists.
