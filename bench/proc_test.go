@@ -96,7 +96,9 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startStack starts a worker and a gateway; extra are extra environment variables.
+// startStack starts a worker and a gateway; extra are extra environment variables. The bench's
+// database is dbtest's clone of the migrated template, so the processes, which do not migrate,
+// find the schema current.
 func startStack(tb testing.TB, extra ...string) *stack {
 	dir := binaries(tb)
 	port := freePort(tb)

@@ -53,8 +53,9 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 // migrationLockTimeout is how long a migration waits for a table lock before it fails.
 const migrationLockTimeout = "5s"
 
-// Migrate applies the embedded migrations. A PostgreSQL session advisory lock serialises
-// concurrent runners, so a gateway and a worker starting together never race.
+// Migrate applies the embedded migrations; couponctl runs it (the gateway and the worker only
+// check the schema, CheckSchema). A PostgreSQL session advisory lock serialises concurrent
+// runners, so two couponctl runs at once never race.
 //
 // Every migration runs on sessions with lock_timeout set (5 s, or the lock_timeout DATABASE_URL
 // names), whatever its file says: a migration that must wait for a busy table fails with SQLSTATE

@@ -4,8 +4,8 @@
 // server's dependencies; Ctl (ctl.go) what couponctl's commands call. All three stand on a Base
 // (this file): the configuration, the logger, the store, Redis, the task queue and the metrics.
 //
-// No process migrates at start: OpenBase refuses a database whose schema lacks a migration of
-// this build, saying to run `couponctl migrate` (store.CheckSchema).
+// The gateway and the worker do not migrate: OpenBase refuses a database whose schema lacks a
+// migration of this build, saying to run `couponctl migrate` (store.CheckSchema).
 package app
 
 import (
