@@ -113,17 +113,38 @@ func (c *cli) setup() (config.Config, *slog.Logger, error) {
 // open wires couponctl's services (app.Ctl), creating and migrating the database first when
 // needed, as every couponctl command that writes does.
 func (c *cli) open(ctx context.Context) (*app.Ctl, error) {
-	cfg, log, err := c.setup()
+	cfg, log, err := c.migrated(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return app.OpenCtl(ctx, cfg, log)
+}
+
+// migrated loads the configuration and brings the database up to date (creating it when it does
+// not exist), as every couponctl command that writes does first.
+func (c *cli) migrated(ctx context.Context) (config.Config, *slog.Logger, error) {
+	cfg, log, err := c.setup()
+	if err != nil {
+		return cfg, nil, err
+	}
 	if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
 	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
-	return app.OpenCtl(ctx, cfg, log)
+	return cfg, log, nil
+}
+
+// openStore is migrated's database, with the two connections a command needs, and the
+// configuration and logger it was opened with.
+func (c *cli) openStore(ctx context.Context) (*store.DB, config.Config, *slog.Logger, error) {
+	cfg, log, err := c.migrated(ctx)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+	return db, cfg, log, err
 }
 
 // action runs a command with its positional arguments, once its flags are parsed.
@@ -378,14 +399,7 @@ func migrateFlags(*flag.FlagSet) action {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		cfg, log, err := c.setup()
-		if err != nil {
-			return err
-		}
-		if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-			return err
-		}
-		if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		if _, _, err := c.migrated(ctx); err != nil {
 			return err
 		}
 		fmt.Fprintln(c.stdout, "migrations applied")
@@ -412,17 +426,7 @@ func merchantCreateFlags(fs *flag.FlagSet) action {
 				return usageError{msg: "--owner-email must be an email address such as name@example.com"}
 			}
 		}
-		cfg, log, err := c.setup()
-		if err != nil {
-			return err
-		}
-		if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-			return err
-		}
-		if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-			return err
-		}
-		db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+		db, cfg, log, err := c.openStore(ctx)
 		if err != nil {
 			return err
 		}
@@ -498,14 +502,7 @@ func userInviteFlags(fs *flag.FlagSet) action {
 		if *role != string(core.RoleOwner) && *role != string(core.RoleStaff) {
 			return usageError{msg: "--role must be owner or staff"}
 		}
-		cfg, log, err := c.setup()
-		if err != nil {
-			return err
-		}
-		if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-			return err
-		}
-		db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+		db, cfg, log, err := c.openStore(ctx)
 		if err != nil {
 			return err
 		}
@@ -554,14 +551,7 @@ func keysRotateFlags(fs *flag.FlagSet) action {
 		if *grace < 0 || *grace > core.MaxKeyGrace {
 			return usageError{msg: "--grace must be from 0 to 720h (30 days)"}
 		}
-		cfg, log, err := c.setup()
-		if err != nil {
-			return err
-		}
-		if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-			return err
-		}
-		db, err := store.Open(ctx, cfg.DatabaseURL, 2, log)
+		db, _, _, err := c.openStore(ctx)
 		if err != nil {
 			return err
 		}
