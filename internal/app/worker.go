@@ -110,11 +110,11 @@ func (w *Worker) Close() {
 
 // Deps are the worker's dependencies for worker.Run.
 func (w *Worker) Deps() worker.Deps {
-	byPlatform := platforms{
-		conns:         w.DB,
-		pushers:       map[string]worker.PushRunner{shopify.Platform: w.ShopifyPusher, woocommerce.Platform: w.WooCommercePusher},
-		reconcilers:   map[string]worker.Reconciler{shopify.Platform: w.ShopifyReconciler, woocommerce.Platform: w.WooCommerceReconciler},
-		disconnectors: map[string]worker.Disconnector{shopify.Platform: w.ShopifyInstaller, woocommerce.Platform: w.WooCommerce},
+	byPlatform := worker.PlatformRouter{
+		Connections:   w.DB,
+		Pushers:       map[string]worker.PushRunner{shopify.Platform: w.ShopifyPusher, woocommerce.Platform: w.WooCommercePusher},
+		Reconcilers:   map[string]worker.Reconciler{shopify.Platform: w.ShopifyReconciler, woocommerce.Platform: w.WooCommerceReconciler},
+		Disconnectors: map[string]worker.Disconnector{shopify.Platform: w.ShopifyInstaller, woocommerce.Platform: w.WooCommerce},
 	}
 	return worker.Deps{
 		Log: w.Log, Redis: w.RedisOpt, Concurrency: w.Config.WorkerConcurrency, Shutdown: w.Config.ShutdownTimeout,
