@@ -430,7 +430,7 @@ type jobView struct {
 	CreatedAt   time.Time
 }
 
-func jobViewOf(j core.DeliveryJob) jobView {
+func jobViewOf(j core.BulkSend) jobView {
 	v := jobView{ID: j.ID, ListID: j.ListID, Status: j.Status, ChannelName: channelNames[j.Channel], Campaign: j.Campaign,
 		Sent: j.Sent, Failed: j.Failed, Waiting: j.Waiting, Queued: j.Queued, Invalid: j.Invalid, Rows: j.Total() + j.Invalid,
 		Percent: int(j.Progress() * 100), Error: web.Sentence(j.Error), CreatedAt: j.CreatedAt}
@@ -514,7 +514,7 @@ func (h *handlers) renderListMessages(c *gin.Context, status int, l core.List, d
 		}
 		data.Channels[ch] = v.Set
 	}
-	jobs, nextJob, err := h.DeliveryJobs.List(c.Request.Context(), m, l.ID, core.Page{Limit: recentRows / 2})
+	jobs, nextJob, err := h.BulkSends.List(c.Request.Context(), m, l.ID, core.Page{Limit: recentRows / 2})
 	if err != nil {
 		fail(c, err)
 		return
@@ -991,7 +991,7 @@ func (h *handlers) bulkForm(c *gin.Context) {
 		again(http.StatusUnprocessableEntity, web.FieldErrors{"file": "Choose a CSV file of recipients."}, "")
 		return
 	}
-	j, err := h.DeliveryJobs.Create(c.Request.Context(), merchantID(c), l.ID, core.DeliveryJobInput{Channel: t.Channel, TemplateID: t.ID,
+	j, err := h.BulkSends.Create(c.Request.Context(), merchantID(c), l.ID, core.BulkSendInput{Channel: t.Channel, TemplateID: t.ID,
 		Campaign: fields["campaign"], File: file, Limit: h.Config.MaxUploadBytes})
 	if status, errs, msg, ok := sendErrors(err); ok {
 		if campaign, ok := errs["campaign"]; ok {
@@ -1057,11 +1057,11 @@ func (h *handlers) bulkJobPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, ok := pathUUID(c, "job_id", core.ErrDeliveryJobMissing)
+	id, ok := pathUUID(c, "job_id", core.ErrBulkSendMissing)
 	if !ok {
 		return
 	}
-	j, err := h.DeliveryJobs.Get(c.Request.Context(), merchantID(c), l.ID, id)
+	j, err := h.BulkSends.Get(c.Request.Context(), merchantID(c), l.ID, id)
 	if err != nil {
 		fail(c, err)
 		return
@@ -1085,7 +1085,7 @@ func (h *handlers) bulkJobsPage(c *gin.Context) {
 		return
 	}
 	data := jobsData{List: listRowOf(l, time.Now()), After: c.Query("after")}
-	jobs, next, err := h.DeliveryJobs.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
+	jobs, next, err := h.BulkSends.List(c.Request.Context(), merchantID(c), l.ID, core.Page{Limit: dashPageSize, Cursor: data.After})
 	if err != nil {
 		fail(c, err)
 		return

@@ -366,12 +366,12 @@ func (h *handlers) getDelivery(c *gin.Context) {
 	c.JSON(http.StatusOK, toDeliveryResponse(d))
 }
 
-// createDeliveryJob is POST /api/v1/lists/{id}/deliveries/bulk: multipart with the fields
+// createBulkSend is POST /api/v1/lists/{id}/deliveries/bulk: multipart with the fields
 // channel, template_id and campaign (or query parameters) and a file field holding the CSV of
 // recipients. When the fields come first the file is streamed straight into storage; a file sent
 // before them (curl -F file=@… -F channel=…) is spooled to a temporary file until they are read.
 // The worker does the rest.
-func (h *handlers) createDeliveryJob(c *gin.Context) {
+func (h *handlers) createBulkSend(c *gin.Context) {
 	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
 	if !ok {
 		return
@@ -408,13 +408,13 @@ func (h *handlers) createDeliveryJob(c *gin.Context) {
 			fail(c, core.Invalid("template_id", "is required"))
 			return
 		}
-		j, err := h.DeliveryJobs.Create(c.Request.Context(), merchantID(c), listID, core.DeliveryJobInput{Channel: ch, TemplateID: templateID,
+		j, err := h.BulkSends.Create(c.Request.Context(), merchantID(c), listID, core.BulkSendInput{Channel: ch, TemplateID: templateID,
 			Campaign: fields["campaign"], File: file, Limit: limit})
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, toDeliveryJobResponse(j))
+		c.JSON(http.StatusAccepted, toBulkSendResponse(j))
 	}
 	for {
 		part, err := mr.NextPart()
@@ -470,7 +470,7 @@ func (h *handlers) createDeliveryJob(c *gin.Context) {
 	}
 }
 
-type deliveryJobResponse struct {
+type bulkSendResponse struct {
 	ID        string    `json:"id"`
 	ListID    string    `json:"list_id"`
 	Status    string    `json:"status"`
@@ -487,40 +487,40 @@ type deliveryJobResponse struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func toDeliveryJobResponse(j core.DeliveryJob) deliveryJobResponse {
-	return deliveryJobResponse{ID: j.ID.String(), ListID: j.ListID.String(), Status: j.Status, Channel: string(j.Channel), Campaign: j.Campaign,
+func toBulkSendResponse(j core.BulkSend) bulkSendResponse {
+	return bulkSendResponse{ID: j.ID.String(), ListID: j.ListID.String(), Status: j.Status, Channel: string(j.Channel), Campaign: j.Campaign,
 		Total: j.Total(), Queued: j.Queued, Sent: j.Sent, Failed: j.Failed, Waiting: j.Waiting, Invalid: j.Invalid,
 		Progress: math.Round(j.Progress()*1000) / 1000, Error: j.Error, CreatedAt: j.CreatedAt}
 }
 
-// listDeliveryJobs is GET /api/v1/lists/{id}/deliveries/bulk: newest first.
-func (h *handlers) listDeliveryJobs(c *gin.Context) {
+// listBulkSends is GET /api/v1/lists/{id}/deliveries/bulk: newest first.
+func (h *handlers) listBulkSends(c *gin.Context) {
 	listID, p, ok := listIDAndPage(c)
 	if !ok {
 		return
 	}
-	items, next, err := h.DeliveryJobs.List(c.Request.Context(), merchantID(c), listID, p)
+	items, next, err := h.BulkSends.List(c.Request.Context(), merchantID(c), listID, p)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	renderPage(c, items, next, toDeliveryJobResponse)
+	renderPage(c, items, next, toBulkSendResponse)
 }
 
-// getDeliveryJob is GET /api/v1/lists/{id}/deliveries/bulk/{job_id}.
-func (h *handlers) getDeliveryJob(c *gin.Context) {
+// getBulkSend is GET /api/v1/lists/{id}/deliveries/bulk/{job_id}.
+func (h *handlers) getBulkSend(c *gin.Context) {
 	listID, ok := pathUUID(c, "list_id", core.ErrListNotFound)
 	if !ok {
 		return
 	}
-	jobID, ok := pathUUID(c, "job_id", core.ErrDeliveryJobMissing)
+	jobID, ok := pathUUID(c, "job_id", core.ErrBulkSendMissing)
 	if !ok {
 		return
 	}
-	j, err := h.DeliveryJobs.Get(c.Request.Context(), merchantID(c), listID, jobID)
+	j, err := h.BulkSends.Get(c.Request.Context(), merchantID(c), listID, jobID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDeliveryJobResponse(j))
+	c.JSON(http.StatusOK, toBulkSendResponse(j))
 }

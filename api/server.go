@@ -48,10 +48,10 @@ type Deps struct {
 	WooCommerce         *woocommerce.Connector
 	WooCommerceWebhooks *woocommerce.Intake
 	// Channels, Templates and Deliveries send codes by email, SMS and push.
-	Channels     *core.Channels
-	Templates    *core.Templates
-	Deliveries   *core.Deliveries
-	DeliveryJobs *core.DeliveryJobs
+	Channels   *core.Channels
+	Templates  *core.Templates
+	Deliveries *core.Deliveries
+	BulkSends  *core.BulkSends
 	// Endpoints and Alerts are where merchants hear about events.
 	Endpoints *core.WebhookEndpoints
 	Alerts    *core.AlertSettings
@@ -182,9 +182,9 @@ func NewRouter(d Deps) http.Handler {
 	admin.POST("/lists/:list_id/deliveries", h.createDelivery)
 	admin.GET("/lists/:list_id/deliveries", h.listDeliveries)
 	admin.GET("/lists/:list_id/deliveries/:delivery_id", h.getDelivery)
-	admin.POST("/lists/:list_id/deliveries/bulk", upload, h.createDeliveryJob)
-	admin.GET("/lists/:list_id/deliveries/bulk", h.listDeliveryJobs)
-	admin.GET("/lists/:list_id/deliveries/bulk/:job_id", h.getDeliveryJob)
+	admin.POST("/lists/:list_id/deliveries/bulk", upload, h.createBulkSend)
+	admin.GET("/lists/:list_id/deliveries/bulk", h.listBulkSends)
+	admin.GET("/lists/:list_id/deliveries/bulk/:job_id", h.getBulkSend)
 	admin.POST("/webhook-endpoints", h.createEndpoint)
 	admin.GET("/webhook-endpoints", h.listEndpoints)
 	admin.DELETE("/webhook-endpoints/:endpoint_id", h.deleteEndpoint)

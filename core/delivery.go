@@ -92,11 +92,11 @@ type DeliveryInput struct {
 
 // Errors of deliveries.
 var (
-	ErrDeliveryNotFound   = newError(KindNotFound, "delivery_not_found", "no such delivery")
-	ErrTemplateNotFound   = newError(KindNotFound, "template_not_found", "no such template")
-	ErrChannelNotSet      = newError(KindConflict, "channel_not_configured", "the channel is not configured: PUT /api/v1/channels/{channel} first")
-	ErrTemplateOtherList  = newError(KindInvalid, "template_mismatch", "the template belongs to another list or channel")
-	ErrDeliveryJobMissing = newError(KindNotFound, "delivery_job_not_found", "no such delivery job")
+	ErrDeliveryNotFound  = newError(KindNotFound, "delivery_not_found", "no such delivery")
+	ErrTemplateNotFound  = newError(KindNotFound, "template_not_found", "no such template")
+	ErrChannelNotSet     = newError(KindConflict, "channel_not_configured", "the channel is not configured: PUT /api/v1/channels/{channel} first")
+	ErrTemplateOtherList = newError(KindInvalid, "template_mismatch", "the template belongs to another list or channel")
+	ErrBulkSendMissing   = newError(KindNotFound, "delivery_job_not_found", "no such bulk send")
 )
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -187,7 +187,7 @@ type TemplateStore interface {
 	// (ErrTemplateNotFound when it is gone).
 	UpdateTemplate(ctx context.Context, t Template) error
 	// DeleteTemplate removes a template unless deliveries made with it are queued, sending or
-	// waiting, or a bulk job with it is not finished (ErrTemplateInUse).
+	// waiting, or a bulk send with it is not finished (ErrTemplateInUse).
 	DeleteTemplate(ctx context.Context, merchantID, id uuid.UUID) error
 }
 

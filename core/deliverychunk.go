@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// DeliveryChunk is a chunk of a delivery job's recipients, handed to the store at once: one
-// statement allocates their codes and stores their deliveries (DeliveryJobStore.DeliverChunk).
+// DeliveryChunk is a chunk of a bulk send's recipients, handed to the store at once: one
+// statement allocates their codes and stores their deliveries (BulkSendStore.DeliverChunk).
 type DeliveryChunk struct {
 	MerchantID, ListID, JobID uuid.UUID
 	Channel                   Channel
@@ -65,7 +65,7 @@ const maxRecipientKey = 320
 //
 // The chunk's send batches are named after the job and the chunk's last row, so a rerun of the
 // chunk queues each at most once more while the first is waiting or running.
-func (s *DeliveryJobs) deliverChunk(ctx context.Context, j DeliveryJob, chunk []DeliveryInput, lastRow int64, next *atomic.Int64) (int64, error) {
+func (s *BulkSends) deliverChunk(ctx context.Context, j BulkSend, chunk []DeliveryInput, lastRow int64, next *atomic.Int64) (int64, error) {
 	var refused int64
 	in := DeliveryChunk{MerchantID: j.MerchantID, ListID: j.ListID, JobID: j.ID, Channel: j.Channel, TemplateID: j.TemplateID,
 		Campaign: j.Campaign, Actor: "delivery_job:" + j.ID.String(), CreatedAt: s.deliveries.Now().UTC()}
@@ -149,7 +149,7 @@ func (s *DeliveryJobs) deliverChunk(ctx context.Context, j DeliveryJob, chunk []
 // recordStock records the low-stock and exhausted crossings the chunk made, as the Allocator
 // does after an allocation: only when the counts suggest one; RecordStockCrossings records each
 // crossing once however many notice it, and the sweeper catches any that all missed.
-func (s *DeliveryJobs) recordStock(ctx context.Context, j DeliveryJob, res ChunkResult, exhausted bool) {
+func (s *BulkSends) recordStock(ctx context.Context, j BulkSend, res ChunkResult, exhausted bool) {
 	crossing := exhausted || (res.Available < res.LowStockThreshold && res.StockState == "ok") ||
 		(res.Available <= 0 && res.StockState != "out")
 	if !crossing {

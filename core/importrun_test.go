@@ -247,11 +247,11 @@ func (f *fakeSweepStore) ListsWithWaitingDeliveries(context.Context, int) ([]cor
 	return f.waiting, nil
 }
 
-func (f *fakeSweepStore) StalledDeliveryJobs(context.Context, time.Time, int) ([]core.WebhookRef, error) {
+func (f *fakeSweepStore) StalledBulkSends(context.Context, time.Time, int) ([]core.WebhookRef, error) {
 	return f.jobs, nil
 }
 
-func (f *fakeSweepStore) StalledWebhookDeliveries(context.Context, time.Time, int) ([]core.WebhookRef, error) {
+func (f *fakeSweepStore) StalledWebhookReceipts(context.Context, time.Time, int) ([]core.WebhookRef, error) {
 	return f.webhooks, nil
 }
 
@@ -285,7 +285,7 @@ func (f *fakeSweepStore) RecordStockCrossings(_ context.Context, _, listID uuid.
 
 type fakeQueue struct{ imports, batches, webhooks, pushes, sends, resumes, jobs []string }
 
-func (q *fakeQueue) EnqueueDeliveryJob(_ context.Context, _, jobID uuid.UUID) error {
+func (q *fakeQueue) EnqueueBulkSend(_ context.Context, _, jobID uuid.UUID) error {
 	q.jobs = append(q.jobs, jobID.String())
 	return nil
 }

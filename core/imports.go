@@ -107,8 +107,8 @@ type TaskQueue interface {
 	EnqueueSend(ctx context.Context, merchantID, deliveryID uuid.UUID) error
 	// EnqueueResumeDeliveries gives a list's waiting deliveries the codes there are.
 	EnqueueResumeDeliveries(ctx context.Context, merchantID, listID uuid.UUID) error
-	// EnqueueDeliveryJob runs (or resumes) a CSV delivery job.
-	EnqueueDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID) error
+	// EnqueueBulkSend runs (or resumes) a CSV bulk send.
+	EnqueueBulkSend(ctx context.Context, merchantID, jobID uuid.UUID) error
 }
 
 // ImportStore keeps imports, their uploaded files and their progress.

@@ -37,9 +37,10 @@ type BatchRef struct {
 	Number     int
 }
 
-// WebhookDelivery is a platform's webhook delivery as it is stored, verified, before the 2xx:
-// the worker processes it from there.
-type WebhookDelivery struct {
+// WebhookReceipt is a platform webhook we received (a Shopify or WooCommerce call to our
+// intake) as it is stored, verified, before the 2xx: the worker processes it from there. Its
+// table keeps the name webhook_deliveries (a schema name, like the delivery_id log key).
+type WebhookReceipt struct {
 	MerchantID uuid.UUID
 	ID         uuid.UUID
 	Platform   string
@@ -62,7 +63,8 @@ type WebhookDelivery struct {
 	ReceivedAt time.Time
 }
 
-// WebhookRef names a stored platform webhook delivery.
+// WebhookRef names a stored row the sweeper queues again: a webhook receipt, a message delivery
+// or a bulk send.
 type WebhookRef struct {
 	MerchantID uuid.UUID
 	ID         uuid.UUID
@@ -88,9 +90,9 @@ type SweepStore interface {
 	ListsPastAStockCrossing(ctx context.Context, limit int) ([]ListRef, error)
 	// RecordStockCrossings records the list's stock crossings (see AllocationStore).
 	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
-	// StalledWebhookDeliveries returns webhook deliveries still received (not processed) that
+	// StalledWebhookReceipts returns webhook receipts still received (not processed) that
 	// arrived before before, oldest first, at most limit.
-	StalledWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
+	StalledWebhookReceipts(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 	// PushesBehind returns pushes whose run stalled (pending or pushing, untouched since before)
 	// and active pushes of connected shops with codes not submitted yet, at most limit.
 	PushesBehind(ctx context.Context, before time.Time, limit int) ([]PushRef, error)
@@ -99,8 +101,8 @@ type SweepStore interface {
 	StalledDeliveries(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 	// ListsWithWaitingDeliveries returns lists with waiting deliveries, at most limit.
 	ListsWithWaitingDeliveries(ctx context.Context, limit int) ([]ListRef, error)
-	// StalledDeliveryJobs returns delivery jobs queued or running, untouched since before.
-	StalledDeliveryJobs(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
+	// StalledBulkSends returns bulk sends queued or running, untouched since before.
+	StalledBulkSends(ctx context.Context, before time.Time, limit int) ([]WebhookRef, error)
 }
 
 // ListRef names a list.
@@ -167,9 +169,9 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	// Webhook deliveries are stored before they are queued; a merchant's deliveries whose batch
+	// Webhook receipts are stored before they are queued; a merchant's receipts whose batch
 	// task was not queued (or Redis forgot it), or that a batch left received, are queued again here.
-	webhooks, err := s.store.StalledWebhookDeliveries(ctx, now.Add(-StallAfter), sweepLimit)
+	webhooks, err := s.store.StalledWebhookReceipts(ctx, now.Add(-StallAfter), sweepLimit)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -206,12 +208,12 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 			break
 		}
 	}
-	jobs, err := s.store.StalledDeliveryJobs(ctx, now.Add(-StallAfter), sweepLimit)
+	jobs, err := s.store.StalledBulkSends(ctx, now.Add(-StallAfter), sweepLimit)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, j := range jobs {
-		if err := s.queue.EnqueueDeliveryJob(ctx, j.MerchantID, j.ID); err != nil {
+		if err := s.queue.EnqueueBulkSend(ctx, j.MerchantID, j.ID); err != nil {
 			errs = append(errs, err)
 			break
 		}

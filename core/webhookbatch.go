@@ -12,82 +12,82 @@ import (
 	"github.com/google/uuid"
 )
 
-// WebhookBatchSize is how many received deliveries of a merchant one batch takes: enough that a
-// batch shares one transaction, one commit and a few look-ups among hundreds of deliveries, few
+// WebhookBatchSize is how many receipts still received of a merchant one batch takes: enough that a
+// batch shares one transaction, one commit and a few look-ups among hundreds of receipts, few
 // enough that its transaction stays far below DispatchLag (the events it writes are handed out
 // only once older than that).
 const WebhookBatchSize = 400
 
-// WebhookBatchParallel is how many transactions a batch's deliveries are applied in at once, at
+// WebhookBatchParallel is how many transactions a batch's receipts are applied in at once, at
 // most (parts that share no order and no code; see WebhookBatches.apply): on a machine whose
 // cores the intake keeps busy, each transaction gets its share of them.
 const WebhookBatchParallel = 4
 
-// WebhookPlan is what applying one stored platform webhook delivery takes, as its platform reads
+// WebhookPlan is what applying one stored platform webhook receipt takes, as its platform reads
 // it (WebhookPlanner).
 type WebhookPlan struct {
-	// Events are the delivery's order events (as CheckOrderEvent returns them), applied in this
+	// Events are the receipt's order events (as CheckOrderEvent returns them), applied in this
 	// order.
 	Events []OrderEvent
-	// Status and Note are recorded on the delivery with its events: processed, failed or ignored.
+	// Status and Note are recorded on the receipt with its events: processed, failed or ignored.
 	Status string
 	Note   string
-	// Alone says the delivery is processed by itself, through its platform's Process, once every
-	// delivery before it is applied: an uninstall, a compliance request, a refund whose codes are
+	// Alone says the receipt is processed by itself, through its platform's Process, once every
+	// receipt before it is applied: an uninstall, a compliance request, a refund whose codes are
 	// the ones its order redeemed before, an order carrying manual discounts.
 	Alone bool
-	// Order names the platform order the delivery is about ("platform:shop:order id"), empty when
-	// it is about none. A delivery that cannot be applied holds back the later deliveries of its
+	// Order names the platform order the receipt is about ("platform:shop:order id"), empty when
+	// it is about none. A receipt that cannot be applied holds back the later receipts of its
 	// order, so an order's events are applied in the order they arrived.
 	Order string
 }
 
-// WebhookPlanner reads one platform's stored deliveries (the integrations implement it).
+// WebhookPlanner reads one platform's stored receipts (the integrations implement it).
 type WebhookPlanner interface {
-	// PlanDeliveries reads ds into one plan each, in order. An error is passing (a look-up that
-	// failed): the deliveries stay received and are read again.
-	PlanDeliveries(ctx context.Context, ds []WebhookDelivery) ([]WebhookPlan, error)
-	// Process acts on one delivery by itself and records its outcome (an Alone plan); a delivery
+	// PlanReceipts reads ds into one plan each, in order. An error is passing (a look-up that
+	// failed): the receipts stay received and are read again.
+	PlanReceipts(ctx context.Context, ds []WebhookReceipt) ([]WebhookPlan, error)
+	// Process acts on one receipt by itself and records its outcome (an Alone plan); a receipt
 	// no longer received is left as it is.
-	Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error
+	Process(ctx context.Context, merchantID, receiptID uuid.UUID) error
 }
 
 // CodeApplication is one order event applied to one code of a batch (as RedemptionStore's
 // ApplyOrder does it).
 type CodeApplication struct {
-	// Delivery is the index of the delivery, in WebhookBatch.Deliveries, the event came from.
-	Delivery int
-	Event    OrderEvent
-	Code     FoundCode
+	// Receipt is the index of the receipt, in WebhookBatch.Receipts, the event came from.
+	Receipt int
+	Event   OrderEvent
+	Code    FoundCode
 }
 
-// DeliveryOutcome is what a batch records on one of its deliveries.
-type DeliveryOutcome struct {
+// ReceiptOutcome is what a batch records on one of its receipts.
+type ReceiptOutcome struct {
 	ID     uuid.UUID
 	Status string
 	Note   string
 }
 
-// WebhookBatch is a batch of a merchant's deliveries, read and looked up, ready to apply.
+// WebhookBatch is a batch of a merchant's receipts, read and looked up, ready to apply.
 type WebhookBatch struct {
-	Deliveries []DeliveryOutcome
-	// Applications are the deliveries' events applied to their codes, in the deliveries' order.
+	Receipts []ReceiptOutcome
+	// Applications are the receipts' events applied to their codes, in the receipts' order.
 	Applications []CodeApplication
 }
 
-// WebhookBatchStore keeps the stored deliveries and applies them a batch at a time.
+// WebhookBatchStore keeps the stored receipts and applies them a batch at a time.
 type WebhookBatchStore interface {
 	// LockMerchantWebhooks takes the merchant's webhook lock, or answers ok=false when another
 	// worker holds it. release lets it go. The lock belongs to a database session, so a worker
 	// killed while holding it holds nothing.
 	LockMerchantWebhooks(ctx context.Context, merchantID uuid.UUID) (release func(), ok bool, err error)
-	// ReadyWebhookDeliveries returns up to limit of the merchant's received deliveries, oldest
+	// ReadyWebhookReceipts returns up to limit of the merchant's receipts still received, oldest
 	// first by arrival, leaving out those in skip.
-	ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]WebhookDelivery, error)
-	// ApplyWebhookBatch, in one transaction, claims those of the batch's deliveries that are still
+	ReadyWebhookReceipts(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]WebhookReceipt, error)
+	// ApplyWebhookBatch, in one transaction, claims those of the batch's receipts that are still
 	// received and that no other transaction holds (FOR UPDATE SKIP LOCKED), applies the
 	// applications of the claimed ones in order, each exactly as RedemptionStore.ApplyOrder does,
-	// and records the claimed deliveries' outcomes. claimed[i] says Deliveries[i] was claimed.
+	// and records the claimed receipts' outcomes. claimed[i] says Receipts[i] was claimed.
 	// Nothing is applied or recorded when it fails.
 	ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b WebhookBatch) (claimed []bool, err error)
 	// FindCodes is CodeFinder.FindCode for many codes in one look-up: found[i] and codes[i].
@@ -96,9 +96,9 @@ type WebhookBatchStore interface {
 	FindPushedCodes(ctx context.Context, merchantID uuid.UUID, platform, shop string, codes []string) (fs []FoundCode, found []bool, err error)
 }
 
-// WebhookSignals are the merchants' webhook marks (in Redis): raised when deliveries may be
-// waiting, so that a batch task runs after every delivery stored. The intake raises a merchant's
-// mark after it stores a delivery and queues a batch task when the mark was down
+// WebhookSignals are the merchants' webhook marks (in Redis): raised when receipts may be
+// waiting, so that a batch task runs after every receipt stored. The intake raises a merchant's
+// mark after it stores a receipt and queues a batch task when the mark was down
 // (WebhookQueue's EnqueueWebhookBatch); a batch lowers it before each read.
 type WebhookSignals interface {
 	// RaiseWebhookMark raises the merchant's mark.
@@ -109,19 +109,19 @@ type WebhookSignals interface {
 	WebhookMarkRaised(ctx context.Context, merchantID uuid.UUID) (bool, error)
 }
 
-// WebhookBatches applies the stored platform webhook deliveries of a merchant many at a time, in
-// the order they arrived, one batch task per merchant at a time. Every delivery stored is applied
+// WebhookBatches applies the stored platform webhook receipts of a merchant many at a time, in
+// the order they arrived, one batch task per merchant at a time. Every receipt stored is applied
 // by a batch that reads after it was stored:
 //
 //   - a task raises the merchant's mark, then takes the merchant's lock or, when another task
 //     holds it, ends: the holder looks at the mark once it has let the lock go, and starts again
 //     when the mark is up;
-//   - the holder lowers the mark before each read, so a delivery stored after a read finds the
+//   - the holder lowers the mark before each read, so a receipt stored after a read finds the
 //     mark down and queues a task (or raises it again for the holder to see).
 //
-// A batch is applied in one transaction that claims its deliveries (FOR UPDATE SKIP LOCKED): a
+// A batch is applied in one transaction that claims its receipts (FOR UPDATE SKIP LOCKED): a
 // worker killed mid-batch leaves them received for the next task, and no two transactions apply
-// one delivery. Order events count exactly as RedemptionStore.ApplyOrder counts them one at a time.
+// one receipt. Order events count exactly as RedemptionStore.ApplyOrder counts them one at a time.
 type WebhookBatches struct {
 	store    WebhookBatchStore
 	signals  WebhookSignals
@@ -132,21 +132,21 @@ type WebhookBatches struct {
 	observer WebhookObserver
 }
 
-// WebhookObserver is told of each delivery WebhookBatches applied (operators' metrics).
+// WebhookObserver is told of each receipt WebhookBatches applied (operators' metrics).
 type WebhookObserver interface {
 	// WebhookApplied says d was applied: in a batch, with its order events batched, or processed
 	// alone through its platform (batched nil).
-	WebhookApplied(d WebhookDelivery, batched []OrderEvent)
+	WebhookApplied(d WebhookReceipt, batched []OrderEvent)
 }
 
-// Observe tells o of every delivery applied from now on.
+// Observe tells o of every receipt applied from now on.
 func (b *WebhookBatches) Observe(o WebhookObserver) *WebhookBatches {
 	b.observer = o
 	return b
 }
 
-// observe tells the observer of the deliveries claimed: claimed[j] is ds[at[j]].
-func (b *WebhookBatches) observe(ds []WebhookDelivery, plans []WebhookPlan, at []int, claimed []bool) {
+// observe tells the observer of the receipts claimed: claimed[j] is ds[at[j]].
+func (b *WebhookBatches) observe(ds []WebhookReceipt, plans []WebhookPlan, at []int, claimed []bool) {
 	if b.observer == nil {
 		return
 	}
@@ -157,25 +157,25 @@ func (b *WebhookBatches) observe(ds []WebhookDelivery, plans []WebhookPlan, at [
 	}
 }
 
-// NewWebhookBatches returns the batch runner; planners reads each platform's deliveries.
+// NewWebhookBatches returns the batch runner; planners reads each platform's receipts.
 func NewWebhookBatches(store WebhookBatchStore, signals WebhookSignals, planners map[string]WebhookPlanner, log *slog.Logger) *WebhookBatches {
 	return &WebhookBatches{store: store, signals: signals, planners: planners, log: log, size: WebhookBatchSize, parallel: WebhookBatchParallel}
 }
 
-// WithBatchSize sets how many deliveries a batch takes and in how many transactions at most it
+// WithBatchSize sets how many receipts a batch takes and in how many transactions at most it
 // applies them at once (tests).
 func (b *WebhookBatches) WithBatchSize(n, parallel int) *WebhookBatches {
 	b.size, b.parallel = max(n, 1), max(parallel, 1)
 	return b
 }
 
-// ErrWebhooksHeldBack says some deliveries could not be applied in this run and were left
+// ErrWebhooksHeldBack says some receipts could not be applied in this run and were left
 // received; the task is tried again later.
 var ErrWebhooksHeldBack = errors.New("webhook deliveries held back")
 
-// Run applies the merchant's received deliveries until none is left, or ends at once when another
-// task holds the merchant's lock (that task applies them). A delivery that fails on its own is
-// left received, with the later deliveries of its order, and Run answers ErrWebhooksHeldBack
+// Run applies the merchant's receipts still received until none is left, or ends at once when another
+// task holds the merchant's lock (that task applies them). A receipt that fails on its own is
+// left received, with the later receipts of its order, and Run answers ErrWebhooksHeldBack
 // (wrapping the first failure) once the others are applied, so that the task is tried again.
 func (b *WebhookBatches) Run(ctx context.Context, merchantID uuid.UUID) error {
 	var heldBack error
@@ -207,7 +207,7 @@ func (b *WebhookBatches) Run(ctx context.Context, merchantID uuid.UUID) error {
 	}
 }
 
-// drainState is what one drain remembers: deliveries to leave alone, orders held back.
+// drainState is what one drain remembers: receipts to leave alone, orders held back.
 type drainState struct {
 	skip    []uuid.UUID
 	skipped map[uuid.UUID]bool
@@ -222,14 +222,14 @@ func (s *drainState) leave(id uuid.UUID) {
 	}
 }
 
-// hold leaves a delivery that failed on its own, and holds back its order's later deliveries.
-func (s *drainState) hold(d WebhookDelivery, plan WebhookPlan, err error) {
+// hold leaves a receipt that failed on its own, and holds back its order's later receipts.
+func (s *drainState) hold(d WebhookReceipt, plan WebhookPlan, err error) {
 	s.leave(d.ID)
 	if plan.Order != "" {
 		s.held[plan.Order] = true
 	}
 	if s.failed == nil {
-		s.failed = fmt.Errorf("%w: delivery %s: %w", ErrWebhooksHeldBack, d.ID, err)
+		s.failed = fmt.Errorf("%w: receipt %s: %w", ErrWebhooksHeldBack, d.ID, err)
 	}
 }
 
@@ -242,7 +242,7 @@ func (b *WebhookBatches) drain(ctx context.Context, merchantID uuid.UUID) error 
 		if err := b.signals.LowerWebhookMark(ctx, merchantID); err != nil {
 			return nil, err
 		}
-		ds, err := b.store.ReadyWebhookDeliveries(ctx, merchantID, b.size, skip)
+		ds, err := b.store.ReadyWebhookReceipts(ctx, merchantID, b.size, skip)
 		if err != nil || len(ds) == 0 {
 			return nil, err
 		}
@@ -287,7 +287,7 @@ func (b *WebhookBatches) drain(ctx context.Context, merchantID uuid.UUID) error 
 
 // prepared is a batch read, planned and looked up, ready to apply once the one before it is.
 type prepared struct {
-	ds    []WebhookDelivery
+	ds    []WebhookReceipt
 	plans []WebhookPlan
 	// n is how many of ds are applied together: those before the first to process alone (0
 	// when ds[0] is one).
@@ -298,8 +298,8 @@ type prepared struct {
 	err error
 }
 
-// prepare plans ds and looks up the codes of the deliveries to apply together.
-func (b *WebhookBatches) prepare(ctx context.Context, merchantID uuid.UUID, ds []WebhookDelivery) *prepared {
+// prepare plans ds and looks up the codes of the receipts to apply together.
+func (b *WebhookBatches) prepare(ctx context.Context, merchantID uuid.UUID, ds []WebhookReceipt) *prepared {
 	p := &prepared{ds: ds}
 	if p.plans, p.err = b.plan(ctx, ds); p.err != nil {
 		return p
@@ -313,13 +313,13 @@ func (b *WebhookBatches) prepare(ctx context.Context, merchantID uuid.UUID, ds [
 	}
 	var events []OrderEvent
 	var from []int
-	p.batch.Deliveries = make([]DeliveryOutcome, p.n)
+	p.batch.Receipts = make([]ReceiptOutcome, p.n)
 	for i, d := range ds[:p.n] {
 		for _, ev := range p.plans[i].Events {
 			events = append(events, ev)
 			from = append(from, i)
 		}
-		p.batch.Deliveries[i] = DeliveryOutcome{ID: d.ID, Status: p.plans[i].Status, Note: p.plans[i].Note}
+		p.batch.Receipts[i] = ReceiptOutcome{ID: d.ID, Status: p.plans[i].Status, Note: p.plans[i].Note}
 	}
 	if p.n > 0 {
 		p.batch.Applications, p.err = resolveOrderCodes(ctx, b.store, merchantID, events, from)
@@ -327,9 +327,9 @@ func (b *WebhookBatches) prepare(ctx context.Context, merchantID uuid.UUID, ds [
 	return p
 }
 
-// applyPrepared applies a prepared batch up to the first delivery that must be processed alone
-// (or processes that one, when it comes first), and answers how many of its deliveries it dealt
-// with. A batch that fails is applied again one delivery at a time, so one delivery that fails
+// applyPrepared applies a prepared batch up to the first receipt that must be processed alone
+// (or processes that one, when it comes first), and answers how many of its receipts it dealt
+// with. A batch that fails is applied again one receipt at a time, so one receipt that fails
 // holds back only itself and its order. An error ends the run: the context ended.
 func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID, p *prepared, st *drainState) (int, error) {
 	if p.err != nil {
@@ -339,7 +339,7 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 				plan = p.plans[0]
 			}
 			st.hold(p.ds[0], plan, p.err)
-			b.log.WarnContext(ctx, "webhook delivery not applied: held back", "delivery_id", p.ds[0].ID, "platform", p.ds[0].Platform, "topic", p.ds[0].Topic, "err", p.err)
+			b.log.WarnContext(ctx, "webhook receipt not applied: held back", "delivery_id", p.ds[0].ID, "platform", p.ds[0].Platform, "topic", p.ds[0].Topic, "err", p.err)
 			return 1, ctx.Err()
 		}
 		return b.oneByOne(ctx, merchantID, p.ds, st)
@@ -352,7 +352,7 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 		}
 		if err := b.planners[d.Platform].Process(ctx, merchantID, d.ID); err != nil {
 			st.hold(d, plan, err)
-			b.log.WarnContext(ctx, "webhook delivery not applied: held back", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "err", err)
+			b.log.WarnContext(ctx, "webhook receipt not applied: held back", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "err", err)
 		} else if b.observer != nil {
 			b.observer.WebhookApplied(d, nil)
 		}
@@ -362,7 +362,7 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 	if err := b.apply(ctx, merchantID, ds, plans, p.batch, st); err != nil {
 		if p.n == 1 {
 			st.hold(ds[0], plans[0], err)
-			b.log.WarnContext(ctx, "webhook delivery not applied: held back", "delivery_id", ds[0].ID, "platform", ds[0].Platform, "topic", ds[0].Topic, "err", err)
+			b.log.WarnContext(ctx, "webhook receipt not applied: held back", "delivery_id", ds[0].ID, "platform", ds[0].Platform, "topic", ds[0].Topic, "err", err)
 			return 1, ctx.Err()
 		}
 		return b.oneByOne(ctx, merchantID, ds, st)
@@ -371,7 +371,7 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 }
 
 // oneByOne deals with ds as batches of one, after a batch of them failed.
-func (b *WebhookBatches) oneByOne(ctx context.Context, merchantID uuid.UUID, ds []WebhookDelivery, st *drainState) (int, error) {
+func (b *WebhookBatches) oneByOne(ctx context.Context, merchantID uuid.UUID, ds []WebhookReceipt, st *drainState) (int, error) {
 	for i := range ds {
 		if err := ctx.Err(); err != nil {
 			return i, err
@@ -384,8 +384,8 @@ func (b *WebhookBatches) oneByOne(ctx context.Context, merchantID uuid.UUID, ds 
 }
 
 // plan reads ds through their platforms' planners. A platform without a planner is an error, as
-// a planner's: the deliveries are then tried one at a time, and those it concerns held back.
-func (b *WebhookBatches) plan(ctx context.Context, ds []WebhookDelivery) ([]WebhookPlan, error) {
+// a planner's: the receipts are then tried one at a time, and those it concerns held back.
+func (b *WebhookBatches) plan(ctx context.Context, ds []WebhookReceipt) ([]WebhookPlan, error) {
 	plans := make([]WebhookPlan, len(ds))
 	byPlatform := map[string][]int{}
 	for i, d := range ds {
@@ -396,16 +396,16 @@ func (b *WebhookBatches) plan(ctx context.Context, ds []WebhookDelivery) ([]Webh
 		if !ok {
 			return nil, fmt.Errorf("no webhook planner for platform %q", platform)
 		}
-		group := make([]WebhookDelivery, len(idx))
+		group := make([]WebhookReceipt, len(idx))
 		for j, i := range idx {
 			group[j] = ds[i]
 		}
-		got, err := planner.PlanDeliveries(ctx, group)
+		got, err := planner.PlanReceipts(ctx, group)
 		if err != nil {
 			return nil, err
 		}
 		if len(got) != len(group) {
-			return nil, fmt.Errorf("webhook planner for %s: %d plans for %d deliveries", platform, len(got), len(group))
+			return nil, fmt.Errorf("webhook planner for %s: %d plans for %d receipts", platform, len(got), len(group))
 		}
 		for j, i := range idx {
 			plans[i] = got[j]
@@ -414,13 +414,13 @@ func (b *WebhookBatches) plan(ctx context.Context, ds []WebhookDelivery) ([]Webh
 	return plans, nil
 }
 
-// apply applies a batch of ds (planned, their codes looked up), a delivery of an order held back
-// this run left received. The deliveries are applied in parts that share no order and no code,
+// apply applies a batch of ds (planned, their codes looked up), a receipt of an order held back
+// this run left received. The receipts are applied in parts that share no order and no code,
 // each part in its own transaction, the parts at once (up to the runner's parallel
 // transactions): the events of one order, and those on one code, stay in one part, in the order
 // they arrived, and events in different parts touch different rows. A part that fails is applied
-// again one delivery at a time.
-func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []WebhookDelivery, plans []WebhookPlan, all WebhookBatch, st *drainState) error {
+// again one receipt at a time.
+func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []WebhookReceipt, plans []WebhookPlan, all WebhookBatch, st *drainState) error {
 	var kept []int // the index in ds of each delivery applied
 	for i, d := range ds {
 		if plans[i].Order != "" && st.held[plans[i].Order] {
@@ -429,7 +429,7 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 		}
 		kept = append(kept, i)
 		if plans[i].Status == "failed" {
-			b.log.WarnContext(ctx, "webhook delivery failed", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "shop", d.Shop, "reason", plans[i].Note)
+			b.log.WarnContext(ctx, "webhook receipt failed", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "shop", d.Shop, "reason", plans[i].Note)
 		}
 	}
 	if len(kept) == 0 {
@@ -484,13 +484,13 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sub := make([]WebhookDelivery, len(parts[p]))
+		sub := make([]WebhookReceipt, len(parts[p]))
 		for j, k := range parts[p] {
 			sub[j] = ds[kept[k]]
 		}
 		if len(sub) == 1 {
 			st.hold(sub[0], plans[kept[parts[p][0]]], r.err)
-			b.log.WarnContext(ctx, "webhook delivery not applied: held back", "delivery_id", sub[0].ID, "platform", sub[0].Platform, "topic", sub[0].Topic, "err", r.err)
+			b.log.WarnContext(ctx, "webhook receipt not applied: held back", "delivery_id", sub[0].ID, "platform", sub[0].Platform, "topic", sub[0].Topic, "err", r.err)
 			continue
 		}
 		if _, err := b.oneByOne(ctx, merchantID, sub, st); err != nil {
@@ -500,40 +500,40 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 	return nil
 }
 
-// leaveUnclaimed leaves the deliveries another transaction held: they are that one's.
+// leaveUnclaimed leaves the receipts another transaction held: they are that one's.
 func leaveUnclaimed(st *drainState, b WebhookBatch, claimed []bool) {
 	for i, ok := range claimed {
 		if !ok {
-			st.leave(b.Deliveries[i].ID)
+			st.leave(b.Receipts[i].ID)
 		}
 	}
 }
 
-// part is the batch of the deliveries at idx (ascending) and their applications, in order.
+// part is the batch of the receipts at idx (ascending) and their applications, in order.
 func (b WebhookBatch) part(idx []int) WebhookBatch {
 	at := make(map[int]int, len(idx))
-	out := WebhookBatch{Deliveries: make([]DeliveryOutcome, len(idx))}
+	out := WebhookBatch{Receipts: make([]ReceiptOutcome, len(idx))}
 	for j, i := range idx {
 		at[i] = j
-		out.Deliveries[j] = b.Deliveries[i]
+		out.Receipts[j] = b.Receipts[i]
 	}
 	for _, a := range b.Applications {
-		if j, ok := at[a.Delivery]; ok {
-			a.Delivery = j
+		if j, ok := at[a.Receipt]; ok {
+			a.Receipt = j
 			out.Applications = append(out.Applications, a)
 		}
 	}
 	return out
 }
 
-// minWebhookPart is the fewest deliveries worth a transaction of their own.
+// minWebhookPart is the fewest receipts worth a transaction of their own.
 const minWebhookPart = 32
 
-// partitionBatch splits a batch's deliveries into at most n parts that share no order (orders[i]
-// names Deliveries[i]'s) and no code: the deliveries linked by an order or a code go together.
-// Each part lists its deliveries in the batch's order; the parts are about even.
+// partitionBatch splits a batch's receipts into at most n parts that share no order (orders[i]
+// names Receipts[i]'s) and no code: the receipts linked by an order or a code go together.
+// Each part lists its receipts in the batch's order; the parts are about even.
 func partitionBatch(b WebhookBatch, orders []string, n int) [][]int {
-	count := len(b.Deliveries)
+	count := len(b.Receipts)
 	n = min(n, count/minWebhookPart)
 	if n <= 1 {
 		all := make([]int, count)
@@ -578,9 +578,9 @@ func partitionBatch(b WebhookBatch, orders []string, n int) [][]int {
 	for _, a := range b.Applications {
 		k := code{a.Code.List.ID, a.Code.Seq}
 		if f, ok := firstOfCode[k]; ok {
-			union(f, a.Delivery)
+			union(f, a.Receipt)
 		} else {
-			firstOfCode[k] = a.Delivery
+			firstOfCode[k] = a.Receipt
 		}
 	}
 	groups := map[int][]int{}
@@ -592,7 +592,7 @@ func partitionBatch(b WebhookBatch, orders []string, n int) [][]int {
 		}
 		groups[r] = append(groups[r], i)
 	}
-	// The largest groups first, each to the part with the fewest deliveries so far.
+	// The largest groups first, each to the part with the fewest receipts so far.
 	slices.SortStableFunc(roots, func(a, c int) int { return len(groups[c]) - len(groups[a]) })
 	parts := make([][]int, min(n, len(roots)))
 	for _, r := range roots {
@@ -703,7 +703,7 @@ func resolveOrderCodes(ctx context.Context, store WebhookBatchStore, merchantID 
 				continue // the same code twice in one order is one use
 			}
 			seen[key] = true
-			apps = append(apps, CodeApplication{Delivery: from[e], Event: ev, Code: f})
+			apps = append(apps, CodeApplication{Receipt: from[e], Event: ev, Code: f})
 		}
 	}
 	return apps, nil

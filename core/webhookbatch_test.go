@@ -15,10 +15,10 @@ func TestPartitionBatch(t *testing.T) {
 	list := uuid.New()
 	// batch builds n deliveries, delivery i of order orders[i] applying the codes (seqs) codes[i].
 	batch := func(orders []string, codes [][]int64) WebhookBatch {
-		b := WebhookBatch{Deliveries: make([]DeliveryOutcome, len(orders))}
+		b := WebhookBatch{Receipts: make([]ReceiptOutcome, len(orders))}
 		for i, cs := range codes {
 			for _, seq := range cs {
-				b.Applications = append(b.Applications, CodeApplication{Delivery: i, Code: FoundCode{List: List{ID: list}, Seq: seq}})
+				b.Applications = append(b.Applications, CodeApplication{Receipt: i, Code: FoundCode{List: List{ID: list}, Seq: seq}})
 			}
 		}
 		return b

@@ -13,7 +13,7 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// DeliverChunk implements core.DeliveryJobStore with cg_deliver_chunk (migrations/00024): the
+// DeliverChunk implements core.BulkSendStore with cg_deliver_chunk (migrations/00024): the
 // chunk's codes are allocated and its deliveries stored in one statement and one commit.
 func (db *DB) DeliverChunk(ctx context.Context, c core.DeliveryChunk) (core.ChunkResult, error) {
 	db.keepStatistics(ctx)
@@ -153,7 +153,7 @@ func (db *DB) FinishDeliveries(ctx context.Context, merchantID uuid.UUID, finish
 
 // keepStatistics analyzes deliveries and allocations when PostgreSQL has no statistics of them
 // and they passed 128 kB (a thousand rows or so), or they hold sixteen times the rows they held
-// when it last gathered some. A bulk job adds thousands of rows a second to both, faster than
+// when it last gathered some. A bulk send adds thousands of rows a second to both, faster than
 // autovacuum analyzes them (it visits a database once a minute at best, and less on a busy
 // server); planned without statistics, the batch's claim read every queued delivery through two
 // partial indexes (a bitmap AND of deliveries_unsent_template and deliveries_stalled) and the

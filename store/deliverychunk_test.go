@@ -35,7 +35,7 @@ func (c *memCursor) Range(_ context.Context, _ uuid.UUID, n int64) (int64, error
 	return c.n.Add(n) - n + 1, nil
 }
 
-// jobQueue records what a delivery job queues.
+// jobQueue records what a bulk send queues.
 type jobQueue struct {
 	mu      sync.Mutex
 	sends   []uuid.UUID
@@ -49,7 +49,7 @@ func (q *jobQueue) EnqueueSend(_ context.Context, _ uuid.UUID, id uuid.UUID) err
 	return nil
 }
 func (q *jobQueue) EnqueueResumeDeliveries(context.Context, uuid.UUID, uuid.UUID) error { return nil }
-func (q *jobQueue) EnqueueDeliveryJob(context.Context, uuid.UUID, uuid.UUID) error      { return nil }
+func (q *jobQueue) EnqueueBulkSend(context.Context, uuid.UUID, uuid.UUID) error         { return nil }
 func (q *jobQueue) EnqueueSendBatch(_ context.Context, _ uuid.UUID, key string, ids []uuid.UUID) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -69,7 +69,7 @@ type bulkFixture struct {
 	template   uuid.UUID
 	alloc      *core.Allocator
 	deliveries *core.Deliveries
-	jobs       *core.DeliveryJobs
+	jobs       *core.BulkSends
 	queue      *jobQueue
 }
 
@@ -103,16 +103,16 @@ func newBulkFixture(t *testing.T, db *store.DB, in core.ListInput, codes int) *b
 	cursor := &memCursor{}
 	f.alloc = core.NewAllocator(db, cursor, log)
 	f.deliveries = core.NewDeliveries(db, db, db, f.alloc, channelsOn{}, f.queue)
-	f.jobs = core.NewDeliveryJobs(f.deliveries, db, f.queue, log)
+	f.jobs = core.NewBulkSends(f.deliveries, db, f.queue, log)
 	f.jobs.Positions = cursor
 	return f
 }
 
 // run uploads csv as a job of campaign and runs it to its end.
-func (f *bulkFixture) run(t *testing.T, campaign, csv string) core.DeliveryJob {
+func (f *bulkFixture) run(t *testing.T, campaign, csv string) core.BulkSend {
 	t.Helper()
 	ctx := context.Background()
-	j, err := f.jobs.Create(ctx, f.merchantID, f.list.ID, core.DeliveryJobInput{Channel: core.ChannelEmail, TemplateID: f.template,
+	j, err := f.jobs.Create(ctx, f.merchantID, f.list.ID, core.BulkSendInput{Channel: core.ChannelEmail, TemplateID: f.template,
 		Campaign: campaign, File: strings.NewReader(csv), Limit: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestBulkJobsRaceTheAPI(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			j, err := f.jobs.Create(ctx, f.merchantID, f.list.ID, core.DeliveryJobInput{Channel: core.ChannelEmail, TemplateID: f.template,
+			j, err := f.jobs.Create(ctx, f.merchantID, f.list.ID, core.BulkSendInput{Channel: core.ChannelEmail, TemplateID: f.template,
 				Campaign: "race", File: strings.NewReader(recipientsCSV(1+g*200, 600+g*200)), Limit: 1 << 30})
 			if err == nil {
 				err = f.jobs.Run(ctx, f.merchantID, j.ID)

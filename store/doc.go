@@ -47,7 +47,7 @@
 //     woocommerce.go); BenchmarkShopifyIntake, BenchmarkWooCommerceIntake.
 //   - Pushes of codes to the shops (pushes.go): BenchmarkShopifyPush100k,
 //     BenchmarkWooCommercePush100k.
-//   - Bulk sends and message deliveries (messaging.go's deliveries and delivery jobs,
+//   - Bulk sends and message deliveries (messaging.go's deliveries and bulk sends,
 //     deliverychunk.go): BenchmarkBulkEmail100k.
 //
 // Plain tables keep pgx where a function decides under row locks or makes a guarded update,

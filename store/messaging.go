@@ -376,26 +376,26 @@ func (db *DB) StalledDeliveries(ctx context.Context, before time.Time, limit int
 	})
 }
 
-// CreateDeliveryJob implements core.DeliveryJobStore.
-func (db *DB) CreateDeliveryJob(ctx context.Context, j core.DeliveryJob) error {
+// CreateBulkSend implements core.BulkSendStore.
+func (db *DB) CreateBulkSend(ctx context.Context, j core.BulkSend) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO delivery_jobs (merchant_id, id, list_id, channel, template_id, campaign, status, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, j.MerchantID, j.ID, j.ListID, string(j.Channel), j.TemplateID, j.Campaign, j.Status, j.CreatedAt)
 	return err
 }
 
-// WriteDeliveryJobFile implements core.DeliveryJobStore.
-func (db *DB) WriteDeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID, r io.Reader, limit int64) (int64, error) {
+// WriteBulkSendFile implements core.BulkSendStore.
+func (db *DB) WriteBulkSendFile(ctx context.Context, merchantID, jobID uuid.UUID, r io.Reader, limit int64) (int64, error) {
 	return db.writeChunks(ctx, `INSERT INTO delivery_job_chunks (merchant_id, job_id, n, data) VALUES ($1, $2, $3, $4)`, merchantID, jobID, r, limit)
 }
 
-// DeliveryJobFile implements core.DeliveryJobStore.
-func (db *DB) DeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID) (io.ReadCloser, error) {
+// BulkSendFile implements core.BulkSendStore.
+func (db *DB) BulkSendFile(ctx context.Context, merchantID, jobID uuid.UUID) (io.ReadCloser, error) {
 	return &chunkReader{ctx: ctx, db: db, merchantID: merchantID, importID: jobID, size: -1,
 		query: `SELECT data FROM delivery_job_chunks WHERE merchant_id = $1 AND job_id = $2 AND n = $3`}, nil
 }
 
-// SetDeliveryJob implements core.DeliveryJobStore; a finished job's file goes.
-func (db *DB) SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, status string, rowsDone, invalid int64, reason string) error {
+// SetBulkSend implements core.BulkSendStore; a finished job's file goes.
+func (db *DB) SetBulkSend(ctx context.Context, merchantID, jobID uuid.UUID, status string, rowsDone, invalid int64, reason string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE delivery_jobs SET status = $3, rows_done = $4, invalid = $5, error = $6, updated_at = now()
 			WHERE merchant_id = $1 AND id = $2`, merchantID, jobID, status, rowsDone, invalid, truncateText(reason, 500)); err != nil {
@@ -409,13 +409,13 @@ func (db *DB) SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, s
 	})
 }
 
-// deliveryJobColumns are a job's columns and its deliveries' counts by status, from j and the
+// bulkSendColumns are a job's columns and its deliveries' counts by status, from j and the
 // shard rows of its counts c (delivery_job_counts, kept by triggers on deliveries: migrations/00024).
-const deliveryJobColumns = `j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at,
+const bulkSendColumns = `j.merchant_id, j.id, j.list_id, j.channel, j.template_id, j.campaign, j.status, j.rows_done, j.invalid, j.error, j.created_at,
 	coalesce(sum(c.queued), 0), coalesce(sum(c.sent), 0), coalesce(sum(c.failed), 0), coalesce(sum(c.waiting), 0)`
 
-func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {
-	var j core.DeliveryJob
+func scanBulkSend(row pgx.Row) (core.BulkSend, error) {
+	var j core.BulkSend
 	var ch string
 	err := row.Scan(&j.MerchantID, &j.ID, &j.ListID, &ch, &j.TemplateID, &j.Campaign, &j.Status, &j.RowsDone, &j.Invalid, &j.Error, &j.CreatedAt,
 		&j.Queued, &j.Sent, &j.Failed, &j.Waiting)
@@ -424,24 +424,24 @@ func scanDeliveryJob(row pgx.Row) (core.DeliveryJob, error) {
 	return j, err
 }
 
-// GetDeliveryJob implements core.DeliveryJobStore: the counts are the job's few shard rows.
-func (db *DB) GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid.UUID) (core.DeliveryJob, error) {
-	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
+// GetBulkSend implements core.BulkSendStore: the counts are the job's few shard rows.
+func (db *DB) GetBulkSend(ctx context.Context, merchantID, listID, jobID uuid.UUID) (core.BulkSend, error) {
+	j, err := scanBulkSend(db.pool.QueryRow(ctx, `SELECT `+bulkSendColumns+` FROM delivery_jobs j
 		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
 		WHERE j.merchant_id = $1 AND j.id = $2 AND j.list_id = $3 GROUP BY j.merchant_id, j.id`, merchantID, jobID, listID))
 	if err != nil {
-		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
+		return core.BulkSend{}, notFound(err, core.ErrBulkSendMissing)
 	}
 	return j, nil
 }
 
-// ListDeliveryJobs implements core.DeliveryJobStore: newest first, each job with its counts.
-func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.DeliveryJob, string, error) {
+// ListBulkSends implements core.BulkSendStore: newest first, each job with its counts.
+func (db *DB) ListBulkSends(ctx context.Context, merchantID, listID uuid.UUID, page core.Page) ([]core.BulkSend, string, error) {
 	before, err := newestFirst(page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+deliveryJobColumns+` FROM (
+	rows, err := db.pool.Query(ctx, `SELECT `+bulkSendColumns+` FROM (
 			SELECT * FROM delivery_jobs WHERE merchant_id = $1 AND list_id = $2 AND (created_at, id) < ($3, $4)
 			ORDER BY created_at DESC, id DESC LIMIT $5) j
 		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
@@ -450,27 +450,27 @@ func (db *DB) ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID
 	if err != nil {
 		return nil, "", err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.DeliveryJob, error) { return scanDeliveryJob(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.BulkSend, error) { return scanBulkSend(r) })
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, page.Limit, func(j core.DeliveryJob) timePosition { return timePosition{At: j.CreatedAt, ID: j.ID} })
+	out, next := trimPage(out, page.Limit, func(j core.BulkSend) timePosition { return timePosition{At: j.CreatedAt, ID: j.ID} })
 	return out, next, nil
 }
 
-// DeliveryJobByID implements core.DeliveryJobStore.
-func (db *DB) DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) (core.DeliveryJob, error) {
-	j, err := scanDeliveryJob(db.pool.QueryRow(ctx, `SELECT `+deliveryJobColumns+` FROM delivery_jobs j
+// BulkSendByID implements core.BulkSendStore.
+func (db *DB) BulkSendByID(ctx context.Context, merchantID, jobID uuid.UUID) (core.BulkSend, error) {
+	j, err := scanBulkSend(db.pool.QueryRow(ctx, `SELECT `+bulkSendColumns+` FROM delivery_jobs j
 		LEFT JOIN delivery_job_counts c ON c.merchant_id = j.merchant_id AND c.job_id = j.id
 		WHERE j.merchant_id = $1 AND j.id = $2 GROUP BY j.merchant_id, j.id`, merchantID, jobID))
 	if err != nil {
-		return core.DeliveryJob{}, notFound(err, core.ErrDeliveryJobMissing)
+		return core.BulkSend{}, notFound(err, core.ErrBulkSendMissing)
 	}
 	return j, nil
 }
 
-// StalledDeliveryJobs implements core.SweepStore.
-func (db *DB) StalledDeliveryJobs(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
+// StalledBulkSends implements core.SweepStore.
+func (db *DB) StalledBulkSends(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
 	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id FROM delivery_jobs WHERE status IN ('queued', 'running') AND updated_at < $1
 		ORDER BY updated_at LIMIT $2`, before, limit)
 	if err != nil {

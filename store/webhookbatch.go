@@ -23,7 +23,7 @@ var _ core.WebhookBatchStore = (*DB)(nil)
 func (db *DB) LockMerchantWebhooks(ctx context.Context, merchantID uuid.UUID) (func(), bool, error) {
 	if cap(db.webhookLocks) == 0 {
 		// A pool of one connection: the lock is this process's (other processes' batches still
-		// claim each delivery once).
+		// claim each receipt once).
 		m, _ := db.localWebhookLocks.LoadOrStore(merchantID, &sync.Mutex{})
 		mu := m.(*sync.Mutex)
 		if !mu.TryLock() {
@@ -66,8 +66,8 @@ func (db *DB) LockMerchantWebhooks(ctx context.Context, merchantID uuid.UUID) (f
 	return release, true, nil
 }
 
-// ReadyWebhookDeliveries implements core.WebhookBatchStore (through webhook_deliveries_ready).
-func (db *DB) ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]core.WebhookDelivery, error) {
+// ReadyWebhookReceipts implements core.WebhookBatchStore (through webhook_deliveries_ready).
+func (db *DB) ReadyWebhookReceipts(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]core.WebhookReceipt, error) {
 	if skip == nil {
 		skip = []uuid.UUID{}
 	}
@@ -75,10 +75,10 @@ func (db *DB) ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, 
 		FROM webhook_deliveries WHERE merchant_id = $1 AND status = 'received' AND id <> ALL ($3)
 		ORDER BY received_at, id LIMIT $2`, merchantID, limit, skip)
 	if err != nil {
-		return nil, fmt.Errorf("db: ready webhook deliveries: %w", err)
+		return nil, fmt.Errorf("db: ready webhook receipts: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookDelivery, error) {
-		d := core.WebhookDelivery{MerchantID: merchantID}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.WebhookReceipt, error) {
+		d := core.WebhookReceipt{MerchantID: merchantID}
 		return d, r.Scan(&d.ID, &d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error, &d.ReceivedAt)
 	})
 }
@@ -102,7 +102,7 @@ type applicationArgs struct {
 // add appends application a; simple says it is a paid event on a code of its own.
 func (x *applicationArgs) add(a core.CodeApplication, simple bool) {
 	recipient, details := eventJSON(a.Event)
-	x.delivery = append(x.delivery, int32(a.Delivery+1))
+	x.delivery = append(x.delivery, int32(a.Receipt+1))
 	x.simple, x.requireIssued = append(x.simple, simple), append(x.requireIssued, a.Code.List.RequireIssued)
 	x.lists, x.seqs, x.limits = append(x.lists, a.Code.List.ID), append(x.seqs, a.Code.Seq), append(x.limits, a.Code.UseLimit())
 	x.platforms, x.shops, x.orders = append(x.platforms, a.Event.Platform), append(x.shops, a.Event.Shop), append(x.orders, a.Event.OrderID)
@@ -117,16 +117,16 @@ const applyWebhookBatchSQL = `SELECT id FROM cg_apply_webhook_batch($1, $2, $3, 
 	$11, $12, $13, $14, $15, $16, $17, $18, $19, $20) AS claimed(id)`
 
 // ApplyWebhookBatch implements core.WebhookBatchStore in one statement, so in one round trip and
-// one transaction (cg_apply_webhook_batch): the claim, the applications, the deliveries' outcomes
+// one transaction (cg_apply_webhook_batch): the claim, the applications, the receipts' outcomes
 // and each list's counters, moved once, last. A paid event on a code no other event of the batch
 // names is marked simple: such events are applied together, set-based; the others one by one in
 // their order (events on different codes touch different rows, so the two groups may run in
 // either order).
 func (db *DB) ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b core.WebhookBatch) ([]bool, error) {
-	n := len(b.Deliveries)
+	n := len(b.Receipts)
 	ids, statuses, notes := make([]uuid.UUID, n), make([]string, n), make([]string, n)
 	at := make(map[uuid.UUID]int, n)
-	for i, d := range b.Deliveries {
+	for i, d := range b.Receipts {
 		ids[i], statuses[i], notes[i] = d.ID, d.Status, d.Note
 		at[d.ID] = i
 	}

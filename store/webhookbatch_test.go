@@ -122,9 +122,9 @@ func (w *webhookShop) deliver(t testing.TB, topic string, body []byte) uuid.UUID
 	w.seq++
 	seq := w.seq
 	w.mu.Unlock()
-	d := shopify.WebhookDelivery{ID: uuid.New(), Platform: shopify.Platform, Shop: w.shop, Topic: topic,
-		EventKey: fmt.Sprintf("ev-%05d", seq), WebhookID: fmt.Sprintf("wh-%d", seq), Body: body, Status: shopify.DeliveryReceived}
-	found, inserted, err := w.db.StoreWebhookDelivery(context.Background(), &d)
+	d := shopify.WebhookReceipt{ID: uuid.New(), Platform: shopify.Platform, Shop: w.shop, Topic: topic,
+		EventKey: fmt.Sprintf("ev-%05d", seq), WebhookID: fmt.Sprintf("wh-%d", seq), Body: body, Status: shopify.ReceiptReceived}
+	found, inserted, err := w.db.StoreWebhookReceipt(context.Background(), &d)
 	if err != nil || !found || !inserted {
 		t.Fatalf("store delivery: found %v, inserted %v, %v", found, inserted, err)
 	}
@@ -296,7 +296,7 @@ func TestWebhookBatchesApplyAsOneAtATime(t *testing.T) {
 	ctx := context.Background()
 	ref := newWebhookShop(t, db, 1)
 	webhookScript(t, ref)
-	ids, err := db.ReadyWebhookDeliveries(ctx, ref.merchant, 1000, nil)
+	ids, err := db.ReadyWebhookReceipts(ctx, ref.merchant, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,13 +405,13 @@ func paidBatch(t *testing.T, w *webhookShop, prefix string, n int) core.WebhookB
 			t.Fatalf("code %s not found", c)
 		}
 		id := w.order(t, shopify.TopicOrdersPaid, int64(5000+i), "paid", c)
-		b.Deliveries = append(b.Deliveries, core.DeliveryOutcome{ID: id, Status: shopify.DeliveryProcessed})
+		b.Receipts = append(b.Receipts, core.ReceiptOutcome{ID: id, Status: shopify.ReceiptProcessed})
 		ev, err := core.CheckOrderEvent(core.OrderEvent{Platform: shopify.Platform, Shop: w.shop, OrderID: fmt.Sprint(5000 + i),
 			Status: core.OrderPaid, Codes: []string{c}, Actor: "shopify:orders/paid"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.Applications = append(b.Applications, core.CodeApplication{Delivery: i, Event: ev, Code: fs[i]})
+		b.Applications = append(b.Applications, core.CodeApplication{Receipt: i, Event: ev, Code: fs[i]})
 	}
 	return b
 }
@@ -481,7 +481,7 @@ func TestWebhookBatchThatFailsAppliesNothing(t *testing.T) {
 	// The last application names a code that is not there: the statement fails after the others ran.
 	bad := b.Applications[n-1]
 	bad.Code.Seq = 1 << 40
-	broken := core.WebhookBatch{Deliveries: b.Deliveries, Applications: append(b.Applications[:n-1:n-1], bad)}
+	broken := core.WebhookBatch{Receipts: b.Receipts, Applications: append(b.Applications[:n-1:n-1], bad)}
 	if _, err := db.ApplyWebhookBatch(ctx, w.merchant, broken); err == nil {
 		t.Fatal("a batch with a missing code applied")
 	}
@@ -711,8 +711,8 @@ type racingStore struct {
 	after func()
 }
 
-func (s *racingStore) ReadyWebhookDeliveries(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]core.WebhookDelivery, error) {
-	ds, err := s.DB.ReadyWebhookDeliveries(ctx, merchantID, limit, skip)
+func (s *racingStore) ReadyWebhookReceipts(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]core.WebhookReceipt, error) {
+	ds, err := s.DB.ReadyWebhookReceipts(ctx, merchantID, limit, skip)
 	s.once.Do(s.after)
 	return ds, err
 }

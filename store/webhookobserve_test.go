@@ -20,7 +20,7 @@ type appliedLog struct {
 	paid     int
 }
 
-func (l *appliedLog) WebhookApplied(d core.WebhookDelivery, batched []core.OrderEvent) {
+func (l *appliedLog) WebhookApplied(d core.WebhookReceipt, batched []core.OrderEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.times[d.ID]++
@@ -54,7 +54,7 @@ func TestWebhookObserverToldOfEachAppliedDelivery(t *testing.T) {
 			log := &appliedLog{times: map[uuid.UUID]int{}, received: map[uuid.UUID]time.Time{}}
 			w.batches.WithBatchSize(tc.size, tc.parallel).Observe(log)
 			webhookScript(t, w)
-			ready, err := db.ReadyWebhookDeliveries(ctx, w.merchant, 10000, nil)
+			ready, err := db.ReadyWebhookReceipts(ctx, w.merchant, 10000, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

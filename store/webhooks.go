@@ -22,11 +22,11 @@ func (db *DB) ShopRoute(ctx context.Context, platform, shop string) (core.ShopRo
 	return r, err == nil, err
 }
 
-// StoreWebhookDelivery implements shopify.WebhookIntakeStore (checked in internal/app): the route lookup and the insert
-// are one statement, so a delivery costs one round trip to PostgreSQL. A compliance topic of a
+// StoreWebhookReceipt implements shopify.WebhookIntakeStore (checked in internal/app): the route lookup and the insert
+// are one statement, so a receipt costs one round trip to PostgreSQL. A compliance topic of a
 // shop that is no longer routed (shop/redact comes 48 hours after the uninstall) goes to the
 // merchant that connected the shop last: a lookup across merchants, on the rare compliance path.
-func (db *DB) StoreWebhookDelivery(ctx context.Context, d *core.WebhookDelivery) (found, inserted bool, err error) {
+func (db *DB) StoreWebhookReceipt(ctx context.Context, d *core.WebhookReceipt) (found, inserted bool, err error) {
 	var merchantID *uuid.UUID
 	err = db.pool.QueryRow(ctx, `WITH route AS (
 			SELECT merchant_id FROM (
@@ -48,9 +48,9 @@ func (db *DB) StoreWebhookDelivery(ctx context.Context, d *core.WebhookDelivery)
 	return true, inserted, nil
 }
 
-// WebhookDelivery implements shopify.WebhookProcessStore (checked in internal/app).
-func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookDelivery, bool, error) {
-	d := core.WebhookDelivery{MerchantID: merchantID, ID: id}
+// WebhookReceipt implements shopify.WebhookProcessStore (checked in internal/app).
+func (db *DB) WebhookReceipt(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookReceipt, bool, error) {
+	d := core.WebhookReceipt{MerchantID: merchantID, ID: id}
 	err := db.pool.QueryRow(ctx, `SELECT platform, shop, topic, event_key, webhook_id, triggered_at, body, status, error
 		FROM webhook_deliveries WHERE merchant_id = $1 AND id = $2`, merchantID, id).
 		Scan(&d.Platform, &d.Shop, &d.Topic, &d.EventKey, &d.WebhookID, &d.TriggeredAt, &d.Body, &d.Status, &d.Error)
@@ -60,8 +60,8 @@ func (db *DB) WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (co
 	return d, err == nil, err
 }
 
-// FinishWebhookDelivery implements shopify.WebhookProcessStore (checked in internal/app).
-func (db *DB) FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error {
+// FinishWebhookReceipt implements shopify.WebhookProcessStore (checked in internal/app).
+func (db *DB) FinishWebhookReceipt(ctx context.Context, merchantID, id uuid.UUID, status, note string) error {
 	_, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET status = $3, error = $4, processed_at = now()
 		WHERE merchant_id = $1 AND id = $2`, merchantID, id, status, note)
 	return err
@@ -101,9 +101,9 @@ func (db *DB) UninstallShop(ctx context.Context, merchantID uuid.UUID, platform,
 	})
 }
 
-// StalledWebhookDeliveries implements core.SweepStore (through the partial index on received
-// deliveries).
-func (db *DB) StalledWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
+// StalledWebhookReceipts implements core.SweepStore (through the partial index on received
+// receipts).
+func (db *DB) StalledWebhookReceipts(ctx context.Context, before time.Time, limit int) ([]core.WebhookRef, error) {
 	rows, err := db.pool.Query(ctx, `SELECT merchant_id, id, platform FROM webhook_deliveries
 		WHERE status = 'received' AND received_at < $1 ORDER BY received_at LIMIT $2`, before, limit)
 	if err != nil {

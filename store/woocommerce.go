@@ -13,7 +13,7 @@ import (
 
 // ConnectStore connects a store (WooCommerce) to a merchant with its credentials: the merchant's
 // connection to the same site when there is one (reconnected, with the new keys), else a new
-// one. The connection is routed by its id, for the deliveries that name it in their URL.
+// one. The connection is routed by its id, for the webhooks that name it in their URL.
 func (db *DB) ConnectStore(ctx context.Context, c core.Connection, creds core.Credentials) (core.Connection, bool, error) {
 	var out core.Connection
 	created := false
@@ -73,9 +73,9 @@ func (db *DB) RoutedConnection(ctx context.Context, connectionID uuid.UUID) (cor
 	return c, creds, true, err
 }
 
-// InsertWebhookDelivery stores a verified delivery unless one with the same (merchant, platform,
+// InsertWebhookReceipt stores a verified receipt unless one with the same (merchant, platform,
 // shop, event key) exists; inserted tells which.
-func (db *DB) InsertWebhookDelivery(ctx context.Context, d core.WebhookDelivery) (bool, error) {
+func (db *DB) InsertWebhookReceipt(ctx context.Context, d core.WebhookReceipt) (bool, error) {
 	tag, err := db.pool.Exec(ctx, `INSERT INTO webhook_deliveries
 		(merchant_id, id, platform, shop, topic, event_key, webhook_id, triggered_at, body, status)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')

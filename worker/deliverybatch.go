@@ -8,7 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// TypeDeliverySendBatch sends a batch of a delivery job's deliveries: many messages per task,
+// TypeDeliverySendBatch sends a batch of a bulk send's deliveries: many messages per task,
 // over SMTP connections kept open and pipelined, or with SMS and push requests in flight together.
 const TypeDeliverySendBatch = "delivery:send-batch"
 
@@ -33,7 +33,7 @@ func NewDeliveryBatchTask(merchantID uuid.UUID, key string, deliveryIDs []uuid.U
 		ID: id, Queue: SendQueue(id), Options: []asynq.Option{asynq.MaxRetry(DeliveryMaxRetry), asynq.Timeout(30 * time.Minute)}}
 }
 
-// EnqueueSendBatch implements core.DeliveryJobQueue: one task per batch.
+// EnqueueSendBatch implements core.BulkSendQueue: one task per batch.
 func (q *Queue) EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error {
 	return q.enqueue(ctx, NewDeliveryBatchTask(merchantID, key, deliveryIDs))
 }

@@ -46,7 +46,7 @@ func shard(key string, n int) int {
 // Queues are the queues a worker serves and their weights: a worker with a free slot tries them
 // in a random order drawn by weight. The shares stay those of the three queues before the hot
 // types moved out of default: about 60 % for default with the webhook and send shards, 30 % for
-// bulk (imports, generation, pushes, delivery jobs) and 10 % for maintenance.
+// bulk (imports, generation, pushes, bulk sends) and 10 % for maintenance.
 func Queues() map[string]int {
 	q := map[string]int{QueueDefault: 4, QueueBulk: 10, QueueMaintenance: 3}
 	for i := range webhookQueueShards {

@@ -37,7 +37,7 @@ type Deps struct {
 	// Sends and Resumes deliver codes by message (optional).
 	Sends   DeliverySender
 	Resumes DeliveryResumer
-	Jobs    DeliveryJobRunner
+	Jobs    BulkSendRunner
 	// Events and Webhooks send events out to merchants' endpoints and alert addresses
 	// (optional); DispatchEvery is how often new events are looked for (default 2 s).
 	Events        EventDispatcher
@@ -82,13 +82,13 @@ func NewMux(d Deps) *asynq.ServeMux {
 	}
 	if d.Sends != nil {
 		handle(mux, TypeDeliverySend, runDeliverySend(d.Sends))
-		// A sender that sends batches gets the delivery jobs' batch tasks too.
+		// A sender that sends batches gets the bulk sends' batch tasks too.
 		if b, ok := d.Sends.(DeliveryBatchSender); ok {
 			handle(mux, TypeDeliverySendBatch, runDeliveryBatch(b))
 		}
 	}
 	if d.Jobs != nil {
-		handle(mux, TypeDeliveryJob, runDeliveryJob(d.Jobs))
+		handle(mux, TypeBulkSend, runBulkSend(d.Jobs))
 	}
 	if d.Resumes != nil {
 		handle(mux, TypeDeliveryResume, runDeliveryResume(d.Resumes))

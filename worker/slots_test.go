@@ -143,7 +143,7 @@ func TestEveryCommandStaysInOneSlot(t *testing.T) {
 		func() error { return q.EnqueueWebhookBatch(ctx, merchant) },
 		func() error { return q.EnqueueSend(ctx, merchant, deliveries[0]) },
 		func() error { return q.EnqueueSendBatch(ctx, merchant, "job:1:0", deliveries[1:]) },
-		func() error { return q.EnqueueDeliveryJob(ctx, merchant, list) },
+		func() error { return q.EnqueueBulkSend(ctx, merchant, list) },
 		func() error { return q.EnqueueResumeDeliveries(ctx, merchant, list) },
 		func() error {
 			return q.EnqueueWebhookMessage(ctx, core.MessageRef{MerchantID: merchant, EndpointID: conn, MessageID: "msg_1"})
@@ -266,6 +266,6 @@ func (s slotResumes) Resume(context.Context, uuid.UUID, uuid.UUID) error {
 type slotJobs struct{ h *handled }
 
 func (s slotJobs) Run(context.Context, uuid.UUID, uuid.UUID) error {
-	s.h.add(TypeDeliveryJob)
+	s.h.add(TypeBulkSend)
 	return nil
 }

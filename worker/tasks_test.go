@@ -120,7 +120,7 @@ func TestEveryTaskReachesItsHandler(t *testing.T) {
 		{NewFinishConnectTask(m, a), fmt.Sprintf("FinishConnect %s %s", m, a)},
 		{NewDeliverySendTask(m, a), fmt.Sprintf("Send %s %s true", m, a)},
 		{NewDeliveryBatchTask(m, "job:1:0", []uuid.UUID{a, b}), fmt.Sprintf("SendBatch %s %v true", m, []uuid.UUID{a, b})},
-		{NewDeliveryJobTask(m, a), fmt.Sprintf("Job %s %s", m, a)},
+		{NewBulkSendTask(m, a), fmt.Sprintf("Job %s %s", m, a)},
 		{NewDeliveryResumeTask(m, a), fmt.Sprintf("Resume %s %s", m, a)},
 		{NewDispatchEventsTask(time.Second), "Dispatch"},
 		{NewAlertSendTask(m, 42), fmt.Sprintf("Alert %s 42 true", m)},
@@ -149,7 +149,7 @@ func TestEveryTaskReachesItsHandler(t *testing.T) {
 func TestUndecodablePayloadIsNotRetried(t *testing.T) {
 	t.Parallel()
 	for _, typ := range []string{TypeImportRun, TypeBatchGenerate, TypePushRun, TypeReconcile, TypeDisconnect,
-		TypeFinishConnect, TypeDeliverySend, TypeDeliverySendBatch, TypeDeliveryJob, TypeDeliveryResume, TypeAlertSend,
+		TypeFinishConnect, TypeDeliverySend, TypeDeliverySendBatch, TypeBulkSend, TypeDeliveryResume, TypeAlertSend,
 		TypeWebhookSend, TypeWebhookBatch, TypeShopifyWebhook, TypeWooCommerceWebhook} {
 		t.Run(typ, func(t *testing.T) {
 			t.Parallel()

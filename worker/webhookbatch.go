@@ -13,17 +13,17 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// TypeWebhookBatch applies a merchant's stored platform webhook deliveries (Shopify and
+// TypeWebhookBatch applies a merchant's stored platform webhook receipts (Shopify and
 // WooCommerce order events, uninstalls, compliance requests), many per transaction, until none
 // is left (core.WebhookBatches).
 const TypeWebhookBatch = "platform-webhooks:batch"
 
-// WebhookBatchPayload names the merchant whose deliveries are applied.
+// WebhookBatchPayload names the merchant whose receipts are applied.
 type WebhookBatchPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
 }
 
-// WebhookBatchRunner applies a merchant's received deliveries (core.WebhookBatches).
+// WebhookBatchRunner applies a merchant's receipts still received (core.WebhookBatches).
 type WebhookBatchRunner interface {
 	Run(ctx context.Context, merchantID uuid.UUID) error
 }
@@ -32,9 +32,9 @@ type WebhookBatchRunner interface {
 // task was never queued (a process that stopped between the two) or was lost (a Redis master
 // failed before its replica had the task, or the task holding the merchant's lock failed on a
 // Redis that was failing over) holds back new tasks this long at most; the sweeper queues one
-// for deliveries older than core.StallAfter in any case. A running batch lowers the mark before
+// for receipts older than core.StallAfter in any case. A running batch lowers the mark before
 // each read, so the mark outlives it only while a queued task waits for a worker: then the next
-// delivery after ten seconds queues one more task, which finds the merchant's lock taken or
+// receipt after ten seconds queues one more task, which finds the merchant's lock taken or
 // nothing to read.
 const webhookMarkTTL = 10 * time.Second
 
@@ -56,7 +56,7 @@ func NewWebhookBatchTask(merchantID uuid.UUID, token string) Task {
 // EnqueueWebhookBatch implements core.TaskQueue, shopify.WebhookQueue and woocommerce.WebhookQueue:
 // it raises the merchant's webhook mark and, when the mark was down, queues a batch task, named
 // after the mark it raised. While the mark is up a task that has not read yet is queued (or the
-// task holding the merchant's lock will look at the mark), so a burst of deliveries costs one SET
+// task holding the merchant's lock will look at the mark), so a burst of receipts costs one SET
 // each and one task per batch read.
 func (q *Queue) EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error {
 	token := uuid.NewString()
@@ -69,7 +69,7 @@ func (q *Queue) EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) e
 	}
 	err = q.enqueue(ctx, NewWebhookBatchTask(merchantID, token))
 	if err != nil {
-		// No task behind the mark: lower it (when it is still ours) so the next delivery queues one.
+		// No task behind the mark: lower it (when it is still ours) so the next receipt queues one.
 		_ = q.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
 			[]string{webhookMarkKey(merchantID)}, token).Err()
 	}

@@ -70,7 +70,7 @@ func TestCheckDelivery(t *testing.T) {
 func TestIntakeRefusesMismatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookDelivery{}}
+	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookReceipt{}}
 	q := &fakeWebhookQueue{}
 	in := shopify.NewIntake(store, q, slog.New(slog.DiscardHandler), "secret")
 	for _, tc := range []struct{ topic, body string }{
@@ -93,7 +93,7 @@ func TestIntakeRefusesMismatch(t *testing.T) {
 // as the same order.
 func TestIntakeScrubsBody(t *testing.T) {
 	t.Parallel()
-	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookDelivery{}}
+	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookReceipt{}}
 	in := shopify.NewIntake(store, &fakeWebhookQueue{}, slog.New(slog.DiscardHandler), "secret")
 	body := []byte(`{"id": 7, "note": "gift\u0000wrap", "financial_status": "paid"}`)
 	if got, err := in.Receive(context.Background(), webhookHeader("secret", "test-shop.myshopify.com", "ev-nul", body), body); err != nil || got != shopify.WebhookAccepted {

@@ -14,21 +14,21 @@ import (
 // ExternalIDs the plain Shopify id and its GraphQL id). It is personal data: never logged.
 type ComplianceCustomer = core.ComplianceCustomer
 
-// CustomerDataRequest is a customers/data_request delivery, parsed.
+// CustomerDataRequest is a customers/data_request receipt, parsed.
 type CustomerDataRequest = core.CustomerDataRequest
 
-// CustomerRedact is a customers/redact delivery, parsed, with the erasure of stored Shopify
+// CustomerRedact is a customers/redact receipt, parsed, with the erasure of stored Shopify
 // bodies (EraseFromBody: erasedBody).
 type CustomerRedact = core.CustomerRedact
 
 // ComplianceStore is what the compliance handlers need from the database. Every method is scoped
-// to the merchant of the delivery's shop route and is idempotent.
+// to the merchant of the receipt's shop route and is idempotent.
 type ComplianceStore interface {
 	// SaveCustomerExport assembles the customer's codes and timelines into a document and stores it
-	// for the merchant, once per delivery.
+	// for the merchant, once per receipt.
 	SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req CustomerDataRequest) error
 	// RedactCustomer erases the customer's personal data, keeping codes, counts and the facts of
-	// delivery and redemption.
+	// receipt and redemption.
 	RedactCustomer(ctx context.Context, merchantID uuid.UUID, req CustomerRedact) error
 	// RedactShop deletes the shop's platform data for the merchant.
 	RedactShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) error
@@ -76,20 +76,20 @@ func orderIDs(ids []flexString) []string {
 
 // compliance handles the three mandatory compliance topics. The customer's identifiers are never
 // logged.
-func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
+func (p *Processor) compliance(ctx context.Context, d WebhookReceipt) (status, note string, err error) {
 	if d.Topic == TopicShopRedact {
 		if err := p.store.RedactShop(ctx, d.MerchantID, d.Platform, d.Shop); err != nil {
 			return "", "", err
 		}
 		p.log.InfoContext(ctx, "shopify shop redacted", "merchant_id", d.MerchantID, "shop", d.Shop)
-		return DeliveryProcessed, "", nil
+		return ReceiptProcessed, "", nil
 	}
 	b, c, ok := parseCompliance(d.Body)
 	if !ok {
-		return DeliveryFailed, "invalid compliance payload", nil
+		return ReceiptFailed, "invalid compliance payload", nil
 	}
 	if c.IsZero() {
-		return DeliveryFailed, "compliance payload names no customer", nil
+		return ReceiptFailed, "compliance payload names no customer", nil
 	}
 	switch d.Topic {
 	case TopicCustomersDataRequest:
@@ -109,7 +109,7 @@ func (p *Processor) compliance(ctx context.Context, d WebhookDelivery) (status, 
 		}
 		p.log.InfoContext(ctx, "shopify customer redacted", "merchant_id", d.MerchantID, "shop", d.Shop, "delivery_id", d.ID)
 	}
-	return DeliveryProcessed, "", nil
+	return ReceiptProcessed, "", nil
 }
 
 // IsComplianceTopic reports whether topic is one of the mandatory privacy topics, which are

@@ -16,10 +16,10 @@ import (
 type fakeIntakeStore struct {
 	route      shopify.ShopRoute
 	known      bool
-	deliveries map[string]shopify.WebhookDelivery
+	deliveries map[string]shopify.WebhookReceipt
 }
 
-func (s *fakeIntakeStore) StoreWebhookDelivery(_ context.Context, d *shopify.WebhookDelivery) (bool, bool, error) {
+func (s *fakeIntakeStore) StoreWebhookReceipt(_ context.Context, d *shopify.WebhookReceipt) (bool, bool, error) {
 	if !s.known || d.Shop != "test-shop.myshopify.com" {
 		return false, false, nil
 	}
@@ -58,7 +58,7 @@ func TestIntakeReceive(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	body := []byte(`{"id": 1}`)
-	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookDelivery{}}
+	store := &fakeIntakeStore{route: shopify.ShopRoute{MerchantID: uuid.New()}, known: true, deliveries: map[string]shopify.WebhookReceipt{}}
 	q := &fakeWebhookQueue{}
 	in := shopify.NewIntake(store, q, log, "", "secret")
 

@@ -22,10 +22,10 @@ const (
 
 // WebhookProcessStore is what the processor needs from the database.
 type WebhookProcessStore interface {
-	// WebhookDelivery loads a stored delivery; found is false when there is none.
-	WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (d WebhookDelivery, found bool, err error)
-	// FinishWebhookDelivery records the delivery's final status and note.
-	FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
+	// WebhookReceipt loads a stored receipt; found is false when there is none.
+	WebhookReceipt(ctx context.Context, merchantID, id uuid.UUID) (d WebhookReceipt, found bool, err error)
+	// FinishWebhookReceipt records the receipt's final status and note.
+	FinishWebhookReceipt(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
 	// OrderCodes returns the codes recorded for an order of a shop (from its redemptions).
 	OrderCodes(ctx context.Context, merchantID uuid.UUID, platform, shop, orderID string) ([]string, error)
 	// UninstallShop marks the merchant's connections to shop uninstalled, forgets their tokens,
@@ -48,8 +48,8 @@ type OrderApplier interface {
 	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent) (core.OrderResult, error)
 }
 
-// Processor acts on stored webhook deliveries, in the worker. Processing a delivery twice is
-// harmless: a finished delivery is skipped, and core counts each order and code once.
+// Processor acts on stored webhook receipts, in the worker. Processing a receipt twice is
+// harmless: a finished receipt is skipped, and core counts each order and code once.
 type Processor struct {
 	store  WebhookProcessStore
 	orders OrderApplier
@@ -62,36 +62,36 @@ func NewProcessor(store WebhookProcessStore, orders OrderApplier, log *slog.Logg
 	return &Processor{store: store, orders: orders, manual: core.NewManualDiscounts(store, store), log: log}
 }
 
-// Process acts on one delivery and records its outcome. A delivery that can never be processed
+// Process acts on one receipt and records its outcome. A receipt that can never be processed
 // (a body that is not its topic's resource) is recorded failed and answers nil; a transient error
-// is returned for the task to retry, the delivery staying received.
-func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
-	d, found, err := p.store.WebhookDelivery(ctx, merchantID, deliveryID)
+// is returned for the task to retry, the receipt staying received.
+func (p *Processor) Process(ctx context.Context, merchantID, receiptID uuid.UUID) error {
+	d, found, err := p.store.WebhookReceipt(ctx, merchantID, receiptID)
 	if err != nil {
 		return err
 	}
-	if !found || d.Status != DeliveryReceived {
+	if !found || d.Status != ReceiptReceived {
 		return nil
 	}
 	status, note, err := p.act(ctx, d)
 	if err != nil {
 		return err
 	}
-	if status == DeliveryFailed {
+	if status == ReceiptFailed {
 		p.log.WarnContext(ctx, "shopify webhook failed", "delivery_id", d.ID, "topic", d.Topic, "shop", d.Shop, "reason", note)
 	}
-	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
+	return p.store.FinishWebhookReceipt(ctx, merchantID, receiptID, status, note)
 }
 
 var _ core.WebhookPlanner = (*Processor)(nil)
 
-// PlanDeliveries implements core.WebhookPlanner: an order delivery is read into its order events,
-// to be applied with the other deliveries of its batch; an uninstall, a compliance request, a
+// PlanReceipts implements core.WebhookPlanner: an order receipt is read into its order events,
+// to be applied with the other receipts of its batch; an uninstall, a compliance request, a
 // refund (its codes are the ones its order recorded before) and an order carrying manual
-// discounts are processed alone (Process), in their place. A delivery that can never be applied
+// discounts are processed alone (Process), in their place. A receipt that can never be applied
 // (a body that does not fit its headers or is not its topic's resource, an event core refuses) is
 // planned failed, as Process records it.
-func (p *Processor) PlanDeliveries(_ context.Context, ds []WebhookDelivery) ([]core.WebhookPlan, error) {
+func (p *Processor) PlanReceipts(_ context.Context, ds []WebhookReceipt) ([]core.WebhookPlan, error) {
 	plans := make([]core.WebhookPlan, len(ds))
 	for i, d := range ds {
 		plans[i] = p.plan(d)
@@ -99,16 +99,16 @@ func (p *Processor) PlanDeliveries(_ context.Context, ds []WebhookDelivery) ([]c
 	return plans, nil
 }
 
-func (p *Processor) plan(d WebhookDelivery) core.WebhookPlan {
+func (p *Processor) plan(d WebhookReceipt) core.WebhookPlan {
 	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
-		return core.WebhookPlan{Status: DeliveryFailed, Note: "the body does not match the delivery's headers: " + err.Error()}
+		return core.WebhookPlan{Status: ReceiptFailed, Note: "the body does not match the delivery's headers: " + err.Error()}
 	}
 	if !isOrderTopic(d.Topic) {
 		return core.WebhookPlan{Alone: true}
 	}
 	w, err := OrderEventFromWebhook(d.Topic, core.ScrubJSON(d.Body))
 	if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrUnsupportedTopic) {
-		return core.WebhookPlan{Status: DeliveryFailed, Note: err.Error()}
+		return core.WebhookPlan{Status: ReceiptFailed, Note: err.Error()}
 	}
 	if err != nil {
 		return core.WebhookPlan{Alone: true}
@@ -117,15 +117,15 @@ func (p *Processor) plan(d WebhookDelivery) core.WebhookPlan {
 	if _, manual := w.ManualDiscountEvent(d.Shop); manual || w.NeedsOrderCodes {
 		return core.WebhookPlan{Alone: true, Order: order}
 	}
-	plan := core.WebhookPlan{Status: DeliveryProcessed, Order: order}
+	plan := core.WebhookPlan{Status: ReceiptProcessed, Order: order}
 	if len(w.Codes) == 0 {
 		return plan
 	}
 	for _, ev := range w.Events(d.Shop) {
 		ev, err := core.CheckOrderEvent(ev)
 		if err != nil {
-			// As Process: the events before it are applied, and the delivery is recorded failed.
-			plan.Status, plan.Note = DeliveryFailed, fmt.Sprintf("order event refused: %v", err)
+			// As Process: the events before it are applied, and the receipt is recorded failed.
+			plan.Status, plan.Note = ReceiptFailed, fmt.Sprintf("order event refused: %v", err)
 			break
 		}
 		plan.Events = append(plan.Events, ev)
@@ -142,11 +142,11 @@ func isOrderTopic(topic string) bool {
 	return false
 }
 
-// act does the topic's work and says what to record. A delivery stored before the intake checked
+// act does the topic's work and says what to record. A receipt stored before the intake checked
 // bodies against headers, or scrubbed them, is checked and scrubbed here.
-func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note string, err error) {
+func (p *Processor) act(ctx context.Context, d WebhookReceipt) (status, note string, err error) {
 	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
-		return DeliveryFailed, "the body does not match the delivery's headers: " + err.Error(), nil
+		return ReceiptFailed, "the body does not match the delivery's headers: " + err.Error(), nil
 	}
 	d.Body = core.ScrubJSON(d.Body)
 	if isOrderTopic(d.Topic) {
@@ -158,17 +158,17 @@ func (p *Processor) act(ctx context.Context, d WebhookDelivery) (status, note st
 			return "", "", err
 		}
 		p.log.InfoContext(ctx, "shopify app uninstalled", "merchant_id", d.MerchantID, "shop", d.Shop)
-		return DeliveryProcessed, "", nil
+		return ReceiptProcessed, "", nil
 	case TopicCustomersDataRequest, TopicCustomersRedact, TopicShopRedact:
 		return p.compliance(ctx, d)
 	}
-	return DeliveryIgnored, "topic not handled", nil
+	return ReceiptIgnored, "topic not handled", nil
 }
 
-func (p *Processor) order(ctx context.Context, d WebhookDelivery) (string, string, error) {
+func (p *Processor) order(ctx context.Context, d WebhookReceipt) (string, string, error) {
 	w, err := OrderEventFromWebhook(d.Topic, d.Body)
 	if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrUnsupportedTopic) {
-		return DeliveryFailed, err.Error(), nil
+		return ReceiptFailed, err.Error(), nil
 	}
 	if err != nil {
 		return "", "", err
@@ -185,7 +185,7 @@ func (p *Processor) order(ctx context.Context, d WebhookDelivery) (string, strin
 			if _, err := p.orders.ApplyOrder(ctx, d.MerchantID, ev); err != nil {
 				var ce *core.Error
 				if errors.As(err, &ce) && ce.Kind == core.KindInvalid {
-					return DeliveryFailed, fmt.Sprintf("order event refused: %v", err), nil
+					return ReceiptFailed, fmt.Sprintf("order event refused: %v", err), nil
 				}
 				return "", "", err
 			}
@@ -194,7 +194,7 @@ func (p *Processor) order(ctx context.Context, d WebhookDelivery) (string, strin
 	if err := recordManualDiscounts(ctx, p.manual, p.log, d.MerchantID, d.Shop, w); err != nil {
 		return "", "", err
 	}
-	return DeliveryProcessed, "", nil
+	return ReceiptProcessed, "", nil
 }
 
 // recordManualDiscounts records on the matching codes' timelines the manual discounts of w whose

@@ -13,7 +13,7 @@ import (
 )
 
 type fakeProcessStore struct {
-	d            shopify.WebhookDelivery
+	d            shopify.WebhookReceipt
 	orderCodes   []string
 	uninstalled  int
 	finished     []string
@@ -41,11 +41,11 @@ func (s *fakeProcessStore) RecordManualDiscount(_ context.Context, _ uuid.UUID, 
 	return true, nil
 }
 
-func (s *fakeProcessStore) WebhookDelivery(context.Context, uuid.UUID, uuid.UUID) (shopify.WebhookDelivery, bool, error) {
+func (s *fakeProcessStore) WebhookReceipt(context.Context, uuid.UUID, uuid.UUID) (shopify.WebhookReceipt, bool, error) {
 	return s.d, true, nil
 }
 
-func (s *fakeProcessStore) FinishWebhookDelivery(_ context.Context, _, _ uuid.UUID, status, _ string) error {
+func (s *fakeProcessStore) FinishWebhookReceipt(_ context.Context, _, _ uuid.UUID, status, _ string) error {
 	s.d.Status = status
 	s.finished = append(s.finished, status)
 	return nil
@@ -89,7 +89,7 @@ func TestProcessor(t *testing.T) {
 	const shop = "jsmith.myshopify.com" // the fixtures' shop (their order_status_url)
 	run := func(topic string, body []byte, orderCodes ...string) (*fakeProcessStore, *fakeOrders) {
 		t.Helper()
-		s := &fakeProcessStore{d: shopify.WebhookDelivery{Shop: shop, Platform: shopify.Platform, Topic: topic, Body: body, Status: shopify.DeliveryReceived}, orderCodes: orderCodes}
+		s := &fakeProcessStore{d: shopify.WebhookReceipt{Shop: shop, Platform: shopify.Platform, Topic: topic, Body: body, Status: shopify.ReceiptReceived}, orderCodes: orderCodes}
 		o := &fakeOrders{}
 		p := shopify.NewProcessor(s, o, slog.New(slog.DiscardHandler))
 		for range 2 { // the second run finds the delivery finished and does nothing
@@ -101,7 +101,7 @@ func TestProcessor(t *testing.T) {
 	}
 
 	s, o := run("orders/updated", fx["order-partially-refunded-TENOFF.json"])
-	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != shop || len(s.finished) != 1 || s.finished[0] != shopify.DeliveryProcessed {
+	if len(o.events) != 2 || o.events[0].Status != core.OrderPaid || o.events[0].Codes[0] != "TENOFF" || o.events[0].Shop != shop || len(s.finished) != 1 || s.finished[0] != shopify.ReceiptProcessed {
 		t.Fatalf("paid order: events %+v, finished %v", o.events, s.finished)
 	}
 	if len(s.manual) != 0 {
@@ -114,35 +114,35 @@ func TestProcessor(t *testing.T) {
 	}
 	if len(s.manual) != 1 || s.manual[0].OrderID != "1073459981" || s.manual[0].Shop != shop ||
 		s.manual[0].Actor != "shopify:orders/paid" || len(s.manual[0].Titles) != 1 || s.manual[0].Titles[0] != "FAKE30" ||
-		s.d.Status != shopify.DeliveryProcessed {
+		s.d.Status != shopify.ReceiptProcessed {
 		t.Fatalf("manual discount: recorded %+v, status %q", s.manual, s.d.Status)
 	}
 	if _, o := run("refunds/create", []byte(`{"id": 9, "order_id": 450789469}`), "TENOFF"); len(o.events) != 1 || o.events[0].Status != core.OrderRefunded || o.events[0].Codes[0] != "TENOFF" {
 		t.Fatalf("refund: %+v", o.events)
 	}
-	if s, _ := run("orders/paid", []byte(`not json`)); s.d.Status != shopify.DeliveryFailed {
+	if s, _ := run("orders/paid", []byte(`not json`)); s.d.Status != shopify.ReceiptFailed {
 		t.Fatalf("invalid body: status %q", s.d.Status)
 	}
-	if s, _ := run("app/uninstalled", []byte(`{"id": 1, "myshopify_domain": "`+shop+`"}`)); s.uninstalled != 1 || s.d.Status != shopify.DeliveryProcessed {
+	if s, _ := run("app/uninstalled", []byte(`{"id": 1, "myshopify_domain": "`+shop+`"}`)); s.uninstalled != 1 || s.d.Status != shopify.ReceiptProcessed {
 		t.Fatalf("uninstall: %d, %q", s.uninstalled, s.d.Status)
 	}
-	if s, o := run("shop/redact", []byte(`{"shop_id": 1, "shop_domain": "`+shop+`"}`)); len(o.events) != 0 || s.d.Status != shopify.DeliveryProcessed || s.shopRedacted != 1 {
+	if s, o := run("shop/redact", []byte(`{"shop_id": 1, "shop_domain": "`+shop+`"}`)); len(o.events) != 0 || s.d.Status != shopify.ReceiptProcessed || s.shopRedacted != 1 {
 		t.Fatalf("shop/redact: %q, %d", s.d.Status, s.shopRedacted)
 	}
 	// A delivery stored before the intake checked bodies against headers is checked here: another
 	// shop's body, or another topic's, fails and does nothing.
-	if s, _ := run("app/uninstalled", []byte(`{"id": 2, "myshopify_domain": "other.myshopify.com"}`)); s.uninstalled != 0 || s.d.Status != shopify.DeliveryFailed {
+	if s, _ := run("app/uninstalled", []byte(`{"id": 2, "myshopify_domain": "other.myshopify.com"}`)); s.uninstalled != 0 || s.d.Status != shopify.ReceiptFailed {
 		t.Fatalf("another shop's uninstall: %d, %q", s.uninstalled, s.d.Status)
 	}
-	if s, _ := run("app/uninstalled", fx["order-paid-no-code.json"]); s.uninstalled != 0 || s.d.Status != shopify.DeliveryFailed {
+	if s, _ := run("app/uninstalled", fx["order-paid-no-code.json"]); s.uninstalled != 0 || s.d.Status != shopify.ReceiptFailed {
 		t.Fatalf("an order as app/uninstalled: %d, %q", s.uninstalled, s.d.Status)
 	}
-	if s, _ := run("shop/redact", []byte(`{"shop_domain": "other.myshopify.com"}`)); s.shopRedacted != 0 || s.d.Status != shopify.DeliveryFailed {
+	if s, _ := run("shop/redact", []byte(`{"shop_domain": "other.myshopify.com"}`)); s.shopRedacted != 0 || s.d.Status != shopify.ReceiptFailed {
 		t.Fatalf("another shop's shop/redact: %d, %q", s.shopRedacted, s.d.Status)
 	}
 	s, _ = run("customers/data_request", []byte(`{"shop_domain": "`+shop+`", "orders_requested": [299938, "gid://shopify/Order/280263551"],
 		"customer": {"id": 191167, "email": " John@Example.com", "phone": "555-625-1199"}, "data_request": {"id": 9999}}`))
-	if len(s.exports) != 1 || s.d.Status != shopify.DeliveryProcessed {
+	if len(s.exports) != 1 || s.d.Status != shopify.ReceiptProcessed {
 		t.Fatalf("data request: %q, %+v", s.d.Status, s.exports)
 	}
 	if e := s.exports[0]; e.RequestID != "9999" || e.Customer.ID != "191167" || len(e.OrderIDs) != 2 || e.OrderIDs[1] != "280263551" {
@@ -157,7 +157,7 @@ func TestProcessor(t *testing.T) {
 	}
 	for _, body := range []string{`not json`, `{"shop_domain": "` + shop + `", "customer": {}}`, `{}`,
 		`{"shop_domain": "other.myshopify.com", "customer": {"id": 191167}}`} {
-		if s, _ := run("customers/redact", []byte(body)); s.d.Status != shopify.DeliveryFailed || len(s.redactions) != 0 {
+		if s, _ := run("customers/redact", []byte(body)); s.d.Status != shopify.ReceiptFailed || len(s.redactions) != 0 {
 			t.Fatalf("redact %s: %q", body, s.d.Status)
 		}
 	}

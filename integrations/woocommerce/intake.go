@@ -38,18 +38,18 @@ var (
 type IntakeStore interface {
 	// RoutedConnection finds a connection by its id alone, with its credentials.
 	RoutedConnection(ctx context.Context, connectionID uuid.UUID) (core.Connection, core.Credentials, bool, error)
-	// InsertWebhookDelivery stores d unless a delivery with its event key exists.
-	InsertWebhookDelivery(ctx context.Context, d core.WebhookDelivery) (bool, error)
+	// InsertWebhookReceipt stores d unless a receipt with its event key exists.
+	InsertWebhookReceipt(ctx context.Context, d core.WebhookReceipt) (bool, error)
 }
 
-// WebhookQueue queues the processing of a merchant's stored deliveries (worker.Queue implements
-// it): one batch task for all the deliveries stored until it reads them.
+// WebhookQueue queues the processing of a merchant's stored receipts (worker.Queue implements
+// it): one batch task for all the receipts stored until it reads them.
 type WebhookQueue interface {
 	EnqueueWebhookBatch(ctx context.Context, merchantID uuid.UUID) error
 }
 
-// Intake receives WooCommerce deliveries: it answers pings, verifies the signature with the
-// connection's webhook secrets before reading anything, stores the delivery and queues it.
+// Intake receives WooCommerce webhooks: it answers pings, verifies the signature with the
+// connection's webhook secrets before reading anything, stores the receipt and queues it.
 type Intake struct {
 	store IntakeStore
 	queue WebhookQueue
@@ -61,11 +61,11 @@ func NewIntake(store IntakeStore, queue WebhookQueue, log *slog.Logger) *Intake 
 	return &Intake{store: store, queue: queue, log: log}
 }
 
-// Receive handles one delivery to POST /webhooks/woocommerce/{connection_id}; body is the raw
+// Receive handles one webhook to POST /webhooks/woocommerce/{connection_id}; body is the raw
 // body, capped by the caller at MaxWebhookBytes.
 //
-// WooCommerce delivers the order as it is when it sends, and may send the same state twice:
-// deliveries are deduplicated on the body itself (topic and SHA-256), and core counts an order
+// WooCommerce sends the order as it is when it sends, and may send the same state twice:
+// receipts are deduplicated on the body itself (topic and SHA-256), and core counts an order
 // and code once however often it comes.
 func (in *Intake) Receive(ctx context.Context, connectionID string, header http.Header, body []byte) (string, error) {
 	if _, ok := PingWebhookID(header, body); ok {
@@ -93,7 +93,7 @@ func (in *Intake) Receive(ctx context.Context, connectionID string, header http.
 	if !verified {
 		return "", ErrWebhookSignature
 	}
-	// A connection in error (a refused key, say) still takes its deliveries: they count once the
+	// A connection in error (a refused key, say) still takes its receipts: they count once the
 	// merchant fixes it. Only a store that was disconnected is ignored.
 	if conn.State == core.ConnectionDisconnected || conn.State == core.ConnectionUninstalled {
 		return WebhookIgnored, nil
@@ -109,26 +109,26 @@ func (in *Intake) Receive(ctx context.Context, connectionID string, header http.
 	}
 	// The key is the body as sent; what PostgreSQL cannot store as text (a NUL in a customer note,
 	// say) is dropped from the stored body, so the order is applied without it.
-	d := core.WebhookDelivery{MerchantID: conn.MerchantID, ID: uuid.New(), Platform: Platform, Shop: conn.Shop, Topic: topic,
+	d := core.WebhookReceipt{MerchantID: conn.MerchantID, ID: uuid.New(), Platform: Platform, Shop: conn.Shop, Topic: topic,
 		EventKey: topic + ":" + hex.EncodeToString(sum[:]), WebhookID: webhookID, Body: core.ScrubJSON(body), Status: "received"}
-	inserted, err := in.store.InsertWebhookDelivery(ctx, d)
+	inserted, err := in.store.InsertWebhookReceipt(ctx, d)
 	if err != nil {
-		return "", fmt.Errorf("woocommerce webhook: store delivery: %w", err)
+		return "", fmt.Errorf("woocommerce webhook: store receipt: %w", err)
 	}
 	if !inserted {
 		return WebhookDuplicate, nil
 	}
 	if err := in.queue.EnqueueWebhookBatch(ctx, d.MerchantID); err != nil {
-		// Stored: the sweeper queues received deliveries older than core.StallAfter again.
+		// Stored: the sweeper queues receipts still received older than core.StallAfter again.
 		in.log.WarnContext(ctx, "woocommerce webhook stored but not queued", "delivery_id", d.ID, "err", err)
 	}
 	return WebhookAccepted, nil
 }
 
-// ProcessStore is what processing a stored delivery needs.
+// ProcessStore is what processing a stored receipt needs.
 type ProcessStore interface {
-	WebhookDelivery(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookDelivery, bool, error)
-	FinishWebhookDelivery(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
+	WebhookReceipt(ctx context.Context, merchantID, id uuid.UUID) (core.WebhookReceipt, bool, error)
+	FinishWebhookReceipt(ctx context.Context, merchantID, id uuid.UUID, status, note string) error
 	// ConnectionOfShop returns the merchant's connection to a platform's shop.
 	ConnectionOfShop(ctx context.Context, merchantID uuid.UUID, platform, shop string) (core.Connection, bool, error)
 }
@@ -138,8 +138,8 @@ type OrderApplier interface {
 	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent) (core.OrderResult, error)
 }
 
-// Processor turns stored order deliveries into core order events, with the connection's paid
-// statuses. Processing a delivery twice is harmless.
+// Processor turns stored order receipts into core order events, with the connection's paid
+// statuses. Processing a receipt twice is harmless.
 type Processor struct {
 	store  ProcessStore
 	orders OrderApplier
@@ -151,10 +151,10 @@ func NewProcessor(store ProcessStore, orders OrderApplier, log *slog.Logger) *Pr
 	return &Processor{store: store, orders: orders, log: log}
 }
 
-// Process acts on one stored delivery and records its outcome; a transient error is returned
+// Process acts on one stored receipt and records its outcome; a transient error is returned
 // for the task to retry.
-func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUID) error {
-	d, found, err := p.store.WebhookDelivery(ctx, merchantID, deliveryID)
+func (p *Processor) Process(ctx context.Context, merchantID, receiptID uuid.UUID) error {
+	d, found, err := p.store.WebhookReceipt(ctx, merchantID, receiptID)
 	if err != nil {
 		return err
 	}
@@ -165,16 +165,16 @@ func (p *Processor) Process(ctx context.Context, merchantID, deliveryID uuid.UUI
 	if err != nil {
 		return err
 	}
-	return p.store.FinishWebhookDelivery(ctx, merchantID, deliveryID, status, note)
+	return p.store.FinishWebhookReceipt(ctx, merchantID, receiptID, status, note)
 }
 
 var _ core.WebhookPlanner = (*Processor)(nil)
 
-// PlanDeliveries implements core.WebhookPlanner: each order delivery is read into its order
+// PlanReceipts implements core.WebhookPlanner: each order receipt is read into its order
 // events with its store's paid statuses (its connection looked up once per batch), to be applied
-// with the other deliveries of its batch, as Process applies one; an event core refuses is
+// with the other receipts of its batch, as Process applies one; an event core refuses is
 // skipped, as Process skips it. A failed look-up of a connection is returned.
-func (p *Processor) PlanDeliveries(ctx context.Context, ds []core.WebhookDelivery) ([]core.WebhookPlan, error) {
+func (p *Processor) PlanReceipts(ctx context.Context, ds []core.WebhookReceipt) ([]core.WebhookPlan, error) {
 	type lookup struct {
 		conn  core.Connection
 		found bool
@@ -217,9 +217,9 @@ func (p *Processor) PlanDeliveries(ctx context.Context, ds []core.WebhookDeliver
 	return plans, nil
 }
 
-// readOrder reads a delivery's order; ok is false when the delivery is not one to apply, with
+// readOrder reads a receipt's order; ok is false when the receipt is not one to apply, with
 // the status and note to record. An error is one parsing should never give: passing.
-func readOrder(d core.WebhookDelivery) (o Order, status, note string, ok bool, err error) {
+func readOrder(d core.WebhookReceipt) (o Order, status, note string, ok bool, err error) {
 	if !strings.HasPrefix(d.Topic, "order.") {
 		return Order{}, "ignored", "topic not handled", false, nil
 	}
@@ -240,7 +240,7 @@ func orderEvents(conn core.Connection, o Order, topic string) []core.OrderEvent 
 	return evs
 }
 
-func (p *Processor) act(ctx context.Context, d core.WebhookDelivery) (string, string, error) {
+func (p *Processor) act(ctx context.Context, d core.WebhookReceipt) (string, string, error) {
 	o, status, note, ok, err := readOrder(d)
 	if err != nil || !ok {
 		return status, note, err

@@ -201,10 +201,10 @@ func (b *Base) connections() *core.Connections {
 	return core.NewConnections(b.DB, b.DB, b.Queue, shopify.Platform, woocommerce.Platform).IgnoringCase(woocommerce.Platform)
 }
 
-// deliveries and their bulk jobs deliver codes by message.
-func (b *Base) deliveries(alloc *core.Allocator) (*core.Deliveries, *core.DeliveryJobs) {
+// deliveries and their bulk sends deliver codes by message.
+func (b *Base) deliveries(alloc *core.Allocator) (*core.Deliveries, *core.BulkSends) {
 	d := core.NewDeliveries(b.DB, b.DB, b.DB, alloc, b.DB, b.Queue)
-	jobs := core.NewDeliveryJobs(d, b.DB, b.Queue, b.Log)
+	jobs := core.NewBulkSends(d, b.DB, b.Queue, b.Log)
 	jobs.Positions = redisstore.NewCursor(b.Redis)
 	return d, jobs
 }

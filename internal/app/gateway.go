@@ -48,7 +48,7 @@ type Gateway struct {
 	Channels   *core.Channels
 	Templates  *core.Templates
 	Deliveries *core.Deliveries
-	Jobs       *core.DeliveryJobs
+	Jobs       *core.BulkSends
 	Sender     *messaging.Router
 	Endpoints  *core.WebhookEndpoints
 	Alerts     *core.AlertSettings
@@ -120,7 +120,7 @@ func (g *Gateway) Router() http.Handler {
 		Recipients: g.Recipient, ShopifyWebhooks: g.ShopifyIntake,
 		ShopifyInstaller: g.ShopifyInstaller, Connections: g.Connections, ComplianceExports: core.NewComplianceExports(g.DB),
 		WooCommerce: g.WooCommerce, WooCommerceWebhooks: g.WooCommerceIntake,
-		Channels: g.Channels, Templates: g.Templates, Deliveries: g.Deliveries, DeliveryJobs: g.Jobs, Endpoints: g.Endpoints, Alerts: g.Alerts,
+		Channels: g.Channels, Templates: g.Templates, Deliveries: g.Deliveries, BulkSends: g.Jobs, Endpoints: g.Endpoints, Alerts: g.Alerts,
 		ShopRoutes: g.DB, Users: g.Users, RedeemLinks: g.RedeemLinks, Scanner: g.Scanner,
 		Observer: g.Metrics, Trace: g.traceMiddleware(),
 	})

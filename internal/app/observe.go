@@ -141,7 +141,7 @@ func (s countedSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs
 type webhookObserver struct{ m *metrics.Metrics }
 
 // WebhookApplied implements core.WebhookObserver.
-func (o webhookObserver) WebhookApplied(d core.WebhookDelivery, batched []core.OrderEvent) {
+func (o webhookObserver) WebhookApplied(d core.WebhookReceipt, batched []core.OrderEvent) {
 	platform := platformLabel(d.Platform)
 	o.m.WebhookApplied(platform, d.ReceivedAt)
 	for _, ev := range batched {

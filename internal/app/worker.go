@@ -44,7 +44,7 @@ type Worker struct {
 	// Deliveries, Jobs, Sends and Sender deliver codes by message; Dispatcher and Webhooks tell
 	// merchants about events.
 	Deliveries *core.Deliveries
-	Jobs       *core.DeliveryJobs
+	Jobs       *core.BulkSends
 	Sends      *core.DeliverySender
 	Sender     *messaging.Router
 	Dispatcher *core.Dispatcher

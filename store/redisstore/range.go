@@ -11,7 +11,7 @@ import (
 var _ core.PositionRange = (*Cursor)(nil)
 
 // Range implements core.PositionRange: one INCRBY reserves n positions of the list's cursor for a
-// delivery job's chunk, so the allocations that draw positions one by one (Next) start after them.
+// bulk send's chunk, so the allocations that draw positions one by one (Next) start after them.
 func (c *Cursor) Range(ctx context.Context, listID uuid.UUID, n int64) (int64, error) {
 	end, err := c.rdb.IncrBy(ctx, cursorKey(listID), n).Result()
 	if err != nil {

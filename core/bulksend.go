@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Delivery job statuses.
+// Bulk send statuses.
 const (
 	JobUploading = "uploading"
 	JobQueued    = "queued"
@@ -25,8 +25,10 @@ const (
 	JobFailed    = "failed"
 )
 
-// DeliveryJob is a CSV of recipients to send a list's codes to.
-type DeliveryJob struct {
+// BulkSend is a CSV of recipients to send a list's codes to, one message delivery each. Its
+// tables keep their schema names: delivery_jobs, delivery_job_chunks (the uploaded file) and
+// delivery_job_counts.
+type BulkSend struct {
 	MerchantID uuid.UUID
 	ID         uuid.UUID
 	ListID     uuid.UUID
@@ -44,11 +46,11 @@ type DeliveryJob struct {
 }
 
 // Total is the job's deliveries so far.
-func (j DeliveryJob) Total() int64 { return j.Queued + j.Sent + j.Failed + j.Waiting }
+func (j BulkSend) Total() int64 { return j.Queued + j.Sent + j.Failed + j.Waiting }
 
 // Progress is the share of the job's rows that reached a final state (sent, failed or refused),
 // from 0 to 1; a finished job whose every delivery is sent or failed is 1.
-func (j DeliveryJob) Progress() float64 {
+func (j BulkSend) Progress() float64 {
 	if j.Status == JobDone && j.Queued == 0 && j.Waiting == 0 {
 		return 1
 	}
@@ -59,23 +61,23 @@ func (j DeliveryJob) Progress() float64 {
 	return float64(j.Sent+j.Failed+j.Invalid) / float64(rows)
 }
 
-// DeliveryJobStore keeps delivery jobs and their uploaded files.
-type DeliveryJobStore interface {
-	CreateDeliveryJob(ctx context.Context, j DeliveryJob) error
-	// WriteDeliveryJobFile stores the upload from r in pieces and returns its size; it stops
+// BulkSendStore keeps bulk sends and their uploaded files.
+type BulkSendStore interface {
+	CreateBulkSend(ctx context.Context, j BulkSend) error
+	// WriteBulkSendFile stores the upload from r in pieces and returns its size; it stops
 	// with ErrUploadTooLarge past limit bytes.
-	WriteDeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID, r io.Reader, limit int64) (int64, error)
-	// DeliveryJobFile reads the stored file back.
-	DeliveryJobFile(ctx context.Context, merchantID, jobID uuid.UUID) (io.ReadCloser, error)
-	// SetDeliveryJob records the job's status, checkpoint and counts of refused rows.
-	SetDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID, status string, rowsDone, invalid int64, reason string) error
-	// GetDeliveryJob returns the job with its deliveries counted by status.
-	GetDeliveryJob(ctx context.Context, merchantID, listID, jobID uuid.UUID) (DeliveryJob, error)
-	// DeliveryJobByID reads a job without its list (the worker).
-	DeliveryJobByID(ctx context.Context, merchantID, jobID uuid.UUID) (DeliveryJob, error)
-	// ListDeliveryJobs pages through a list's jobs, newest first, each with its deliveries
+	WriteBulkSendFile(ctx context.Context, merchantID, jobID uuid.UUID, r io.Reader, limit int64) (int64, error)
+	// BulkSendFile reads the stored file back.
+	BulkSendFile(ctx context.Context, merchantID, jobID uuid.UUID) (io.ReadCloser, error)
+	// SetBulkSend records the job's status, checkpoint and counts of refused rows.
+	SetBulkSend(ctx context.Context, merchantID, jobID uuid.UUID, status string, rowsDone, invalid int64, reason string) error
+	// GetBulkSend returns the job with its deliveries counted by status.
+	GetBulkSend(ctx context.Context, merchantID, listID, jobID uuid.UUID) (BulkSend, error)
+	// BulkSendByID reads a job without its list (the worker).
+	BulkSendByID(ctx context.Context, merchantID, jobID uuid.UUID) (BulkSend, error)
+	// ListBulkSends pages through a list's jobs, newest first, each with its deliveries
 	// counted by status.
-	ListDeliveryJobs(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]DeliveryJob, string, error)
+	ListBulkSends(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]BulkSend, string, error)
 	// DeliverChunk allocates codes to a chunk of a job's recipients and stores their deliveries,
 	// in one statement (see DeliveryChunk); a recipient left without a code gets a waiting
 	// delivery, one who had a delivery keeps it.
@@ -84,32 +86,32 @@ type DeliveryJobStore interface {
 	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
 }
 
-// DeliveryJobQueue queues a job's run.
-type DeliveryJobQueue interface {
-	EnqueueDeliveryJob(ctx context.Context, merchantID, jobID uuid.UUID) error
+// BulkSendQueue queues a job's run.
+type BulkSendQueue interface {
+	EnqueueBulkSend(ctx context.Context, merchantID, jobID uuid.UUID) error
 	// EnqueueSendBatch queues one task that sends the deliveries (DeliverySender.SendBatch);
 	// key names the batch, so a batch waiting or running is queued once.
 	EnqueueSendBatch(ctx context.Context, merchantID uuid.UUID, key string, deliveryIDs []uuid.UUID) error
 }
 
-// DeliveryJobs sends codes to a CSV of recipients.
-type DeliveryJobs struct {
+// BulkSends sends codes to a CSV of recipients.
+type BulkSends struct {
 	deliveries *Deliveries
-	store      DeliveryJobStore
-	queue      DeliveryJobQueue
+	store      BulkSendStore
+	queue      BulkSendQueue
 	log        *slog.Logger
 	// Positions, when set, gives each chunk a range of the list's allocation cursor to take its
 	// codes from (else a job takes them after the last it took).
 	Positions PositionRange
 }
 
-// NewDeliveryJobs returns the service.
-func NewDeliveryJobs(deliveries *Deliveries, store DeliveryJobStore, queue DeliveryJobQueue, log *slog.Logger) *DeliveryJobs {
-	return &DeliveryJobs{deliveries: deliveries, store: store, queue: queue, log: log}
+// NewBulkSends returns the service.
+func NewBulkSends(deliveries *Deliveries, store BulkSendStore, queue BulkSendQueue, log *slog.Logger) *BulkSends {
+	return &BulkSends{deliveries: deliveries, store: store, queue: queue, log: log}
 }
 
-// DeliveryJobInput is a bulk request: the CSV and what to send.
-type DeliveryJobInput struct {
+// BulkSendInput is a bulk request: the CSV and what to send.
+type BulkSendInput struct {
 	Channel    Channel
 	TemplateID uuid.UUID
 	Campaign   string
@@ -118,35 +120,35 @@ type DeliveryJobInput struct {
 }
 
 // Create checks the request, stores the file and queues the job.
-func (s *DeliveryJobs) Create(ctx context.Context, merchantID, listID uuid.UUID, in DeliveryJobInput) (DeliveryJob, error) {
+func (s *BulkSends) Create(ctx context.Context, merchantID, listID uuid.UUID, in BulkSendInput) (BulkSend, error) {
 	// The channel, template and list are checked with a stand-in recipient.
 	probe := DeliveryInput{Channel: in.Channel, TemplateID: in.TemplateID, Campaign: in.Campaign,
 		Recipient: MessageRecipient{Email: "probe@example.com", Phone: "+15555550100", PushToken: "probe"}}
 	if err := s.deliveries.check(ctx, merchantID, listID, &probe); err != nil {
-		return DeliveryJob{}, err
+		return BulkSend{}, err
 	}
-	j := DeliveryJob{MerchantID: merchantID, ID: uuid.New(), ListID: listID, Channel: in.Channel, TemplateID: in.TemplateID,
+	j := BulkSend{MerchantID: merchantID, ID: uuid.New(), ListID: listID, Channel: in.Channel, TemplateID: in.TemplateID,
 		Campaign: probe.Campaign, Status: JobUploading, CreatedAt: time.Now().UTC()}
-	if err := s.store.CreateDeliveryJob(ctx, j); err != nil {
-		return DeliveryJob{}, err
+	if err := s.store.CreateBulkSend(ctx, j); err != nil {
+		return BulkSend{}, err
 	}
-	if _, err := s.store.WriteDeliveryJobFile(ctx, merchantID, j.ID, in.File, in.Limit); err != nil {
-		_ = s.store.SetDeliveryJob(context.WithoutCancel(ctx), merchantID, j.ID, JobFailed, 0, 0, "the upload did not finish")
-		return DeliveryJob{}, err
+	if _, err := s.store.WriteBulkSendFile(ctx, merchantID, j.ID, in.File, in.Limit); err != nil {
+		_ = s.store.SetBulkSend(context.WithoutCancel(ctx), merchantID, j.ID, JobFailed, 0, 0, "the upload did not finish")
+		return BulkSend{}, err
 	}
-	if err := s.store.SetDeliveryJob(ctx, merchantID, j.ID, JobQueued, 0, 0, ""); err != nil {
-		return DeliveryJob{}, err
+	if err := s.store.SetBulkSend(ctx, merchantID, j.ID, JobQueued, 0, 0, ""); err != nil {
+		return BulkSend{}, err
 	}
 	j.Status = JobQueued
-	if err := s.queue.EnqueueDeliveryJob(ctx, merchantID, j.ID); err != nil {
-		return DeliveryJob{}, Unavailable("redis", err)
+	if err := s.queue.EnqueueBulkSend(ctx, merchantID, j.ID); err != nil {
+		return BulkSend{}, Unavailable("redis", err)
 	}
 	return j, nil
 }
 
 // Get returns a job with its deliveries counted.
-func (s *DeliveryJobs) Get(ctx context.Context, merchantID, listID, jobID uuid.UUID) (DeliveryJob, error) {
-	j, err := s.store.GetDeliveryJob(ctx, merchantID, listID, jobID)
+func (s *BulkSends) Get(ctx context.Context, merchantID, listID, jobID uuid.UUID) (BulkSend, error) {
+	j, err := s.store.GetBulkSend(ctx, merchantID, listID, jobID)
 	if err != nil {
 		return j, err
 	}
@@ -154,11 +156,11 @@ func (s *DeliveryJobs) Get(ctx context.Context, merchantID, listID, jobID uuid.U
 }
 
 // List pages through a list's jobs, newest first, each with its deliveries counted.
-func (s *DeliveryJobs) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]DeliveryJob, string, error) {
+func (s *BulkSends) List(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]BulkSend, string, error) {
 	if _, err := s.deliveries.lists.GetList(ctx, merchantID, listID); err != nil {
 		return nil, "", err
 	}
-	jobs, next, err := s.store.ListDeliveryJobs(ctx, merchantID, listID, page.Normalize())
+	jobs, next, err := s.store.ListBulkSends(ctx, merchantID, listID, page.Normalize())
 	for i := range jobs {
 		jobs[i] = jobs[i].settled()
 	}
@@ -168,7 +170,7 @@ func (s *DeliveryJobs) List(ctx context.Context, merchantID, listID uuid.UUID, p
 // settled is the job with the status a client sees: the stored status says the file was read;
 // the job is done only once every delivery it made is sent or failed (none queued, sending or
 // waiting for a code).
-func (j DeliveryJob) settled() DeliveryJob {
+func (j BulkSend) settled() BulkSend {
 	if j.Status == JobDone && (j.Queued > 0 || j.Waiting > 0) {
 		j.Status = JobRunning
 	}
@@ -182,9 +184,9 @@ const jobChunk = 256
 
 // endOnListError fails the job when its list can give no code any more (saying why, from the
 // chunk's start) and returns any other error for the task to retry.
-func (s *DeliveryJobs) endOnListError(ctx context.Context, merchantID, jobID uuid.UUID, rowsDone, invalid int64, err error) error {
+func (s *BulkSends) endOnListError(ctx context.Context, merchantID, jobID uuid.UUID, rowsDone, invalid int64, err error) error {
 	if errors.Is(err, ErrListNotFound) || errors.Is(err, ErrListArchived) || errors.Is(err, ErrListExpired) || errors.Is(err, ErrListNotStarted) {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, max(rowsDone, 0), invalid, err.Error())
+		return s.store.SetBulkSend(ctx, merchantID, jobID, JobFailed, max(rowsDone, 0), invalid, err.Error())
 	}
 	return err
 }
@@ -195,9 +197,9 @@ var recipientColumns = []string{"email", "phone", "push_token", "external_id", "
 // Run reads the job's CSV from its checkpoint and makes one delivery per row (a row whose
 // recipient the channel cannot reach is counted invalid). Running it twice makes no delivery
 // twice: a recipient's delivery of the campaign is the same delivery.
-func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) error {
-	j, err := s.store.DeliveryJobByID(ctx, merchantID, jobID)
-	if errors.Is(err, ErrDeliveryJobMissing) {
+func (s *BulkSends) Run(ctx context.Context, merchantID, jobID uuid.UUID) error {
+	j, err := s.store.BulkSendByID(ctx, merchantID, jobID)
+	if errors.Is(err, ErrBulkSendMissing) {
 		return nil
 	}
 	if err != nil {
@@ -206,7 +208,7 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	if j.Status == JobDone || j.Status == JobFailed || j.Status == JobUploading {
 		return nil
 	}
-	file, err := s.store.DeliveryJobFile(ctx, merchantID, jobID)
+	file, err := s.store.BulkSendFile(ctx, merchantID, jobID)
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	}
 	header, err := r.Read()
 	if err != nil {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, 0, 0, "the file has no header row")
+		return s.store.SetBulkSend(ctx, merchantID, jobID, JobFailed, 0, 0, "the file has no header row")
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -243,7 +245,7 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 		}
 	}
 	if len(col) == 0 {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, JobFailed, 0, 0,
+		return s.store.SetBulkSend(ctx, merchantID, jobID, JobFailed, 0, 0,
 			"the header row names none of the columns "+strings.Join(recipientColumns, ", "))
 	}
 	field := func(rec []string, name string) string {
@@ -261,9 +263,9 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 	}
 	done := j.RowsDone // the checkpoint: rows whose chunks are stored
 	checkpoint := func(status string) error {
-		return s.store.SetDeliveryJob(ctx, merchantID, jobID, status, done, invalid, string(unstorable))
+		return s.store.SetBulkSend(ctx, merchantID, jobID, status, done, invalid, string(unstorable))
 	}
-	if err := s.store.SetDeliveryJob(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, string(unstorable)); err != nil {
+	if err := s.store.SetBulkSend(ctx, merchantID, jobID, JobRunning, j.RowsDone, j.Invalid, string(unstorable)); err != nil {
 		return err
 	}
 	// Rows are handled in chunks: one statement allocates the codes of a chunk's recipients and
@@ -377,7 +379,7 @@ func (s *DeliveryJobs) Run(ctx context.Context, merchantID, jobID uuid.UUID) err
 		}
 	}
 	done = rows
-	s.log.InfoContext(ctx, "delivery job read", "job_id", jobID, "rows", rows, "invalid", invalid, "unstorable", string(unstorable))
+	s.log.InfoContext(ctx, "bulk send read", "job_id", jobID, "rows", rows, "invalid", invalid, "unstorable", string(unstorable))
 	return checkpoint(JobDone)
 }
 
@@ -416,7 +418,7 @@ func storableRow(rec []string, col map[string]int) bool {
 	return true
 }
 
-// refusedLines is the note a delivery job keeps in its error field while it runs and once done:
+// refusedLines is the note a bulk send keeps in its error field while it runs and once done:
 // the file's lines refused for text that cannot be stored, the first maxRefusedLines of them.
 type refusedLines string
 
