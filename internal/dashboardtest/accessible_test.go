@@ -37,9 +37,7 @@ func TestPagesAccessible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := app.Importer.Run(ctx, s.merchant, imp.ID); err != nil {
-		t.Fatal(err)
-	}
+	s.runImport(t, spring.ID, imp.ID)
 	for _, email := range []string{"alice@example.com", "bob@example.com"} {
 		if _, err := app.Allocator.Allocate(ctx, s.merchant, spring.ID, core.AllocationRequest{
 			Recipient: core.Recipient{Email: email}, Campaign: "spring", Actor: "api_key:shop"}); err != nil {

@@ -2,10 +2,12 @@ package dashboardtest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -144,4 +146,25 @@ func screenshot(t *testing.T, b *browsertest.Browser, name string) {
 		dir = t.TempDir()
 	}
 	b.Screenshot(filepath.Join(dir, name+".png"))
+}
+
+// runImport runs an import started through core (as an upload does) and returns once its codes
+// are in. Starting it queued its task too; when the site's worker runs that first, this run meets
+// its saved rows (import_moved) and waits for that run to finish.
+func (s *site) runImport(t *testing.T, listID, importID uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	app := s.h.App
+	err := app.Importer.Run(ctx, s.merchant, importID)
+	var ce *core.Error
+	if err != nil && !(errors.As(err, &ce) && ce.Code == core.ErrImportMoved.Code) {
+		t.Fatal(err)
+	}
+	apptest.Eventually(t, 30*time.Second, "the import to succeed", func() bool {
+		got, err := app.Imports.Get(ctx, s.merchant, listID, importID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status == core.ImportSucceeded
+	})
 }

@@ -38,9 +38,7 @@ func TestJourneyConnectWooCommerceAndPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := app.Importer.Run(ctx, s.merchant, imp.ID); err != nil {
-		t.Fatal(err)
-	}
+	s.runImport(t, list.ID, imp.ID)
 	email := s.member(t, "owner", core.RoleOwner)
 	b := browsertest.New(t)
 	signIn(b, s.h.URL, email, password)

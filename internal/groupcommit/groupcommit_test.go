@@ -1,9 +1,11 @@
 package groupcommit
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // request is one test request: its key and, once served, the batch it went in.
@@ -30,6 +32,7 @@ type recorder struct {
 	most     map[int]int
 	sizes    []int
 	batches  atomic.Int64
+	inServe  int           // requests in batches started and not yet answered
 	hold     chan struct{} // when not nil, a batch waits for it before answering
 	started  chan int      // when not nil, a batch sends its size on it when it starts
 	sameKeys bool
@@ -44,6 +47,7 @@ func (rec *recorder) serve(k int, batch []*request) {
 	rec.running[k]++
 	rec.most[k] = max(rec.most[k], rec.running[k])
 	rec.sizes = append(rec.sizes, len(batch))
+	rec.inServe += len(batch)
 	for _, r := range batch {
 		if r.key != k {
 			rec.sameKeys = false
@@ -59,6 +63,7 @@ func (rec *recorder) serve(k int, batch []*request) {
 	n := rec.batches.Add(1)
 	rec.mu.Lock()
 	rec.running[k]--
+	rec.inServe -= len(batch)
 	rec.mu.Unlock()
 	for _, r := range batch {
 		if r.batch.Swap(n) != 0 {
@@ -111,7 +116,25 @@ func TestConcurrentRequestsShareBatchesWithinTheLimits(t *testing.T) {
 					})
 				}
 			}
-			// Batches wait for hold while the rest queue behind them; then let everything through.
+			// The first batches wait for hold while the rest queue behind them; once every request
+			// is queued or being served, everything is let through.
+			for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+				b.mu.Lock()
+				queued := 0
+				for _, g := range b.groups {
+					queued += len(g.pending)
+				}
+				b.mu.Unlock()
+				rec.mu.Lock()
+				queued += rec.inServe
+				rec.mu.Unlock()
+				if queued == len(reqs) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d requests queued or served after 10 s", queued, len(reqs))
+				}
+			}
 			go func() {
 				for {
 					select {
