@@ -14,7 +14,7 @@ import (
 )
 
 // shopifyWebhook is POST /webhooks/shopify: the raw body, capped, goes to the intake, which
-// verifies, stores and queues the delivery.
+// verifies, stores and queues the webhook receipt.
 //
 // The answer carries Server-Timing ("intake;dur=<ms>"): the time from reading the body to the 2xx,
 // signature check and durable store included, for operators and the bench.

@@ -118,7 +118,7 @@ func (h *handlers) wooCallback(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "connected", "connection_id": conn.ID.String()})
 }
 
-// wooWebhook is POST /webhooks/woocommerce/{connection_id}: pings answer 200 at once; deliveries
+// wooWebhook is POST /webhooks/woocommerce/{connection_id}: pings answer 200 at once; webhooks
 // are verified with the connection's secrets before anything is read, stored, then answered.
 //
 // The answer carries Server-Timing ("intake;dur=<ms>"), as the Shopify route's does.

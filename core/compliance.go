@@ -85,12 +85,13 @@ func (c ComplianceCustomer) RecipientKeys() []string {
 
 // CustomerDataRequest is a platform's request for what is kept of one customer, parsed.
 type CustomerDataRequest struct {
-	DeliveryID uuid.UUID
-	Platform   string
-	Shop       string
-	RequestID  string
-	Customer   ComplianceCustomer
-	OrderIDs   []string
+	// ReceiptID is the webhook receipt the request came in (stored in compliance_exports.delivery_id).
+	ReceiptID uuid.UUID
+	Platform  string
+	Shop      string
+	RequestID string
+	Customer  ComplianceCustomer
+	OrderIDs  []string
 }
 
 // CustomerRedact is a platform's request to erase one customer, parsed.

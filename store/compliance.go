@@ -99,7 +99,7 @@ func (db *DB) SaveCustomerExport(ctx context.Context, merchantID uuid.UUID, req 
 			'codes', coalesce((SELECT jsonb_agg(item ORDER BY list_id, seq) FROM items), '[]'))
 		ON CONFLICT (merchant_id, delivery_id) DO NOTHING`,
 		merchantID, m.keys, req.Platform, req.Shop, orders, m.ext, m.email, m.phone,
-		orderRefs(req.Platform, req.Shop, orders), uuid.New(), req.DeliveryID, req.Customer.ID, req.RequestID, customer)
+		orderRefs(req.Platform, req.Shop, orders), uuid.New(), req.ReceiptID, req.Customer.ID, req.RequestID, customer)
 	if err != nil {
 		return fmt.Errorf("db: save customer export: %w", err)
 	}

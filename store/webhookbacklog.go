@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// WebhookBacklog is one platform's webhook deliveries received and not yet applied.
+// WebhookBacklog is one platform's webhook receipts received and not yet applied.
 type WebhookBacklog struct {
 	Platform string
 	Count    int64
@@ -14,8 +14,8 @@ type WebhookBacklog struct {
 	Oldest time.Duration
 }
 
-// WebhookBacklogs reads every platform's backlog of received deliveries, across merchants, for
-// the operators' metrics: one read of the received deliveries only (a backlog, not the table).
+// WebhookBacklogs reads every platform's backlog of received webhook receipts, across merchants, for
+// the operators' metrics: one read of the received receipts only (a backlog, not the table).
 // It takes no lock, so it stays outside the merchant_id rule for locking statements.
 func (db *DB) WebhookBacklogs(ctx context.Context) ([]WebhookBacklog, error) {
 	rows, err := db.pool.Query(ctx, `SELECT platform, count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8

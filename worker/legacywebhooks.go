@@ -6,21 +6,22 @@ import (
 	"github.com/google/uuid"
 )
 
-// The one-delivery webhook tasks that older gateways queue: nothing enqueues them any more, and
-// each runs the delivery's merchant's batch (TypeWebhookBatch), so that every delivery is
+// The one-receipt webhook tasks that older gateways queue: nothing enqueues them any more, and
+// each runs the receipt's merchant's batch (TypeWebhookBatch), so that every receipt is
 // applied by a batch that holds the merchant's lock.
 const (
-	// TypeShopifyWebhook processed one stored Shopify webhook delivery.
+	// TypeShopifyWebhook processed one stored Shopify webhook receipt.
 	TypeShopifyWebhook = "shopify:webhook"
-	// TypeWooCommerceWebhook processed one stored WooCommerce delivery.
+	// TypeWooCommerceWebhook processed one stored WooCommerce webhook receipt.
 	TypeWooCommerceWebhook = "woocommerce:webhook"
 )
 
-// WebhookPayload names a stored webhook delivery (of either platform): the payload of the
-// one-delivery tasks older gateways queue.
+// WebhookPayload names a stored webhook receipt (of either platform): the payload of the
+// one-receipt tasks older gateways queue.
 type WebhookPayload struct {
 	MerchantID uuid.UUID `json:"merchant_id"`
-	DeliveryID uuid.UUID `json:"delivery_id"`
+	// ReceiptID keeps its JSON name: queued tasks carry it.
+	ReceiptID uuid.UUID `json:"delivery_id"`
 }
 
 // runLegacyWebhook is the handler of TypeShopifyWebhook and TypeWooCommerceWebhook: the

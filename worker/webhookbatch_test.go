@@ -88,8 +88,8 @@ func TestOneDeliveryTasksRunTheirMerchantsBatch(t *testing.T) {
 	a, b, c := uuid.New(), uuid.New(), uuid.New()
 	for _, task := range []*asynq.Task{
 		asynq.NewTask(TypeWebhookBatch, mustJSON(t, WebhookBatchPayload{MerchantID: a})),
-		asynq.NewTask(TypeShopifyWebhook, mustJSON(t, WebhookPayload{MerchantID: b, DeliveryID: uuid.New()})),
-		asynq.NewTask(TypeWooCommerceWebhook, mustJSON(t, WebhookPayload{MerchantID: c, DeliveryID: uuid.New()})),
+		asynq.NewTask(TypeShopifyWebhook, mustJSON(t, WebhookPayload{MerchantID: b, ReceiptID: uuid.New()})),
+		asynq.NewTask(TypeWooCommerceWebhook, mustJSON(t, WebhookPayload{MerchantID: c, ReceiptID: uuid.New()})),
 	} {
 		if err := mux.ProcessTask(context.Background(), task); err != nil {
 			t.Fatalf("%s: %v", task.Type(), err)

@@ -10,15 +10,15 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// ErrWebhookMismatch answers a signed delivery whose X-Shopify-Topic or X-Shopify-Shop-Domain the
-// body contradicts (see CheckDelivery). Shopify signs the body alone, so the headers of a captured
-// delivery can be changed without breaking the signature; Shopify itself never sends such a
-// delivery, so it is refused as unauthenticated (401) and nothing is stored or done.
+// ErrWebhookMismatch answers a signed webhook whose X-Shopify-Topic or X-Shopify-Shop-Domain the
+// body contradicts (see CheckWebhook). Shopify signs the body alone, so the headers of a captured
+// webhook can be changed without breaking the signature; Shopify itself never sends such a
+// webhook, so it is refused as unauthenticated (401) and nothing is stored or done.
 var ErrWebhookMismatch = &core.Error{Kind: core.KindUnauthorized, Code: "webhook_mismatch",
 	Message: "the X-Shopify-Topic or X-Shopify-Shop-Domain header does not match the signed body"}
 
-// deliveryBody holds the fields of a delivery body that tie it to a topic and a shop.
-type deliveryBody struct {
+// webhookBody holds the fields of a webhook body that tie it to a topic and a shop.
+type webhookBody struct {
 	ID              flexString      `json:"id"`
 	GID             flexString      `json:"admin_graphql_api_id"`
 	OrderID         json.RawMessage `json:"order_id"`
@@ -34,7 +34,7 @@ type deliveryBody struct {
 	Refund          json.RawMessage `json:"refund"`
 }
 
-// CheckDelivery reports whether a verified delivery's body fits its topic and names its shop (the
+// CheckWebhook reports whether a verified webhook's body fits its topic and names its shop (the
 // canonical X-Shopify-Shop-Domain), the two headers the signature does not cover. The error wraps
 // ErrInvalidPayload and says what does not fit; topics Coupongate does not act on are not checked.
 //
@@ -53,14 +53,14 @@ type deliveryBody struct {
 //
 // A body wrapped as the REST API answers ({"order": {...}}, {"refund": {...}}) is checked inside,
 // as OrderEventFromWebhook reads it.
-func CheckDelivery(topic, shop string, body []byte) error {
+func CheckWebhook(topic, shop string, body []byte) error {
 	switch topic {
 	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled, TopicRefundsCreate,
 		TopicAppUninstalled, TopicCustomersDataRequest, TopicCustomersRedact, TopicShopRedact:
 	default:
 		return nil
 	}
-	var b deliveryBody
+	var b webhookBody
 	if !isObject(body) || json.Unmarshal(body, &b) != nil {
 		return mismatch("the body is not a JSON object")
 	}
@@ -68,7 +68,7 @@ func CheckDelivery(topic, shop string, body []byte) error {
 	case TopicOrdersCreate, TopicOrdersPaid, TopicOrdersUpdated, TopicOrdersCancelled:
 		if b.ID == "" && b.GID == "" && isObject(b.Order) {
 			inner := b.Order
-			if b = (deliveryBody{}); json.Unmarshal(inner, &b) != nil {
+			if b = (webhookBody{}); json.Unmarshal(inner, &b) != nil {
 				return mismatch("the wrapped order is not readable")
 			}
 		}
@@ -91,7 +91,7 @@ func CheckDelivery(topic, shop string, body []byte) error {
 	case TopicRefundsCreate:
 		if !set(b.OrderID) && isObject(b.Refund) {
 			inner := b.Refund
-			if b = (deliveryBody{}); json.Unmarshal(inner, &b) != nil {
+			if b = (webhookBody{}); json.Unmarshal(inner, &b) != nil {
 				return mismatch("the wrapped refund is not readable")
 			}
 		}
@@ -139,7 +139,7 @@ func CheckDelivery(topic, shop string, body []byte) error {
 func mismatch(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidPayload, reason) }
 
 // notShopOrRequest refuses a Shop or compliance body sent under an order topic.
-func notShopOrRequest(b deliveryBody) error {
+func notShopOrRequest(b webhookBody) error {
 	switch {
 	case set(b.MyshopifyDomain):
 		return mismatch("the body is a Shop (it has a myshopify_domain)")

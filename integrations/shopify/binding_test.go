@@ -54,7 +54,7 @@ func TestCheckDelivery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := shopify.CheckDelivery(tc.topic, shop, []byte(tc.body))
+			err := shopify.CheckWebhook(tc.topic, shop, []byte(tc.body))
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}

@@ -93,7 +93,7 @@ func (p *Processor) compliance(ctx context.Context, d WebhookReceipt) (status, n
 	}
 	switch d.Topic {
 	case TopicCustomersDataRequest:
-		req := CustomerDataRequest{DeliveryID: d.ID, Platform: Platform, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersRequested)}
+		req := CustomerDataRequest{ReceiptID: d.ID, Platform: Platform, Shop: d.Shop, Customer: c, OrderIDs: orderIDs(b.OrdersRequested)}
 		if b.DataRequest != nil {
 			req.RequestID = string(b.DataRequest.ID)
 		}

@@ -83,7 +83,7 @@ func NewIntake(store WebhookIntakeStore, queue WebhookQueue, log *slog.Logger, s
 
 // Receive handles one webhook: header are the request's headers and body its raw bytes (the
 // caller caps them at MaxWebhookBytes). The signature is checked before anything is parsed, then
-// that the body fits the topic and names the shop of the headers (CheckDelivery), which the
+// that the body fits the topic and names the shop of the headers (CheckWebhook), which the
 // signature does not cover. It answers WebhookAccepted, WebhookDuplicate or WebhookIgnored, or an
 // error: ErrWebhookSignature, ErrWebhookShop, ErrWebhookHeaders, ErrWebhookMismatch (logged, with
 // the topic and shop but not the body), or a store error (the receipt was not stored; Shopify
@@ -110,7 +110,7 @@ func (in *Intake) Receive(ctx context.Context, header http.Header, body []byte) 
 		!utf8.ValidString(topic) || !utf8.ValidString(key) || !utf8.ValidString(webhookID) {
 		return "", ErrWebhookHeaders
 	}
-	if err := CheckDelivery(topic, shop, body); err != nil {
+	if err := CheckWebhook(topic, shop, body); err != nil {
 		// Recorded here, and only here: the body is not stored, nor logged (it may be personal data).
 		in.log.WarnContext(ctx, "shopify webhook refused: the body does not match its headers",
 			"topic", topic, "shop", shop, "webhook_id", webhookID, "event_key", key, "reason", err.Error())

@@ -100,7 +100,7 @@ func (p *Processor) PlanReceipts(_ context.Context, ds []WebhookReceipt) ([]core
 }
 
 func (p *Processor) plan(d WebhookReceipt) core.WebhookPlan {
-	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
+	if err := CheckWebhook(d.Topic, d.Shop, d.Body); err != nil {
 		return core.WebhookPlan{Status: ReceiptFailed, Note: "the body does not match the delivery's headers: " + err.Error()}
 	}
 	if !isOrderTopic(d.Topic) {
@@ -145,7 +145,7 @@ func isOrderTopic(topic string) bool {
 // act does the topic's work and says what to record. A receipt stored before the intake checked
 // bodies against headers, or scrubbed them, is checked and scrubbed here.
 func (p *Processor) act(ctx context.Context, d WebhookReceipt) (status, note string, err error) {
-	if err := CheckDelivery(d.Topic, d.Shop, d.Body); err != nil {
+	if err := CheckWebhook(d.Topic, d.Shop, d.Body); err != nil {
 		return ReceiptFailed, "the body does not match the delivery's headers: " + err.Error(), nil
 	}
 	d.Body = core.ScrubJSON(d.Body)

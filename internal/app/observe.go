@@ -136,7 +136,7 @@ func (s countedSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs
 	return out
 }
 
-// webhookObserver tells the metrics of each delivery the worker applied: the delay since it was
+// webhookObserver tells the metrics of each webhook receipt the worker applied: the delay since it was
 // received, and the order events applied in its batch by status.
 type webhookObserver struct{ m *metrics.Metrics }
 
