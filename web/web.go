@@ -19,11 +19,11 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/numfmt"
 )
 
 //go:embed templates/*.html
@@ -177,7 +177,7 @@ func StaticURL(name string) string {
 var Funcs = template.FuncMap{
 	"static": StaticURL,
 	// num writes a count with thousands separators: 1,234,567.
-	"num": func(n int64) string { return groupThousands(n) },
+	"num": func(n int64) string { return numfmt.Thousands(n) },
 	// date and datetime write a time in UTC for people; iso for datetime attributes.
 	"date": func(t any) string { return formatTime(t, "2 Jan 2006") },
 	"datetime": func(t any) string {
@@ -207,23 +207,6 @@ func formatTime(v any, layout string) string {
 		return t.UTC().Format(layout)
 	}
 	return fmt.Sprint(v)
-}
-
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // pages are the parsed templates by file name: the layout (with its shared blocks) cloned for

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/internal/numfmt"
 )
 
 // listsFlags is `couponctl lists`: every list of the merchant, oldest first, read a page at a
@@ -66,8 +67,8 @@ func listsFlags(fs *flag.FlagSet) action {
 					}
 				} else {
 					fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, tableText(l.Name), l.Kind,
-						l.Status(c.now()), count(l.Counts.Total), count(l.Counts.Available), count(l.Counts.Delivered),
-						count(l.Counts.Redeemed), count(l.Counts.Removed))
+						l.Status(c.now()), numfmt.Thousands(l.Counts.Total), numfmt.Thousands(l.Counts.Available), numfmt.Thousands(l.Counts.Delivered),
+						numfmt.Thousands(l.Counts.Redeemed), numfmt.Thousands(l.Counts.Removed))
 				}
 				n++
 			}

@@ -152,24 +152,6 @@ func (p *progress) line(finished bool) string {
 	}
 }
 
-// count writes n with thousands separators: 1234567 → "1,234,567".
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // bytesText writes a size for people: "512 B", "3.4 MB" (decimal units).
 func bytesText(n int64) string {
 	switch {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coupongate/coupongate/internal/numfmt"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -14,7 +16,7 @@ func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newFakeClock() *fakeClock               { return &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
 func lines(s string) []string                { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
-func noteOf(n int64) string                  { return count(n) + " codes" }
+func noteOf(n int64) string                  { return numfmt.Thousands(n) + " codes" }
 func update(p *progress, done, total int64)  { p.Update(done, total, noteOf(done)) }
 func finish(p *progress, done int64)         { p.Finish(done, noteOf(done)) }
 func feed(p *progress, total, step int64) {
@@ -117,14 +119,5 @@ func TestTerminalProgress(t *testing.T) {
 	update(p, 300, 200)
 	if !strings.HasSuffix(w.String(), "\n") {
 		t.Fatal("drawn after Finish")
-	}
-}
-
-func TestCount(t *testing.T) {
-	t.Parallel()
-	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 10_000_000: "10,000,000", -1234: "-1,234"} {
-		if got := count(n); got != want {
-			t.Errorf("count(%d) = %q, want %q", n, got, want)
-		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/internal/app"
+	"github.com/coupongate/coupongate/internal/numfmt"
 )
 
 // importActor is who an import by couponctl is recorded as (the import's created_by, the codes'
@@ -183,7 +184,7 @@ func (c *cli) upload(ctx context.Context, a *app.Ctl, l core.List, f core.Import
 func (c *cli) follow(ctx context.Context, a *app.Ctl, imp core.Import) (core.Import, error) {
 	bar := newProgress(c.stderr, c.tty, c.now, "import")
 	show := func(i core.Import) {
-		bar.Update(i.BytesDone, i.SizeBytes, count(i.LinesDone)+" lines read")
+		bar.Update(i.BytesDone, i.SizeBytes, numfmt.Thousands(i.LinesDone)+" lines read")
 	}
 	get := func(ctx context.Context) (core.Import, error) {
 		return a.Imports.Get(ctx, imp.MerchantID, imp.ListID, imp.ID)
@@ -217,7 +218,7 @@ func (c *cli) follow(ctx context.Context, a *app.Ctl, imp core.Import) (core.Imp
 			break
 		}
 		if i.Status == core.ImportSucceeded || i.Status == core.ImportFailed {
-			bar.Finish(i.LinesDone, count(i.LinesDone)+" lines read")
+			bar.Finish(i.LinesDone, numfmt.Thousands(i.LinesDone)+" lines read")
 			return i, nil
 		}
 		show(i) // a worker has it: wait for its end
@@ -254,7 +255,7 @@ func writeImportReport(w io.Writer, appURL string, i core.Import) {
 		{"rows", i.Rows}, {"imported", i.Imported}, {"duplicates in the file", i.DuplicatesInFile},
 		{"duplicates in the list", i.DuplicatesInList}, {"rejected (invalid)", i.Invalid}, {"codes in the list now", i.ListTotal},
 	} {
-		fmt.Fprintf(w, "  %-23s %s\n", row.name+":", count(row.n))
+		fmt.Fprintf(w, "  %-23s %s\n", row.name+":", numfmt.Thousands(row.n))
 	}
 	if len(i.Errors) > 0 {
 		fmt.Fprintln(w, "rows not imported:")
@@ -262,7 +263,7 @@ func writeImportReport(w io.Writer, appURL string, i core.Import) {
 			fmt.Fprintf(w, "  line %d: %q %s\n", e.Line, e.Code, e.Reason)
 		}
 		if left := i.DuplicatesInFile + i.DuplicatesInList + i.Invalid - int64(min(len(i.Errors), shownRowErrors)); left > 0 {
-			fmt.Fprintf(w, "  … %s more (the report lists the first %d)\n", count(left), core.MaxImportErrors)
+			fmt.Fprintf(w, "  … %s more (the report lists the first %d)\n", numfmt.Thousands(left), core.MaxImportErrors)
 		}
 	}
 	fmt.Fprintf(w, "report: %s/app/lists/%s/imports/%s\n", appURL, i.ListID, i.ID)
@@ -320,12 +321,12 @@ func exportFlags(fs *flag.FlagSet) action {
 		}
 		total := expectedRows(l.Counts, filter)
 		bar := newProgress(c.stderr, c.tty, c.now, "export")
-		w := &rowCounter{w: c.stdout, seen: func(rows int64) { bar.Update(rows, total, count(rows)+" codes") }}
+		w := &rowCounter{w: c.stdout, seen: func(rows int64) { bar.Update(rows, total, numfmt.Thousands(rows)+" codes") }}
 		if err := a.Codes.Export(ctx, l.MerchantID, l.ID, filter, w); err != nil {
 			bar.Stop()
 			return err
 		}
-		bar.Finish(w.rows(), count(w.rows())+" codes")
+		bar.Finish(w.rows(), numfmt.Thousands(w.rows())+" codes")
 		return nil
 	}
 }
