@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -50,11 +51,34 @@ type Base struct {
 	Tracing bool
 }
 
-// OpenBase connects to PostgreSQL, checks that its schema holds every migration of this build
+// postgresTryTime bounds one try to reach PostgreSQL at start (the store's connect timeout is 5 s).
+const postgresTryTime = 10 * time.Second
+
+// postgresAddr names DATABASE_URL's hosts for logs (never its password).
+func postgresAddr(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Host == "" {
+		return "(DATABASE_URL)"
+	}
+	return u.Host
+}
+
+// OpenBase connects to PostgreSQL (waiting while it does not answer), checks that its schema holds every migration of this build
 // (a *store.SchemaBehindError when not: run `couponctl migrate`), reads or generates the app
 // secret when APP_SECRET is unset, and makes the Redis client and the task queue.
 func OpenBase(ctx context.Context, cfg config.Config, log *slog.Logger) (*Base, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, log)
+	// PostgreSQL not answering yet (a process started before it, a failover under way) is waited
+	// for as Redis is: one warn line, quiet retries with a growing wait, one info line once it
+	// answers. Anything else (a wrong password, no such database) ends the start at once.
+	var db *store.DB
+	err := awaitDependency(ctx, "postgresql", func(ctx context.Context) error {
+		var err error
+		db, err = store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, log)
+		if err != nil && !store.IsUnavailable(err) {
+			return permanent{err}
+		}
+		return err
+	}, postgresAddr(cfg.DatabaseURL), log, postgresTryTime, redisRetryFirst, redisRetryMax, sleepCtx)
 	if store.IsNoDatabase(err) {
 		latest, lerr := store.LatestMigration()
 		if lerr != nil {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/internal/dbtest"
+	"github.com/coupongate/coupongate/store"
 	"github.com/coupongate/coupongate/worker"
 )
 
@@ -232,9 +235,9 @@ func TestAwaitRedisSaysOnceAndRetriesQuietly(t *testing.T) {
 				}
 				return nil
 			}
-			err := awaitRedis(ctx, ping, addr, log, 100*time.Millisecond, time.Second, sleep)
+			err := awaitDependency(ctx, "redis", ping, addr, log, time.Second, 100*time.Millisecond, time.Second, sleep)
 			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("awaitRedis: %v, want %v", err, tc.wantErr)
+				t.Fatalf("awaitDependency: %v, want %v", err, tc.wantErr)
 			}
 			var warns, infos, debugs, library int
 			for _, raw := range out.lines() {
@@ -310,5 +313,97 @@ func TestRedisLoggerLevels(t *testing.T) {
 		if l.values["level"] != tc.level || l.values["msg"] != fmt.Sprintf(tc.format, tc.args...) || l.values["component"] != "go-redis" {
 			t.Errorf("%s, want level %s", lines[0], tc.level)
 		}
+	}
+}
+
+// TestOpenBaseWaitsQuietlyForPostgreSQL: a process started while PostgreSQL does not answer yet
+// says so once at warn, retries quietly, says once at info when it answers, and starts; a wrong
+// database is not waited for.
+func TestOpenBaseWaitsQuietlyForPostgreSQL(t *testing.T) {
+	u, err := url.Parse(env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	addr := closedAddr(t)
+	u.Host = addr
+	cfg := config.Config{DatabaseURL: u.String(), RedisURL: env.RedisURL(), DBMaxConns: 2, AppSecret: strings.Repeat("s", 40),
+		LogLevel: "debug", LogFormat: "json"}
+	var out syncBuffer
+	log := newLogger(cfg, &out)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		b, err := OpenBase(ctx, cfg, log)
+		if err == nil {
+			b.Close()
+		}
+		opened <- err
+	}()
+	warn := "postgresql unreachable at " + addr + "; retrying"
+	for !strings.Contains(strings.Join(out.lines(), "\n"), warn) {
+		select {
+		case err := <-opened:
+			t.Fatalf("OpenBase returned %v before PostgreSQL answered", err)
+		case <-time.After(10 * time.Millisecond): // polling the log for the warn line
+		}
+	}
+	// PostgreSQL "comes up": a proxy to it starts listening on the address.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c) }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	if err := <-opened; err != nil {
+		t.Fatalf("OpenBase once PostgreSQL answered: %v", err)
+	}
+	var warns, infos int
+	for _, raw := range out.lines() {
+		l, err := parseLine(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch l.values["level"] {
+		case "WARN":
+			if l.values["msg"] == warn {
+				warns++
+			}
+		case "INFO":
+			if l.values["msg"] == "postgresql reachable at "+addr {
+				infos++
+			}
+		case "ERROR":
+			t.Errorf("error line while waiting: %s", raw)
+		}
+	}
+	if warns != 1 || infos != 1 {
+		t.Errorf("%d warn and %d info lines about PostgreSQL, want one each:\n%s", warns, infos, strings.Join(out.lines(), "\n"))
+	}
+
+	// A database that does not exist is not waited for.
+	u.Host, u.Path = target, "/cg_no_such_database"
+	cfg.DatabaseURL = u.String()
+	var behind *store.SchemaBehindError
+	if _, err := OpenBase(ctx, cfg, log); !errors.As(err, &behind) || !behind.NoDatabase {
+		t.Fatalf("OpenBase on a missing database: %v, want the schema-behind error at once", err)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -22,31 +23,41 @@ const (
 // retries quietly (each failure at debug) with a growing wait; when Redis answers after that it
 // says so at info. The worker waits for it before it starts; the gateway runs it beside serving.
 func (b *Base) AwaitRedis(ctx context.Context) error {
-	return awaitRedis(ctx, RedisPing{b.Redis}.Ping, RedisAddr(b.Config.RedisURL, b.Config.RedisClusterAddrs), b.Log,
-		redisRetryFirst, redisRetryMax, sleepCtx)
+	return awaitDependency(ctx, "redis", RedisPing{b.Redis}.Ping, RedisAddr(b.Config.RedisURL, b.Config.RedisClusterAddrs), b.Log,
+		redisPingTime, redisRetryFirst, redisRetryMax, sleepCtx)
 }
 
-// awaitRedis is AwaitRedis with its collaborators: ping asks Redis once, sleep waits between
-// tries (returning ctx's error when ctx ends).
-func awaitRedis(ctx context.Context, ping func(context.Context) error, addr string, log *slog.Logger,
-	first, most time.Duration, sleep func(context.Context, time.Duration) error) error {
+// permanent marks an error of a dependency's ping that waiting will not mend (a wrong password, a
+// database that does not exist): awaitDependency returns it at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// awaitDependency asks ping until it answers, as AwaitRedis describes, for the dependency named
+// what at addr: each try bounded by tryTime, sleep waiting between tries (returning ctx's error
+// when ctx ends), the wait growing from first to most. A ping error marked permanent ends it.
+func awaitDependency(ctx context.Context, what string, ping func(context.Context) error, addr string, log *slog.Logger,
+	tryTime, first, most time.Duration, sleep func(context.Context, time.Duration) error) error {
 	wait := first
 	for try := 1; ; try++ {
-		pingCtx, cancel := context.WithTimeout(ctx, redisPingTime)
+		pingCtx, cancel := context.WithTimeout(ctx, tryTime)
 		err := ping(pingCtx)
 		cancel()
+		var p permanent
 		switch {
 		case err == nil && try == 1:
 			return nil
 		case err == nil:
-			log.InfoContext(ctx, "redis reachable at "+addr, "tries", try)
+			log.InfoContext(ctx, what+" reachable at "+addr, "tries", try)
 			return nil
+		case errors.As(err, &p):
+			return p.error
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case try == 1:
-			log.WarnContext(ctx, fmt.Sprintf("redis unreachable at %s; retrying", addr), "err", err)
+			log.WarnContext(ctx, fmt.Sprintf("%s unreachable at %s; retrying", what, addr), "err", err)
 		default:
-			log.DebugContext(ctx, "redis still unreachable", "addr", addr, "tries", try, "retry_in", wait.String(), "err", err)
+			log.DebugContext(ctx, what+" still unreachable", "addr", addr, "tries", try, "retry_in", wait.String(), "err", err)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err
