@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -42,11 +43,39 @@ var statusOfKind = map[core.Kind]int{
 // enough for a restarted or failed-over database to take connections again.
 const unavailableRetryAfter = 5 * time.Second
 
+// outageEvery is how often a dependency that stays down is logged at warn again.
+const outageEvery = time.Minute
+
+// outageLog remembers when each dependency's failure was last logged at warn.
+type outageLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	now  func() time.Time
+}
+
+// loud reports whether a failure of the dependency (its error's message) is to be logged at warn:
+// the first, and then one each outageEvery.
+func (o *outageLog) loud(dependency string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.now()
+	if last, ok := o.last[dependency]; ok && now.Sub(last) < outageEvery {
+		return false
+	}
+	o.last[dependency] = now
+	return true
+}
+
 // renderErrors is the one place errors become responses: a core *Error maps to its status and
 // code; PostgreSQL down, failing over or out of connections (store.IsUnavailable) is a 503
 // dependency_unavailable, and every 503 carries Retry-After; anything else is logged with the
 // request id and answered with a generic 500 that reveals nothing internal.
+//
+// A dependency that is down fails every request while it is: the first such failure of each
+// dependency is logged at warn, then at most one a minute (outageEvery), the rest at debug, so an
+// outage is one clear line rather than a line per request.
 func renderErrors(log *slog.Logger) gin.HandlerFunc {
+	outages := &outageLog{last: map[string]time.Time{}, now: time.Now}
 	return func(c *gin.Context) {
 		c.Next()
 		if len(c.Errors) == 0 {
@@ -65,7 +94,14 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 		if !errors.As(err, &ce) {
 			log.ErrorContext(c.Request.Context(), "request failed", "err", err)
 			ce = &core.Error{Kind: core.KindInternal, Code: "internal_error", Message: "something went wrong on our side; the request id identifies it in our logs"}
-		} else if ce.Kind == core.KindInternal || ce.Kind == core.KindUnavailable {
+		} else if ce.Kind == core.KindUnavailable {
+			ctx := c.Request.Context()
+			if outages.loud(ce.Message) {
+				log.WarnContext(ctx, ce.Message+"; answering 503 dependency_unavailable while it does not", "err", err)
+			} else {
+				log.DebugContext(ctx, "request failed", "err", err)
+			}
+		} else if ce.Kind == core.KindInternal {
 			log.ErrorContext(c.Request.Context(), "request failed", "err", err)
 		}
 		if c.Writer.Written() {
