@@ -135,14 +135,24 @@ func startFormation(t testing.TB) *formation {
 		"PATH=" + pgBinDir() + ":/usr/local/bin:/usr/bin:/bin",
 		"LANG=C.UTF-8",
 	}
-	// Made beforehand: pg_autoctl commands run at once race to create them.
+	// Made beforehand, down to each node's own directory under pg_autoctl's (XDG_*/pg_autoctl/
+	// followed by the node's PGDATA): pg_autoctl commands run at once (a node's create and the
+	// test's show state) race to create them, and the loser fails with "File exists".
 	for _, sub := range []string{"config", "data", "run"} {
-		d := filepath.Join(dir, sub)
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
+		for _, node := range []string{"monitor", "n1", "n2"} {
+			d := filepath.Join(dir, sub, "pg_autoctl", filepath.Join(dir, node))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if f.cred != nil {
-			if err := os.Chown(d, int(f.cred.Uid), int(f.cred.Gid)); err != nil {
+			err := filepath.WalkDir(filepath.Join(dir, sub), func(path string, _ os.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Chown(path, int(f.cred.Uid), int(f.cred.Gid))
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 		}
