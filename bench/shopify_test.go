@@ -122,28 +122,6 @@ type intakeRun struct {
 	cpu intakeCPU
 }
 
-// intakeCPU is CPU time per delivery, in microseconds.
-type intakeCPU struct{ gateway, worker, postgres float64 }
-
-// intakeMeter reads what the gateway, the worker and PostgreSQL spend during an intake run.
-type intakeMeter struct {
-	m       *cpuMeter
-	gateway int
-	start   time.Duration
-}
-
-func startIntakeCPU(tb testing.TB, p *pgxpool.Pool, s *stack) *intakeMeter {
-	gw := s.gateway.cmd.Process.Pid
-	return &intakeMeter{m: startCPU(tb, p, s.worker.cmd.Process.Pid), gateway: gw, start: procCPU(gw)}
-}
-
-// per is the CPU each of n deliveries cost, until now.
-func (im *intakeMeter) per(tb testing.TB, n int) intakeCPU {
-	spent := im.m.since(tb)
-	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
-	return intakeCPU{gateway: us(procCPU(im.gateway) - im.start), worker: us(spent.worker), postgres: us(spent.postgres)}
-}
-
 // shopifyIntakeRun is one run of BenchmarkShopifyIntake with a new shop, list and orders, on a
 // stack of its own (stopped before the raw INSERTs, whose 64 connections it would crowd).
 func shopifyIntakeRun(b *testing.B, n, run int) intakeRun {

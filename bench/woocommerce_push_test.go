@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +74,7 @@ func BenchmarkWooCommercePush100k(b *testing.B) {
 		rate, limit := float64(requests)/elapsed.Seconds(), float64(batches)/best.Seconds()
 		ours, limits, ratios = append(ours, elapsed.Seconds()), append(limits, best.Seconds()), append(ratios, rate/limit)
 		lastNote = fmt.Sprintf("last run: %d requests to the store (%.0f/s), the fake's best %s (%s); CPU during our push: worker %.2f s, PostgreSQL %.2f s, fake %.2f s; during the fake's best: %.2f s (the fake and its client); our wall time beyond the fake's %s per request",
-			requests, rate, how, strings.Join(tried, ", "), spent.worker.Seconds(), spent.postgres.Seconds(), spent.bench.Seconds(),
+			requests, rate, how, strings.Join(tried, ", "), spent.process.Seconds(), spent.postgres.Seconds(), spent.bench.Seconds(),
 			bestCPU.Seconds(), ms((elapsed-best)/time.Duration(max(requests, 1))))
 	}
 	report(row{fmt.Sprintf("push %d codes to WooCommerce (fake, plain HTTP, OAuth 1.0a), POST → active, median of %d", n, len(ours)),
@@ -177,104 +175,4 @@ func wooCeiling(tb testing.TB, codes []string, inFlight int) time.Duration {
 		tb.Fatalf("the ceiling's store holds %d coupons, want %d", got, len(codes))
 	}
 	return res.elapsed
-}
-
-// cpuMeter reads the CPU time the worker, the bench database's PostgreSQL backends and the bench
-// process (where the fake runs) have used.
-type cpuMeter struct {
-	p         *pgxpool.Pool
-	worker    int
-	bench     time.Duration
-	workerCPU time.Duration
-	backends  map[int]time.Duration
-}
-
-// cpuSpent is CPU time used between startCPU and since.
-type cpuSpent struct{ worker, postgres, bench time.Duration }
-
-func startCPU(tb testing.TB, p *pgxpool.Pool, worker int) *cpuMeter {
-	m := &cpuMeter{p: p, worker: worker, bench: selfCPU(), workerCPU: procCPU(worker), backends: map[int]time.Duration{}}
-	for _, pid := range backendPIDs(tb, p) {
-		m.backends[pid] = procCPU(pid)
-	}
-	return m
-}
-
-func (m *cpuMeter) since(tb testing.TB) cpuSpent {
-	out := cpuSpent{worker: procCPU(m.worker) - m.workerCPU, bench: selfCPU() - m.bench}
-	for _, pid := range backendPIDs(tb, m.p) {
-		out.postgres += procCPU(pid) - m.backends[pid] // a backend started since counts from zero
-	}
-	return out
-}
-
-// cpuPerOp is CPU time per operation, in microseconds: of the process measured (the gateway, or
-// none), the bench database's PostgreSQL backends, and the bench process (its clients).
-type cpuPerOp struct{ process, postgres, bench float64 }
-
-// per divides the time spent by n operations.
-func (c cpuSpent) per(n int) cpuPerOp {
-	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
-	return cpuPerOp{us(c.worker), us(c.postgres), us(c.bench)}
-}
-
-// medianCPU prints the medians of CPU per operation, naming the measured process (none when name
-// is empty), and the rate two cores would allow at that total.
-func medianCPU(xs []cpuPerOp, name string) string {
-	var proc, pg, bench []float64
-	for _, x := range xs {
-		proc, pg, bench = append(proc, x.process), append(pg, x.postgres), append(bench, x.bench)
-	}
-	total := median(pg) + median(bench)
-	out := ""
-	if name != "" {
-		total += median(proc)
-		out = fmt.Sprintf("%s %.0f µs, ", name, median(proc))
-	}
-	return out + fmt.Sprintf("PostgreSQL backends %.0f µs, bench clients %.0f µs (%.0f µs in all: at most %.0f a second on 2 cores)",
-		median(pg), median(bench), total, 2e6/total)
-}
-
-// backendPIDs are the server processes connected to the bench database.
-func backendPIDs(tb testing.TB, p *pgxpool.Pool) []int {
-	rows, err := p.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, pid)
-	}
-	return out
-}
-
-// procCPU is a process's user and system time (/proc/PID/stat, in clock ticks of 10 ms); zero
-// for a process that is gone.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name, in parentheses, may hold spaces: the fields start after its last ')'.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-// selfCPU is the bench process's user and system time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
