@@ -78,7 +78,7 @@ func OpenBase(ctx context.Context, cfg config.Config, log *slog.Logger) (*Base, 
 			return permanent{err}
 		}
 		return err
-	}, postgresAddr(cfg.DatabaseURL), log, postgresTryTime, redisRetryFirst, redisRetryMax, sleepCtx)
+	}, postgresAddr(cfg.DatabaseURL), log, postgresTryTime, retryFirst, retryMax, sleepCtx)
 	if store.IsNoDatabase(err) {
 		latest, lerr := store.LatestMigration()
 		if lerr != nil {

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// Waits between PINGs while Redis does not answer: the first retry after redisRetryFirst, each
-// next one twice as long, up to redisRetryMax.
+// Waits between tries while Redis or PostgreSQL does not answer: the first retry after retryFirst,
+// each next one twice as long, up to retryMax.
 const (
-	redisRetryFirst = 250 * time.Millisecond
-	redisRetryMax   = 10 * time.Second
-	redisPingTime   = 3 * time.Second
+	retryFirst    = 250 * time.Millisecond
+	retryMax      = 10 * time.Second
+	redisPingTime = 3 * time.Second
 )
 
 // AwaitRedis returns once Redis answers a PING, or with ctx's error when ctx ends first. While
@@ -24,7 +24,7 @@ const (
 // says so at info. The worker waits for it before it starts; the gateway runs it beside serving.
 func (b *Base) AwaitRedis(ctx context.Context) error {
 	return awaitDependency(ctx, "redis", RedisPing{b.Redis}.Ping, RedisAddr(b.Config.RedisURL, b.Config.RedisClusterAddrs), b.Log,
-		redisPingTime, redisRetryFirst, redisRetryMax, sleepCtx)
+		redisPingTime, retryFirst, retryMax, sleepCtx)
 }
 
 // permanent marks an error of a dependency's ping that waiting will not mend (a wrong password, a

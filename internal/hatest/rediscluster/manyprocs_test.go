@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -72,16 +71,6 @@ func buildBinaries(t *testing.T) string {
 	return dir
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start starts one process of the farm; extra are its own environment variables.
 func (f *farm) start(name string, extra ...string) *process {
 	f.t.Helper()
@@ -126,7 +115,7 @@ func tail(b []byte, n int) string {
 
 // startGateway starts a gateway on a port of its own and waits until it is healthy.
 func (f *farm) startGateway(name string) *process {
-	port := freePort(f.t)
+	port := freePorts(f.t, 1)[0]
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	p := f.start(name, "HTTP_ADDR=127.0.0.1:"+strconv.Itoa(port), "APP_URL="+url)
 	p.url = url
