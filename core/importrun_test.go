@@ -147,6 +147,7 @@ func TestImportRunnerEnds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	t.Run("no Code column fails the import", func(t *testing.T) {
+		t.Parallel()
 		r, store := newRunnerFixture(core.FormatCSV, "Voucher\nA\n")
 		if err := r.Run(ctx, store.imp.MerchantID, store.imp.ID); err != nil {
 			t.Fatal(err)
@@ -156,6 +157,7 @@ func TestImportRunnerEnds(t *testing.T) {
 		}
 	})
 	t.Run("an unclosed quote fails the import", func(t *testing.T) {
+		t.Parallel()
 		r, store := newRunnerFixture(core.FormatCSV, "Code\nA\n\"B\n"+strings.Repeat("C\n", 1<<20))
 		if err := r.Run(ctx, store.imp.MerchantID, store.imp.ID); err != nil {
 			t.Fatal(err)
@@ -165,6 +167,7 @@ func TestImportRunnerEnds(t *testing.T) {
 		}
 	})
 	t.Run("an ended import is left alone", func(t *testing.T) {
+		t.Parallel()
 		r, store := newRunnerFixture(core.FormatCSV, "Code\nA\n")
 		store.imp.Status = core.ImportSucceeded
 		if err := r.Run(ctx, store.imp.MerchantID, store.imp.ID); err != nil || store.opened != 0 || len(store.batches) != 0 {
@@ -172,12 +175,14 @@ func TestImportRunnerEnds(t *testing.T) {
 		}
 	})
 	t.Run("a vanished import is done with", func(t *testing.T) {
+		t.Parallel()
 		r, store := newRunnerFixture(core.FormatCSV, "Code\nA\n")
 		if err := r.Run(ctx, store.imp.MerchantID, uuid.New()); err != nil || store.opened != 0 {
 			t.Fatalf("err %v, opened %d", err, store.opened)
 		}
 	})
 	t.Run("a store failure is retried", func(t *testing.T) {
+		t.Parallel()
 		r, store := newRunnerFixture(core.FormatCSV, "Code\nA\n")
 		boom := errors.New("database down")
 		store.failWith = boom

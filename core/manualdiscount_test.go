@@ -39,6 +39,7 @@ func (s *manualStore) RecordManualDiscount(_ context.Context, _ uuid.UUID, ev Ma
 }
 
 func TestManualDiscountsRecord(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := NewManualDiscounts(manualFinder{list: List{ID: uuid.New(), CaseInsensitive: true}}, &manualStore{seen: map[string]bool{}})
 	ev := func(order string, titles ...string) ManualDiscountEvent {
@@ -58,6 +59,7 @@ func TestManualDiscountsRecord(t *testing.T) {
 		{"no order id", ev(" ", "FAKE30"), nil, true},
 		{"too many titles", ev("4", slices.Repeat([]string{"X"}, 51)...), nil, true},
 	}
+	// Not parallel: the cases share one store and run in order ("again for the same order" needs the first).
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := m.Record(ctx, uuid.New(), tt.ev)

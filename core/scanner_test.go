@@ -65,6 +65,7 @@ func draws(n ...uint32) io.Reader {
 // teammate has, Coupongate draws again, so the second person gets another PIN and the first
 // keeps theirs. Draws past the last full run of 10^6 below 2^32 are drawn again too.
 func TestScannerNewPINNeverShared(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := &memScanner{digests: map[uuid.UUID][]byte{}}
 	s := NewScanner(store, nil, ScannerLimits{}, "a test secret of enough length", slog.New(slog.DiscardHandler))

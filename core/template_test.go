@@ -32,6 +32,7 @@ func sample() core.RenderData {
 }
 
 func TestPlaceholderSpellings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		text, want string
 	}{
@@ -89,6 +90,7 @@ func TestPlaceholderSpellings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.text, func(t *testing.T) {
+			t.Parallel()
 			if got := renderText(t, tc.text, sample()); got != tc.want {
 				t.Fatalf("rendered %q, want %q", got, tc.want)
 			}
@@ -97,6 +99,7 @@ func TestPlaceholderSpellings(t *testing.T) {
 }
 
 func TestEmptyValuesRenderEmpty(t *testing.T) {
+	t.Parallel()
 	got := renderText(t, "[<couponcode>|<expirydate>|<listname>|<fullname>|<campaign>]", core.RenderData{})
 	if got != "[||||]" {
 		t.Fatalf("rendered %q", got)
@@ -117,6 +120,7 @@ func unknownPlaceholder(t *testing.T, err error) *core.Error {
 }
 
 func TestUnknownPlaceholderRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		in    core.TemplateInput
@@ -142,6 +146,7 @@ func TestUnknownPlaceholderRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := core.NewTemplate(tc.in, templateNow)
 			e := unknownPlaceholder(t, err)
 			if want := `"` + strings.ReplaceAll(tc.token, `"`, `\"`) + `" in ` + tc.field; !strings.Contains(e.Message, want) {
@@ -159,6 +164,7 @@ func TestUnknownPlaceholderRefused(t *testing.T) {
 }
 
 func TestUnknownPlaceholdersAllReported(t *testing.T) {
+	t.Parallel()
 	_, err := core.NewTemplate(core.TemplateInput{Channel: "email", Subject: "<nickname> <nickname>", Text: "{foo} <couponcode>",
 		HTML: "<p>{{ bar }}</p>"}, templateNow)
 	e := unknownPlaceholder(t, err)
@@ -181,6 +187,7 @@ func TestUnknownPlaceholdersAllReported(t *testing.T) {
 }
 
 func TestOrdinaryTextIsNotAPlaceholder(t *testing.T) {
+	t.Parallel()
 	for _, text := range []string{
 		"$5 off", "Price: $10.00", "Save $ 5", "Pay in $USD or $CAD", "echo $HOME", "US$20", "R$ 10,00", "$", "a$",
 		"Ca$hback", "$codeword", "$listing", "100% off", "a<b and c>d", "x < y > z", "I <3 it", "<b>bold</b>",
@@ -188,6 +195,7 @@ func TestOrdinaryTextIsNotAPlaceholder(t *testing.T) {
 		"{1}", "<1>", "<_x>", "ada@example.com", "}} {{", "{{ no close", "$_x", "{{\n}}",
 	} {
 		t.Run(text, func(t *testing.T) {
+			t.Parallel()
 			if got := renderText(t, text, sample()); got != text {
 				t.Fatalf("rendered %q", got)
 			}
@@ -196,6 +204,7 @@ func TestOrdinaryTextIsNotAPlaceholder(t *testing.T) {
 }
 
 func TestHTMLMarkupIsLeftAlone(t *testing.T) {
+	t.Parallel()
 	htmlBody := `<!DOCTYPE html>
 <html><head><style>p{color:red} @media (max-width:600px){.x{display:none}}</style></head>
 <body><!--[if mso]><table><tr><td><![endif]--><center><h1>Hi <firstname>,</h1>
@@ -223,6 +232,7 @@ func TestHTMLMarkupIsLeftAlone(t *testing.T) {
 // refused, and a placeholder inside an Outlook-only block is still filled in. Outside comments
 // a typo is still caught.
 func TestHTMLCommentsAreNotRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, html, want, refused string
 	}{
@@ -239,6 +249,7 @@ func TestHTMLCommentsAreNotRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "email", Subject: "Your code", HTML: tc.html}, templateNow)
 			if tc.refused != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.refused) {
@@ -261,6 +272,7 @@ func TestHTMLCommentsAreNotRefused(t *testing.T) {
 }
 
 func TestValuesEscapedInHTMLOnly(t *testing.T) {
+	t.Parallel()
 	d := sample()
 	d.Code, d.FirstName = `<b>&"'`, "<script>alert(1)</script>"
 	tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "email", Subject: "<firstname>: <couponcode>",
@@ -299,6 +311,7 @@ func TestValuesEscapedInHTMLOnly(t *testing.T) {
 }
 
 func TestExpiryDateLocalesAndZones(t *testing.T) {
+	t.Parallel()
 	evening := time.Date(2026, 3, 31, 20, 0, 0, 0, time.UTC) // already April 1 in Tokyo
 	january := time.Date(2027, 1, 15, 12, 0, 0, 0, time.UTC)
 	midnightUTC := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -335,6 +348,7 @@ func TestExpiryDateLocalesAndZones(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "push", Body: "<expirydate>", Locale: tc.locale, TimeZone: tc.zone}, templateNow)
 			if err != nil {
 				t.Fatal(err)
@@ -354,6 +368,7 @@ func TestExpiryDateLocalesAndZones(t *testing.T) {
 }
 
 func TestEveryLocaleRendersEveryMonth(t *testing.T) {
+	t.Parallel()
 	for _, locale := range core.Locales() {
 		tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "sms", Text: "<expirydate>", Locale: locale}, templateNow)
 		if err != nil || tmpl.Locale != locale {
@@ -372,6 +387,7 @@ func TestEveryLocaleRendersEveryMonth(t *testing.T) {
 }
 
 func TestValidateTemplate(t *testing.T) {
+	t.Parallel()
 	long := func(n int) string { return strings.Repeat("é", n) } // counted in characters, not bytes
 	tests := []struct {
 		name  string
@@ -426,6 +442,7 @@ func TestValidateTemplate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tmpl, err := core.NewTemplate(tc.in, templateNow)
 			if tc.field == "" {
 				if err != nil {
@@ -446,6 +463,7 @@ func TestValidateTemplate(t *testing.T) {
 }
 
 func TestNewTemplateNormalizes(t *testing.T) {
+	t.Parallel()
 	tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "Email", Subject: "  Your code  ", Text: "\n  Hi,\n", HTML: " \n ",
 		Locale: "EN", TimeZone: " Europe/Berlin "}, templateNow)
 	if err != nil {
@@ -463,6 +481,7 @@ func TestNewTemplateNormalizes(t *testing.T) {
 }
 
 func TestOneLineParts(t *testing.T) {
+	t.Parallel()
 	d := sample()
 	d.FirstName = "Ada\r\nBcc: evil@example.com\n\n"
 	d.LastName = "Love\x00lace\u2028"
@@ -490,6 +509,7 @@ func TestOneLineParts(t *testing.T) {
 }
 
 func TestRenderRefusesWhatValidationWould(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		tmpl  core.Template
@@ -502,6 +522,7 @@ func TestRenderRefusesWhatValidationWould(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := tc.tmpl.Render(sample())
 			var e *core.Error
 			if !errors.As(err, &e) || e.Code != tc.code || e.Details[0].Field != tc.field {
@@ -518,6 +539,7 @@ func TestRenderRefusesWhatValidationWould(t *testing.T) {
 }
 
 func TestPreview(t *testing.T) {
+	t.Parallel()
 	tmpl, err := core.NewTemplate(core.TemplateInput{Channel: "email", Subject: "{{first_name}}, your <listname> code",
 		Text: "Use $code before <expirydate>.", HTML: "<p>Use <b>$code</b> before <expirydate>.</p>", Locale: "en-GB",
 		TimeZone: "Europe/London"}, templateNow)
@@ -537,6 +559,7 @@ func TestPreview(t *testing.T) {
 }
 
 func TestPlaceholdersAreDocumentedAndUsable(t *testing.T) {
+	t.Parallel()
 	names := core.Placeholders()
 	want := []string{"couponcode", "expirydate", "listname", "firstname", "lastname", "fullname", "email", "phone", "externalid", "campaign", "redeemlink"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
@@ -559,6 +582,7 @@ func TestPlaceholdersAreDocumentedAndUsable(t *testing.T) {
 }
 
 func TestParseChannel(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]core.Channel{"email": core.ChannelEmail, " SMS ": core.ChannelSMS, "Push": core.ChannelPush, "": "", "fax": ""} {
 		if got, ok := core.ParseChannel(in); got != want || ok != (want != "") {
 			t.Errorf("ParseChannel(%q) = %q, %v", in, got, ok)
@@ -609,6 +633,7 @@ func FuzzRenderTemplate(f *testing.F) {
 }
 
 func TestParsingStaysLinear(t *testing.T) {
+	t.Parallel()
 	for _, unit := range []string{"{", "{{", "{{{", "${", "<", "<a", "$a", "&lt;", "&lt;a", "{a", "a"} {
 		huge := strings.Repeat(unit, core.MaxEmailHTMLLength/len(unit))
 		start := time.Now()

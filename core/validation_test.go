@@ -8,6 +8,7 @@ import (
 )
 
 func TestJudgeEveryReason(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	past, future := now.Add(-time.Hour), now.Add(time.Hour)
 	holdID := uuid.New()
@@ -56,6 +57,7 @@ func TestJudgeEveryReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if got := judge(tc.code, tc.customer, RecipientKey(tc.customer), now); got != tc.want {
 				t.Fatalf("judge = %q, want %q", got, tc.want)
 			}
@@ -64,6 +66,7 @@ func TestJudgeEveryReason(t *testing.T) {
 }
 
 func TestRecipientKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   Recipient
 		want string

@@ -43,6 +43,7 @@ func compact(rows []codefile.Row) []row {
 }
 
 func TestCSV(t *testing.T) {
+	t.Parallel()
 	bomb := "\xEF\xBB\xBF"
 	tests := []struct {
 		name string
@@ -72,6 +73,7 @@ func TestCSV(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rows, err := readAll(t, codefile.NewCSV(strings.NewReader(tc.in), core.CheckCode))
 			if err != nil {
 				t.Fatal(err)
@@ -84,6 +86,7 @@ func TestCSV(t *testing.T) {
 }
 
 func TestCSVWithoutCodeColumn(t *testing.T) {
+	t.Parallel()
 	for name, in := range map[string]string{
 		"other columns":         "Name,Value\na,1\n",
 		"empty file":            "",
@@ -92,6 +95,7 @@ func TestCSVWithoutCodeColumn(t *testing.T) {
 		"codes, no header name": "ABC\nDEF\n",
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			_, err := readAll(t, codefile.NewCSV(strings.NewReader(in), core.CheckCode))
 			if !errors.Is(err, codefile.ErrNoCodeColumn) {
 				t.Fatalf("err %v, want ErrNoCodeColumn", err)
@@ -104,6 +108,7 @@ func TestCSVWithoutCodeColumn(t *testing.T) {
 }
 
 func TestCSVWindows(t *testing.T) {
+	t.Parallel()
 	in := "code,Available_From,available_till,Issue Start,issue-end\n" +
 		"A1,2030-01-01,2030-02-01T12:00:00Z,2030-01-05 10:30:00,2030-01-06T00:00:00+02:00\n" +
 		"A2,,,,\n" +
@@ -138,6 +143,7 @@ func TestCSVWindows(t *testing.T) {
 }
 
 func TestCSVUnclosedQuoteStops(t *testing.T) {
+	t.Parallel()
 	in := "Code\nA1\n\"B2\n" + strings.Repeat("C3\n", codefile.MaxRecordBytes)
 	rows, err := readAll(t, codefile.NewCSV(strings.NewReader(in), core.CheckCode))
 	var fe *codefile.FileError
@@ -150,6 +156,7 @@ func TestCSVUnclosedQuoteStops(t *testing.T) {
 }
 
 func TestCSVOffsetTracksConsumedBytes(t *testing.T) {
+	t.Parallel()
 	in := "\xEF\xBB\xBFCode\r\nA1\r\nB2\r\n"
 	r := codefile.NewCSV(strings.NewReader(in), core.CheckCode)
 	if _, err := r.Next(); err != nil {
@@ -167,6 +174,7 @@ func TestCSVOffsetTracksConsumedBytes(t *testing.T) {
 }
 
 func TestText(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("y", 100_000)
 	tests := []struct {
 		name string
@@ -183,6 +191,7 @@ func TestText(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rows, err := readAll(t, codefile.NewText(strings.NewReader(tc.in), core.CheckCode))
 			if err != nil {
 				t.Fatal(err)
@@ -195,12 +204,14 @@ func TestText(t *testing.T) {
 }
 
 func TestReaderErrorsPassThrough(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	for name, r := range map[string]*codefile.Reader{
 		"csv":  codefile.NewCSV(io.MultiReader(strings.NewReader("Code\nA1\n"), errReader{boom}), core.CheckCode),
 		"text": codefile.NewText(io.MultiReader(strings.NewReader("A1\n"), errReader{boom}), core.CheckCode),
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			_, err := readAll(t, r)
 			if !errors.Is(err, boom) {
 				t.Fatalf("err %v, want boom", err)
