@@ -7,6 +7,7 @@ import (
 )
 
 func TestLoadDefaultsWorkOnADeveloperMachine(t *testing.T) {
+	t.Parallel()
 	c, err := load(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,7 @@ func TestAppURLFollowsHTTPAddr(t *testing.T) {
 }
 
 func TestLoadRefusesBadSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		env  map[string]string
 		want string
@@ -67,6 +69,7 @@ func TestLoadRefusesBadSettings(t *testing.T) {
 }
 
 func TestFieldsMaskSecrets(t *testing.T) {
+	t.Parallel()
 	c, err := load(func(k string) string {
 		return map[string]string{"DATABASE_URL": "postgres://app:hunter2@db:5432/coupons", "APP_SECRET": strings.Repeat("s", 40),
 			"SHOPIFY_API_SECRET": "shpss_secret"}[k]
