@@ -14,6 +14,7 @@ import (
 // page. The one exception is the scanner's QR reader (vendor/jsQR.js, third-party, pinned), which
 // app.js loads on /app/scan only, when the camera starts; no template but the scanner's names it.
 func TestShippedAssetsStaySmall(t *testing.T) {
+	t.Parallel()
 	total := 0
 	for name, a := range assets {
 		if strings.HasPrefix(name, "vendor/") {
@@ -31,6 +32,7 @@ func TestShippedAssetsStaySmall(t *testing.T) {
 // TestQRReaderOnlyOnTheScanner: the QR reader outside the budget is named by the scanner page
 // alone, which hands it to app.js to load when the camera starts.
 func TestQRReaderOnlyOnTheScanner(t *testing.T) {
+	t.Parallel()
 	entries, err := templateFS.ReadDir("templates")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +51,7 @@ func TestQRReaderOnlyOnTheScanner(t *testing.T) {
 // TestPagesHaveNoInlineScriptOrStyle: the content security policy allows no inline script or
 // style, so no template may carry one.
 func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
+	t.Parallel()
 	inline := regexp.MustCompile(`(?i)<script>|<script\s+(?:type="[^"]*"\s*)?>|<style|\sstyle=|\son[a-z]+=`)
 	entries, err := templateFS.ReadDir("templates")
 	if err != nil {
@@ -66,6 +69,7 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 // embedded or not, with their title, and escape what people typed. (The area pages need their own
 // data; their handlers' tests render them.)
 func TestFramePagesRender(t *testing.T) {
+	t.Parallel()
 	hostile := `<svg/onload=alert(1)>`
 	for _, name := range []string{"error.html", "sign_in.html", "invite.html", "lists.html", "team.html"} {
 		for _, v := range []View{
@@ -106,6 +110,7 @@ func TestFramePagesRender(t *testing.T) {
 }
 
 func TestStaticURLCarriesTheContentHash(t *testing.T) {
+	t.Parallel()
 	u := StaticURL("app.js")
 	_, typ, hash, ok := Asset("app.js")
 	if !ok || u != "/app/static/app.js?v="+hash || len(hash) != 16 || typ != "text/javascript; charset=utf-8" {
@@ -114,6 +119,7 @@ func TestStaticURLCarriesTheContentHash(t *testing.T) {
 }
 
 func TestHelpers(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ got, want string }{
 		{Sentence("must be 1 to 200 characters"), "Must be 1 to 200 characters."},
 		{Sentence("Choose owner or staff."), "Choose owner or staff."},
