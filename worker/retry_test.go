@@ -20,6 +20,7 @@ func (e retryAfterError) Error() string             { return "throttled" }
 func (e retryAfterError) RetryAfter() time.Duration { return e.d }
 
 func TestRetryDelay(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		n    int
 		err  error

@@ -122,6 +122,7 @@ func (s slotOutbound) Deliver(context.Context, core.MessageRef, int) error {
 // and the sharded queues do not all hash into one third of the slots (one node of the
 // three-master cluster redis-cli --cluster create makes).
 func TestEveryCommandStaysInOneSlot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	admin, _, release, err := dbtest.Redis(ctx)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // further task (the task queued when it went up has not read yet); once a batch lowers it, the
 // next delivery queues a task again.
 func TestWebhookBatchIsQueuedOncePerMark(t *testing.T) {
+	t.Parallel()
 	opt, err := asynq.ParseRedisURI(env.RedisURL())
 	if err != nil {
 		t.Fatal(err)

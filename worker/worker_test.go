@@ -16,6 +16,7 @@ var env dbtest.Env
 func TestMain(m *testing.M) { dbtest.Main(m, &env) }
 
 func TestEnqueueTwiceIsOneTask(t *testing.T) {
+	t.Parallel()
 	opt, err := asynq.ParseRedisURI(env.RedisURL())
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,7 @@ func TestEnqueueTwiceIsOneTask(t *testing.T) {
 // TestArchivedTaskDoesNotBlockItsID: a push whose task used up its retries (archived, a record
 // asynq keeps for months) can be enqueued again; one that is waiting is not enqueued twice.
 func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
+	t.Parallel()
 	opt, err := asynq.ParseRedisURI(env.RedisURL())
 	if err != nil {
 		t.Fatal(err)
