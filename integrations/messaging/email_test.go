@@ -45,6 +45,7 @@ func noSecret(t *testing.T, err error, secrets ...string) {
 }
 
 func TestSMTPSettingsValidate(t *testing.T) {
+	t.Parallel()
 	good := messaging.SMTPSettings{Host: "smtp.example.com", Port: 587, Username: "u", Password: "p",
 		From: "Shop <no-reply@example.com>", Security: messaging.SecurityStartTLS}
 	tests := []struct {
@@ -71,6 +72,7 @@ func TestSMTPSettingsValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := good
 			s.Password = "p4ssw0rd-value"
 			tc.change(&s)
@@ -90,6 +92,7 @@ func TestSMTPSettingsValidate(t *testing.T) {
 }
 
 func TestSettingsPrintWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	smtpS := messaging.SMTPSettings{Host: "h", Port: 25, Username: "u", Password: "smtp-pw-123", From: "a@b.c", Security: "none"}
 	twS := messaging.TwilioSettings{AccountSID: "AC123", AuthToken: "twilio-tok-456", From: "+15005550006"}
 	fcmS := messaging.FCMSettings{ServiceAccount: []byte(`{"private_key":"-----BEGIN PRIVATE KEY-----xyz"}`)}
@@ -106,6 +109,7 @@ func TestSettingsPrintWithoutSecrets(t *testing.T) {
 }
 
 func TestMailerSendsOverEverySecurity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cfg     messagingfake.SinkConfig
@@ -120,6 +124,7 @@ func TestMailerSendsOverEverySecurity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sink := messagingfake.NewSMTPSink(t, tc.cfg)
 			m := messaging.NewMailer(sink.Settings(""))
 			defer m.Close()
@@ -162,6 +167,7 @@ func TestMailerSendsOverEverySecurity(t *testing.T) {
 }
 
 func TestMailerBodies(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{StartTLS: true})
 	m := messaging.NewMailer(sink.Settings("shop@coupongate.test"))
 	defer m.Close()
@@ -173,6 +179,7 @@ func TestMailerBodies(t *testing.T) {
 		{"both", "plain", "<i>rich</i>", "multipart/alternative"},
 		{"long line", strings.Repeat("abcdefghij", 50), "", "text/plain"},
 	}
+	// Not parallel: the cases share one sink, which each resets and reads.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sink.Reset()
@@ -194,6 +201,7 @@ func TestMailerBodies(t *testing.T) {
 }
 
 func TestMailerMessageIDIsStable(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	m := messaging.NewMailer(sink.Settings(""))
 	defer m.Close()
@@ -209,6 +217,7 @@ func TestMailerMessageIDIsStable(t *testing.T) {
 }
 
 func TestMailerReusesOneConnection(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{StartTLS: true, Username: sinkUser, Password: sinkPassword})
 	m := messaging.NewMailer(sink.Settings(""))
 	defer m.Close()
@@ -223,6 +232,7 @@ func TestMailerReusesOneConnection(t *testing.T) {
 }
 
 func TestMailerConcurrentSendsShareAPool(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{TLS: true})
 	s := sink.Settings("")
 	s.MaxConns = 3
@@ -255,8 +265,10 @@ func TestMailerConcurrentSendsShareAPool(t *testing.T) {
 }
 
 func TestMailerReconnectsAfterTheServerDropsTheConnection(t *testing.T) {
+	t.Parallel()
 	for _, cfg := range []messagingfake.SinkConfig{{}, {StartTLS: true, Username: sinkUser, Password: sinkPassword}, {TLS: true}} {
 		t.Run(fmt.Sprintf("tls=%v starttls=%v", cfg.TLS, cfg.StartTLS), func(t *testing.T) {
+			t.Parallel()
 			sink := messagingfake.NewSMTPSink(t, cfg)
 			m := messaging.NewMailer(sink.Settings(""))
 			defer m.Close()
@@ -280,6 +292,7 @@ func TestMailerReconnectsAfterTheServerDropsTheConnection(t *testing.T) {
 }
 
 func TestMailerErrors(t *testing.T) {
+	t.Parallel()
 	closedPort := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -350,6 +363,7 @@ func TestMailerErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sink := messagingfake.NewSMTPSink(t, tc.cfg)
 			s := sink.Settings("")
 			if tc.settings != nil {
@@ -380,6 +394,7 @@ func TestMailerErrors(t *testing.T) {
 }
 
 func TestMailerKeepsTheConnectionAfterARefusal(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{RejectRecipients: map[string]int{"gone@example.com": 550}})
 	m := messaging.NewMailer(sink.Settings(""))
 	defer m.Close()
@@ -400,7 +415,9 @@ func TestMailerKeepsTheConnectionAfterARefusal(t *testing.T) {
 }
 
 func TestMailerContext(t *testing.T) {
+	t.Parallel()
 	t.Run("canceled before", func(t *testing.T) {
+		t.Parallel()
 		sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 		m := messaging.NewMailer(sink.Settings(""))
 		defer m.Close()
@@ -412,6 +429,7 @@ func TestMailerContext(t *testing.T) {
 		}
 	})
 	t.Run("server that never greets", func(t *testing.T) {
+		t.Parallel()
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -461,6 +479,7 @@ func TestMailerContext(t *testing.T) {
 }
 
 func TestMailerClose(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	m := messaging.NewMailer(sink.Settings(""))
 	if err := m.Send(context.Background(), messaging.Email{To: "x@example.com", Text: "t"}); err != nil {
@@ -502,6 +521,7 @@ func BenchmarkMailerSend(b *testing.B) {
 
 // TestMailerNeverQuotesThePassword talks to a server that quotes the AUTH command back.
 func TestMailerNeverQuotesThePassword(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ func received(sink *messagingfake.SMTPSink) map[string][]string {
 // the others are taken, each once, with their content intact; a server that closes the
 // connection (421) or drops it between batches costs a new connection, not an email.
 func TestMailerSendBatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cfg     messagingfake.SinkConfig
@@ -96,6 +97,7 @@ func TestMailerSendBatch(t *testing.T) {
 // was dropped by the server while idle; the next batch finds it dead before offering anything and
 // goes on over a new one.
 func TestMailerSendBatchAfterTheServerDroppedTheConnection(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	m := messaging.NewMailer(sink.Settings(""))
 	defer m.Close()
@@ -117,6 +119,7 @@ func TestMailerSendBatchAfterTheServerDroppedTheConnection(t *testing.T) {
 // TestMailerSendBatchRefusesBadEmailsAlone: an email that cannot be built (no address, no body)
 // gets its permanent error and the others go out.
 func TestMailerSendBatchRefusesBadEmailsAlone(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	m := messaging.NewMailer(sink.Settings(""))
 	defer m.Close()
@@ -136,6 +139,7 @@ func TestMailerSendBatchRefusesBadEmailsAlone(t *testing.T) {
 
 // TestMailerSendBatchAfterClose: a closed Mailer refuses the batch.
 func TestMailerSendBatchAfterClose(t *testing.T) {
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	m := messaging.NewMailer(sink.Settings(""))
 	_ = m.Close()

@@ -12,6 +12,7 @@ import (
 )
 
 func TestSendErrorError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  *SendError
 		want string
@@ -30,6 +31,7 @@ func TestSendErrorError(t *testing.T) {
 }
 
 func TestSendErrorHelpers(t *testing.T) {
+	t.Parallel()
 	auth := &SendError{Channel: ChannelEmail, Permanent: true, Code: CodeAuth}
 	transient := &SendError{Channel: ChannelPush, Code: CodeTimeout, Err: context.DeadlineExceeded, Wait: time.Second}
 	wrapped := fmt.Errorf("deliver: %w", auth)
@@ -50,6 +52,7 @@ func TestSendErrorHelpers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if IsPermanent(tc.err) != tc.permanent || IsAuth(tc.err) != tc.isAuth || ErrorCode(tc.err) != tc.code {
 				t.Fatalf("IsPermanent %v IsAuth %v ErrorCode %q", IsPermanent(tc.err), IsAuth(tc.err), ErrorCode(tc.err))
 			}
@@ -65,6 +68,7 @@ func TestSendErrorHelpers(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
@@ -89,6 +93,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestReplyError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code      int
 		msg       string
@@ -118,6 +123,7 @@ func TestReplyError(t *testing.T) {
 }
 
 func TestRedactAndClip(t *testing.T) {
+	t.Parallel()
 	if got := redact("token abc and abc again, def", "abc", "", "def"); got != "token [redacted] and [redacted] again, [redacted]" {
 		t.Errorf("redact = %q", got)
 	}
@@ -130,6 +136,7 @@ func TestRedactAndClip(t *testing.T) {
 }
 
 func TestValidMessageIDAndHeaderName(t *testing.T) {
+	t.Parallel()
 	ids := map[string]bool{"a@b": true, "order.7+x@coupongate.test": true, "@b": false, "a@": false, "a b@c": false, "a<b@c": false, "nope": false}
 	for id, want := range ids {
 		if validMessageID(id) != want {

@@ -49,6 +49,7 @@ func pemOf(t *testing.T, typ string, der []byte) string {
 }
 
 func TestParseServiceAccount(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	good := fcm.ServiceAccountJSON()
 
@@ -92,6 +93,7 @@ func TestParseServiceAccount(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sa, err := messaging.ParseServiceAccount(tc.json)
 			if tc.want == "" {
 				if err != nil {
@@ -116,6 +118,7 @@ func TestParseServiceAccount(t *testing.T) {
 }
 
 func TestPushSend(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	p, err := messaging.NewPushSender(fcm.Settings())
 	if err != nil {
@@ -129,6 +132,7 @@ func TestPushSend(t *testing.T) {
 		{"notification only", "dev-token-2", "Hello", "World", nil},
 		{"data only", "dev:token_3-x.y", "", "", map[string]string{"code": "SAVE20"}},
 	}
+	// Not parallel: each case reads the fake's last message, and after them one token must have served all three.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			name, err := p.Send(context.Background(), tc.token, tc.title, tc.body, tc.data)
@@ -156,6 +160,7 @@ func TestPushSend(t *testing.T) {
 }
 
 func TestPushTokenCachedAcrossConcurrentSends(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	p, err := messaging.NewPushSender(fcm.Settings())
 	if err != nil {
@@ -184,7 +189,9 @@ func TestPushTokenCachedAcrossConcurrentSends(t *testing.T) {
 }
 
 func TestPushRefreshesTheToken(t *testing.T) {
+	t.Parallel()
 	t.Run("after the token was revoked (401)", func(t *testing.T) {
+		t.Parallel()
 		fcm := messagingfake.NewFCM(t)
 		p, _ := messaging.NewPushSender(fcm.Settings())
 		if _, err := p.Send(context.Background(), "dev-1", "a", "b", nil); err != nil {
@@ -199,6 +206,7 @@ func TestPushRefreshesTheToken(t *testing.T) {
 		}
 	})
 	t.Run("after one 401", func(t *testing.T) {
+		t.Parallel()
 		fcm := messagingfake.NewFCM(t)
 		p, _ := messaging.NewPushSender(fcm.Settings())
 		fcm.FailNext(1, http.StatusUnauthorized, "")
@@ -210,6 +218,7 @@ func TestPushRefreshesTheToken(t *testing.T) {
 		}
 	})
 	t.Run("two 401s in a row are permanent", func(t *testing.T) {
+		t.Parallel()
 		fcm := messagingfake.NewFCM(t)
 		p, _ := messaging.NewPushSender(fcm.Settings())
 		fcm.FailNext(2, http.StatusUnauthorized, "")
@@ -225,6 +234,7 @@ func TestPushRefreshesTheToken(t *testing.T) {
 		}
 	})
 	t.Run("when the cached token nears its expiry", func(t *testing.T) {
+		t.Parallel()
 		fcm := messagingfake.NewFCM(t)
 		fcm.SetTokenLifetime(2 * time.Second) // cached for half of it
 		p, _ := messaging.NewPushSender(fcm.Settings())
@@ -256,6 +266,7 @@ func TestPushRefreshesTheToken(t *testing.T) {
 }
 
 func TestPushErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		prepare   func(*messagingfake.FCM)
@@ -303,6 +314,7 @@ func TestPushErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			fcm := messagingfake.NewFCM(t)
 			s := fcm.Settings()
 			if tc.settings != nil {
@@ -330,6 +342,7 @@ func TestPushErrors(t *testing.T) {
 
 // TestPushClassifiesFCMAnswers checks answers the fake does not make.
 func TestPushClassifiesFCMAnswers(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	tests := []struct {
 		name      string
@@ -346,6 +359,7 @@ func TestPushClassifiesFCMAnswers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(tc.body))
@@ -383,6 +397,7 @@ func TestPushClassifiesFCMAnswers(t *testing.T) {
 }
 
 func TestPushContextCanceled(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	p, _ := messaging.NewPushSender(fcm.Settings())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -397,6 +412,7 @@ func TestPushContextCanceled(t *testing.T) {
 }
 
 func TestNewPushSenderRefusesBadSettings(t *testing.T) {
+	t.Parallel()
 	fcm := messagingfake.NewFCM(t)
 	tests := []struct {
 		name string
@@ -408,6 +424,7 @@ func TestNewPushSenderRefusesBadSettings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if _, err := messaging.NewPushSender(tc.s); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewPushSender = %v, want it to mention %q", err, tc.want)
 			}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestSendSMS(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, from, wantFrom, wantService string
 	}{
@@ -23,6 +24,7 @@ func TestSendSMS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tw := messagingfake.NewTwilio(t, messagingfake.TwilioConfig{})
 			sid, err := messaging.SendSMS(context.Background(), tw.Settings(tc.from), "+447700900123", "Your code: SAVE10 ✓")
 			if err != nil {
@@ -44,6 +46,7 @@ func TestSendSMS(t *testing.T) {
 }
 
 func TestSendSMSErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		prepare   func(*messagingfake.Twilio, *messaging.TwilioSettings)
@@ -80,6 +83,7 @@ func TestSendSMSErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tw := messagingfake.NewTwilio(t, messagingfake.TwilioConfig{Landlines: []string{"+15005550011"}})
 			s := tw.Settings("")
 			if tc.prepare != nil {
@@ -101,8 +105,12 @@ func TestSendSMSErrors(t *testing.T) {
 	}
 }
 
+// retryAfterDateIn90s stands, in a case's Retry-After, for the HTTP date 90 seconds after the answer.
+const retryAfterDateIn90s = "<an HTTP date 90 s on>"
+
 // TestSendSMSClassifiesTwilioAnswers checks answers the fake does not make.
 func TestSendSMSClassifiesTwilioAnswers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		status     int
@@ -118,12 +126,17 @@ func TestSendSMSClassifiesTwilioAnswers(t *testing.T) {
 		{"404 without body", 404, ``, "", true, "404", 0},
 		{"redirect", 301, ``, "", true, "301", 0},
 		{"502 from a proxy", 502, `<html>Bad Gateway</html>`, "", false, "502", 0},
-		{"429 with an HTTP date", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat), false, "20429", 90 * time.Second},
+		{"429 with an HTTP date", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, retryAfterDateIn90s, false, "20429", 90 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tc.retryAfter != "" {
+				switch tc.retryAfter {
+				case "":
+				case retryAfterDateIn90s: // dated when the answer is made, not when the table was: a parallel case may start seconds later
+					w.Header().Set("Retry-After", time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat))
+				default:
 					w.Header().Set("Retry-After", tc.retryAfter)
 				}
 				if tc.status == 301 {
@@ -150,6 +163,7 @@ func TestSendSMSClassifiesTwilioAnswers(t *testing.T) {
 // TestSendSMSTakenWithAnUnreadableAnswer: Twilio answered 201 but the body is cut off or not
 // JSON. The message is queued at Twilio: it counts as sent, so no retry sends it twice.
 func TestSendSMSTakenWithAnUnreadableAnswer(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{``, `{"sid": "SM12`, `<html>ok</html>`} {
 		calls := 0
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +181,7 @@ func TestSendSMSTakenWithAnUnreadableAnswer(t *testing.T) {
 }
 
 func TestSendSMSContextDeadline(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

@@ -39,6 +39,7 @@ func do(t *testing.T, req *http.Request) answer {
 }
 
 func TestTwilioFakeRules(t *testing.T) {
+	t.Parallel()
 	f := NewTwilio(t, TwilioConfig{})
 	good := url.Values{"To": {"+15005550010"}, "From": {DefaultTwilioFrom}, "Body": {"hi"}}
 	with := func(k, v string) url.Values {
@@ -74,6 +75,7 @@ func TestTwilioFakeRules(t *testing.T) {
 		{"body too long", DefaultTwilioAccountSID, DefaultTwilioAccountSID, DefaultTwilioAuthToken, with("Body", strings.Repeat("x", 1601)), 400, 21617},
 		{"bad messaging service", DefaultTwilioAccountSID, DefaultTwilioAccountSID, DefaultTwilioAuthToken, with("MessagingServiceSid", "MG1"), 400, 21701},
 	}
+	// Not parallel: after the cases, the fake must have counted exactly their requests.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, f.URL()+"/2010-04-01/Accounts/"+tc.sid+"/Messages.json", strings.NewReader(tc.form.Encode()))
@@ -103,6 +105,7 @@ func TestTwilioFakeRules(t *testing.T) {
 }
 
 func TestTwilioFakeFailNextComesFirst(t *testing.T) {
+	t.Parallel()
 	f := NewTwilio(t, TwilioConfig{})
 	f.FailNext(1, 429, "4")
 	f.FailNext(1, 503, "")
@@ -135,6 +138,7 @@ func signJWT(t *testing.T, key *rsa.PrivateKey, header, claims map[string]any) s
 }
 
 func TestFCMFakeTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	f := NewFCM(t)
 	sa, err := messaging.ParseServiceAccount(f.ServiceAccountJSON())
 	if err != nil {
@@ -181,6 +185,7 @@ func TestFCMFakeTokenEndpoint(t *testing.T) {
 		{"too long-lived", "", signJWT(t, f.key, header, claims(map[string]any{"exp": now.Add(2 * time.Hour).Unix()})), "invalid_grant", "short-lived"},
 		{"issued in the future", "", signJWT(t, f.key, header, claims(map[string]any{"iat": now.Add(10 * time.Minute).Unix(), "exp": now.Add(70 * time.Minute).Unix()})), "invalid_grant", "short-lived"},
 	}
+	// Not parallel: after the cases, the fake must have minted exactly two tokens.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			grant := tc.grant
@@ -208,6 +213,7 @@ func TestFCMFakeTokenEndpoint(t *testing.T) {
 }
 
 func TestFCMFakeSendRules(t *testing.T) {
+	t.Parallel()
 	f := NewFCM(t)
 	sa, _ := messaging.ParseServiceAccount(f.ServiceAccountJSON())
 	assertion, _ := sa.Assertion(messaging.FCMScope, time.Now())
@@ -239,6 +245,7 @@ func TestFCMFakeSendRules(t *testing.T) {
 		{"reserved data key", FCMProjectID, token, `{"message":{"token":"dev-1","data":{"google.x":"v"}}}`, 400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"},
 		{"unregistered", FCMProjectID, token, `{"message":{"token":"gone"}}`, 404, "NOT_FOUND", "UNREGISTERED"},
 	}
+	// Not parallel: after the cases, the fake must hold the two accepted messages in order.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, f.URL()+"/v1/projects/"+tc.project+"/messages:send", strings.NewReader(tc.body))

@@ -71,8 +71,10 @@ const mixedMessage = "From: Shop <shop@coupongate.test>\r\n" +
 	"--outer--\r\n"
 
 func TestSMTPSinkParsesWhatItReceives(t *testing.T) {
+	t.Parallel()
 	for _, cfg := range []SinkConfig{{}, {StartTLS: true, Username: "u", Password: "pw"}, {TLS: true, Username: "u", Password: "pw"}} {
 		t.Run(fmt.Sprintf("tls=%v starttls=%v", cfg.TLS, cfg.StartTLS), func(t *testing.T) {
+			t.Parallel()
 			s := NewSMTPSink(t, cfg)
 			c := dial(t, s)
 			if cfg.Username != "" {
@@ -108,6 +110,7 @@ func TestSMTPSinkParsesWhatItReceives(t *testing.T) {
 }
 
 func TestSMTPSinkRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  SinkConfig
@@ -220,6 +223,7 @@ func TestSMTPSinkRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := NewSMTPSink(t, tc.cfg)
 			tc.run(t, s, dial(t, s))
 		})
@@ -227,6 +231,7 @@ func TestSMTPSinkRules(t *testing.T) {
 }
 
 func TestSMTPSinkSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		cfg  SinkConfig
 		want string
