@@ -24,6 +24,7 @@ const (
 )
 
 func TestSignMatchesTheSpecification(t *testing.T) {
+	t.Parallel()
 	got, err := outbound.Sign(specSecret, specID, specTimestamp, []byte(specBody))
 	if err != nil || got != specSignature {
 		t.Fatalf("Sign = %q, %v; want %q", got, err, specSignature)
@@ -31,6 +32,7 @@ func TestSignMatchesTheSpecification(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	at := time.Unix(specTimestamp, 0)
 	for _, tc := range []struct {
 		name       string
@@ -98,6 +100,7 @@ func itoa(n int64) string {
 }
 
 func TestGuardRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	guard := outbound.Guard{}
 	for _, u := range []string{"http://127.0.0.1:8080/hook", "https://10.0.0.7/hook", "http://[::1]/", "http://169.254.169.254/latest",
