@@ -53,6 +53,7 @@ var fixtureWants = map[string]fixtureWant{
 // TestOrderEventFromWebhookFixtures runs every fixture through every order topic. A new
 // fixture without an expectation here fails the test, so it cannot go unchecked.
 func TestOrderEventFromWebhookFixtures(t *testing.T) {
+	t.Parallel()
 	fixtures := readFixtures(t)
 	for name := range fixtureWants {
 		if fixtures[name] == nil {
@@ -67,6 +68,7 @@ func TestOrderEventFromWebhookFixtures(t *testing.T) {
 		}
 		for _, topic := range []string{shopify.TopicOrdersCreate, shopify.TopicOrdersPaid, shopify.TopicOrdersUpdated, shopify.TopicOrdersCancelled} {
 			t.Run(name+"/"+topic, func(t *testing.T) {
+				t.Parallel()
 				w, err := shopify.OrderEventFromWebhook(topic, body)
 				if err != nil {
 					t.Fatal(err)
@@ -110,6 +112,7 @@ func editFixture(t *testing.T, name string, edit func(o map[string]any)) []byte 
 }
 
 func TestOrderEventFromWebhookVariations(t *testing.T) {
+	t.Parallel()
 	const paidTEN = "order-partially-refunded-TENOFF.json"
 	refund := func(t *testing.T) []byte {
 		// The real Refund inside the fixture is exactly what refunds/create delivers.
@@ -210,6 +213,7 @@ func TestOrderEventFromWebhookVariations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			w, err := shopify.OrderEventFromWebhook(tt.topic, tt.body(t))
 			if err != nil {
 				t.Fatal(err)
@@ -230,6 +234,7 @@ func TestOrderEventFromWebhookVariations(t *testing.T) {
 }
 
 func TestOrderEventFromWebhookErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, topic, body string
 		want              error
@@ -258,6 +263,7 @@ func TestOrderEventFromWebhookErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			w, err := shopify.OrderEventFromWebhook(tt.topic, []byte(tt.body))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("OrderEventFromWebhook = %+v, %v; want %v", w, err, tt.want)
@@ -268,6 +274,7 @@ func TestOrderEventFromWebhookErrors(t *testing.T) {
 }
 
 func TestOrderStatuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		financial string
 		cancelled bool
@@ -296,6 +303,7 @@ func TestOrderStatuses(t *testing.T) {
 }
 
 func TestOrderWebhookEvents(t *testing.T) {
+	t.Parallel()
 	w, err := shopify.OrderEventFromWebhook(shopify.TopicOrdersCancelled, readFixtures(t)["order-partially-refunded-TENOFF.json"])
 	if err != nil {
 		t.Fatal(err)
@@ -364,6 +372,7 @@ func FuzzOrderFromWebhook(f *testing.F) {
 }
 
 func TestOrderFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		body            string
 		test, cancelled bool

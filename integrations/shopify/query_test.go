@@ -32,6 +32,7 @@ func vectorQuery(t *testing.T) url.Values {
 }
 
 func TestQueryOfficialVectors(t *testing.T) {
+	t.Parallel()
 	v := vectorQuery(t)
 	msg, err := shopify.QueryMessage(v)
 	if err != nil || msg != vectorMessage {
@@ -61,6 +62,7 @@ func TestQueryOfficialVectors(t *testing.T) {
 }
 
 func TestVerifyQueryAcceptsUppercaseHexAndToleratedClock(t *testing.T) {
+	t.Parallel()
 	for _, now := range []time.Time{vectorTime.Add(90 * time.Second), vectorTime.Add(-90 * time.Second), vectorTime.Add(89500 * time.Millisecond)} {
 		v := vectorQuery(t)
 		if err := shopify.VerifyQuery(v, vectorSecret, now); err != nil {
@@ -75,6 +77,7 @@ func TestVerifyQueryAcceptsUppercaseHexAndToleratedClock(t *testing.T) {
 }
 
 func TestVerifyQueryFailures(t *testing.T) {
+	t.Parallel()
 	// resign signs the query after edit, so that only the rule under test fails.
 	resign := func(v url.Values) { v.Set("hmac", shopify.SignQuery(v, vectorSecret)) }
 	tests := []struct {
@@ -117,6 +120,7 @@ func TestVerifyQueryFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			v := vectorQuery(t)
 			if tt.edit != nil {
 				tt.edit(v)
@@ -143,6 +147,7 @@ func TestVerifyQueryFailures(t *testing.T) {
 }
 
 func TestQueryMessageEncoding(t *testing.T) {
+	t.Parallel()
 	// As Shopify's JS library: URLSearchParams with '+' written as %20; unreserved bytes kept.
 	v := url.Values{
 		"host":  {"YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvc2hvcA+/"},

@@ -52,6 +52,7 @@ func claims(edit func(c map[string]any)) string {
 const hs256 = `{"alg":"HS256","typ":"JWT"}`
 
 func TestVerifySessionToken(t *testing.T) {
+	t.Parallel()
 	tok := rawToken(hs256, claims(nil), testAPISecret)
 	c, err := shopify.VerifySessionToken(tok, testAPIKey, testAPISecret, tokenNow)
 	if err != nil {
@@ -81,6 +82,7 @@ func TestVerifySessionToken(t *testing.T) {
 }
 
 func TestVerifySessionTokenAccepts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		header string
@@ -101,6 +103,7 @@ func TestVerifySessionTokenAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			header := tt.header
 			if header == "" {
 				header = hs256
@@ -121,6 +124,7 @@ func TestVerifySessionTokenAccepts(t *testing.T) {
 }
 
 func TestVerifySessionTokenFailures(t *testing.T) {
+	t.Parallel()
 	good := rawToken(hs256, claims(nil), testAPISecret)
 	parts := strings.Split(good, ".")
 	enc := base64.RawURLEncoding
@@ -197,6 +201,7 @@ func TestVerifySessionTokenFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			c, err := shopify.VerifySessionToken(tt.token, testAPIKey, testAPISecret, tt.now)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("VerifySessionToken = %+v, %v; want %v", c, err, tt.want)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestValidShopDomain(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		shop string
 		want string // canonical form; "" when refused

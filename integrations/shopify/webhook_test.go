@@ -13,6 +13,7 @@ import (
 )
 
 func TestVerifyWebhook(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"id":450789469,"financial_status":"paid"}`)
 	m := hmac.New(sha256.New, []byte("s3cret"))
 	m.Write(body)
@@ -59,6 +60,7 @@ func TestVerifyWebhook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := shopify.VerifyWebhook(tt.body, tt.header, tt.secrets...)
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("VerifyWebhook = %v, want %v", err, tt.want)
@@ -69,6 +71,7 @@ func TestVerifyWebhook(t *testing.T) {
 
 // TestVerifyWebhookFixtures signs and verifies the real order bodies byte for byte.
 func TestVerifyWebhookFixtures(t *testing.T) {
+	t.Parallel()
 	for name, body := range readFixtures(t) {
 		sig := shopify.SignWebhook(body, "s3cret")
 		if err := shopify.VerifyWebhook(body, sig, "s3cret"); err != nil {

@@ -67,6 +67,7 @@ func createDiscount(t *testing.T, c *admin.Client, code string) string {
 }
 
 func TestDiscountCodeBasicCreate(t *testing.T) {
+	t.Parallel()
 	f, c, _ := setup(t, shopifyfake.Config{})
 	starts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	ends := starts.Add(30 * 24 * time.Hour)
@@ -85,6 +86,7 @@ func TestDiscountCodeBasicCreate(t *testing.T) {
 		{"no value", "SPRING-Y", nil, admin.DiscountCustomerGetsValueInput{}, "INVALID"},
 		{"ends before start", "SPRING-Z", ptr(starts.Add(-time.Hour)), admin.DiscountCustomerGetsValueInput{Percentage: ptr(0.1)}, "INVALID"},
 	}
+	// Not parallel: the cases share one fake; "code taken" needs TAKEN-1 made above, and they draw on one throttle bucket.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := admin.DiscountCodeBasicCreate(context.Background(), c, "Spring "+tc.name, tc.code, starts, tc.endsAt, ptr(1), true, &tc.value)
@@ -122,6 +124,7 @@ func TestDiscountCodeBasicCreate(t *testing.T) {
 // follows every bulk creation until done, reads per-code duplicates, and
 // deletes codes.
 func TestPushCodes(t *testing.T) {
+	t.Parallel()
 	f, c, clk := setup(t, shopifyfake.Config{BulkDelay: time.Second, RestoreRate: 10000})
 	ctx := context.Background()
 	id := createDiscount(t, c, "PUSH-0000")
@@ -221,6 +224,7 @@ func TestPushCodes(t *testing.T) {
 		{"by ids", []string{redeemIDs["PUSH-0001"], redeemIDs["PUSH-0002"]}, nil, []string{"PUSH-0001", "PUSH-0002"}},
 		{"by search", nil, ptr("code:PUSH-0003"), []string{"PUSH-0003"}},
 	}
+	// Not parallel: each deletion counts the codes the one before left.
 	for _, tc := range tests {
 		t.Run("delete "+tc.name, func(t *testing.T) {
 			before := len(f.RedeemCodes(shopDomain, id))
@@ -250,6 +254,7 @@ func TestPushCodes(t *testing.T) {
 }
 
 func TestThrottled(t *testing.T) {
+	t.Parallel()
 	// Mutations cost 10: a 25-point bucket holds two, then waits.
 	f, c, clk := setup(t, shopifyfake.Config{BucketSize: 25, RestoreRate: 2})
 	ctx := context.Background()
@@ -293,6 +298,7 @@ func TestThrottled(t *testing.T) {
 }
 
 func TestHTTPFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		status     int
@@ -326,6 +332,7 @@ func TestHTTPFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f, c, _ := setup(t, shopifyfake.Config{})
 			id := createDiscount(t, c, "F-0")
 			f.FailNext(1, tc.status, tc.retryAfter)
@@ -338,6 +345,7 @@ func TestHTTPFailures(t *testing.T) {
 		})
 	}
 	t.Run("401 for a revoked token", func(t *testing.T) {
+		t.Parallel()
 		f := shopifyfake.New(t, shopifyfake.Config{})
 		token := f.IssueToken(shopDomain)
 		c := admin.NewClient(f.ShopURL(shopDomain), apiVersion, token, f.Client())
@@ -352,6 +360,7 @@ func TestHTTPFailures(t *testing.T) {
 // TestSchemaRejects sends operations the schema does not allow: the fake
 // answers GraphQL errors and runs nothing.
 func TestSchemaRejects(t *testing.T) {
+	t.Parallel()
 	f, c, _ := setup(t, shopifyfake.Config{})
 	id := createDiscount(t, c, "S-0")
 	tests := []struct {
@@ -366,6 +375,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"missing required variable", `mutation M($id: ID!) { discountRedeemCodeBulkAdd(discountId: $id, codes: [{code: "S-1"}]) { bulkCreation { id } } }`, nil, "id"},
 		{"syntax error", `mutation { discountRedeemCodeBulkAdd( }`, nil, ""},
 	}
+	// Not parallel: after the cases, the fake must show that none of them ran.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var data map[string]any
@@ -389,6 +399,7 @@ func TestSchemaRejects(t *testing.T) {
 }
 
 func TestOrders(t *testing.T) {
+	t.Parallel()
 	f, c, _ := setup(t, shopifyfake.Config{})
 	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	cancelled := base.Add(5 * time.Hour)
@@ -437,6 +448,7 @@ func TestOrders(t *testing.T) {
 // manual discount is a ManualDiscountApplication with a title (its text also among
 // discountCodes), and applications beyond the first page are read with OrderDiscountApplications.
 func TestOrderDiscountApplications(t *testing.T) {
+	t.Parallel()
 	f, c, _ := setup(t, shopifyfake.Config{})
 	ctx := context.Background()
 	apps := []shopifyfake.DiscountApplication{
@@ -489,6 +501,7 @@ func TestOrderDiscountApplications(t *testing.T) {
 }
 
 func TestWebhookSubscriptionCreate(t *testing.T) {
+	t.Parallel()
 	f, c, _ := setup(t, shopifyfake.Config{})
 	tests := []struct {
 		name, url string
@@ -499,6 +512,7 @@ func TestWebhookSubscriptionCreate(t *testing.T) {
 		{"duplicate", "https://gate.example.com/webhooks/shopify", "already been taken"},
 		{"plain http", "http://gate.example.com/webhooks/shopify", "not supported"},
 	}
+	// Not parallel: "duplicate" needs the first case's subscription, and the fake is checked after them.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := admin.WebhookSubscriptionCreate(context.Background(), c, admin.WebhookSubscriptionTopicOrdersPaid, tc.url)
@@ -524,6 +538,7 @@ func TestWebhookSubscriptionCreate(t *testing.T) {
 
 // TestWebhookSubscriptions finds subscriptions by topics and callback address, in pages.
 func TestWebhookSubscriptions(t *testing.T) {
+	t.Parallel()
 	_, c, _ := setup(t, shopifyfake.Config{})
 	ctx := context.Background()
 	const here, there = "https://gate.example.com/webhooks/shopify", "https://other.example.com/webhooks/shopify"
@@ -556,6 +571,7 @@ func TestWebhookSubscriptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var got []string
 			var after *string
 			for {
@@ -579,6 +595,7 @@ func TestWebhookSubscriptions(t *testing.T) {
 }
 
 func TestNewClientEndpoint(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ base, want string }{
 		{"blue-bottle.myshopify.com", "https://blue-bottle.myshopify.com/admin/api/2025-01/graphql.json"},
 		{"https://blue-bottle.myshopify.com/", "https://blue-bottle.myshopify.com/admin/api/2025-01/graphql.json"},

@@ -12,6 +12,7 @@ import (
 // makes of genqlient.yaml, the operations and the schema today: run
 // `make generate` and commit the result.
 func TestGeneratedIsCurrent(t *testing.T) {
+	t.Parallel()
 	cfg, err := generate.ReadAndValidateConfig("genqlient.yaml")
 	if err != nil {
 		t.Fatalf("genqlient config: %v", err)

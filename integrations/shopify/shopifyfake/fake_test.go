@@ -74,6 +74,7 @@ func graphqlStatus(t *testing.T, f *Fake, token, query string) (int, map[string]
 }
 
 func TestOAuthCodeExchange(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{})
 	cb := authorize(t, f, "write_discounts,read_orders,read_customers")
 	if got := SignQuery(f.Config().ClientSecret, cb); got != cb.Get("hmac") {
@@ -114,6 +115,7 @@ func TestOAuthCodeExchange(t *testing.T) {
 		}},
 		{"code used twice", with("code", cb.Get("code"), "expiring", "1"), 400, nil},
 	}
+	// Not parallel: the cases use one fake in order ("code used twice" follows the exchange of that code).
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := postForm(t, f, testShop, tc.form)
@@ -142,6 +144,7 @@ func TestOAuthCodeExchange(t *testing.T) {
 }
 
 func TestOAuthRefreshAndExchange(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{})
 	creds := url.Values{"client_id": {f.Config().ClientID}, "client_secret": {f.Config().ClientSecret}}
 	form := func(kv ...string) url.Values {
@@ -176,6 +179,7 @@ func TestOAuthRefreshAndExchange(t *testing.T) {
 			"subject_token_type", TokenTypeIDToken, "requested_token_type", TokenTypeOfflineAccess), 400},
 		{"unknown grant", form("grant_type", "password"), 400},
 	}
+	// Not parallel: the cases share one fake, whose tokens are checked and expired after them.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := postForm(t, f, testShop, tc.form)
@@ -210,6 +214,7 @@ func TestOAuthRefreshAndExchange(t *testing.T) {
 }
 
 func TestGraphQLEndpoint(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{BucketSize: 50, RestoreRate: 10})
 	token := f.IssueToken(testShop)
 	tests := []struct {
@@ -226,6 +231,7 @@ func TestGraphQLEndpoint(t *testing.T) {
 		{"unknown root field", token, `{ jobs(id: "x") { done } }`, 200, "jobs", 0},
 		{"over the max single query cost", token, `{ orders(first: 250) { nodes { customer { email } lineItems(first: 5) { nodes { id } } } } }`, 200, "exceeds", 0},
 	}
+	// Not parallel: the cases draw on one fake's 50-point bucket; in parallel they could run it dry.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := graphqlStatus(t, f, tc.token, tc.query)
@@ -254,6 +260,7 @@ func TestGraphQLEndpoint(t *testing.T) {
 }
 
 func TestFakeSettings(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{MaxCodesPerBulkAdd: 250, BulkDelay: -1})
 	if f.Config().MaxCodesPerBulkAdd != 250 || f.Config().BulkDelay != 0 || f.Config().APIVersion != "2025-01" {
 		t.Fatalf("config %+v", f.Config())
@@ -264,6 +271,7 @@ func TestFakeSettings(t *testing.T) {
 }
 
 func TestWebhookSigning(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{ClientSecret: "hush"})
 	var got *http.Request
 	var gotBody []byte

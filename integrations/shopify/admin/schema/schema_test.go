@@ -13,6 +13,7 @@ import (
 // schema the client's operations validate against, read from the repository
 // alone.
 func TestOperationsValidate(t *testing.T) {
+	t.Parallel()
 	s, err := gqlparser.LoadSchema(&ast.Source{Name: "admin-2025-01.graphql", Input: SDL})
 	if err != nil {
 		t.Fatalf("parse the committed schema: %v", err)
