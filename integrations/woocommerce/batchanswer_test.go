@@ -48,6 +48,7 @@ func recordedBatchAnswer(t testing.TB) []byte {
 // TestBatchAnswerScanner: the scanner that reads batch answers takes from the store's answer
 // exactly what encoding/json takes, and hands what it does not follow to encoding/json.
 func TestBatchAnswerScanner(t *testing.T) {
+	t.Parallel()
 	store := recordedBatchAnswer(t)
 	cases := []struct {
 		name    string
@@ -69,6 +70,7 @@ func TestBatchAnswerScanner(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			wantC, wantD, wantErr := woocommerce.DecodeBatchAnswerJSON([]byte(tc.raw))
 			_, _, scanned := woocommerce.ScanBatchAnswer([]byte(tc.raw))
 			if scanned != tc.scanned {
@@ -90,6 +92,7 @@ func TestBatchAnswerScanner(t *testing.T) {
 
 // TestBatchCouponsThroughTheScanner: a batch against the fake store reads every item's result.
 func TestBatchCouponsThroughTheScanner(t *testing.T) {
+	t.Parallel()
 	fake := woofake.New(t, woofake.Config{TLS: true})
 	api := woocommerce.Store{SiteURL: fake.URL(), ConsumerKey: woofake.DefaultConsumerKey, ConsumerSecret: woofake.DefaultConsumerSecret, HTTP: fake.Client()}
 	var batch woocommerce.CouponBatch

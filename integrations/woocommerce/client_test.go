@@ -38,6 +38,7 @@ func vectorQuery() url.Values {
 }
 
 func TestOAuth1SignatureVector(t *testing.T) {
+	t.Parallel()
 	q, err := woocommerce.SignOAuth1("get", vectorURL, vectorQuery(), "ck_abc", vectorSecret, vectorTime, "nonce123")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +75,7 @@ func TestOAuth1SignatureVector(t *testing.T) {
 }
 
 func TestVerifyOAuth1(t *testing.T) {
+	t.Parallel()
 	signed, err := woocommerce.SignOAuth1("GET", vectorURL, vectorQuery(), "ck_abc", vectorSecret, vectorTime, "nonce123")
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +127,7 @@ func TestVerifyOAuth1(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			err := woocommerce.VerifyOAuth1(tc.method, tc.url, tc.query, tc.secret, tc.now)
 			if tc.wantErr == "" {
 				if err != nil {
@@ -157,6 +160,7 @@ func apiError(t *testing.T, err error) *woocommerce.APIError {
 }
 
 func TestBasicAuthOverTLS(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	s := storeFor(f)
@@ -187,6 +191,7 @@ func TestBasicAuthOverTLS(t *testing.T) {
 }
 
 func TestOAuth1OverPlainHTTP(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{})
 	ctx := context.Background()
 	s := storeFor(f)
@@ -231,6 +236,7 @@ func TestOAuth1OverPlainHTTP(t *testing.T) {
 }
 
 func TestErrorAnswers(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	s := storeFor(f)
@@ -273,6 +279,7 @@ func TestErrorAnswers(t *testing.T) {
 }
 
 func TestTransportErrors(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	site := srv.URL
 	srv.Close()
@@ -302,6 +309,7 @@ func TestTransportErrors(t *testing.T) {
 // TestOddAnswers covers stores that redirect, print PHP notices before the JSON, lack
 // system_status, or echo the secret in an error.
 func TestOddAnswers(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var paths []string
 	const secret = "cs_odd_secret_1234"
@@ -371,6 +379,7 @@ func TestOddAnswers(t *testing.T) {
 }
 
 func TestWebhooks(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	s := storeFor(f)
@@ -430,6 +439,7 @@ func TestWebhooks(t *testing.T) {
 }
 
 func TestBatchCoupons(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	s := storeFor(f)
@@ -521,6 +531,7 @@ func TestBatchCoupons(t *testing.T) {
 }
 
 func TestOrdersPagination(t *testing.T) {
+	t.Parallel()
 	f := woofake.New(t, woofake.Config{})
 	ctx := context.Background()
 	s := storeFor(f)

@@ -61,6 +61,7 @@ var orderFixtureWants = map[string]woocommerce.Order{
 // TestParseOrderFixtures parses every fixture. A new fixture without an expectation here
 // fails the test, so it cannot go unchecked.
 func TestParseOrderFixtures(t *testing.T) {
+	t.Parallel()
 	fixtures := orderFixtures(t)
 	for name := range orderFixtureWants {
 		if fixtures[name] == nil {
@@ -69,6 +70,7 @@ func TestParseOrderFixtures(t *testing.T) {
 	}
 	for name, body := range fixtures {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			want, ok := orderFixtureWants[name]
 			if !ok {
 				t.Fatalf("fixture %s has no expectation in orderFixtureWants: add one", name)
@@ -93,6 +95,7 @@ func TestParseOrderFixtures(t *testing.T) {
 }
 
 func TestParseOrderVariations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		body string
@@ -182,6 +185,7 @@ func TestParseOrderVariations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			o, err := woocommerce.ParseOrder([]byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
@@ -194,6 +198,7 @@ func TestParseOrderVariations(t *testing.T) {
 }
 
 func TestParseOrderErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, body string
 		want       error
@@ -228,6 +233,7 @@ func TestParseOrderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			o, err := woocommerce.ParseOrder([]byte(tt.body))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ParseOrder = %+v, %v; want %v", o, err, tt.want)
@@ -244,6 +250,7 @@ func TestParseOrderErrors(t *testing.T) {
 }
 
 func TestOrderStatuses(t *testing.T) {
+	t.Parallel()
 	var (
 		paid      = []core.OrderStatus{core.OrderPaid}
 		pending   = []core.OrderStatus{core.OrderPending}
@@ -301,6 +308,7 @@ func TestOrderStatuses(t *testing.T) {
 }
 
 func TestOrderEvents(t *testing.T) {
+	t.Parallel()
 	o, err := woocommerce.ParseOrder(orderFixtures(t)["order-processing-coupon.json"])
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ func fill(t *testing.T, w *pushWindow, n int) {
 // TestPushWindowGrowsWhileAnswersAreFast: a full window whose answers take no longer than the
 // store's base time grows by one an answer, up to MaxPushWindow; a window not full does not grow.
 func TestPushWindowGrowsWhileAnswersAreFast(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	w := newPushWindow(c.now)
 	w.answered(20 * time.Millisecond) // nothing in flight: says nothing of the window's use
@@ -47,6 +48,7 @@ func TestPushWindowGrowsWhileAnswersAreFast(t *testing.T) {
 // TestPushWindowShrinksWhenTheStoreQueues: answers that take longer as more are in flight (the
 // store serves them one after the other) shrink the window to the store's pace plus a few queued.
 func TestPushWindowShrinksWhenTheStoreQueues(t *testing.T) {
+	t.Parallel()
 	w := newPushWindow(nil)
 	const serve = 10 * time.Millisecond // the store serves one request at a time
 	for range recentAnswers {
@@ -70,6 +72,7 @@ func TestPushWindowShrinksWhenTheStoreQueues(t *testing.T) {
 
 // TestPushWindowSlowAnswerHalves: an answer near the client's timeout halves the window.
 func TestPushWindowSlowAnswerHalves(t *testing.T) {
+	t.Parallel()
 	w := newPushWindow(nil)
 	w.size = 12
 	fill(t, w, 1)
@@ -83,6 +86,7 @@ func TestPushWindowSlowAnswerHalves(t *testing.T) {
 // get their 429 too), nothing is sent until Retry-After has passed, and a 429 without Retry-After
 // waits one second, doubling while 429s follow one another, until an OK answer.
 func TestPushWindow429(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	w := newPushWindow(c.now)
 	w.size = 8
@@ -123,6 +127,7 @@ func TestPushWindow429(t *testing.T) {
 // TestPushWindowAcquireWaitsOutThePause: acquire returns only after a 429's pause has passed,
 // and when its context ends.
 func TestPushWindowAcquireWaitsOutThePause(t *testing.T) {
+	t.Parallel()
 	w := newPushWindow(nil)
 	const pause = 150 * time.Millisecond
 	w.throttled(pause)

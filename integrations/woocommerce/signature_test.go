@@ -21,6 +21,7 @@ func hmacB64(body []byte, key string) string {
 }
 
 func TestSignWebhook(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"id":963,"status":"processing"}`)
 	if got, want := woocommerce.SignWebhook(body, "s3cret"), hmacB64(body, "s3cret"); got != want {
 		t.Fatalf("SignWebhook = %s, want %s", got, want)
@@ -41,6 +42,7 @@ func TestSignWebhook(t *testing.T) {
 // wp_specialchars_decode(secret, ENT_QUOTES), which decodes &amp; &lt; &gt; &quot; &#039; (and
 // the zero-padded or hex spellings of these five characters) in a single pass, and nothing else.
 func TestSignWebhookSecretEntities(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ secret, key string }{
 		{"plain", "plain"},
 		{"", ""},
@@ -78,6 +80,7 @@ func TestSignWebhookSecretEntities(t *testing.T) {
 }
 
 func TestVerifyWebhook(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"id":963,"status":"processing","coupon_lines":[{"code":"30$off"}]}`)
 	good := hmacB64(body, "s3cret")
 	sum, _ := base64.StdEncoding.DecodeString(good)
@@ -118,6 +121,7 @@ func TestVerifyWebhook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := woocommerce.VerifyWebhook(tt.body, tt.signature, tt.secret); got != tt.want {
 				t.Fatalf("VerifyWebhook = %v, want %v", got, tt.want)
 			}
@@ -127,6 +131,7 @@ func TestVerifyWebhook(t *testing.T) {
 
 // TestVerifyWebhookFixtures signs and verifies the real order bodies byte for byte.
 func TestVerifyWebhookFixtures(t *testing.T) {
+	t.Parallel()
 	for name, body := range orderFixtures(t) {
 		sig := woocommerce.SignWebhook(body, "s3cret")
 		if !woocommerce.VerifyWebhook(body, sig, "s3cret") {
@@ -141,6 +146,7 @@ func TestVerifyWebhookFixtures(t *testing.T) {
 }
 
 func TestPingWebhookID(t *testing.T) {
+	t.Parallel()
 	const form = "application/x-www-form-urlencoded"
 	hdr := func(kv ...string) http.Header {
 		h := http.Header{}
@@ -190,6 +196,7 @@ func TestPingWebhookID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			id, ok := woocommerce.PingWebhookID(tt.header, []byte(tt.body))
 			if id != tt.id || ok != tt.ok {
 				t.Fatalf("PingWebhookID = %q, %v; want %q, %v", id, ok, tt.id, tt.ok)

@@ -136,6 +136,7 @@ func (s *sink) got() ([]*http.Request, [][]byte) {
 }
 
 func TestAuthRules(t *testing.T) {
+	t.Parallel()
 	tlsFake := New(t, Config{TLS: true})
 	plain := New(t, Config{})
 	for _, f := range []*Fake{tlsFake, plain} {
@@ -173,6 +174,7 @@ func TestAuthRules(t *testing.T) {
 		{"plain oauth unknown key", plain, authOAuth, "ck_nope", cs, "GET", "/coupons", 401, "woocommerce_rest_authentication_error", "Consumer key is invalid."},
 		{"plain oauth read key cannot write", plain, authOAuth, "ck_read", "cs_read", "DELETE", "/webhooks/1", 401, "woocommerce_rest_authentication_error", "The API key provided does not have write permissions."},
 	}
+	// Not parallel: the two fakes are used after the cases, which revokes ck_read that a case needs.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := doCall(t, tc.f, tc.mode, tc.key, tc.secret, tc.method, tc.path, url.Values{"force": {"true"}}, nil)
@@ -246,6 +248,7 @@ func TestAuthRules(t *testing.T) {
 }
 
 func TestFailNext(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	f.FailNext(1, 429, "3")
 	f.FailNext(1, 503, "")
@@ -271,6 +274,7 @@ func TestFailNext(t *testing.T) {
 // TestRateLimit: past the limit in a window, requests answer 429 with the whole seconds left in
 // the window; the next window serves again; Throttled counts the 429s of each window.
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	var now atomic.Pointer[time.Time]
 	start := time.Now()
 	now.Store(&start)
@@ -313,6 +317,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestCoupons(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	a := admin(t, f, "POST", "/coupons", nil, map[string]any{"code": "Spring-10", "amount": "10", "discount_type": "percent", "usage_limit": 1})
 	if a.status != 201 || a.body["code"] != "spring-10" || a.body["amount"] != "10.00" || a.body["usage_limit"] != 1.0 ||
@@ -403,6 +408,7 @@ func TestCoupons(t *testing.T) {
 }
 
 func TestWebhookCreatePings(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	var pinged sync.WaitGroup
 	pinged.Add(1)
@@ -500,6 +506,7 @@ func createWebhook(t *testing.T, f *Fake, topic, deliveryURL, secret string) int
 }
 
 func TestDeliveriesSigned(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{})
 	s := newSink(t, 200)
 	id := createWebhook(t, f, "order.updated", s.srv.URL+"/hook", "top&amp;secret")
@@ -555,6 +562,7 @@ func TestDeliveriesSigned(t *testing.T) {
 }
 
 func TestWebhookDisabledAfterFailures(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	s := newSink(t, 500)
 	id := createWebhook(t, f, "order.created", s.srv.URL, "k")
@@ -630,6 +638,7 @@ func noRedirect(f *Fake) *http.Client {
 }
 
 func TestAuthorize(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	cb := newSink(t, 200)
 	params := func(kv ...string) map[string]string {
@@ -737,6 +746,7 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestOrders(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 5 {
@@ -766,6 +776,7 @@ func TestOrders(t *testing.T) {
 }
 
 func TestPHPJSON(t *testing.T) {
+	t.Parallel()
 	b, err := phpJSON(map[string]any{"url": "https://x.test/a", "name": "Zoë 😀", "html": "<b>&</b>"})
 	if err != nil {
 		t.Fatal(err)
@@ -783,6 +794,7 @@ func TestPHPJSON(t *testing.T) {
 // TestCouponMetaData: meta_data is stored and answered as WooCommerce does ({id, key, value},
 // scalars as strings), updated by key or by id, and the client reads it back.
 func TestCouponMetaData(t *testing.T) {
+	t.Parallel()
 	f := New(t, Config{TLS: true})
 	a := admin(t, f, "POST", "/coupons", nil, map[string]any{"code": "meta-1", "meta_data": []any{
 		map[string]any{"key": "_tag", "value": "mine"}, map[string]any{"key": "n", "value": 5}, map[string]any{"key": "obj", "value": map[string]any{"a": 1}}}})
