@@ -105,6 +105,7 @@ func TestImportFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			list := s.createList(t, tt.name)
 			var want map[string]any
 			args := append([]string{"import", "-", "--list", list, "--json"}, tt.args...)
@@ -139,6 +140,7 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := writeFile(t, "codes.csv", "Code\nX-1\n")
+	// Not parallel: the list is checked after the cases, to find no code any refused import left.
 	t.Run("a file without a Code column fails as a whole", func(t *testing.T) {
 		r := ctl(t, "import", writeFile(t, "codes.csv", "Name,Email\nann,ann@example.com\n"), "--list", list)
 		if r.code != 1 || !strings.Contains(r.stdout, "failed\n  error: ") || !strings.Contains(r.stderr, "failed: ") ||

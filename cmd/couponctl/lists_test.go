@@ -32,6 +32,7 @@ func TestLists(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
+		t.Parallel()
 		r := ctl(t, "lists", "--merchant", s.merchant, "--json")
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -59,6 +60,7 @@ func TestLists(t *testing.T) {
 		}
 	})
 	t.Run("table", func(t *testing.T) {
+		t.Parallel()
 		r := ctl(t, "lists", "--merchant", s.merchant)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -75,6 +77,7 @@ func TestLists(t *testing.T) {
 		}
 	})
 	t.Run("a merchant without lists", func(t *testing.T) {
+		t.Parallel()
 		other, err := couponctl(t, "merchant", "create", "--name", "CLI No Lists", "--json")
 		if err != nil {
 			t.Fatal(err)
@@ -87,6 +90,7 @@ func TestLists(t *testing.T) {
 		}
 	})
 	t.Run("an unknown merchant", func(t *testing.T) {
+		t.Parallel()
 		id := uuid.NewString()
 		if r := ctl(t, "lists", "--merchant", id); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "no merchant has the id "+id) {
 			t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

@@ -36,8 +36,8 @@ func couponctl(t *testing.T, args ...string) (map[string]string, error) {
 }
 
 func TestKeysRotate(t *testing.T) {
-	t.Setenv("DATABASE_URL", env.DatabaseURL)
-	t.Setenv("REDIS_URL", env.RedisURL())
+	t.Parallel()
+	useTestEnv(t)
 	created, err := couponctl(t, "merchant", "create", "--name", "CLI Shop", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +107,8 @@ func TestKeysRotate(t *testing.T) {
 }
 
 func TestKeysRotateRefusals(t *testing.T) {
-	t.Setenv("DATABASE_URL", env.DatabaseURL)
-	t.Setenv("REDIS_URL", env.RedisURL())
+	t.Parallel()
+	useTestEnv(t)
 	id := uuid.NewString()
 	tests := []struct {
 		name  string
@@ -124,6 +124,7 @@ func TestKeysRotateRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := couponctl(t, append([]string{"keys", "rotate", "--json"}, tc.args...)...)
 			var ue usageError
 			var ce *core.Error

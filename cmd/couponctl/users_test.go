@@ -34,9 +34,8 @@ func inviteToken(t *testing.T, link, email string, role core.Role) string {
 }
 
 func TestMerchantCreateInvitesTheOwner(t *testing.T) {
-	t.Setenv("DATABASE_URL", env.DatabaseURL)
-	t.Setenv("REDIS_URL", env.RedisURL())
-	t.Setenv("APP_URL", "http://dashboard.test")
+	t.Parallel()
+	useTestEnv(t)
 	owner := "owner-" + uuid.NewString()[:8] + "@example.com"
 	created, err := couponctl(t, "merchant", "create", "--name", "CLI Owner Shop", "--owner-email", strings.ToUpper(owner), "--json")
 	if err != nil {
@@ -71,9 +70,8 @@ func TestMerchantCreateInvitesTheOwner(t *testing.T) {
 }
 
 func TestUserInvite(t *testing.T) {
-	t.Setenv("DATABASE_URL", env.DatabaseURL)
-	t.Setenv("REDIS_URL", env.RedisURL())
-	t.Setenv("APP_URL", "http://dashboard.test")
+	t.Parallel()
+	useTestEnv(t)
 	created, err := couponctl(t, "merchant", "create", "--name", "CLI Team Shop", "--json")
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func (h *dialOnListening) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *dialOnListening) WithGroup(string) slog.Handler      { return h }
 
 func TestListeningIsLoggedOnceThePortIsBound(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)

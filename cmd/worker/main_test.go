@@ -68,7 +68,8 @@ func proxy(ln net.Listener, addr string) {
 
 // TestWorkerWaitsQuietlyForRedis starts the worker with nothing listening at REDIS_URL's
 // address: it logs one warn line naming the address, retries quietly (debug only, JSON only, no
-// library noise) and starts serving once Redis answers there.
+// library noise) and starts serving once Redis answers there. Not parallel, nor is the other test
+// here: app.NewLoggerTo sets go-redis's process-wide logger, whose lines this test reads.
 func TestWorkerWaitsQuietlyForRedis(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,6 +86,7 @@ func TestWorkerWaitsQuietlyForRedis(t *testing.T) {
 	cfg.AppSecret = strings.Repeat("s", 32)
 	cfg.LogLevel, cfg.LogFormat = "debug", "json"
 	cfg.WorkerConcurrency, cfg.DBMaxConns = 2, 4
+	cfg.MetricsAddr = "off" // the default port may be another process's: its warn line would be a second one
 	out := &lineWriter{lines: make(chan string, 1000)}
 	log := app.NewLoggerTo(cfg, out)
 	ctx, cancel := context.WithCancel(context.Background())
