@@ -9,6 +9,7 @@ import (
 )
 
 func TestRedisOptions(t *testing.T) {
+	t.Parallel()
 	single, err := RedisOptions(config.Config{RedisURL: "redis://127.0.0.1:6379/3"})
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,7 @@ func (nopSweeper) Sweep(context.Context) error { return nil }
 // TestWorkerLogsEachKeyOnce runs the worker with the process logger over a few tasks: no line
 // carries a key twice, and every line of a task carries its task_id once.
 func TestWorkerLogsEachKeyOnce(t *testing.T) {
+	t.Parallel()
 	var out syncBuffer
 	log := newLogger(config.Config{LogLevel: "debug", LogFormat: "json"}, &out)
 	opt, err := asynq.ParseRedisURI(env.RedisURL())
@@ -193,7 +194,7 @@ func closedAddr(t *testing.T) string {
 // TestAwaitRedisSaysOnceAndRetriesQuietly waits for a Redis that is not there through the real
 // client, with go-redis's own logging routed as the process routes it: over many tries the log
 // holds one warn line naming the address, then debug only, all of it JSON; when Redis answers,
-// one info line says so.
+// one info line says so. Not parallel: it points go-redis's process-wide logger at its cases' logs.
 func TestAwaitRedisSaysOnceAndRetriesQuietly(t *testing.T) {
 	addr := closedAddr(t)
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetryTimeout: time.Millisecond})
@@ -320,6 +321,7 @@ func TestRedisLoggerLevels(t *testing.T) {
 // says so once at warn, retries quietly, says once at info when it answers, and starts; a wrong
 // database is not waited for.
 func TestOpenBaseWaitsQuietlyForPostgreSQL(t *testing.T) {
+	t.Parallel()
 	u, err := url.Parse(env.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)

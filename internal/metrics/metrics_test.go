@@ -13,7 +13,8 @@ import (
 )
 
 // TestObserveRequestAllocatesNothing: once a series is known, counting a request allocates
-// nothing (the hot path's promise), and a method no HTTP knows shares one "other" series.
+// nothing (the hot path's promise), and a method no HTTP knows shares one "other" series. Not
+// parallel: testing.AllocsPerRun counts the whole process's allocations (and refuses parallel tests).
 func TestObserveRequestAllocatesNothing(t *testing.T) {
 	m := New()
 	m.ObserveRequest("/storefront/v1/validate", "POST", 200, time.Millisecond)
@@ -38,6 +39,7 @@ func TestObserveRequestAllocatesNothing(t *testing.T) {
 
 // TestNilMetricsCountNothing: a process without metrics may call every method.
 func TestNilMetricsCountNothing(t *testing.T) {
+	t.Parallel()
 	var m *Metrics
 	m.ObserveRequest("/x", "GET", 200, time.Second)
 	m.Allocation("allocated")

@@ -109,7 +109,8 @@ func (r *receiver) find(t *testing.T, what string, ok func(span) bool) span {
 
 // TestTracingOffStartsNothing: without OTEL_EXPORTER_OTLP_ENDPOINT no provider is installed, no
 // goroutine starts, and the gateway gets no trace middleware. It runs before the test that turns
-// tracing on for the process.
+// tracing on for the process. Not parallel (nor are the others here): it counts the process's
+// goroutines and reads the process-wide tracer provider, which the other two set.
 func TestTracingOffStartsNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
 	on, shutdown, err := tracing.Start(context.Background(), config.Config{}, "gateway")
@@ -149,6 +150,10 @@ func TestTraceFollowsRequestIntoTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// StartTracing installs the process-wide provider: the one before comes back afterwards, so a
+	// later TestTracingOffStartsNothing (-count=2) finds none.
+	prev := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 	stop, err := app.StartTracing(context.Background(), cfg, "gateway", dbtest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +193,8 @@ func TestTraceFollowsRequestIntoTask(t *testing.T) {
 }
 
 // TestTransportCarriesTheTrace: a provider call through Transport is a client span of the
-// caller's trace, named by method and host only, and the provider receives its traceparent.
+// caller's trace, named by method and host only, and the provider receives its traceparent. Not
+// parallel: it installs its own process-wide tracer provider.
 func TestTransportCarriesTheTrace(t *testing.T) {
 	var got string
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
