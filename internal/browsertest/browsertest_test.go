@@ -13,6 +13,7 @@ import (
 // TestBrowserDrivesAPage: the helpers fill a form, submit it, wait for the answer, read it, see a
 // dialog and save a screenshot.
 func TestBrowserDrivesAPage(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if r.URL.Path == "/hello" {
@@ -59,6 +60,7 @@ func TestMissingBrowserNamesThePackage(t *testing.T) {
 // its rule, impact, element and help page, under a policy that forbids inline scripts; a page
 // without faults has none.
 func TestAxeFindsViolations(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'")
