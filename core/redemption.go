@@ -86,16 +86,17 @@ type OrderResult struct {
 	Results []CodeOutcome
 }
 
-// RedemptionStore applies one order event to one code, atomically and idempotently: a paid event
-// counts once per (platform, shop, order, code), and repeated answers the decision recorded the
-// first time (already_counted, or over_use when it was refused); other statuses are recorded once
-// each.
+// RedemptionStore persists redemption decisions (core decides them: UseLedger.Decide).
 type RedemptionStore interface {
-	ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode) (CodeOutcome, error)
+	// Redeem applies the order event ev to the code f in one transaction: it takes the code's row
+	// lock, reads into a ledger the code and what was recorded for ev's order on it before, calls
+	// decide with it, and persists the decision decide returns, which it answers.
+	Redeem(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode, decide func(*UseLedger) UseDecision) (UseDecision, error)
 }
 
 // Redeemer counts redemptions from order events and manual redemptions.
 type Redeemer struct {
+	Clock
 	codes CodeFinder
 	store RedemptionStore
 }
@@ -150,7 +151,7 @@ func (r *Redeemer) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev Orde
 			continue // the same code twice in one order is one use
 		}
 		seen[key] = true
-		out, err := r.store.ApplyOrder(ctx, merchantID, ev, f)
+		out, err := r.redeem(ctx, merchantID, ev, f)
 		if err != nil {
 			return OrderResult{}, err
 		}
@@ -297,7 +298,7 @@ func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, cod
 	if utf8.RuneCountInString(ev.OrderID) > 255 {
 		return CodeOutcome{}, Invalid("order_id", "must be at most 255 characters")
 	}
-	out, err := r.store.ApplyOrder(ctx, merchantID, ev, f)
+	out, err := r.redeem(ctx, merchantID, ev, f)
 	if err != nil {
 		return CodeOutcome{}, err
 	}
@@ -305,4 +306,16 @@ func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, cod
 		return out, ErrAlreadyUsed
 	}
 	return out, nil
+}
+
+// redeem applies ev to the code f, decided by the rules of codeuse.go at the service's clock.
+func (r *Redeemer) redeem(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode) (CodeOutcome, error) {
+	ref, rules := CodeRef{ListID: f.List.ID, Seq: f.Seq}, f.UseRules()
+	d, err := r.store.Redeem(ctx, merchantID, ev, f, func(l *UseLedger) UseDecision {
+		return l.Decide(ev, ref, rules, r.Now())
+	})
+	if err != nil {
+		return CodeOutcome{}, err
+	}
+	return CodeOutcome{Code: f.Code, ListID: f.List.ID, Outcome: d.Outcome, Uses: d.Uses, State: d.State}, nil
 }

@@ -52,8 +52,8 @@ type WebhookPlanner interface {
 	Process(ctx context.Context, merchantID, receiptID uuid.UUID) error
 }
 
-// CodeApplication is one order event applied to one code of a batch (as RedemptionStore's
-// ApplyOrder does it).
+// CodeApplication is one order event applied to one code of a batch, decided as Redeemer decides
+// one (UseLedger.Decide).
 type CodeApplication struct {
 	// Receipt is the index of the receipt, in WebhookBatch.Receipts, the event came from.
 	Receipt int
@@ -85,11 +85,14 @@ type WebhookBatchStore interface {
 	// first by arrival, leaving out those in skip.
 	ReadyWebhookReceipts(ctx context.Context, merchantID uuid.UUID, limit int, skip []uuid.UUID) ([]WebhookReceipt, error)
 	// ApplyWebhookBatch, in one transaction, claims those of the batch's receipts that are still
-	// received and that no other transaction holds (FOR UPDATE SKIP LOCKED), applies the
-	// applications of the claimed ones in order, each exactly as RedemptionStore.ApplyOrder does,
-	// and records the claimed receipts' outcomes. claimed[i] says Receipts[i] was claimed.
-	// Nothing is applied or recorded when it fails.
-	ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b WebhookBatch) (claimed []bool, err error)
+	// received and that no other transaction holds (FOR UPDATE SKIP LOCKED), takes the row locks
+	// of the codes the applications name and reads into a ledger what they are decided on (as
+	// RedemptionStore.Redeem does for one), calls decide with the claimed receipts' applications
+	// in order, persists the decisions and records the claimed receipts' outcomes. claimed[i]
+	// says Receipts[i] was claimed; decisions[i] is Applications[i]'s (zero when its receipt was
+	// not claimed). Nothing is applied or recorded when it fails.
+	ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b WebhookBatch,
+		decide func(*UseLedger, []CodeApplication) []UseDecision) (claimed []bool, decisions []UseDecision, err error)
 	// FindCodes is CodeFinder.FindCode for many codes in one look-up: found[i] and codes[i].
 	FindCodes(ctx context.Context, merchantID uuid.UUID, codes []string) (fs []FoundCode, found []bool, err error)
 	// FindPushedCodes is CodeFinder.FindPushedCode for many codes of one shop in one look-up.
@@ -121,8 +124,10 @@ type WebhookSignals interface {
 //
 // A batch is applied in one transaction that claims its receipts (FOR UPDATE SKIP LOCKED): a
 // worker killed mid-batch leaves them received for the next task, and no two transactions apply
-// one receipt. Order events count exactly as RedemptionStore.ApplyOrder counts them one at a time.
+// one receipt. Order events are decided exactly as Redeemer decides them one at a time
+// (UseLedger.Decide), at the runner's clock.
 type WebhookBatches struct {
+	Clock
 	store    WebhookBatchStore
 	signals  WebhookSignals
 	planners map[string]WebhookPlanner
@@ -134,9 +139,10 @@ type WebhookBatches struct {
 
 // WebhookObserver is told of each receipt WebhookBatches applied (operators' metrics).
 type WebhookObserver interface {
-	// WebhookApplied says d was applied: in a batch, with its order events batched, or processed
-	// alone through its platform (batched nil).
-	WebhookApplied(d WebhookReceipt, batched []OrderEvent)
+	// WebhookApplied says d was applied: in a batch, with its order events batched and the
+	// event of each use they counted in redeemed (one per code); or processed alone through its
+	// platform (batched and redeemed nil), whose redemptions the RedemptionStore sees.
+	WebhookApplied(d WebhookReceipt, batched, redeemed []OrderEvent)
 }
 
 // Observe tells o of every receipt applied from now on.
@@ -145,16 +151,29 @@ func (b *WebhookBatches) Observe(o WebhookObserver) *WebhookBatches {
 	return b
 }
 
-// observe tells the observer of the receipts claimed: claimed[j] is ds[at[j]].
-func (b *WebhookBatches) observe(ds []WebhookReceipt, plans []WebhookPlan, at []int, claimed []bool) {
+// observe tells the observer of the receipts of part claimed, with the uses decisions counted:
+// part's receipt j is ds[at[j]].
+func (b *WebhookBatches) observe(ds []WebhookReceipt, plans []WebhookPlan, at []int, part WebhookBatch, claimed []bool, decisions []UseDecision) {
 	if b.observer == nil {
 		return
 	}
-	for j, ok := range claimed {
-		if ok {
-			b.observer.WebhookApplied(ds[at[j]], plans[at[j]].Events)
+	redeemed := make([][]OrderEvent, len(claimed))
+	for i, d := range decisions {
+		if d.Outcome == OutcomeRedeemed {
+			a := part.Applications[i]
+			redeemed[a.Receipt] = append(redeemed[a.Receipt], a.Event)
 		}
 	}
+	for j, ok := range claimed {
+		if ok {
+			b.observer.WebhookApplied(ds[at[j]], plans[at[j]].Events, redeemed[j])
+		}
+	}
+}
+
+// decide decides a batch's applications at the runner's clock (DecideApplications).
+func (b *WebhookBatches) decide(l *UseLedger, apps []CodeApplication) []UseDecision {
+	return DecideApplications(l, apps, b.Now())
 }
 
 // NewWebhookBatches returns the batch runner; planners reads each platform's receipts.
@@ -354,7 +373,7 @@ func (b *WebhookBatches) applyPrepared(ctx context.Context, merchantID uuid.UUID
 			st.hold(d, plan, err)
 			b.log.WarnContext(ctx, "webhook receipt not applied: held back", "delivery_id", d.ID, "platform", d.Platform, "topic", d.Topic, "err", err)
 		} else if b.observer != nil {
-			b.observer.WebhookApplied(d, nil)
+			b.observer.WebhookApplied(d, nil, nil)
 		}
 		return 1, ctx.Err()
 	}
@@ -445,18 +464,19 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 	}
 	parts := partitionBatch(batch, orders, b.parallel)
 	if len(parts) == 1 {
-		claimed, err := b.store.ApplyWebhookBatch(ctx, merchantID, batch)
+		claimed, decisions, err := b.store.ApplyWebhookBatch(ctx, merchantID, batch, b.decide)
 		if err != nil {
 			return err
 		}
 		leaveUnclaimed(st, batch, claimed)
-		b.observe(ds, plans, kept, claimed)
+		b.observe(ds, plans, kept, batch, claimed, decisions)
 		return nil
 	}
 	type result struct {
-		part    WebhookBatch
-		claimed []bool
-		err     error
+		part      WebhookBatch
+		claimed   []bool
+		decisions []UseDecision
+		err       error
 	}
 	results := make([]result, len(parts))
 	var wg sync.WaitGroup
@@ -465,7 +485,7 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[p].claimed, results[p].err = b.store.ApplyWebhookBatch(ctx, merchantID, results[p].part)
+			results[p].claimed, results[p].decisions, results[p].err = b.store.ApplyWebhookBatch(ctx, merchantID, results[p].part, b.decide)
 		}()
 	}
 	wg.Wait()
@@ -477,7 +497,7 @@ func (b *WebhookBatches) apply(ctx context.Context, merchantID uuid.UUID, ds []W
 				for j, k := range parts[p] {
 					at[j] = kept[k]
 				}
-				b.observe(ds, plans, at, r.claimed)
+				b.observe(ds, plans, at, r.part, r.claimed, r.decisions)
 			}
 			continue
 		}

@@ -193,64 +193,34 @@ func (db *DB) Release(ctx context.Context, merchantID, reservationID uuid.UUID, 
 	})
 }
 
-// eventOfStatus is the timeline event a non-paid order status writes.
-var eventOfStatus = map[core.OrderStatus]string{
-	core.OrderPending:   core.EventPending,
-	core.OrderCancelled: core.EventCancelled,
-	core.OrderRefunded:  core.EventRefunded,
-}
+var _ core.RedemptionStore = (*DB)(nil)
 
-// applyOrderCodeSQL applies one order event to one code (cg_apply_order_code, migration 00023):
-// the whole decision in one round trip.
-const applyOrderCodeSQL = `SELECT outcome, uses, coalesce(from_state, '') FROM cg_apply_order_code(
-	$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
-
-// orderCodeArgs are applyOrderCodeSQL's arguments for ev applied to f; shard is the counter
-// shard the call moves, or nil when the caller moves the counters itself (a batch).
-func orderCodeArgs(merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, shard *int16) []any {
-	rj, dj := eventJSON(ev)
-	return []any{merchantID, ev.Platform, ev.Shop, ev.OrderID, string(ev.Status), f.List.ID, f.Seq, string(f.List.Kind),
-		f.UseLimit(), f.List.RequireIssued, ev.Actor, ev.EventChannel(), rj, dj, eventOfStatus[ev.Status], shard}
-}
-
-// eventJSON is what an order event writes on its codes' timelines: its customer (nil when it
-// names none) and the details every one of its events carries.
-func eventJSON(ev core.OrderEvent) (recipient, details []byte) {
-	d := map[string]any{"platform": ev.Platform, "shop": ev.Shop, "order_id": ev.OrderID, "status": ev.Status}
-	if ev.Note != "" {
-		d["note"] = ev.Note
+// Redeem implements core.RedemptionStore in one transaction of two round trips (decideInTx): the
+// code's row lock with the order's key and statuses recorded on it, read into a ledger; then the
+// decision core takes on it, persisted (nothing to persist rolls back). Every decision about a
+// code is taken under its row lock, so concurrent and repeated events on it are decided one
+// after the other, each on what the one before committed.
+func (db *DB) Redeem(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, decide func(*core.UseLedger) core.UseDecision) (core.UseDecision, error) {
+	app := core.CodeApplication{Event: ev, Code: f}
+	reads := newUseReads([]core.CodeApplication{app})
+	var ledger *core.UseLedger
+	var d core.UseDecision
+	err := db.decideInTx(ctx, func(b *pgx.Batch) { reads.queue(b, merchantID) },
+		func(br pgx.BatchResults) (err error) {
+			ledger, err = reads.scan(br)
+			return err
+		},
+		func(b *pgx.Batch) bool {
+			d = decide(ledger)
+			var w useWrites
+			w.add(app, d)
+			w.queue(b, merchantID, ledger)
+			return b.Len() > 0
+		})
+	if err != nil {
+		return core.UseDecision{}, fmt.Errorf("db: redeem: %w", err)
 	}
-	details, _ = json.Marshal(d)
-	if !ev.Customer.IsZero() {
-		recipient, _ = json.Marshal(ev.Customer)
-	}
-	return recipient, details
-}
-
-// orderCodeOutcome is what cg_apply_order_code answered for f; fromState is the state a unique
-// code left for its first use when the call did not move the counters.
-func orderCodeOutcome(f core.FoundCode, outcome string, uses int) core.CodeOutcome {
-	out := core.CodeOutcome{Code: f.Code, ListID: f.List.ID, Outcome: outcome, Uses: uses, State: core.StateRedeemed}
-	if out.Uses == 0 {
-		out.State = f.State
-	}
-	return out
-}
-
-// ApplyOrder implements core.RedemptionStore, in one round trip (cg_apply_order_code). A paid
-// event takes the code's row lock, then inserts the (platform, shop, order, code) key with its
-// decision; only the transaction that inserted it counts a use, so concurrent and repeated events
-// count once. A code with no use left records an over-use (the key's row says uncounted). A
-// repeated paid event answers the decision the key's row records: already_counted when it
-// counted, over_use when it was refused.
-func (db *DB) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
-	shard := randomShard()
-	var outcome, fromState string
-	var uses int
-	if err := db.pool.QueryRow(ctx, applyOrderCodeSQL, orderCodeArgs(merchantID, ev, f, &shard)...).Scan(&outcome, &uses, &fromState); err != nil {
-		return core.CodeOutcome{}, fmt.Errorf("db: apply order: %w", err)
-	}
-	return orderCodeOutcome(f, outcome, uses), nil
+	return d, nil
 }
 
 // addEvent writes one timeline event.

@@ -83,76 +83,84 @@ func (db *DB) ReadyWebhookReceipts(ctx context.Context, merchantID uuid.UUID, li
 	})
 }
 
-// codeKey names a code of a merchant.
-type codeKey struct {
-	list uuid.UUID
-	seq  int64
-}
-
-// applicationArgs are cg_apply_webhook_batch's arrays of applications, one element each.
-type applicationArgs struct {
-	delivery                                                                  []int32 // 1-based
-	simple, requireIssued                                                     []bool
-	lists                                                                     []uuid.UUID
-	seqs, limits                                                              []int64
-	platforms, shops, orders, statuses, kinds, actors, channels, statusEvents []string
-	recipients, details                                                       [][]byte
-}
-
-// add appends application a; simple says it is a paid event on a code of its own.
-func (x *applicationArgs) add(a core.CodeApplication, simple bool) {
-	recipient, details := eventJSON(a.Event)
-	x.delivery = append(x.delivery, int32(a.Receipt+1))
-	x.simple, x.requireIssued = append(x.simple, simple), append(x.requireIssued, a.Code.List.RequireIssued)
-	x.lists, x.seqs, x.limits = append(x.lists, a.Code.List.ID), append(x.seqs, a.Code.Seq), append(x.limits, a.Code.UseLimit())
-	x.platforms, x.shops, x.orders = append(x.platforms, a.Event.Platform), append(x.shops, a.Event.Shop), append(x.orders, a.Event.OrderID)
-	x.statuses, x.kinds = append(x.statuses, string(a.Event.Status)), append(x.kinds, string(a.Code.List.Kind))
-	x.actors, x.channels = append(x.actors, a.Event.Actor), append(x.channels, a.Event.EventChannel())
-	x.statusEvents = append(x.statusEvents, eventOfStatus[a.Event.Status])
-	x.recipients, x.details = append(x.recipients, recipient), append(x.details, details)
-}
-
-// applyWebhookBatchSQL applies a batch in one statement (cg_apply_webhook_batch, migration 00023).
-const applyWebhookBatchSQL = `SELECT id FROM cg_apply_webhook_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-	$11, $12, $13, $14, $15, $16, $17, $18, $19, $20) AS claimed(id)`
-
-// ApplyWebhookBatch implements core.WebhookBatchStore in one statement, so in one round trip and
-// one transaction (cg_apply_webhook_batch): the claim, the applications, the receipts' outcomes
-// and each list's counters, moved once, last. A paid event on a code no other event of the batch
-// names is marked simple: such events are applied together, set-based; the others one by one in
-// their order (events on different codes touch different rows, so the two groups may run in
-// either order).
-func (db *DB) ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b core.WebhookBatch) ([]bool, error) {
+// ApplyWebhookBatch implements core.WebhookBatchStore in one transaction of two round trips
+// (decideInTx). The first claims the batch's receipts still received that no other transaction
+// holds (FOR UPDATE SKIP LOCKED), then locks the codes its applications name and reads their
+// keys and statuses into a ledger, as Redeem does for one; decide takes the claimed receipts'
+// applications on it, in order. The second writes every decision set-based, records the claimed
+// receipts' outcomes and commits. Nothing claimed, nothing is written.
+func (db *DB) ApplyWebhookBatch(ctx context.Context, merchantID uuid.UUID, b core.WebhookBatch,
+	decide func(*core.UseLedger, []core.CodeApplication) []core.UseDecision) ([]bool, []core.UseDecision, error) {
 	n := len(b.Receipts)
-	ids, statuses, notes := make([]uuid.UUID, n), make([]string, n), make([]string, n)
+	ids := make([]uuid.UUID, n)
 	at := make(map[uuid.UUID]int, n)
 	for i, d := range b.Receipts {
-		ids[i], statuses[i], notes[i] = d.ID, d.Status, d.Note
-		at[d.ID] = i
+		ids[i], at[d.ID] = d.ID, i
 	}
-	perCode := map[codeKey]int{}
-	for _, a := range b.Applications {
-		perCode[codeKey{a.Code.List.ID, a.Code.Seq}]++
-	}
-	var apps applicationArgs
-	for _, a := range b.Applications {
-		apps.add(a, a.Event.Status == core.OrderPaid && perCode[codeKey{a.Code.List.ID, a.Code.Seq}] == 1)
-	}
-	rows, err := db.pool.Query(ctx, applyWebhookBatchSQL, merchantID, ids, statuses, notes, apps.delivery, apps.simple,
-		apps.lists, apps.seqs, apps.platforms, apps.shops, apps.orders, apps.statuses, apps.kinds, apps.limits,
-		apps.requireIssued, apps.actors, apps.channels, apps.recipients, apps.details, apps.statusEvents)
-	if err != nil {
-		return nil, fmt.Errorf("db: apply webhook batch: %w", err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return nil, fmt.Errorf("db: apply webhook batch: %w", err)
-	}
+	reads := newUseReads(b.Applications)
 	claimed := make([]bool, n)
-	for _, id := range got {
-		claimed[at[id]] = true
+	var ledger *core.UseLedger
+	var decisions []core.UseDecision
+	err := db.decideInTx(ctx,
+		func(q *pgx.Batch) {
+			q.Queue(`SELECT id FROM webhook_deliveries WHERE merchant_id = $1 AND id = ANY ($2) AND status = 'received'
+				FOR UPDATE SKIP LOCKED`, merchantID, ids)
+			if len(b.Applications) > 0 {
+				reads.queue(q, merchantID)
+			}
+		},
+		func(br pgx.BatchResults) error {
+			rows, _ := br.Query()
+			var id uuid.UUID
+			if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				claimed[at[id]] = true
+				return nil
+			}); err != nil {
+				return err
+			}
+			if len(b.Applications) == 0 {
+				return nil
+			}
+			var err error
+			ledger, err = reads.scan(br)
+			return err
+		},
+		func(q *pgx.Batch) bool {
+			var statuses, notes []string
+			var doneIDs []uuid.UUID
+			for i, r := range b.Receipts {
+				if claimed[i] {
+					doneIDs, statuses, notes = append(doneIDs, r.ID), append(statuses, r.Status), append(notes, r.Note)
+				}
+			}
+			if len(doneIDs) == 0 {
+				return false
+			}
+			q.Queue(`UPDATE webhook_deliveries d SET status = u.status, error = u.note, processed_at = clock_timestamp()
+				FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, status, note)
+				WHERE d.merchant_id = $1 AND d.id = u.id`, merchantID, doneIDs, statuses, notes)
+			var apps []core.CodeApplication
+			var from []int
+			for i, a := range b.Applications {
+				if claimed[a.Receipt] {
+					apps, from = append(apps, a), append(from, i)
+				}
+			}
+			decisions = make([]core.UseDecision, len(b.Applications))
+			var w useWrites
+			if len(apps) > 0 {
+				for j, d := range decide(ledger, apps) {
+					decisions[from[j]] = d
+					w.add(apps[j], d)
+				}
+			}
+			w.queue(q, merchantID, ledger)
+			return true
+		})
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: apply webhook batch: %w", err)
 	}
-	return claimed, nil
+	return claimed, decisions, nil
 }
 
 // FindCodes implements core.WebhookBatchStore: FindCode's look-up, for each code in turn (LATERAL),

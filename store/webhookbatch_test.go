@@ -433,7 +433,7 @@ func TestWebhookBatchClaimsEachDeliveryOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			if claims[i], err = db.ApplyWebhookBatch(ctx, w.merchant, b); err != nil {
+			if claims[i], _, err = db.ApplyWebhookBatch(ctx, w.merchant, b, decideNow); err != nil {
 				t.Errorf("apply %d: %v", i, err)
 			}
 		}()
@@ -450,13 +450,18 @@ func TestWebhookBatchClaimsEachDeliveryOnce(t *testing.T) {
 			t.Fatalf("delivery %d claimed %d times by 4 concurrent batches, want once", d, times)
 		}
 	}
-	if again, err := db.ApplyWebhookBatch(ctx, w.merchant, b); err != nil || slicesContains(again, true) {
+	if again, _, err := db.ApplyWebhookBatch(ctx, w.merchant, b, decideNow); err != nil || slicesContains(again, true) {
 		t.Fatalf("the batch applied again claimed %v, %v; want none", again, err)
 	}
 	received, processed, uses := deliveryCounts(t, w)
 	if received != 0 || processed != n || uses != n {
 		t.Fatalf("%d received, %d processed, %d uses; want 0, %d, %d", received, processed, uses, n, n)
 	}
+}
+
+// decideNow decides a batch's applications as the worker does, at the time it is called.
+func decideNow(l *core.UseLedger, apps []core.CodeApplication) []core.UseDecision {
+	return core.DecideApplications(l, apps, time.Now())
 }
 
 func slicesContains(xs []bool, x bool) bool {
@@ -482,7 +487,7 @@ func TestWebhookBatchThatFailsAppliesNothing(t *testing.T) {
 	bad := b.Applications[n-1]
 	bad.Code.Seq = 1 << 40
 	broken := core.WebhookBatch{Receipts: b.Receipts, Applications: append(b.Applications[:n-1:n-1], bad)}
-	if _, err := db.ApplyWebhookBatch(ctx, w.merchant, broken); err == nil {
+	if _, _, err := db.ApplyWebhookBatch(ctx, w.merchant, broken, decideNow); err == nil {
 		t.Fatal("a batch with a missing code applied")
 	}
 	var events int

@@ -18,9 +18,10 @@ type appliedLog struct {
 	times    map[uuid.UUID]int
 	received map[uuid.UUID]time.Time
 	paid     int
+	redeemed int
 }
 
-func (l *appliedLog) WebhookApplied(d core.WebhookReceipt, batched []core.OrderEvent) {
+func (l *appliedLog) WebhookApplied(d core.WebhookReceipt, batched, redeemed []core.OrderEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.times[d.ID]++
@@ -30,12 +31,14 @@ func (l *appliedLog) WebhookApplied(d core.WebhookReceipt, batched []core.OrderE
 			l.paid++
 		}
 	}
+	l.redeemed += len(redeemed)
 }
 
 // TestWebhookObserverToldOfEachAppliedDelivery: whether a merchant's deliveries are applied in
 // one transaction, in parallel parts, or one at a time, the observer (the operators' metrics) is
-// told of every delivery once, with the time it was received; the backlog read beforehand counts
-// them among the received deliveries, its oldest no younger than they are.
+// told of every delivery once, with the time it was received and the uses its batch counted (one
+// per redeemed event on the timelines); the backlog read beforehand counts them among the
+// received deliveries, its oldest no younger than they are.
 func TestWebhookObserverToldOfEachAppliedDelivery(t *testing.T) {
 	t.Parallel()
 	db := open(t)
@@ -103,6 +106,14 @@ func TestWebhookObserverToldOfEachAppliedDelivery(t *testing.T) {
 			}
 			if log.paid == 0 {
 				t.Error("no paid order event observed in the batches")
+			}
+			var redeemed int
+			if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM code_events WHERE merchant_id = $1 AND type = 'redeemed'`,
+				w.merchant).Scan(&redeemed); err != nil {
+				t.Fatal(err)
+			}
+			if log.redeemed != redeemed || redeemed == 0 {
+				t.Errorf("observer told of %d uses counted; the timelines hold %d", log.redeemed, redeemed)
 			}
 		})
 	}

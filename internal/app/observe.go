@@ -57,16 +57,16 @@ func (b *Base) webhookBacklogs(ctx context.Context) ([]metrics.Backlog, error) {
 	return out, nil
 }
 
-// countedRedemptions counts the uses ApplyOrder counts (outcome redeemed), by the event's
-// platform and channel.
+// countedRedemptions counts the uses Redeem counts (outcome redeemed), by the event's platform
+// and channel.
 type countedRedemptions struct {
 	core.RedemptionStore
 	m *metrics.Metrics
 }
 
-// ApplyOrder implements core.RedemptionStore.
-func (r countedRedemptions) ApplyOrder(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode) (core.CodeOutcome, error) {
-	out, err := r.RedemptionStore.ApplyOrder(ctx, merchantID, ev, f)
+// Redeem implements core.RedemptionStore.
+func (r countedRedemptions) Redeem(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, decide func(*core.UseLedger) core.UseDecision) (core.UseDecision, error) {
+	out, err := r.RedemptionStore.Redeem(ctx, merchantID, ev, f, decide)
 	if err == nil && out.Outcome == core.OutcomeRedeemed {
 		r.m.Redemption(platformLabel(ev.Platform), channelLabel(ev.EventChannel()))
 	}
@@ -137,15 +137,18 @@ func (s countedSender) SendBatch(ctx context.Context, merchantID uuid.UUID, msgs
 }
 
 // webhookObserver tells the metrics of each webhook receipt the worker applied: the delay since it was
-// received, and the order events applied in its batch by status.
+// received, the order events applied in its batch by status, and the uses they counted.
 type webhookObserver struct{ m *metrics.Metrics }
 
 // WebhookApplied implements core.WebhookObserver.
-func (o webhookObserver) WebhookApplied(d core.WebhookReceipt, batched []core.OrderEvent) {
+func (o webhookObserver) WebhookApplied(d core.WebhookReceipt, batched, redeemed []core.OrderEvent) {
 	platform := platformLabel(d.Platform)
 	o.m.WebhookApplied(platform, d.ReceivedAt)
 	for _, ev := range batched {
 		o.m.WebhookOrderEvents(platform, string(ev.Status), 1)
+	}
+	for _, ev := range redeemed {
+		o.m.Redemption(platformLabel(ev.Platform), channelLabel(ev.EventChannel()))
 	}
 }
 

@@ -70,7 +70,7 @@ func New() *Metrics {
 	m.allocations = counters1{vec: m.counterVec("allocations_total", "Allocation requests of the API, by outcome: allocated, reused, exhausted, refused, unavailable, error.", "outcome")}
 	m.validations = counters1{vec: m.counterVec("validations_total", "Storefront validations, by reason: ok and each refusal reason, rate_limited, or error.", "reason")}
 	m.webhooks = counters2{vec: m.counterVec("webhooks_received_total", "Platform webhook deliveries at the intake, by platform and result: received (stored), duplicate, ignored, ping, refused (signature, headers, unknown connection), error.", "platform", "result")}
-	m.redemptions = counters2{vec: m.counterVec("redemptions_total", "Uses of codes counted one order event at a time (API orders, manual and scanner redemptions, reconciliation, deliveries processed alone), by platform and channel.", "platform", "channel")}
+	m.redemptions = counters2{vec: m.counterVec("redemptions_total", "Uses of codes counted, by platform and channel: API orders, manual and scanner redemptions, reconciliation and platform webhooks (batched or processed alone).", "platform", "channel")}
 	m.webhookEvents = counters2{vec: m.counterVec("webhook_order_events_applied_total", "Order events of platform webhook deliveries applied in batches, by platform and order status (a paid event counts a use unless its order and code were counted before).", "platform", "status")}
 	m.applyDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_apply_delay_seconds",
 		Help: "Time from a platform webhook delivery's arrival to the worker applying it, by platform.", Buckets: lagBuckets}, []string{"platform"})
