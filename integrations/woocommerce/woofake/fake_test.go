@@ -43,9 +43,20 @@ func (a answer) code() string { s, _ := a.body["code"].(string); return s }
 
 func (a answer) message() string { s, _ := a.body["message"].(string); return s }
 
-// call sends one REST request to the fake with the given credentials.
+// doCall sends one REST request to the fake with the given credentials and fails the test when
+// it cannot.
 func doCall(t *testing.T, f *Fake, mode authMode, key, secret, method, path string, query url.Values, body any) answer {
 	t.Helper()
+	a, err := tryCall(f, mode, key, secret, method, path, query, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// tryCall is doCall returning its error instead of failing the test, for a request sent from a
+// goroutine other than the test's.
+func tryCall(f *Fake, mode authMode, key, secret, method, path string, query url.Values, body any) (answer, error) {
 	endpoint := f.URL() + "/wp-json/wc/v3" + path
 	q := url.Values{}
 	for k, v := range query {
@@ -58,7 +69,7 @@ func doCall(t *testing.T, f *Fake, mode authMode, key, secret, method, path stri
 	case authOAuth:
 		var err error
 		if q, err = woocommerce.SignOAuth1(method, endpoint, q, key, secret, f.cfg.Now(), ""); err != nil {
-			t.Fatal(err)
+			return answer{}, err
 		}
 	}
 	target := endpoint
@@ -72,7 +83,7 @@ func doCall(t *testing.T, f *Fake, mode authMode, key, secret, method, path stri
 	}
 	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -82,7 +93,7 @@ func doCall(t *testing.T, f *Fake, mode authMode, key, secret, method, path stri
 	}
 	resp, err := f.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	a := answer{status: resp.StatusCode, header: resp.Header}
@@ -90,7 +101,7 @@ func doCall(t *testing.T, f *Fake, mode authMode, key, secret, method, path stri
 	if json.Unmarshal(a.raw, &a.body) != nil {
 		_ = json.Unmarshal(a.raw, &a.list)
 	}
-	return a
+	return a, nil
 }
 
 // admin calls with the default key: Basic over TLS, OAuth over plain HTTP.
@@ -407,30 +418,63 @@ func TestCoupons(t *testing.T) {
 	}
 }
 
+// TestWebhookCreatePings: creating a webhook pings its delivery URL and answers only once the ping
+// has its answer (WooCommerce pings inside the REST create). The receiver holds the ping until the
+// test lets it go, so the order is shown by cause, not by timing: the ping arrives before the
+// create answers, the create has not answered while the ping is held, and it answers after.
 func TestWebhookCreatePings(t *testing.T) {
 	t.Parallel()
 	f := New(t, Config{TLS: true})
-	var pinged sync.WaitGroup
-	pinged.Add(1)
-	done := false
+	entered := make(chan struct{}) // closed when the receiver holds the first ping
+	release := make(chan struct{}) // closed by the test to let the receiver answer
+	var enterOnce sync.Once
+	releaseOnce := sync.OnceFunc(func() { close(release) })
 	var mu sync.Mutex
 	var ping *http.Request
 	var pingBody []byte
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond) // the store waits for the ping before answering
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		ping, pingBody, done = r, b, true
+		if ping == nil {
+			ping, pingBody = r, b
+		}
 		mu.Unlock()
+		enterOnce.Do(func() { close(entered) })
+		<-release
 		w.WriteHeader(http.StatusNoContent) // not 200: a failed ping, which the REST create ignores
 	}))
 	defer recv.Close()
-	a := admin(t, f, "POST", "/webhooks", nil, map[string]any{"name": "n", "topic": "order.updated", "delivery_url": recv.URL + "/wc", "status": "paused"})
-	mu.Lock()
-	if !done {
-		t.Fatal("the create answered before the ping finished")
+	defer releaseOnce() // before recv.Close, which waits for the held ping, when the test fails early
+
+	type created struct {
+		a   answer
+		err error
 	}
-	mu.Unlock()
+	done := make(chan created, 1)
+	go func() {
+		a, err := tryCall(f, authBasic, f.cfg.ConsumerKey, f.cfg.ConsumerSecret, "POST", "/webhooks", nil,
+			map[string]any{"name": "n", "topic": "order.updated", "delivery_url": recv.URL + "/wc", "status": "paused"})
+		done <- created{a, err}
+	}()
+	select {
+	case <-entered:
+	case c := <-done:
+		t.Fatalf("the create answered (%d %s, %v) before its ping reached the delivery URL", c.a.status, c.a.raw, c.err)
+	}
+	select {
+	case c := <-done:
+		t.Fatalf("the create answered (%d %s, %v) while its ping was still unanswered", c.a.status, c.a.raw, c.err)
+	default:
+	}
+	if p := f.Pings(); len(p) != 0 {
+		t.Fatalf("a ping recorded before its answer: %+v", p)
+	}
+	releaseOnce()
+	c := <-done
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	a := c.a
 	if a.status != 201 || a.body["id"] != 1.0 || a.body["status"] != "active" || a.body["secret"] == nil || a.body["resource"] != "order" ||
 		a.body["event"] != "updated" || a.header.Get("Location") == "" {
 		t.Fatalf("create: %d %s", a.status, a.raw)
