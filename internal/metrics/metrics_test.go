@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,14 +54,24 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.Register(prometheus.NewGoCollector())
 }
 
-// slowInspector answers after delay, or fails.
+// slowInspector is a Redis behind the queue collector: it answers, fails, or, when stuck is not
+// nil, hangs in Queues until stuck is closed (at the test's cleanup), so a test can hold a read
+// for as long as it looks at a scrape without sleeping. entered, when not nil, is closed by the
+// first Queues call, before it hangs; calls counts the calls.
 type slowInspector struct {
-	delay time.Duration
-	fail  bool
+	fail    bool
+	stuck   <-chan struct{}
+	entered chan struct{}
+	calls   *atomic.Int32
 }
 
 func (s slowInspector) Queues() ([]string, error) {
-	time.Sleep(s.delay)
+	if s.calls != nil && s.calls.Add(1) == 1 && s.entered != nil {
+		close(s.entered)
+	}
+	if s.stuck != nil {
+		<-s.stuck
+	}
 	if s.fail {
 		return nil, errors.New("redis down")
 	}
@@ -76,25 +87,29 @@ func (s slowInspector) GetQueueInfo(q string) (*asynq.QueueInfo, error) {
 func TestQueueCollector(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		in   slowInspector
-		up   float64
+		name  string
+		fail  bool
+		stuck bool
+		up    float64
 	}{
-		{"answers", slowInspector{}, 1},
-		{"fails", slowInspector{fail: true}, 0},
-		{"too slow", slowInspector{delay: 5 * time.Second}, 0},
+		{name: "answers", up: 1},
+		{name: "fails", fail: true, up: 0},
+		{name: "stuck", stuck: true, up: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := NewQueueCollector(tc.in)
+			in := slowInspector{fail: tc.fail, entered: make(chan struct{}), calls: new(atomic.Int32)}
+			if tc.stuck {
+				// Released at cleanup, so the read the scrape gave up on ends with the test.
+				stuck := make(chan struct{})
+				t.Cleanup(func() { close(stuck) })
+				in.stuck = stuck
+			}
+			c := NewQueueCollector(in)
 			c.timeout = 100 * time.Millisecond
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(c)
-			started := time.Now()
-			body := scrape(t, reg)
-			if took := time.Since(started); took > 3*time.Second {
-				t.Fatalf("scrape took %v past the collector's limit", took)
-			}
+			body := scrapeWithin(t, reg, 3*time.Second)
 			if !strings.Contains(body, "coupongate_queue_up "+map[float64]string{0: "0", 1: "1"}[tc.up]) {
 				t.Fatalf("queue_up not %v:\n%s", tc.up, body)
 			}
@@ -104,6 +119,19 @@ func TestQueueCollector(t *testing.T) {
 				if strings.Contains(body, w) != (tc.up == 1) {
 					t.Errorf("%q present: %v, want %v", w, !(tc.up == 1), tc.up == 1)
 				}
+			}
+			if !tc.stuck {
+				return
+			}
+			// The scrape above returned although the read it started is still inside Queues (it
+			// cannot leave before cleanup): the collector did not wait for Redis. A second scrape
+			// while that read hangs starts no other read and reports the queue down.
+			<-in.entered
+			if body := scrapeWithin(t, reg, 3*time.Second); !strings.Contains(body, "coupongate_queue_up 0") {
+				t.Fatalf("second scrape while stuck:\n%s", body)
+			}
+			if n := in.calls.Load(); n != 1 {
+				t.Fatalf("%d reads started while the first hangs, want 1", n)
 			}
 		})
 	}
@@ -115,6 +143,29 @@ func scrape(t *testing.T, reg *prometheus.Registry) string {
 	m := &Metrics{reg: reg}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+// scrapeWithin is scrape for a registry whose collectors may hang: it fails the test when the
+// scrape has not answered within budget (well past any collector's limit) instead of waiting
+// for it, so a collector that waits on a stuck Redis fails here rather than at go test's timeout.
+func scrapeWithin(t *testing.T, reg *prometheus.Registry, budget time.Duration) string {
+	t.Helper()
+	m := &Metrics{reg: reg}
+	rec := httptest.NewRecorder()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	}()
+	select {
+	case <-served:
+	case <-time.After(budget):
+		t.Fatalf("scrape still running after %v: a collector waits past its limit", budget)
+	}
 	if rec.Code != 200 {
 		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
