@@ -22,6 +22,11 @@ type Config struct {
 	RedisURL string
 	// RedisClusterAddrs, when set, names the nodes of a Redis Cluster to use instead of RedisURL.
 	RedisClusterAddrs []string
+	// QueuePrefix goes before the name of every asynq queue the processes queue tasks in and the
+	// worker serves, so that installations sharing one Redis (a Redis Cluster has no database
+	// numbers to tell them apart) never take each other's tasks. Every gateway and worker of an
+	// installation must have the same one; empty keeps the plain names (default, bulk, …).
+	QueuePrefix string
 	// HTTPAddr is where the gateway listens.
 	HTTPAddr string
 	// DebugAddr, when set, serves Go's pprof profiles there (keep it on a private address).
@@ -115,6 +120,7 @@ func load(getenv func(string) string) (Config, error) {
 		DatabaseURL:                 r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coupons?sslmode=disable"),
 		RedisURL:                    r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RedisClusterAddrs:           r.list("REDIS_CLUSTER_ADDRS"),
+		QueuePrefix:                 r.str("QUEUE_PREFIX", ""),
 		HTTPAddr:                    httpAddr,
 		DebugAddr:                   r.str("DEBUG_ADDR", ""),
 		MetricsAddr:                 r.str("METRICS_ADDR", ""),
@@ -199,6 +205,9 @@ func (c Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not grpc or http/protobuf", c.OTelProtocol))
 	}
+	if !validQueuePrefix(c.QueuePrefix) {
+		errs = append(errs, fmt.Errorf("QUEUE_PREFIX: %q may hold only letters, digits, '-', '_' and '.', at most %d", c.QueuePrefix, maxQueuePrefix))
+	}
 	if c.AppSecret != "" && len(c.AppSecret) < 32 {
 		errs = append(errs, errors.New("APP_SECRET must be at least 32 characters"))
 	}
@@ -206,6 +215,25 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("SHOPIFY_ADMIN_URL must contain {shop}"))
 	}
 	return errors.Join(errs...)
+}
+
+// maxQueuePrefix bounds QUEUE_PREFIX's length: it is in every key of every queue.
+const maxQueuePrefix = 32
+
+// validQueuePrefix says whether prefix can go before asynq's queue names: asynq puts a queue's
+// name inside the hash tag of its keys (asynq:{name}:…), where a brace would change the tag (asynq
+// issue #480) and a colon or a space would blur the key's parts, so only letters, digits, '-',
+// '_' and '.' are allowed.
+func validQueuePrefix(prefix string) bool {
+	if len(prefix) > maxQueuePrefix {
+		return false
+	}
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // MetricsOff is the METRICS_ADDR that serves no metrics.
@@ -249,6 +277,7 @@ func localURL(addr string) string {
 func (c Config) Fields() []any {
 	return []any{
 		"database_url", mask(c.DatabaseURL), "redis_url", mask(c.RedisURL), "redis_cluster_addrs", c.RedisClusterAddrs,
+		"queue_prefix", c.QueuePrefix,
 		"http_addr", c.HTTPAddr, "metrics_addr", c.MetricsAddr, "otel_endpoint", mask(c.OTelEndpoint),
 		"app_url", c.AppURL, "log_level", c.LogLevel, "max_upload_bytes", c.MaxUploadBytes,
 		"hold_duration", c.HoldDuration.String(), "reconcile_interval", c.ReconcileInterval.String(), "worker_concurrency", c.WorkerConcurrency,

@@ -59,6 +59,9 @@ func TestLoadRefusesBadSettings(t *testing.T) {
 		{map[string]string{"APP_SECRET": "short"}, "APP_SECRET"},
 		{map[string]string{"SHOPIFY_ADMIN_URL": "https://example.com"}, "SHOPIFY_ADMIN_URL"},
 		{map[string]string{"APP_BRIDGE_URL": "app-bridge.js"}, "APP_BRIDGE_URL"},
+		{map[string]string{"QUEUE_PREFIX": "{staging}"}, "QUEUE_PREFIX"},
+		{map[string]string{"QUEUE_PREFIX": "staging:"}, "QUEUE_PREFIX"},
+		{map[string]string{"QUEUE_PREFIX": strings.Repeat("s", 33)}, "QUEUE_PREFIX"},
 	}
 	for _, tc := range tests {
 		_, err := load(func(k string) string { return tc.env[k] })

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -20,18 +21,64 @@ type Queue struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	rdb       redis.UniversalClient
+	// prefix goes before every queue name (QUEUE_PREFIX), as the worker's (Deps.QueuePrefix).
+	prefix string
 }
 
 var _ core.TaskQueue = (*Queue)(nil)
 
-// NewQueue returns a queue on the given Redis connection options.
-func NewQueue(opt asynq.RedisConnOpt) *Queue {
+// NewQueue returns a queue on the given Redis connection options, its queues named as Queues
+// names them.
+func NewQueue(opt asynq.RedisConnOpt) *Queue { return NewPrefixedQueue(opt, "") }
+
+// NewPrefixedQueue returns a queue whose tasks go to the queues PrefixedQueues(prefix) names, the
+// ones a worker with the same Deps.QueuePrefix serves, and no other.
+func NewPrefixedQueue(opt asynq.RedisConnOpt, prefix string) *Queue {
 	rdb, _ := opt.MakeRedisClient().(redis.UniversalClient)
-	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), rdb: rdb}
+	return &Queue{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), rdb: rdb, prefix: prefix}
 }
 
-// Inspector is the queue's asynq inspector (the operators' queue metrics read it).
-func (q *Queue) Inspector() *asynq.Inspector { return q.inspector }
+// Name is the name asynq knows queue by (QueueBulk, SendQueue(id), …): the queue's prefix and it.
+func (q *Queue) Name(queue string) string { return q.prefix + queue }
+
+// Stats reads this queue's asynq queues, named without the prefix: what the operators' queue
+// metrics show (metrics.QueueInspector) and what a test waits on to drain.
+func (q *Queue) Stats() QueueStats { return QueueStats{inspector: q.inspector, prefix: q.prefix} }
+
+// QueueStats reads the asynq queues of one prefix, those PrefixedQueues names. Queues of other
+// prefixes on the same Redis (another installation's, another test harness's) are not its own:
+// it neither lists nor reads them, even when one prefix begins another.
+type QueueStats struct {
+	inspector *asynq.Inspector
+	prefix    string
+}
+
+// Queues are the names, without the prefix, of the prefix's queues that hold or held tasks.
+func (s QueueStats) Queues() ([]string, error) {
+	all, err := s.inspector.Queues()
+	if err != nil {
+		return nil, err
+	}
+	served := PrefixedQueues(s.prefix)
+	own := make([]string, 0, len(served))
+	for _, name := range all {
+		if _, ok := served[name]; ok {
+			own = append(own, strings.TrimPrefix(name, s.prefix))
+		}
+	}
+	return own, nil
+}
+
+// GetQueueInfo is asynq's information on the prefix's queue named queue (without the prefix),
+// which it names without the prefix too.
+func (s QueueStats) GetQueueInfo(queue string) (*asynq.QueueInfo, error) {
+	info, err := s.inspector.GetQueueInfo(s.prefix + queue)
+	if err != nil {
+		return nil, err
+	}
+	info.Queue = queue
+	return info, nil
+}
 
 // Close closes the Redis connections.
 func (q *Queue) Close() error {
@@ -46,6 +93,7 @@ func (q *Queue) Close() error {
 // waiting or running counts as enqueued; one that asynq keeps only as a record (archived after
 // its last retry, or completed) would block the id, so it is deleted and the task enqueued again.
 func (q *Queue) enqueue(ctx context.Context, t Task) error {
+	t.Queue = q.Name(t.Queue)
 	task, err := t.Asynq(ctx)
 	if err != nil {
 		return err

@@ -47,13 +47,17 @@ func shard(key string, n int) int {
 // in a random order drawn by weight. The shares stay those of the three queues before the hot
 // types moved out of default: about 60 % for default with the webhook and send shards, 30 % for
 // bulk (imports, generation, pushes, bulk sends) and 10 % for maintenance.
-func Queues() map[string]int {
-	q := map[string]int{QueueDefault: 4, QueueBulk: 10, QueueMaintenance: 3}
+func Queues() map[string]int { return PrefixedQueues("") }
+
+// PrefixedQueues are Queues with prefix (QUEUE_PREFIX) before every name: the queues of an
+// installation that names its queues apart from the others' on the same Redis.
+func PrefixedQueues(prefix string) map[string]int {
+	q := map[string]int{prefix + QueueDefault: 4, prefix + QueueBulk: 10, prefix + QueueMaintenance: 3}
 	for i := range webhookQueueShards {
-		q[queueWebhooksPrefix+strconv.Itoa(i)] = 2
+		q[prefix+queueWebhooksPrefix+strconv.Itoa(i)] = 2
 	}
 	for i := range sendQueueShards {
-		q[queueSendsPrefix+strconv.Itoa(i)] = 2
+		q[prefix+queueSendsPrefix+strconv.Itoa(i)] = 2
 	}
 	return q
 }

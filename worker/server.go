@@ -16,8 +16,12 @@ import (
 
 // Deps are the worker's collaborators; every field is required.
 type Deps struct {
-	Log         *slog.Logger
-	Redis       asynq.RedisConnOpt
+	Log   *slog.Logger
+	Redis asynq.RedisConnOpt
+	// QueuePrefix goes before the name of every queue served and scheduled into (QUEUE_PREFIX),
+	// as before those of the Queue that feeds it (NewPrefixedQueue): a worker takes no task of
+	// another prefix. Empty for the plain names.
+	QueuePrefix string
 	Concurrency int
 	Shutdown    time.Duration
 	Imports     ImportRunner
@@ -168,7 +172,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	srv := asynq.NewServer(d.Redis, asynq.Config{
 		Concurrency:     d.Concurrency,
-		Queues:          Queues(),
+		Queues:          PrefixedQueues(d.QueuePrefix),
 		ShutdownTimeout: d.Shutdown,
 		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
 		Logger:          asynqLogger{d.Log},
@@ -181,14 +185,14 @@ func Run(ctx context.Context, d Deps) error {
 	})
 	sched := asynq.NewScheduler(d.Redis, &asynq.SchedulerOpts{Logger: asynqLogger{d.Log}, LogLevel: asynq.WarnLevel})
 	// Every worker runs a scheduler; the unique option keeps a single sweep per interval.
-	if err := schedule(sched, d.SweepEvery, NewSweepTask(d.SweepEvery)); err != nil {
+	if err := schedule(sched, d.QueuePrefix, d.SweepEvery, NewSweepTask(d.SweepEvery)); err != nil {
 		return fmt.Errorf("register sweep: %w", err)
 	}
 	if d.Reconciler != nil {
 		if d.ReconcileEvery <= 0 {
 			d.ReconcileEvery = 15 * time.Minute
 		}
-		if err := schedule(sched, d.ReconcileEvery, NewReconcileAllTask(d.ReconcileEvery)); err != nil {
+		if err := schedule(sched, d.QueuePrefix, d.ReconcileEvery, NewReconcileAllTask(d.ReconcileEvery)); err != nil {
 			return fmt.Errorf("register reconciliation: %w", err)
 		}
 	}
@@ -196,7 +200,7 @@ func Run(ctx context.Context, d Deps) error {
 		if d.DispatchEvery <= 0 {
 			d.DispatchEvery = 2 * time.Second
 		}
-		if err := schedule(sched, d.DispatchEvery, NewDispatchEventsTask(d.DispatchEvery)); err != nil {
+		if err := schedule(sched, d.QueuePrefix, d.DispatchEvery, NewDispatchEventsTask(d.DispatchEvery)); err != nil {
 			return fmt.Errorf("register event dispatch: %w", err)
 		}
 	}
@@ -216,8 +220,10 @@ func Run(ctx context.Context, d Deps) error {
 	return nil
 }
 
-// schedule registers a periodic task to be queued every interval (it continues no trace).
-func schedule(sched *asynq.Scheduler, every time.Duration, t Task) error {
+// schedule registers a periodic task to be queued every interval on its queue under prefix (it
+// continues no trace).
+func schedule(sched *asynq.Scheduler, prefix string, every time.Duration, t Task) error {
+	t.Queue = prefix + t.Queue
 	task, err := t.Asynq(context.Background())
 	if err != nil {
 		return err

@@ -118,7 +118,7 @@ func OpenBase(ctx context.Context, cfg config.Config, log *slog.Logger) (*Base, 
 		db.Close()
 		return nil, fmt.Errorf("REDIS_URL: unsupported redis connection")
 	}
-	return &Base{Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: worker.NewQueue(redisOpt),
+	return &Base{Config: cfg, Log: log, DB: db, Redis: rdb, RedisOpt: redisOpt, Queue: worker.NewPrefixedQueue(redisOpt, cfg.QueuePrefix),
 		Metrics: metrics.New(), Tracing: cfg.OTelEndpoint != ""}, nil
 }
 

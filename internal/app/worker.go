@@ -117,7 +117,7 @@ func (w *Worker) Deps() worker.Deps {
 		Disconnectors: map[string]worker.Disconnector{shopify.Platform: w.ShopifyInstaller, woocommerce.Platform: w.WooCommerce},
 	}
 	return worker.Deps{
-		Log: w.Log, Redis: w.RedisOpt, Concurrency: w.Config.WorkerConcurrency, Shutdown: w.Config.ShutdownTimeout,
+		Log: w.Log, Redis: w.RedisOpt, QueuePrefix: w.Config.QueuePrefix, Concurrency: w.Config.WorkerConcurrency, Shutdown: w.Config.ShutdownTimeout,
 		Imports: w.Importer, Batches: w.Generator, Sweeper: w.Sweeper,
 		WebhookBatches: w.WebhookBatches, ConnectFinisher: w.WooCommerce,
 		Pushes: byPlatform, Reconciler: byPlatform, Disconnector: byPlatform,
@@ -130,7 +130,7 @@ func (w *Worker) Deps() worker.Deps {
 // the PostgreSQL pool's use, asynq's queues and the platforms' webhook backlog.
 func (w *Worker) ServeMetrics(ctx context.Context) string {
 	return w.serveMetrics(ctx, "worker", metrics.NewPoolCollector(w.DB.Pool()),
-		metrics.NewQueueCollector(w.Queue.Inspector()),
+		metrics.NewQueueCollector(w.Queue.Stats()),
 		metrics.NewBacklogCollector(w.webhookBacklogs, shopify.Platform, woocommerce.Platform))
 }
 
