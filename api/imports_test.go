@@ -22,6 +22,7 @@ import (
 	"github.com/coupongate/coupongate/config"
 	"github.com/coupongate/coupongate/core"
 	"github.com/coupongate/coupongate/internal/apptest"
+	"github.com/coupongate/coupongate/worker"
 )
 
 // importReport is the contract's import answer.
@@ -762,7 +763,7 @@ func TestSweeperRequeuesLostImportsAndFailsStaleUploads(t *testing.T) {
 	insp := asynq.NewInspector(h.App.RedisOpt)
 	defer insp.Close()
 	queued := func(id string) bool {
-		_, err := insp.GetTaskInfo("bulk", id)
+		_, err := insp.GetTaskInfo(h.App.Queue.Name(worker.QueueBulk), id)
 		return err == nil
 	}
 	if !queued("import:"+lost.String()) || queued("import:"+fresh.String()) || !queued(fmt.Sprintf("batch:%s:1", lid)) {

@@ -495,12 +495,11 @@ func TestRedeemPageLimitsHandOuts(t *testing.T) {
 }
 
 // TestRedeemLinkPlaceholderSendsAPersonalLink: an email with <redeemlink> carries the recipient's
-// personal link, which shows that recipient's code without asking, the same on every visit.
-//
-// Not parallel: the harnesses of one package share its Redis database, so a parallel test's
-// worker may take this test's send and render the link with its own APP_URL (in production every
-// process has the same one). Until each harness gets queues of its own, this test runs alone.
+// personal link, which shows that recipient's code without asking, the same on every visit. Its
+// send is rendered by its own harness's worker, with its APP_URL: each harness has queues of its
+// own (apptest's QUEUE_PREFIX), so a parallel test's worker never takes it.
 func TestRedeemLinkPlaceholderSendsAPersonalLink(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Mailing Shop")
 	s.configure(t, m)

@@ -5,6 +5,8 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/coupongate/coupongate/api"
 	"github.com/coupongate/coupongate/config"
@@ -48,7 +48,8 @@ type App struct {
 type Options struct {
 	// Worker starts the asynq worker in-process too.
 	Worker bool
-	// Configure changes the config before the app is built.
+	// Configure changes the config before the app is built. The harness's QUEUE_PREFIX
+	// (QueuePrefix) is set by then; a test that wants plain queue names sets it to "".
 	Configure func(*config.Config)
 	// Log, when set, is the app's logger instead of one writing to the test's output.
 	Log *slog.Logger
@@ -68,6 +69,10 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Every fake outside service of the tests listens on loopback.
 	cfg.AllowPrivateNetworks = true
+	// The harnesses of a test package share its Redis database: each names its queues apart, so
+	// that its worker takes only the tasks its own app queued and never renders one of another
+	// test's with its configuration (its APP_URL, its fakes).
+	cfg.QueuePrefix = queuePrefix()
 	// The server's address is known before the app is built, so APP_URL (where platforms deliver
 	// webhooks) is the test server itself.
 	srv := httptest.NewUnstartedServer(nil)
@@ -255,15 +260,15 @@ func (h *Harness) CreateList(t testing.TB, m Merchant, body map[string]any) stri
 	return r.Map(t)["id"].(string)
 }
 
-// Drain waits until the worker has nothing left to do now: no task of any queue is pending or
-// running (tasks scheduled or retried later are not waited for). It is the barrier a test
-// uses before it asserts that something did not happen (a second email, a second push): whatever an
-// earlier request queued has run by then. Tasks of other tests of the package count too, so Drain
-// may wait for them; it fails the test after the timeout.
+// Drain waits until the worker has nothing left to do now: no task of the harness's queues is
+// pending or running (tasks scheduled or retried later are not waited for). It is the barrier a
+// test uses before it asserts that something did not happen (a second email, a second push):
+// whatever an earlier request queued has run by then. Tasks of other tests on the same harness
+// count too, so Drain may wait for them; other harnesses' queues are not looked at. It fails the
+// test after the timeout.
 func (h *Harness) Drain(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	inspector := asynq.NewInspector(h.App.RedisOpt)
-	defer inspector.Close()
+	inspector := h.App.Queue.Stats()
 	Eventually(t, timeout, "the worker's queues to drain", func() bool {
 		queues, err := inspector.Queues()
 		if err != nil {
@@ -280,6 +285,13 @@ func (h *Harness) Drain(t testing.TB, timeout time.Duration) {
 		}
 		return true
 	})
+}
+
+// queuePrefix is a QUEUE_PREFIX of a harness's own: "h", eight random hex digits and "-".
+func queuePrefix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "h" + hex.EncodeToString(b) + "-"
 }
 
 // InGoroutine returns t for use in a goroutine the test started. testing allows Fatal and FailNow

@@ -65,6 +65,9 @@ func startStack(t *testing.T, c *Cluster, pick func(uuid.UUID) bool) *stack {
 	t.Helper()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(cfg *config.Config) {
 		cfg.RedisClusterAddrs = c.Addrs()
+		// The plain queue names: the failover test picks the master that holds the merchant's
+		// webhook queue by its key, asynq:{webhooks-N}:pending.
+		cfg.QueuePrefix = ""
 		cfg.ShopifyAPIKey = "ha-client-id"
 		cfg.ShopifyAPISecret = shopifySecret
 		cfg.ShopifyAdminURL = "http://127.0.0.1:1/{shop}"
