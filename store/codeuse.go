@@ -32,6 +32,9 @@ type useReads struct {
 	platforms, shops, orders []string
 	keyLists                 []uuid.UUID
 	keySeqs                  []int64
+	// statuses says an event of apps is not paid: only such an event is decided on the statuses
+	// recorded before (UseLedger.Recorded), so only then are they read.
+	statuses bool
 }
 
 // newUseReads gathers the distinct codes and order keys of apps.
@@ -44,6 +47,7 @@ func newUseReads(apps []core.CodeApplication) *useReads {
 			codes[ref] = true
 			r.lists, r.seqs = append(r.lists, ref.ListID), append(r.seqs, ref.Seq)
 		}
+		r.statuses = r.statuses || a.Event.Status != core.OrderPaid
 		key := core.OrderCodeKey{Platform: a.Event.Platform, Shop: a.Event.Shop, OrderID: a.Event.OrderID, Code: ref}
 		if !keys[key] {
 			keys[key] = true
@@ -54,8 +58,23 @@ func newUseReads(apps []core.CodeApplication) *useReads {
 	return r
 }
 
-// queue adds the reads to b, after the statements b holds.
+// queue adds the reads to b, after the statements b holds. One code and one order key (an order
+// event applied alone) are read by their primary keys, statements whose generic plans PostgreSQL
+// caches; more are read by one statement per table, each element an index probe of its own
+// (LATERAL … OFFSET 0, so no plan joins a merchant's whole table).
 func (r *useReads) queue(b *pgx.Batch, merchantID uuid.UUID) {
+	if len(r.lists) == 1 && len(r.orders) == 1 {
+		b.Queue(`SELECT list_id, seq, state, uses, hold_id, held_until FROM codes
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3 FOR UPDATE`, merchantID, r.lists[0], r.seqs[0])
+		key := []any{merchantID, r.platforms[0], r.shops[0], r.orders[0], r.keyLists[0], r.keySeqs[0]}
+		b.Queue(`SELECT platform, shop, order_id, list_id, seq, counted FROM redemptions
+			WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND order_id = $4 AND list_id = $5 AND seq = $6`, key...)
+		if r.statuses {
+			b.Queue(`SELECT platform, shop, order_id, list_id, seq, status FROM order_codes
+				WHERE merchant_id = $1 AND platform = $2 AND shop = $3 AND order_id = $4 AND list_id = $5 AND seq = $6`, key...)
+		}
+		return
+	}
 	b.Queue(`SELECT c.list_id, c.seq, c.state, c.uses, c.hold_id, c.held_until
 		FROM unnest($2::uuid[], $3::bigint[]) AS u(list_id, seq)
 		CROSS JOIN LATERAL (SELECT * FROM codes c WHERE c.merchant_id = $1 AND c.list_id = u.list_id AND c.seq = u.seq OFFSET 0) c
@@ -64,14 +83,17 @@ func (r *useReads) queue(b *pgx.Batch, merchantID uuid.UUID) {
 	b.Queue(`SELECT x.platform, x.shop, x.order_id, x.list_id, x.seq, x.counted
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[]) AS u(platform, shop, order_id, list_id, seq)
 		CROSS JOIN LATERAL (SELECT * FROM redemptions r WHERE r.merchant_id = $1 AND r.platform = u.platform AND r.shop = u.shop
-			AND r.order_id = u.order_id AND r.list_id = u.list_id AND r.seq = u.seq) x`, keys...)
+			AND r.order_id = u.order_id AND r.list_id = u.list_id AND r.seq = u.seq OFFSET 0) x`, keys...)
+	if !r.statuses {
+		return
+	}
 	b.Queue(`SELECT x.platform, x.shop, x.order_id, x.list_id, x.seq, x.status
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[]) AS u(platform, shop, order_id, list_id, seq)
 		CROSS JOIN LATERAL (SELECT * FROM order_codes o WHERE o.merchant_id = $1 AND o.platform = u.platform AND o.shop = u.shop
-			AND o.order_id = u.order_id AND o.list_id = u.list_id AND o.seq = u.seq) x`, keys...)
+			AND o.order_id = u.order_id AND o.list_id = u.list_id AND o.seq = u.seq OFFSET 0) x`, keys...)
 }
 
-// scan reads the answers of the reads, the next three results of br, into a new ledger. Every
+// scan reads the answers of the reads, the next two or three results of br, into a new ledger. Every
 // code must be there: a code an event names is never deleted while its list lives.
 func (r *useReads) scan(br pgx.BatchResults) (*core.UseLedger, error) {
 	l := core.NewUseLedger()
@@ -100,8 +122,8 @@ func (r *useReads) scan(br pgx.BatchResults) (*core.UseLedger, error) {
 		l.Counted[key] = counted
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || !r.statuses {
+		return l, err
 	}
 	var status string
 	rows, _ = br.Query()
@@ -192,20 +214,39 @@ func (w *useWrites) add(a core.CodeApplication, d core.UseDecision) {
 // taken under its lock, so a key met here was not recorded before, and a conflict would be a
 // fault worth failing on), the codes' uses as the ledger ends them, the holds ended, the timeline
 // events in the order of their decisions, and, last, each list's counters on a shard drawn at
-// random, the lists in id order, so a shard's row lock is held only until the commit.
+// random, the lists in id order, so a shard's row lock is held only until the commit. A single
+// row is written by a statement of its own (as useReads.queue reads one).
 func (w *useWrites) queue(b *pgx.Batch, merchantID uuid.UUID, l *core.UseLedger) {
-	if k := &w.keys; len(k.lists) > 0 {
+	switch k := &w.keys; len(k.lists) {
+	case 0:
+	case 1:
+		b.Queue(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			merchantID, k.platforms[0], k.shops[0], k.orders[0], k.lists[0], k.seqs[0], k.counted[0], k.actors[0])
+	default:
 		b.Queue(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
 			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::boolean[], $8::text[])`,
 			merchantID, k.platforms, k.shops, k.orders, k.lists, k.seqs, k.counted, k.actors)
 	}
-	if s := &w.statuses; len(s.lists) > 0 {
+	switch s := &w.statuses; len(s.lists) {
+	case 0:
+	case 1:
+		b.Queue(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			merchantID, s.platforms[0], s.shops[0], s.orders[0], s.lists[0], s.seqs[0], s.statuses[0])
+	default:
 		b.Queue(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
 			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[])`,
 			merchantID, s.platforms, s.shops, s.orders, s.lists, s.seqs, s.statuses)
 	}
-	if len(w.used) > 0 {
-		refs := slices.SortedFunc(maps.Keys(w.used), compareCodeRefs)
+	refs := slices.SortedFunc(maps.Keys(w.used), compareCodeRefs)
+	switch len(refs) {
+	case 0:
+	case 1:
+		c := l.Codes[refs[0]]
+		b.Queue(`UPDATE codes SET uses = $4, state = $5, redeemed_at = coalesce(redeemed_at, now()), hold_id = NULL, held_until = NULL
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`, merchantID, refs[0].ListID, refs[0].Seq, c.Uses, string(c.State))
+	default:
 		lists, seqs, uses, states := make([]uuid.UUID, len(refs)), make([]int64, len(refs)), make([]int32, len(refs)), make([]string, len(refs))
 		for i, ref := range refs {
 			c := l.Codes[ref]
@@ -220,7 +261,13 @@ func (w *useWrites) queue(b *pgx.Batch, merchantID uuid.UUID, l *core.UseLedger)
 		b.Queue(`UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
 			WHERE merchant_id = $1 AND id = ANY ($2) AND ended_at IS NULL`, merchantID, w.holds)
 	}
-	if e := &w.events; len(e.lists) > 0 {
+	switch e := &w.events; len(e.lists) {
+	case 0:
+	case 1:
+		b.Queue(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			merchantID, e.lists[0], e.seqs[0], e.types[0], e.actors[0], e.channels[0], e.recipients[0], e.refs[0], e.details[0])
+	default:
 		b.Queue(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
 			SELECT $1, list_id, seq, type, actor, channel, recipient, order_ref, details
 			FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::jsonb[])
