@@ -15,6 +15,7 @@ import (
 // installation). It once kept the plan made then, which read every allocation of the list on
 // each hand-out (migrations/00020).
 func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	merchant := newMerchant(t, db)
 	ctx := context.Background()

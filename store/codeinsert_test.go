@@ -28,6 +28,7 @@ func newList(t *testing.T, caseInsensitive bool) (core.List, *core.Lists) {
 }
 
 func TestAddCodesKeepsNewCodesAndRejectsDuplicates(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	tests := []struct {
@@ -68,6 +69,7 @@ func TestAddCodesKeepsNewCodesAndRejectsDuplicates(t *testing.T) {
 }
 
 func TestAddCodesPositionsAreDenseAndOrdered(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	l, _ := newList(t, false)

@@ -31,6 +31,7 @@ func sealed(t testing.TB) *store.DB {
 }
 
 func TestSealerRefusesWhatItDidNotSeal(t *testing.T) {
+	t.Parallel()
 	s, err := store.NewSealer(testAppSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +75,7 @@ func TestSealerRefusesWhatItDidNotSeal(t *testing.T) {
 // TestInstallShopUnderARace installs one new shop from many processes at once: one merchant, one
 // connection, one route, and the credentials stored sealed.
 func TestInstallShopUnderARace(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	shop := "race-" + uuid.NewString()[:8] + ".myshopify.com"
@@ -143,6 +145,7 @@ func TestInstallShopUnderARace(t *testing.T) {
 // against the fake Shopify, whose refresh tokens rotate: every process ends with the same new
 // access token, one pair is stored, and the fake accepts it.
 func TestTokensRefreshOnceUnderARace(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	fake := shopifyfake.New(t, shopifyfake.Config{})
@@ -234,6 +237,7 @@ func TestTokensRefreshOnceUnderARace(t *testing.T) {
 // TestPushLockIsExclusive: two runs of one push never interleave, another push is not held up,
 // and the lock is free again once released.
 func TestPushLockIsExclusive(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	ref := core.PushRef{MerchantID: uuid.New(), ListID: uuid.New(), ConnectionID: uuid.New()}
@@ -262,6 +266,7 @@ func TestPushLockIsExclusive(t *testing.T) {
 // TestListConnectionsPages walks a merchant's connections two at a time, oldest first, and sees
 // none of another merchant's.
 func TestListConnectionsPages(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	m, _, err := core.NewStoredMerchant("pages", time.Now())

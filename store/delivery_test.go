@@ -86,6 +86,7 @@ func queuedDelivery(t *testing.T, db *store.DB, listTill, codeTill time.Time) co
 // TestDeliveryIsSentOnce: whatever the provider answers and however often the send task runs, a
 // delivery reaches the provider again only after a send that left nothing with it.
 func TestDeliveryIsSentOnce(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	passing := errors.New("provider: 503")
@@ -169,6 +170,7 @@ func (q *countingQueue) EnqueueResumeDeliveries(context.Context, uuid.UUID, uuid
 // merchant asks again for the same recipient and campaign: the same delivery, with the same code,
 // is queued again; a sent one is not.
 func TestFailedDeliveryIsSentAgainWhenAskedAgain(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	d := queuedDelivery(t, db, time.Now().AddDate(1, 0, 0), time.Now().AddDate(1, 0, 0))

@@ -116,6 +116,7 @@ func (f *bulkFixture) status(t *testing.T, id uuid.UUID) (string, string, int) {
 // for those alone); on the last attempt a passing failure fails. A delivery sent is never handed
 // to the provider again, however often the batch runs.
 func TestBatchSendOutcomes(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	f := newBulkFixture(t, db, core.ListInput{Name: "Outcomes"}, 50)
@@ -176,6 +177,7 @@ func TestBatchSendOutcomes(t *testing.T) {
 // sweeper) leaves it to the batch; once the claim is stale it fails it as the remains of a stopped
 // worker, as it does a single send's. No recipient gets two messages.
 func TestBatchSendKilledMidBatch(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	f := newBulkFixture(t, db, core.ListInput{Name: "Killed"}, 100)

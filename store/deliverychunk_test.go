@@ -212,6 +212,7 @@ func recipientsCSV(from, to int) string {
 // crossings recorded once each; every queued delivery in exactly one send batch. Run again, the
 // job changes nothing.
 func TestBulkJobAllocatesByChunk(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	f := newBulkFixture(t, db, core.ListInput{Name: "Chunks", LowStockThreshold: 100}, 600)
@@ -290,6 +291,7 @@ func TestBulkJobAllocatesByChunk(t *testing.T) {
 
 // TestBulkJobOnAFixedList: a fixed code handed out at most max_assignments times; the rest wait.
 func TestBulkJobOnAFixedList(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	f := newBulkFixture(t, db, core.ListInput{Name: "Fixed", Kind: core.KindFixed, FixedCode: "WELCOME10", MaxAssignments: 5}, 0)
 	j := f.run(t, "", recipientsCSV(1, 8))
@@ -314,6 +316,7 @@ func TestBulkJobOnAFixedList(t *testing.T) {
 // recipients: no code goes to two recipients, each recipient and campaign holds one code, each
 // delivery the code allocated to its recipient, and the counts stay exact.
 func TestBulkJobsRaceTheAPI(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	f := newBulkFixture(t, db, core.ListInput{Name: "Race", LowStockThreshold: 50}, 900)

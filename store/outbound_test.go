@@ -18,6 +18,7 @@ import (
 // gone on without a break for longer than the limit, not when an old failure was followed by a
 // quiet stretch (an endpoint that hears one event a week fails once, ten days after the last).
 func TestEndpointDisabledOnlyAfterFailingForDays(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	const limit = 5 * 24 * time.Hour
@@ -78,6 +79,7 @@ func TestEndpointDisabledOnlyAfterFailingForDays(t *testing.T) {
 // the commit) is found after a minute; one being retried is left to its task until the retry
 // schedule could have ended.
 func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	m, _, err := core.NewMerchants(db).Create(ctx, "Lost Hooks")
@@ -118,6 +120,7 @@ func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
 // refuses it for now, the third for good. The retry sends to the second only, and the alert is
 // then done: nobody got it twice, and the refusal of one kept nobody else from getting it.
 func TestAlertReachesEachAddressOnce(t *testing.T) {
+	t.Parallel()
 	db := sealed(t)
 	ctx := context.Background()
 	m, _, err := core.NewMerchants(db).Create(ctx, "Alert Shop")

@@ -17,6 +17,7 @@ import (
 // out, each once; outcomes count once however often they are recorded; a stopped push claims
 // nothing; each outcome is its code's timeline event.
 func TestPushBookkeeping(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
 	m, _, err := core.NewMerchants(db).Create(ctx, "Push Shop")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSecretIsCreatedOnceUnderARace(t *testing.T) {
+	t.Parallel()
 	db := open(t)
 	// A name of its own, so a second run (-count=2) races for a secret nobody made yet.
 	name := "race_secret_" + uuid.NewString()
