@@ -258,8 +258,9 @@ func TestJourneyImportInsideTheAdmin(t *testing.T) {
 }
 
 // waitImportShown waits for the import's page to show the import, and reports whether it still
-// waits for a worker. The journeys run the import by hand, but a worker of another test of the
-// package (they share the queue and the database) may take it first; running it again is safe.
+// waits for a worker. The journeys run the import by hand, but the site's own worker may take it
+// first (and, past the sweeper's stall limit, another test's, since they share the database);
+// running it again is safe.
 func waitImportShown(t *testing.T, b *browsertest.Browser) (waiting bool) {
 	t.Helper()
 	if !b.Poll(`(() => { const t = document.querySelector("#import-report")?.textContent ?? ""; return t.includes("Waiting for a worker to start") || t.includes("Importing") || t.includes("Finished") })()`) {

@@ -83,8 +83,7 @@ func TestJourneyConnectWooCommerceAndPush(t *testing.T) {
 	b.Click("#push-once")
 	b.ClickText("Push list")
 	b.WaitURL("/pushes/" + list.ID.String())
-	// The push waits for a worker; a worker of another test of the package (they share the queue)
-	// may already have started it.
+	// The push waits for a worker; the site's own worker may already have started it.
 	if !b.Poll(`(() => { const t = document.querySelector("#push-progress")?.textContent ?? ""; return t.includes("Waiting to start") || t.includes("Pushing") })()`) {
 		t.Fatalf("the push's page shows neither Waiting to start nor Pushing: %s", b.Text("#push-progress"))
 	}
