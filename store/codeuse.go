@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -213,72 +216,126 @@ func (w *useWrites) add(a core.CodeApplication, d core.UseDecision) {
 // queue adds the writes to b: the keys and statuses (plain inserts: every decision of a code is
 // taken under its lock, so a key met here was not recorded before, and a conflict would be a
 // fault worth failing on), the codes' uses as the ledger ends them, the holds ended, the timeline
-// events in the order of their decisions, and, last, each list's counters on a shard drawn at
-// random, the lists in id order, so a shard's row lock is held only until the commit. A single
-// row is written by a statement of its own (as useReads.queue reads one).
+// events in the order of their decisions, and each list's counters on a shard drawn at random
+// (64 rows a list, so concurrent transactions rarely meet on one). One row is written by a
+// VALUES or primary-key form (as useReads.queue reads one), many by an unnest form. They go in
+// one statement (writeStatement), so a transaction's writes cost PostgreSQL one execution; only
+// the counters of a transaction that moves several lists' follow, one statement a list.
 func (w *useWrites) queue(b *pgx.Batch, merchantID uuid.UUID, l *core.UseLedger) {
+	var ws writeStatement
 	switch k := &w.keys; len(k.lists) {
 	case 0:
 	case 1:
-		b.Queue(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			merchantID, k.platforms[0], k.shops[0], k.orders[0], k.lists[0], k.seqs[0], k.counted[0], k.actors[0])
+		ws.add(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, k.platforms[0], k.shops[0], k.orders[0], k.lists[0], k.seqs[0], k.counted[0], k.actors[0])
 	default:
-		b.Queue(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
-			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::boolean[], $8::text[])`,
-			merchantID, k.platforms, k.shops, k.orders, k.lists, k.seqs, k.counted, k.actors)
+		ws.add(`INSERT INTO redemptions (merchant_id, platform, shop, order_id, list_id, seq, counted, actor)
+			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::boolean[], $8::text[])`, k.platforms, k.shops, k.orders, k.lists, k.seqs, k.counted, k.actors)
 	}
 	switch s := &w.statuses; len(s.lists) {
 	case 0:
 	case 1:
-		b.Queue(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			merchantID, s.platforms[0], s.shops[0], s.orders[0], s.lists[0], s.seqs[0], s.statuses[0])
+		ws.add(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.platforms[0], s.shops[0], s.orders[0], s.lists[0], s.seqs[0], s.statuses[0])
 	default:
-		b.Queue(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
-			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[])`,
-			merchantID, s.platforms, s.shops, s.orders, s.lists, s.seqs, s.statuses)
+		ws.add(`INSERT INTO order_codes (merchant_id, platform, shop, order_id, list_id, seq, status)
+			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[])`, s.platforms, s.shops, s.orders, s.lists, s.seqs, s.statuses)
 	}
 	refs := slices.SortedFunc(maps.Keys(w.used), compareCodeRefs)
 	switch len(refs) {
 	case 0:
 	case 1:
 		c := l.Codes[refs[0]]
-		b.Queue(`UPDATE codes SET uses = $4, state = $5, redeemed_at = coalesce(redeemed_at, now()), hold_id = NULL, held_until = NULL
-			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`, merchantID, refs[0].ListID, refs[0].Seq, c.Uses, string(c.State))
+		ws.add(`UPDATE codes SET uses = $4, state = $5, redeemed_at = coalesce(redeemed_at, now()), hold_id = NULL, held_until = NULL
+			WHERE merchant_id = $1 AND list_id = $2 AND seq = $3`, refs[0].ListID, refs[0].Seq, c.Uses, string(c.State))
 	default:
 		lists, seqs, uses, states := make([]uuid.UUID, len(refs)), make([]int64, len(refs)), make([]int32, len(refs)), make([]string, len(refs))
 		for i, ref := range refs {
 			c := l.Codes[ref]
 			lists[i], seqs[i], uses[i], states[i] = ref.ListID, ref.Seq, int32(c.Uses), string(c.State)
 		}
-		b.Queue(`UPDATE codes c SET uses = u.uses, state = u.state, redeemed_at = coalesce(c.redeemed_at, now()),
+		ws.add(`UPDATE codes c SET uses = u.uses, state = u.state, redeemed_at = coalesce(c.redeemed_at, now()),
 				hold_id = NULL, held_until = NULL
 			FROM unnest($2::uuid[], $3::bigint[], $4::integer[], $5::text[]) AS u(list_id, seq, uses, state)
-			WHERE c.merchant_id = $1 AND c.list_id = u.list_id AND c.seq = u.seq`, merchantID, lists, seqs, uses, states)
+			WHERE c.merchant_id = $1 AND c.list_id = u.list_id AND c.seq = u.seq`, lists, seqs, uses, states)
 	}
 	if len(w.holds) > 0 {
-		b.Queue(`UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
-			WHERE merchant_id = $1 AND id = ANY ($2) AND ended_at IS NULL`, merchantID, w.holds)
+		ws.add(`UPDATE reservations SET ended_at = now(), ended_by = 'redeemed'
+			WHERE merchant_id = $1 AND id = ANY ($2) AND ended_at IS NULL`, w.holds)
 	}
 	switch e := &w.events; len(e.lists) {
 	case 0:
 	case 1:
-		b.Queue(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			merchantID, e.lists[0], e.seqs[0], e.types[0], e.actors[0], e.channels[0], e.recipients[0], e.refs[0], e.details[0])
+		ws.add(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, e.lists[0], e.seqs[0], e.types[0], e.actors[0], e.channels[0], e.recipients[0], e.refs[0], e.details[0])
 	default:
-		b.Queue(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
+		ws.add(`INSERT INTO code_events (merchant_id, list_id, seq, type, actor, channel, recipient, order_ref, details)
 			SELECT $1, list_id, seq, type, actor, channel, recipient, order_ref, details
 			FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::jsonb[])
 				WITH ORDINALITY AS u(list_id, seq, type, actor, channel, recipient, order_ref, details, i)
-			ORDER BY i`, merchantID, e.lists, e.seqs, e.types, e.actors, e.channels, e.recipients, e.refs, e.details)
+			ORDER BY i`, e.lists, e.seqs, e.types, e.actors, e.channels, e.recipients, e.refs, e.details)
 	}
-	for _, id := range slices.SortedFunc(maps.Keys(w.counters), compareUUIDs) {
+	// The counters: with one list, in the same statement; with more, one statement each after it,
+	// the lists in id order, so two transactions take the shards' row locks in one order.
+	const counters = `UPDATE list_counters SET redeemed = redeemed + $4, available = available - $5, delivered = delivered - $6
+		WHERE merchant_id = $1 AND list_id = $2 AND shard = $3`
+	lists := slices.SortedFunc(maps.Keys(w.counters), compareUUIDs)
+	if len(lists) == 1 {
+		m := w.counters[lists[0]]
+		ws.add(counters, lists[0], randomShard(), m.redeemed, m.available, m.delivered)
+		lists = nil
+	}
+	ws.queue(b, merchantID)
+	for _, id := range lists {
 		m := w.counters[id]
-		b.Queue(`UPDATE list_counters SET redeemed = redeemed + $4, available = available - $5, delivered = delivered - $6
-			WHERE merchant_id = $1 AND list_id = $2 AND shard = $3`, merchantID, id, randomShard(), m.redeemed, m.available, m.delivered)
+		b.Queue(counters, merchantID, id, randomShard(), m.redeemed, m.available, m.delivered)
 	}
+}
+
+// writeStatement joins data-modifying statements into one (each a WITH query of a SELECT that
+// returns nothing), so they are bound, executed and answered once. Each is written with $1 for the
+// merchant and $2… for its own arguments, renumbered as they are joined.
+type writeStatement struct {
+	parts []string
+	args  []any
+}
+
+// placeholder finds a statement's parameters.
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+// add joins sql, whose arguments after the merchant are args.
+func (ws *writeStatement) add(sql string, args ...any) {
+	shift := len(ws.args)
+	ws.parts = append(ws.parts, placeholder.ReplaceAllStringFunc(sql, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		if n == 1 {
+			return p
+		}
+		return "$" + strconv.Itoa(n+shift)
+	}))
+	ws.args = append(ws.args, args...)
+}
+
+// queue adds the joined statement to b, if there is one.
+func (ws *writeStatement) queue(b *pgx.Batch, merchantID uuid.UUID) {
+	switch len(ws.parts) {
+	case 0:
+		return
+	case 1:
+		b.Queue(ws.parts[0], append([]any{merchantID}, ws.args...)...)
+		return
+	}
+	var sql strings.Builder
+	for i, part := range ws.parts {
+		if i == 0 {
+			sql.WriteString("WITH ")
+		} else {
+			sql.WriteString(",\n")
+		}
+		fmt.Fprintf(&sql, "w%d AS (%s)", i, part)
+	}
+	sql.WriteString("\nSELECT WHERE false")
+	b.Queue(sql.String(), append([]any{merchantID}, ws.args...)...)
 }
 
 // compareCodeRefs orders codes by list and position, the order their row locks are taken in.
