@@ -12,6 +12,7 @@ import (
 )
 
 func TestAllocationHandsOutEachCodeOnce(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Alloc Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Welcome", "expires_at": "2031-01-01T00:00:00Z"})
@@ -64,6 +65,7 @@ func TestAllocationHandsOutEachCodeOnce(t *testing.T) {
 }
 
 func TestAllocationRefusals(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Refusal Shop")
 	other := h.NewMerchant(t, "Other Shop")
@@ -109,6 +111,7 @@ func TestAllocationRefusals(t *testing.T) {
 }
 
 func TestAllocationHonoursPerCodeWindows(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Window Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "windows"})
@@ -132,6 +135,7 @@ func TestAllocationHonoursPerCodeWindows(t *testing.T) {
 }
 
 func TestLastTenCodesUnderSixtyFourConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Race Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "scarce"})
@@ -178,6 +182,7 @@ func TestLastTenCodesUnderSixtyFourConcurrentRequests(t *testing.T) {
 }
 
 func TestOneRecipientRacingGetsOneCode(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Same Recipient Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "one each"})
@@ -218,6 +223,7 @@ func TestOneRecipientRacingGetsOneCode(t *testing.T) {
 }
 
 func TestFixedListHandsOutItsCodeUpToMaxAssignments(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Fixed Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "flyer", "kind": "fixed", "fixed_code": "FLYER5", "max_assignments": 5})
@@ -256,6 +262,7 @@ func TestFixedListHandsOutItsCodeUpToMaxAssignments(t *testing.T) {
 }
 
 func TestStockEventsOncePerCrossing(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Stock Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "stock", "low_stock_threshold": 3})
@@ -306,6 +313,7 @@ func TestStockEventsOncePerCrossing(t *testing.T) {
 }
 
 func TestAllocationSurvivesALostCursor(t *testing.T) {
+	// not parallel: it flushes the whole Redis database (every harness's cursors and queues)
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Cursor Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "cursor"})
@@ -332,6 +340,7 @@ func TestAllocationSurvivesALostCursor(t *testing.T) {
 }
 
 func TestTwoGatewaysAllocatingTogetherNeverRepeatACode(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("allocates 100,000 codes")
 	}
@@ -373,6 +382,7 @@ func TestTwoGatewaysAllocatingTogetherNeverRepeatACode(t *testing.T) {
 }
 
 func TestSweeperRecordsExpiryAndMissedCrossingsOnce(t *testing.T) {
+	// not parallel: its sweeper, clock moved to the list's end, records expiries and stock crossings of every merchant's lists
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Sweep Stock Shop")
 	ctx := context.Background()
@@ -420,6 +430,7 @@ func TestSweeperRecordsExpiryAndMissedCrossingsOnce(t *testing.T) {
 }
 
 func TestLoweringTheThresholdRearmsTheLowStockAlert(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Rearm Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "rearm", "low_stock_threshold": 5})
@@ -440,6 +451,7 @@ func TestLoweringTheThresholdRearmsTheLowStockAlert(t *testing.T) {
 // list says it is exhausted, share the list's last 5,000 codes: every code once, every other answer
 // list_exhausted, the counts exact and the crossings recorded once.
 func TestTwoGatewaysRacingForTheLastCodes(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("allocates 5,000 codes")
 	}
@@ -509,6 +521,7 @@ func TestTwoGatewaysRacingForTheLastCodes(t *testing.T) {
 // once among 200 of other recipients (so they share batches), get one code between them; with a
 // reassign window of 0 each of 20 such requests gets a code of its own, as it would one by one.
 func TestOneRecipientInOneBatchWindowGetsOneCode(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Batch Window Shop")
 	tests := []struct {

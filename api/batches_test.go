@@ -64,6 +64,7 @@ func waitBatch(t testing.TB, h *apptest.Harness, m apptest.Merchant, listID stri
 }
 
 func TestBatchGenerationEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Batch Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Generated"})
@@ -149,6 +150,7 @@ func TestBatchGenerationEndToEnd(t *testing.T) {
 }
 
 func TestBatchRequests(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Batch Rules")
 	list := h.CreateList(t, m, map[string]any{"name": "Rules"})
@@ -240,6 +242,7 @@ func (c *cancelAfter) AddBatchCodes(ctx context.Context, list core.List, number 
 }
 
 func TestBatchRunnerResumesAndAvoidsImportedCodes(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Resume Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Tiny space"})

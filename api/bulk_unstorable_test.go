@@ -15,6 +15,7 @@ import (
 // a column the job reads are refused, their lines named in the job's error; the job finishes and
 // the other rows get their codes. A NUL in a column the job does not read is no reason to refuse.
 func TestBulkDeliveryUnstorableRows(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Bulk NUL Shop")
 	s.configure(t, m)

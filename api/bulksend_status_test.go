@@ -17,6 +17,7 @@ import (
 // once the last delivery is sent. The job and the sends are run by hand (no worker), so each
 // state is seen for certain.
 func TestBulkJobIsDoneWhenEveryDeliveryIs(t *testing.T) {
+	t.Parallel()
 	s := messagingStack{sink: messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{}),
 		twilio: messagingfake.NewTwilio(t, messagingfake.TwilioConfig{}), fcm: messagingfake.NewFCM(t)}
 	s.Harness = apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {

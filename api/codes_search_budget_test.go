@@ -13,6 +13,7 @@ import (
 // 10,000 codes per page (no index holds the state): on a larger list the first page comes back
 // short with a cursor, and paging on finds the rest, each code once, in list and in code order.
 func TestStateSearchReadsABoundedStretch(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Budget Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Big"})

@@ -45,6 +45,7 @@ func codesOf(items []codeItem) []string {
 }
 
 func TestCodeSearch(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Search Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Search"})
@@ -136,6 +137,7 @@ func TestCodeSearch(t *testing.T) {
 }
 
 func TestCodeSearchCaseInsensitiveList(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Folded Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Folded", "case_insensitive": true})
@@ -157,6 +159,7 @@ func TestCodeSearchCaseInsensitiveList(t *testing.T) {
 // unique lookup index (merchant_id, lookup, list_id), whose C collation makes a prefix a byte range,
 // and that a wide prefix is read in index order under the LIMIT (no sort of every match).
 func TestPrefixSearchUsesTheLookupIndex(t *testing.T) {
+	// not parallel: it ANALYZEs the shared codes table and asserts on a plan that depends on every test's rows
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Index Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Big"})
@@ -209,6 +212,7 @@ func TestPrefixSearchUsesTheLookupIndex(t *testing.T) {
 }
 
 func TestCodeDetailAndTimeline(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Timeline Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Timeline", "expires_at": "2040-01-01T00:00:00Z"})
@@ -291,6 +295,7 @@ func TestCodeDetailAndTimeline(t *testing.T) {
 }
 
 func TestCodeRemoval(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Removal Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Removal"})
@@ -374,6 +379,7 @@ func TestCodeRemoval(t *testing.T) {
 }
 
 func TestRemoveAvailableInChunks(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Bulk Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Bulk"})
@@ -411,6 +417,7 @@ func TestRemoveAvailableInChunks(t *testing.T) {
 }
 
 func TestCodeExport(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Export Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Export", "expires_at": "2040-01-01T00:00:00Z"})
@@ -513,6 +520,7 @@ func guard(code string) string {
 }
 
 func TestCodesAreScopedToTheMerchant(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	alice := h.NewMerchant(t, "Alice")
 	bob := h.NewMerchant(t, "Bob")

@@ -78,6 +78,7 @@ func mustContain(t *testing.T, what string, r apptest.Response, wants ...string)
 // customer's codes; the state filter narrows; "Load more" pages through every code once; /app/codes
 // takes a whole code to its page in whichever list holds it.
 func TestDashboardFindCodes(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	list := h.CreateList(t, m, map[string]any{"name": "Spring sale"})
@@ -174,6 +175,7 @@ func TestDashboardFindCodes(t *testing.T) {
 // person on the timeline, a second one says when and by whom it was used; staff may mark codes
 // used but not remove them; removal asks first and takes only unused codes.
 func TestDashboardCodePage(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	list := h.CreateList(t, m, map[string]any{"name": "Till list"})
@@ -262,6 +264,7 @@ func TestDashboardCodePage(t *testing.T) {
 // TestDashboardCodeForms: the code page's forms refuse a missing or wrong CSRF token and change
 // nothing.
 func TestDashboardCodeForms(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	list := f.h.CreateList(t, f.merchant, map[string]any{"name": "CSRF"})
 	importByHand(t, f.h, f.merchant, list, "api_key:a", "CSRF-1")
@@ -286,6 +289,7 @@ func TestDashboardCodeForms(t *testing.T) {
 // TestDashboardCodesEscaped: codes holding '/', '+', '%' or markup have their own pages and
 // actions, and everything people typed shows as text.
 func TestDashboardCodesEscaped(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	hostile := `<svg/onload=alert(1)>`
@@ -348,6 +352,7 @@ func TestDashboardCodesEscaped(t *testing.T) {
 // TestDashboardCustomers: a customer by email, phone or id, with every code they got across
 // lists, each linking to its page.
 func TestDashboardCustomers(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	spring := h.CreateList(t, m, map[string]any{"name": "Spring"})

@@ -149,6 +149,7 @@ func lpCSV(t testing.TB, r apptest.Response) [][]string {
 }
 
 func TestListPagesCreateAndEdit(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -269,6 +270,7 @@ func TestListPagesCreateAndEdit(t *testing.T) {
 }
 
 func TestListPagesImport(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -365,6 +367,7 @@ func TestListPagesImport(t *testing.T) {
 }
 
 func TestListPagesImportProgress(t *testing.T) {
+	t.Parallel()
 	// No worker: the import waits, and its page shows the progress and polls itself.
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")
@@ -383,6 +386,7 @@ func TestListPagesImportProgress(t *testing.T) {
 }
 
 func TestListPagesGenerate(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -485,6 +489,7 @@ func TestListPagesGenerate(t *testing.T) {
 }
 
 func TestListPagesExportAndRemoval(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -553,6 +558,7 @@ func TestListPagesExportAndRemoval(t *testing.T) {
 }
 
 func TestListPagesRefuseFormsWithoutCSRF(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -600,6 +606,7 @@ func TestListPagesRefuseFormsWithoutCSRF(t *testing.T) {
 }
 
 func TestListPagesAreForOwners(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")
 	owner := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -625,6 +632,7 @@ func TestListPagesAreForOwners(t *testing.T) {
 }
 
 func TestListPagesEscapeWhatPeopleTyped(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Blue Bottle")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -659,6 +667,7 @@ func TestListPagesEscapeWhatPeopleTyped(t *testing.T) {
 }
 
 func TestListPagesHistoriesLoadMore(t *testing.T) {
+	t.Parallel()
 	// No worker: the imports and batches wait, which is all the histories need.
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Blue Bottle")

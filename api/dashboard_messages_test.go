@@ -41,6 +41,7 @@ func storedSecret(t *testing.T, h *apptest.Harness, m apptest.Merchant, ch core.
 // providers' fakes, or say why not; no page ever holds a secret, not after saving and not when a
 // form comes back with errors.
 func TestMessagePagesChannelSecretsNeverShown(t *testing.T) {
+	t.Parallel()
 	const smtpPassword = "smtp-password-never-shown-7f3a"
 	s := startMessagingStack(t, messagingfake.SinkConfig{Username: "codes", Password: smtpPassword})
 	m := s.NewMerchant(t, "Channel Pages")
@@ -173,6 +174,7 @@ func TestMessagePagesChannelSecretsNeverShown(t *testing.T) {
 // watches both finish, finds them among the list's deliveries and bulk sends, and deletes a
 // template (refused while a message waits for codes).
 func TestMessagePagesTemplatesAndSends(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Template Pages")
 	s.configure(t, m)
@@ -300,6 +302,7 @@ func TestMessagePagesTemplatesAndSends(t *testing.T) {
 // TestShopAndMessageFormsRefuseWithoutCSRF: every form of the Shops and Messages pages is
 // refused without the session's CSRF token, or with a wrong one, and changes nothing.
 func TestShopAndMessageFormsRefuseWithoutCSRF(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Guarded Messages")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
@@ -365,6 +368,7 @@ func TestShopAndMessageFormsRefuseWithoutCSRF(t *testing.T) {
 // TestShopAndMessagePagesAreForOwners: staff get the 403 page on every Shops and Messages page
 // and form.
 func TestShopAndMessagePagesAreForOwners(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Owners Only Messages")
 	staff := lpSignIn(t, h, m, "staff@example.com", core.RoleStaff)

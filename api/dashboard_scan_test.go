@@ -31,6 +31,7 @@ func (f *dashFixture) scanLookup(t *testing.T, who core.SignedIn, code string) (
 // redeems it on the channel in_store with the person as actor; a second scan says "Already used"
 // with when and by whom; unknown and removed codes say so in large type.
 func TestDashboardScan(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	list := h.CreateList(t, m, map[string]any{"name": "Front <svg/onload=alert(1)> desk"})
@@ -127,6 +128,7 @@ func TestDashboardScan(t *testing.T) {
 // TestDashboardScanListLimit: an owner limits a staff member to some lists; a code of another
 // list is refused (403) on lookup and on marking; no limit means every list.
 func TestDashboardScanListLimit(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	shopList := h.CreateList(t, m, map[string]any{"name": "Shop floor"})
@@ -167,6 +169,7 @@ func TestDashboardScanListLimit(t *testing.T) {
 // TestDashboardScanRefusals: pages answer 403 without the form's token and to staff on an owner's
 // page, and the signed-out go to sign in.
 func TestDashboardScanRefusals(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	list := f.h.CreateList(t, f.merchant, map[string]any{"name": "Refusals"})
 	importByHand(t, f.h, f.merchant, list, "api_key:a", "REF-1")
@@ -215,6 +218,7 @@ func pinShown(t *testing.T, what string, r apptest.Response) string {
 // with its person as actor; a new PIN replaces the old one, which stops working; an owner makes a
 // PIN for a staff member and sees it once; no page shows a PIN afterwards; "Remove PIN" ends it.
 func TestDashboardScannerPIN(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	ctx := context.Background()
@@ -315,6 +319,7 @@ func TestDashboardScannerPIN(t *testing.T) {
 // right PIN, but staff elsewhere go on; past the merchant's hundred wrong PINs in the window,
 // every address waits.
 func TestScannerPINThrottle(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	ctx := context.Background()

@@ -129,6 +129,7 @@ func cookieNamed(r apptest.Response, name string) *http.Cookie {
 // TestDashboardWhoIsSignedIn: each way in (none, a cookie session, Shopify's ID token on a document
 // load or as a bearer token) gets the answer its case calls for, with the page headers.
 func TestDashboardWhoIsSignedIn(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	other := testShop("not-connected")
 	host := "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZGFzaA"
@@ -222,6 +223,7 @@ func TestDashboardWhoIsSignedIn(t *testing.T) {
 
 // TestDashboardFragments: app.js's requests get only the page's main block and its title.
 func TestDashboardFragments(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	r := f.do(t, dashRequest{path: "/app/lists", header: map[string]string{
 		"Authorization": "Bearer " + idToken(f.shop, time.Minute, testShopifySecret), "X-Coupongate-Fragment": "1"}})
@@ -243,6 +245,7 @@ func TestDashboardFragments(t *testing.T) {
 // TestDashboardCSRF: a state-changing request of a cookie session needs the session's token, and
 // no other site may send one.
 func TestDashboardCSRF(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	tests := []struct {
 		name   string
@@ -289,6 +292,7 @@ func TestDashboardCSRF(t *testing.T) {
 // TestDashboardSignIn: the sign-in form's double-submit token, one answer for every refusal, a new
 // session with the right cookie, and only dashboard pages as the place to go next.
 func TestDashboardSignIn(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	page := f.do(t, dashRequest{path: "/app/sign-in"})
 	csrf := cookieNamed(page, "cg_csrf")
@@ -357,6 +361,7 @@ func TestDashboardSignIn(t *testing.T) {
 // TestDashboardSignInThrottled: after ten failures from one address, sign-ins from it answer 429
 // with Retry-After, even with the right password; another address is not held up.
 func TestDashboardSignInThrottled(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
 	page := f.do(t, dashRequest{path: "/app/sign-in"})
 	csrf := cookieNamed(page, "cg_csrf")
@@ -381,6 +386,7 @@ func TestDashboardSignInThrottled(t *testing.T) {
 
 // TestDashboardSecureCookies: with APP_URL on https the session cookie is Secure.
 func TestDashboardSecureCookies(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, func(c *config.Config) { c.AppURL = "https://coupons.example.com" })
 	page := f.do(t, dashRequest{path: "/app/sign-in"})
 	csrf := cookieNamed(page, "cg_csrf")
@@ -397,6 +403,7 @@ func TestDashboardSecureCookies(t *testing.T) {
 // TestDashboardInvite: an invite link asks for a password twice, works once, and signs the person
 // in; the team page's invite shows the link once and the last owner cannot be removed.
 func TestDashboardInvite(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	invited := f.do(t, dashRequest{method: http.MethodPost, path: "/app/settings/team", cookies: sessionOf(f.owner),
 		form: url.Values{"email": {"new-" + uuid.NewString()[:8] + "@example.com"}, "role": {"owner"}, "csrf_token": {f.owner.Session.CSRFToken}}})
@@ -453,6 +460,7 @@ func TestDashboardInvite(t *testing.T) {
 // TestDashboardStatic: static files carry their content hash; the current version is cached for a
 // year, any other revalidated by ETag.
 func TestDashboardStatic(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	_, _, hash, _ := web.Asset("app.css")
 	// (as it is: a gzipped answer has a weak ETag, see TestDashboardStaticGzip)

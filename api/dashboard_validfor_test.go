@@ -17,6 +17,7 @@ import (
 // and a unit, shows it again when editing, clears it when left empty, and tells beside the field
 // when it is 0 or given to a fixed list.
 func TestListPagesValidForAfterHandOut(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Form")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)
