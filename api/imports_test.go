@@ -170,6 +170,7 @@ func importEvents(t testing.TB, h *apptest.Harness, listID, typ string) []string
 }
 
 func TestImportCSVReport(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Import Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Spring"})
@@ -240,6 +241,7 @@ func TestImportCSVReport(t *testing.T) {
 }
 
 func TestImportExcelCSVWithWindows(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Excel Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Excel"})
@@ -275,6 +277,7 @@ func TestImportExcelCSVWithWindows(t *testing.T) {
 }
 
 func TestImportTextAndRawBodies(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Text Shop")
 	tests := []struct {
@@ -299,6 +302,7 @@ func TestImportTextAndRawBodies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			listID := h.CreateList(t, m, map[string]any{"name": tc.name})
 			rep := waitImport(t, h, m, listID, accepted(t, tc.post(listID)).ID)
 			if rep.Status != "succeeded" || rep.Format != tc.format || rep.counts() != tc.counts {
@@ -312,6 +316,7 @@ func TestImportTextAndRawBodies(t *testing.T) {
 }
 
 func TestImportWithoutCodeColumnFails(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "No Column Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "No column"})
@@ -335,6 +340,7 @@ func TestImportWithoutCodeColumnFails(t *testing.T) {
 }
 
 func TestImportOverTheLimitAnswers413(t *testing.T) {
+	t.Parallel()
 	const limit = 16 << 10
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) { c.MaxUploadBytes = limit }})
 	m := h.NewMerchant(t, "Big Shop")
@@ -406,6 +412,7 @@ func sendCut(t *testing.T, h *apptest.Harness, m apptest.Merchant, listID, conte
 // TestTruncatedUploadLeavesNoImport: an upload that breaks off is refused with 400 and leaves no
 // import (and no stored piece) behind; the next import takes the number the refused one had.
 func TestTruncatedUploadLeavesNoImport(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Cut Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Cut"})
@@ -450,6 +457,7 @@ func TestTruncatedUploadLeavesNoImport(t *testing.T) {
 }
 
 func TestImportRequestErrors(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	alice := h.NewMerchant(t, "Alice Imports")
 	bob := h.NewMerchant(t, "Bob Imports")
@@ -505,6 +513,7 @@ func TestImportRequestErrors(t *testing.T) {
 }
 
 func TestImportCaseInsensitiveList(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true})
 	m := h.NewMerchant(t, "Case Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Any case", "case_insensitive": true})
@@ -619,6 +628,7 @@ func checkExact(t *testing.T, h *apptest.Harness, m apptest.Merchant, listID str
 }
 
 func TestImportResumesAfterACrash(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{}) // no worker: the test runs the import itself
 	m := h.NewMerchant(t, "Crash Shop")
 	ctx := context.Background()
@@ -723,6 +733,7 @@ func TestImportResumesAfterACrash(t *testing.T) {
 }
 
 func TestSweeperRequeuesLostImportsAndFailsStaleUploads(t *testing.T) {
+	// not parallel: its sweeper requeues and fails any merchant's imports, and other harnesses' sweepers would take its lost import
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Sweep Shop")
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 // with the admin key record the key's fingerprint as who acted, the same whether the gateway
 // verified the key with PostgreSQL (its first request) or found it in its cache (the next ones).
 func TestTimelinesNameTheKeyThatActed(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.ValidationFailuresPerMinute = 1000 }})
 	m := h.NewMerchant(t, "Actor Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "actors"})

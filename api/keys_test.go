@@ -64,6 +64,7 @@ func storefrontStatus(t *testing.T, h *apptest.Harness, key string) int {
 }
 
 func TestRotateAdminKeyWithGrace(t *testing.T) {
+	t.Parallel()
 	h, clock := startWithKeyClock(t)
 	m := h.NewMerchant(t, "Rotating Shop")
 	before := time.Now()
@@ -119,6 +120,7 @@ func TestRotateAdminKeyWithGrace(t *testing.T) {
 }
 
 func TestRotateWithoutGraceStopsTheOldKeyAtOnce(t *testing.T) {
+	t.Parallel()
 	h, _ := startWithKeyClock(t)
 	m := h.NewMerchant(t, "Leaked Key Shop")
 	// Both keys were used, so this process has them cached.
@@ -150,6 +152,7 @@ func TestRotateWithoutGraceStopsTheOldKeyAtOnce(t *testing.T) {
 }
 
 func TestRotateStorefrontKeyWithGrace(t *testing.T) {
+	t.Parallel()
 	h, clock := startWithKeyClock(t)
 	m := h.NewMerchant(t, "Storefront Shop")
 	if storefrontStatus(t, h, m.StorefrontKey) != http.StatusNotFound {
@@ -174,6 +177,7 @@ func TestRotateStorefrontKeyWithGrace(t *testing.T) {
 }
 
 func TestRotateKeyIsolatesTenants(t *testing.T) {
+	t.Parallel()
 	h, clock := startWithKeyClock(t)
 	a := h.NewMerchant(t, "Tenant A")
 	b := h.NewMerchant(t, "Tenant B")
@@ -197,6 +201,7 @@ func TestRotateKeyIsolatesTenants(t *testing.T) {
 }
 
 func TestRotateKeyRefusals(t *testing.T) {
+	t.Parallel()
 	h, _ := startWithKeyClock(t)
 	m := h.NewMerchant(t, "Refusing Shop")
 	tests := []struct {

@@ -17,6 +17,7 @@ import (
 // A PATCH of a list holds one pool connection for its transaction and takes no other: three times
 // as many concurrent PATCHes as the pool has connections all finish.
 func TestConcurrentListPatchesOnASmallPool(t *testing.T) {
+	t.Parallel()
 	const poolSize = 2
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.DBMaxConns = poolSize }})
 	m := h.NewMerchant(t, "Small Pool Shop")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestListCreateValidation(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Validation Shop")
 	tests := []struct {
@@ -38,6 +39,7 @@ func TestListCreateValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := h.Admin(t, m, http.MethodPost, "/api/v1/lists", tc.body)
 			if r.Status != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
@@ -67,6 +69,7 @@ func TestListCreateValidation(t *testing.T) {
 }
 
 func TestListDefaultsAndStatus(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Status Shop")
 	r := h.Admin(t, m, http.MethodPost, "/api/v1/lists", map[string]any{"name": "Spring"})
@@ -99,6 +102,7 @@ func TestListDefaultsAndStatus(t *testing.T) {
 }
 
 func TestListUpdate(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Update Shop")
 	id := h.CreateList(t, m, map[string]any{"name": "Spring", "case_insensitive": true})
@@ -130,6 +134,7 @@ func TestListUpdate(t *testing.T) {
 }
 
 func TestListsAreScopedToTheMerchant(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	alice := h.NewMerchant(t, "Alice")
 	bob := h.NewMerchant(t, "Bob")
@@ -159,6 +164,7 @@ func TestListsAreScopedToTheMerchant(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Auth Shop")
 	forged := m.APIKey[:len(m.APIKey)-4] + "0000"
@@ -167,6 +173,7 @@ func TestAuthentication(t *testing.T) {
 		"unknown merchant": "cg_admin_00000000000000000000000000000000_" + m.APIKey[len(m.APIKey)-64:],
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := h.Do(t, apptest.Request{Method: http.MethodGet, Path: "/api/v1/lists", APIKey: key})
 			if r.Status != http.StatusUnauthorized || r.ErrorCode() != "unauthorized" {
 				t.Fatalf("got %d %s", r.Status, r.Body)
@@ -184,6 +191,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestListPaging(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Paging Shop")
 	want := map[string]bool{}
@@ -227,6 +235,7 @@ func TestListPaging(t *testing.T) {
 }
 
 func TestListDelete(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Delete Shop")
 	ctx := context.Background()
@@ -278,6 +287,7 @@ func TestListDelete(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	r := h.Do(t, apptest.Request{Method: http.MethodGet, Path: "/healthz"})
 	if got := r.Map(t); r.Status != 200 || got["status"] != "ok" {
@@ -289,6 +299,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestHealthzNamesTheDependencyThatIsDown(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *configT) { c.RedisURL = "redis://127.0.0.1:1/0" }})
 	r := h.Do(t, apptest.Request{Method: http.MethodGet, Path: "/healthz"})
 	got := r.Map(t)
@@ -303,6 +314,7 @@ type configT = config.Config
 // list and in the listing; it reads exhausted once it had codes and handed out the last one, and
 // active again when codes are added.
 func TestEmptyListIsActiveUntilItRunsOut(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Empty Shop")
 	listID := h.CreateList(t, m, map[string]any{"name": "Empty"})

@@ -100,6 +100,7 @@ func (s messagingStack) waitDelivery(t *testing.T, m apptest.Merchant, list, id 
 // recipients by email, SMS and push, once each; provider refusals fail the delivery with the
 // provider's reason; a list that runs out makes deliveries wait until codes arrive.
 func TestDeliverCodesByMessage(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Message Shop")
 	s.configure(t, m)
@@ -213,6 +214,7 @@ func TestDeliverCodesByMessage(t *testing.T) {
 // signed as Standard Webhooks do, every attempt listed; the alert address gets one email per
 // stock crossing.
 func TestOutgoingWebhooksAndAlerts(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Hook Shop")
 	s.configure(t, m)
@@ -346,6 +348,7 @@ func TestOutgoingWebhooksAndAlerts(t *testing.T) {
 // TestBulkDelivery sends a list's codes to a CSV of recipients: one email each, with progress;
 // rows without a usable address are counted, and the job waits for codes when the list runs out.
 func TestBulkDelivery(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Bulk Shop")
 	s.configure(t, m)
@@ -440,6 +443,7 @@ func multipartFields(t testing.TB, fields map[string]string, fileField, filename
 // disabled at its next failure and the merchant is told by email; a transient SMTP refusal is
 // retried and the message goes out once.
 func TestWebhookEndpointDisabledAfterDays(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Failing Hooks")
 	s.configure(t, m)
@@ -490,6 +494,7 @@ func TestWebhookEndpointDisabledAfterDays(t *testing.T) {
 // TestPrivateWebhookEndpointRefused: unless the operator allows it, an endpoint on a loopback or
 // private address is refused.
 func TestPrivateWebhookEndpointRefused(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.WebhooksAllowPrivate = false }})
 	m := h.NewMerchant(t, "Private Hooks")
 	for _, u := range []string{"http://127.0.0.1:9/hook", "https://10.1.2.3/hook", "http://localhost/hook"} {

@@ -48,6 +48,7 @@ func timeline(t testing.TB, h *apptest.Harness, m apptest.Merchant, code string)
 }
 
 func TestOrderStatusTransitions(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Orders Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "orders"})
@@ -106,6 +107,7 @@ func TestOrderStatusTransitions(t *testing.T) {
 }
 
 func TestMultiUseCodesCountUpToTheLimit(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Multi Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "three uses", "uses_per_code": 3})
@@ -125,6 +127,7 @@ func TestMultiUseCodesCountUpToTheLimit(t *testing.T) {
 }
 
 func TestTheSameOrderFiftyTimesAtOnceCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Retry Storm Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "storm", "uses_per_code": 100})
@@ -156,6 +159,7 @@ func TestTheSameOrderFiftyTimesAtOnceCountsOnce(t *testing.T) {
 }
 
 func TestManualRedeem(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Till Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "till"})

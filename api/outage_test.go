@@ -92,6 +92,7 @@ func hostOf(t testing.TB, raw string) string {
 // the same requests succeed again. A worker task failing meanwhile is a failed task to retry, not a
 // panic.
 func TestPostgresOutageAnswers503(t *testing.T) {
+	// not parallel: it cuts PostgreSQL under a harness and reads its logger's output
 	pg := apptest.NewProxy(t, hostOf(t, env.DatabaseURL))
 	logs := newLogLines(t)
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Log: slog.New(logs), Configure: func(c *config.Config) {
@@ -172,6 +173,7 @@ func TestPostgresOutageAnswers503(t *testing.T) {
 // without it goes on: allocation scans instead of using the cursor, and failed validations are
 // still limited, per process.
 func TestRedisOutage(t *testing.T) {
+	// not parallel: it cuts Redis under a harness
 	rd := apptest.NewProxy(t, dbtest.RedisAddr())
 	const limit = 3
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {

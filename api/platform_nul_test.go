@@ -62,6 +62,7 @@ func orderAppliedDespiteNUL(t *testing.T, h *apptest.Harness, merchantID, code, 
 // applied (not retried for ever): its code is redeemed once, the NUL dropped from the stored body
 // and the recorded customer.
 func TestShopifyOrderWithNUL(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.ShopifyAPISecret = testShopifySecret
 	}})
@@ -86,6 +87,7 @@ func TestShopifyOrderWithNUL(t *testing.T) {
 // TestWooCommerceOrderWithNUL: a paid WooCommerce order whose customer note, billing name and
 // email and coupon code hold \u0000 is applied: its code is redeemed once, the NUL dropped.
 func TestWooCommerceOrderWithNUL(t *testing.T) {
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{TLS: true})
 	m := s.NewMerchant(t, "Woo NUL")
 	var conn struct {

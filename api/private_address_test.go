@@ -29,6 +29,7 @@ import (
 // finds them resolving to 127.0.0.1. With private networks allowed the same paths deliver: the
 // other tests of this package run that way.
 func TestMerchantAddressesCheckedAtDialTime(t *testing.T) {
+	// not parallel: its harness refuses loopback addresses, and its sweeper and worker take other tests' deliveries, webhooks and pushes (any merchant's) and fail them
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	fcm := messagingfake.NewFCM(t)
 	store := woofake.New(t, woofake.Config{})

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRecipientView(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Recipient Shop")
 	other := h.NewMerchant(t, "Other Recipient Shop")
@@ -72,6 +73,7 @@ func TestRecipientView(t *testing.T) {
 }
 
 func TestQRCodes(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "QR Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "qr"})

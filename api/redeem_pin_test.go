@@ -68,6 +68,7 @@ func (b *pinBrowser) markUsed(page, code, pin string) (int, http.Header, string)
 // whom it was used; the form needs its token; wrong PINs from one address are throttled (429 with
 // Retry-After). No answer of the page shows the PIN.
 func TestRedeemPageMarkUsedWithPIN(t *testing.T) {
+	t.Parallel()
 	f := newDashFixture(t, nil)
 	h, m := f.h, f.merchant
 	ctx := context.Background()

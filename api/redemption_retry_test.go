@@ -13,6 +13,7 @@ import (
 // (over_use), instead of passing for a counted one; an order that did count still answers
 // already_counted. The refusal is on the timeline once per order.
 func TestRefusedRedemptionRetried(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Retry Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Once", "uses_per_code": 1})

@@ -20,6 +20,7 @@ import (
 // TestScansFireCodeRedeemed: a scan's "Mark as used" and a staff PIN on the redeem page fire
 // code.redeemed as any redemption does, with the channel in_store and the person as actor.
 func TestScansFireCodeRedeemed(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) { c.WebhooksAllowPrivate = true }})
 	m := h.NewMerchant(t, "Scan Hook Shop")
 	ctx := context.Background()

@@ -20,6 +20,7 @@ import (
 // customers/redact erases the customer's identifiers and keeps the redemption, shop/redact
 // deletes the shop's connection, route and deliveries. Each delivered again is harmless.
 func TestShopifyCompliance(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.ShopifyAPISecret = testShopifySecret
 	}})

@@ -214,6 +214,7 @@ func merchantsNamed(t testing.TB, h *apptest.Harness, name string) int {
 // with the state cookie; then checks what was stored and subscribed, and that a second install of
 // the shop keeps its merchant.
 func TestShopifyOAuthInstall(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "", nil)
 	ctx := context.Background()
 	shop := testShop("oauth")
@@ -323,6 +324,7 @@ func TestShopifyOAuthInstall(t *testing.T) {
 // TestShopifyInstallRefusals: the install entry refuses a query Shopify did not sign, an old one,
 // and a shop that is not a myshopify.com domain, and answers 503 while Shopify is not configured.
 func TestShopifyInstallRefusals(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "", nil)
 	shop := testShop("refused")
 	now := time.Now()
@@ -390,6 +392,7 @@ func TestShopifyInstallRefusals(t *testing.T) {
 // TestShopifyCallbackState: a callback is only honoured for the browser that started the install,
 // with the state it was given, for the same shop; no refused callback spends the code.
 func TestShopifyCallbackState(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "", nil)
 	shop := testShop("state")
 	other := testShop("other")
@@ -445,6 +448,7 @@ func TestShopifyCallbackState(t *testing.T) {
 // TestShopifyCallbackHost: the callback lands on the app's page in the admin the host parameter
 // names, and never anywhere else.
 func TestShopifyCallbackHost(t *testing.T) {
+	t.Parallel()
 	h, _ := shopifyInstallApp(t, "", nil)
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	tests := []struct {
@@ -467,6 +471,7 @@ func TestShopifyCallbackHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			shop := testShop("host")
 			cookie, q := oauthStart(t, h, shop, "")
 			r := callback(t, h, resign(q, map[string]string{"host": tt.host(shop)}), cookie)
@@ -480,6 +485,7 @@ func TestShopifyCallbackHost(t *testing.T) {
 // TestShopifyInstallMissingScopes: a grant that does not cover the app's scopes is refused with
 // 409 and connects nothing, by OAuth (the merchant edited the authorize URL) and by token exchange.
 func TestShopifyInstallMissingScopes(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "read_orders", nil)
 
 	shop := testShop("scopes")
@@ -505,6 +511,7 @@ func TestShopifyInstallMissingScopes(t *testing.T) {
 // TestShopifyEmbeddedInstall: an embedded load with a session token (Shopify-managed install)
 // connects the shop by token exchange and shows the app page; later loads only show the page.
 func TestShopifyEmbeddedInstall(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "", nil)
 	shop := testShop("embedded")
 	load := func(path, idToken string, extra map[string]string) apptest.Response {
@@ -620,6 +627,7 @@ func checkSentToDashboard(t testing.TB, h *apptest.Harness, r apptest.Response, 
 // TestShopifySessionTokenAuth: the admin API accepts a session token from the embedded app and
 // acts for the merchant of the shop in its dest claim; anything else is 401.
 func TestShopifySessionTokenAuth(t *testing.T) {
+	t.Parallel()
 	h, fake := shopifyInstallApp(t, "", nil)
 	shop := testShop("session")
 	if r := browserGet(t, h.URL+"/shopify/install?"+signedQuery(testShopifySecret, map[string]string{

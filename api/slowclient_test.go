@@ -48,6 +48,7 @@ func post(path, contentType, auth string) string {
 // time is up, not held open: headers within READ_HEADER_TIMEOUT, a body within BODY_READ_TIMEOUT,
 // an upload within the longer UPLOAD_READ_TIMEOUT.
 func TestStalledClientsAreCutOff(t *testing.T) {
+	// not parallel: it measures how long the server takes to cut a stalled client off
 	const bodyTimeout, uploadTimeout = 300 * time.Millisecond, 1500 * time.Millisecond
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {
 		c.ReadHeaderTimeout = 300 * time.Millisecond
@@ -91,6 +92,7 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 // Only MAX_CONCURRENT_UPLOADS uploads (imports and bulk deliveries together) are read at once; one
 // more answers 503 uploads_busy with Retry-After, and a place frees when an upload ends.
 func TestConcurrentUploadsAreCapped(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {
 		c.MaxConcurrentUploads = 2
 		c.UploadReadTimeout = time.Minute

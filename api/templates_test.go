@@ -13,6 +13,7 @@ import (
 // template with a message waiting for codes cannot be deleted until that message is sent; the
 // list's deliveries name their recipient and template.
 func TestTemplateChangesReachLaterMessages(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Template Shop")
 	s.configure(t, m)

@@ -34,6 +34,7 @@ type validation struct {
 }
 
 func TestValidationReasons(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.ValidationFailuresPerMinute = 1000 }})
 	m := h.NewMerchant(t, "Checkout Shop")
 	other := h.NewMerchant(t, "Other Checkout")
@@ -122,6 +123,7 @@ func TestValidationReasons(t *testing.T) {
 }
 
 func TestReservationHoldsASingleUseCode(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {
 		c.HoldDuration = 2 * time.Second
 		c.ValidationFailuresPerMinute = 1000
@@ -202,6 +204,7 @@ func TestReservationHoldsASingleUseCode(t *testing.T) {
 }
 
 func TestFailedValidationsAreRateLimited(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.ValidationFailuresPerMinute = 5 }})
 	m := h.NewMerchant(t, "Brute Force Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "guarded"})

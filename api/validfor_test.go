@@ -22,6 +22,7 @@ type validForList struct {
 // TestValidForIsAPositiveNumberOfSecondsOrNull: valid_for is refused at 0, below 0 and on a
 // fixed list, shown as set, changed and cleared with null by PATCH.
 func TestValidForIsAPositiveNumberOfSecondsOrNull(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Rules")
 	for _, tc := range []struct {
@@ -111,6 +112,7 @@ func parseTime(t *testing.T, s *string) time.Time {
 // valid at T+3599s and expired at T+3600s; the allocation, GET code and validation all answer
 // T+3600s as its expiry.
 func TestValidForEndsACodeAtItsBoundary(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Boundary")
 	list := h.CreateList(t, m, map[string]any{"name": "Hour", "valid_for": 3600})
@@ -151,6 +153,7 @@ func TestValidForEndsACodeAtItsBoundary(t *testing.T) {
 // TestListExpiryBeforeValidForWins: when the list ends before a code's valid_for runs out, the
 // code expires with the list.
 func TestListExpiryBeforeValidForWins(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Capped")
 	listEnd := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
@@ -169,6 +172,7 @@ func TestListExpiryBeforeValidForWins(t *testing.T) {
 // expired filter and exported with delivered_at + valid_for as its expiry; a code handed out now
 // is not expired, and a code never handed out has no expiry yet.
 func TestValidForInSearchesAndExports(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Export")
 	list := h.CreateList(t, m, map[string]any{"name": "Hour", "valid_for": 3600})
@@ -220,6 +224,7 @@ func TestValidForInSearchesAndExports(t *testing.T) {
 // TestTemplatePreviewShowsValidForExpiry: <expirydate> in a preview is the day a code handed out
 // now stops working: now + valid_for, unless the list ends before.
 func TestTemplatePreviewShowsValidForExpiry(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Preview")
 	preview := func(list map[string]any) string {
@@ -256,6 +261,7 @@ func TestTemplatePreviewShowsValidForExpiry(t *testing.T) {
 // TestValidForInSentMessages: <expirydate> in a message sent with a code of a valid_for list is
 // the last day of that code: its hand-out plus valid_for.
 func TestValidForInSentMessages(t *testing.T) {
+	t.Parallel()
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Valid For Messages")
 	s.configure(t, m)
@@ -281,6 +287,7 @@ func TestValidForInSentMessages(t *testing.T) {
 // TestPaidOrderCountsAnExpiredCode: a paid order counts a code whose valid_for has run out, as it
 // counts a code of an expired list: the shop took the order, and the use is recorded.
 func TestPaidOrderCountsAnExpiredCode(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Valid For Orders")
 	list := h.CreateList(t, m, map[string]any{"name": "Hour", "valid_for": 3600})

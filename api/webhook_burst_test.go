@@ -17,6 +17,7 @@ import (
 // once, each order's events (pending, then paid) in the order they arrived; none waits for the
 // sweeper (waitDeliveries gives up long before core.StallAfter).
 func TestShopifyWebhookBurstIsApplied(t *testing.T) {
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.ShopifyAPISecret = testShopifySecret
 	}})
