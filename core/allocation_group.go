@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,58 +49,30 @@ type allocationGroups struct {
 // none), whose hand-outs the batch also counts.
 type groupKey struct{ merchantID, listID, link uuid.UUID }
 
-// groupedAllocation is one caller's request and, once done is closed, its answer.
-type groupedAllocation struct {
-	ctx  context.Context
-	key  string
-	req  AllocationRequest
-	res  AllocateResult
-	err  error
-	done chan struct{}
-	gone atomic.Bool // the caller stopped waiting; a batch not yet started leaves the request out
+// allocationCall is one caller's request: its recipient key and what it asks.
+type allocationCall struct {
+	key string
+	req AllocationRequest
 }
+
+// groupedAllocation is one caller's request in a batch and, once answered, its answer.
+type groupedAllocation = groupcommit.Call[allocationCall, AllocateResult]
 
 func newAllocationGroups(a *Allocator) *allocationGroups {
 	g := &allocationGroups{a: a}
-	g.batches = groupcommit.New(groupsInFlight, maxGroupSize, g.serve).
-		SkipWhen(func(c *groupedAllocation) bool { return c.gone.Load() })
+	g.batches = groupcommit.NewCalls(groupsInFlight, maxGroupSize, g.serve)
 	return g
-}
-
-func (c *groupedAllocation) finish(res AllocateResult, err error) {
-	c.res, c.err = res, err
-	close(c.done)
-}
-
-func (c *groupedAllocation) finished() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // allocate queues the request with its list's others and answers it once its batch is done.
 func (g *allocationGroups) allocate(ctx context.Context, merchantID, listID uuid.UUID, key string, req AllocationRequest) (AllocateResult, error) {
-	call := &groupedAllocation{ctx: ctx, key: key, req: req, done: make(chan struct{})}
-	g.batches.Submit(groupKey{merchantID, listID, req.RedeemLink}, call, call.finished)
-	select {
-	case <-call.done:
-		return call.res, call.err
-	case <-ctx.Done():
-		call.gone.Store(true)
-		if call.finished() {
-			return call.res, call.err
-		}
-		return AllocateResult{}, ctx.Err()
-	}
+	return groupcommit.Do(ctx, g.batches, groupKey{merchantID, listID, req.RedeemLink}, allocationCall{key: key, req: req})
 }
 
 // serve runs one batch and answers each of its requests.
 func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 	a := g.a
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), groupTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].Ctx), groupTimeout)
 	defer cancel()
 
 	// One item per recipient and campaign; the rest follow it.
@@ -110,7 +81,7 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 	leaders := make([]*groupedAllocation, 0, len(batch))
 	followers := make([][]*groupedAllocation, 0, len(batch))
 	for _, c := range batch {
-		k := c.key + "\x00" + c.req.Campaign
+		k := c.Req.key + "\x00" + c.Req.req.Campaign
 		if i, ok := firsts[k]; ok {
 			followers[i] = append(followers[i], c)
 			continue
@@ -120,16 +91,16 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 			// Redis is down: each request goes alone, scanning for its code.
 			a.log.WarnContext(ctx, "allocation cursor unavailable; scanning instead", "err", err)
 			for _, c := range batch {
-				res, err := a.allocate(ctx, gk.merchantID, gk.listID, c.key, c.req)
+				res, err := a.allocate(ctx, gk.merchantID, gk.listID, c.Req.key, c.Req.req)
 				if err == nil {
 					a.recordStock(ctx, gk.merchantID, gk.listID, res)
 				}
-				c.finish(res, err)
+				c.Answer(res, err)
 			}
 			return
 		}
 		firsts[k] = len(items)
-		items = append(items, AllocationBatchItem{Pos: pos, RecipientKey: c.key, Req: c.req})
+		items = append(items, AllocationBatchItem{Pos: pos, RecipientKey: c.Req.key, Req: c.Req.req})
 		leaders = append(leaders, c)
 		followers = append(followers, nil)
 	}
@@ -137,7 +108,7 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 	results, err := a.store.AllocateBatch(ctx, gk.merchantID, gk.listID, items)
 	if err != nil {
 		for _, c := range batch {
-			c.finish(AllocateResult{}, err)
+			c.Answer(AllocateResult{}, err)
 		}
 		return
 	}
@@ -152,26 +123,26 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 		if res.Outcome == OutcomeMiss {
 			// The position held no free code (another path took it, or the list ends before it):
 			// this request goes on alone, drawing again and then scanning.
-			res, err = a.allocate(ctx, gk.merchantID, gk.listID, leaders[i].key, leaders[i].req)
+			res, err = a.allocate(ctx, gk.merchantID, gk.listID, leaders[i].Req.key, leaders[i].Req.req)
 		}
-		leaders[i].finish(res, err)
+		leaders[i].Answer(res, err)
 		noteStock(res)
 		for _, f := range followers[i] {
 			switch {
 			case err != nil:
-				f.finish(AllocateResult{}, err)
+				f.Answer(AllocateResult{}, err)
 			case res.Outcome == OutcomeOK && (res.HandsBack || res.Reused || gk.link != uuid.Nil):
 				// Asked again just after: the same code, handed back.
 				again := res
 				again.Reused, again.AvailableKnown = true, false
-				f.finish(again, nil)
+				f.Answer(again, nil)
 			case res.Outcome == OutcomeOK:
 				// The list hands every request a code of its own.
-				fres, ferr := a.allocate(ctx, gk.merchantID, gk.listID, f.key, f.req)
-				f.finish(fres, ferr)
+				fres, ferr := a.allocate(ctx, gk.merchantID, gk.listID, f.Req.key, f.Req.req)
+				f.Answer(fres, ferr)
 				noteStock(fres)
 			default:
-				f.finish(res, nil) // the list refused the first; it refuses the rest alike
+				f.Answer(res, nil) // the list refused the first; it refuses the rest alike
 			}
 		}
 	}

@@ -66,6 +66,17 @@ func (b *Batcher[K, T]) Submit(k K, item T, answered func() bool) {
 	}
 }
 
+// Waiting reports how many requests of k wait for a batch to take them (those a batch has taken
+// are not counted).
+func (b *Batcher[K, T]) Waiting(k K) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if g := b.groups[k]; g != nil {
+		return len(g.pending)
+	}
+	return 0
+}
+
 // run serves batches of k until answered says so (answered nil: until nothing waits), then leaves
 // what still waits to a goroutine of its own, which takes the slot with it.
 func (b *Batcher[K, T]) run(k K, g *group[T], answered func() bool) {
