@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/coupongate/coupongate/internal/groupcommit"
 )
 
 // OrderStatus is an order's state as a platform reports it, reduced to what matters here.
@@ -88,22 +90,26 @@ type OrderResult struct {
 
 // RedemptionStore persists redemption decisions (core decides them: UseLedger.Decide).
 type RedemptionStore interface {
-	// Redeem applies the order event ev to the code f in one transaction: it takes the code's row
-	// lock, reads into a ledger the code and what was recorded for ev's order on it before, calls
-	// decide with it, and persists the decision decide returns, which it answers.
-	Redeem(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode, decide func(*UseLedger) UseDecision) (UseDecision, error)
+	// Redeem applies order events on codes (apps; their Receipt is not used) in one transaction:
+	// it takes the row locks of the codes they name, reads into a ledger the codes and what was
+	// recorded for their orders on them before, calls decide with it and apps, and persists the
+	// decisions decide returns (one per application, in order), which it answers.
+	Redeem(ctx context.Context, merchantID uuid.UUID, apps []CodeApplication, decide func(*UseLedger, []CodeApplication) []UseDecision) ([]UseDecision, error)
 }
 
 // Redeemer counts redemptions from order events and manual redemptions.
 type Redeemer struct {
 	Clock
-	codes CodeFinder
-	store RedemptionStore
+	codes  CodeFinder
+	store  RedemptionStore
+	groups *groupcommit.Batcher[uuid.UUID, *redemptionCall]
 }
 
 // NewRedeemer returns the redemption service.
 func NewRedeemer(codes CodeFinder, store RedemptionStore) *Redeemer {
-	return &Redeemer{codes: codes, store: store}
+	r := &Redeemer{codes: codes, store: store}
+	r.groups = newRedemptionGroups(r)
+	return r
 }
 
 // maxOrderCodes bounds the codes of one order event (Shopify allows 5 order codes plus shipping).
@@ -308,12 +314,10 @@ func (r *Redeemer) Redeem(ctx context.Context, merchantID, listID uuid.UUID, cod
 	return out, nil
 }
 
-// redeem applies ev to the code f, decided by the rules of codeuse.go at the service's clock.
+// redeem applies ev to the code f, decided by the rules of codeuse.go at the service's clock,
+// in a transaction with the merchant's other events of the moment (redemption_group.go).
 func (r *Redeemer) redeem(ctx context.Context, merchantID uuid.UUID, ev OrderEvent, f FoundCode) (CodeOutcome, error) {
-	ref, rules := CodeRef{ListID: f.List.ID, Seq: f.Seq}, f.UseRules()
-	d, err := r.store.Redeem(ctx, merchantID, ev, f, func(l *UseLedger) UseDecision {
-		return l.Decide(ev, ref, rules, r.Now())
-	})
+	d, err := groupcommit.Do(ctx, r.groups, merchantID, CodeApplication{Event: ev, Code: f})
 	if err != nil {
 		return CodeOutcome{}, err
 	}

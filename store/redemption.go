@@ -196,31 +196,36 @@ func (db *DB) Release(ctx context.Context, merchantID, reservationID uuid.UUID, 
 var _ core.RedemptionStore = (*DB)(nil)
 
 // Redeem implements core.RedemptionStore in one transaction of two round trips (decideInTx): the
-// code's row lock with the order's key and statuses recorded on it, read into a ledger; then the
-// decision core takes on it, persisted (nothing to persist rolls back). Every decision about a
-// code is taken under its row lock, so concurrent and repeated events on it are decided one
-// after the other, each on what the one before committed.
-func (db *DB) Redeem(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, decide func(*core.UseLedger) core.UseDecision) (core.UseDecision, error) {
-	app := core.CodeApplication{Event: ev, Code: f}
-	reads := newUseReads([]core.CodeApplication{app})
+// row locks of the codes apps name, with the order keys and statuses recorded on them, read into
+// a ledger; then the decisions core takes on it, persisted (nothing to persist rolls back). Every
+// decision about a code is taken under its row lock, so concurrent and repeated events on it are
+// decided one after the other, each on what the one before committed.
+func (db *DB) Redeem(ctx context.Context, merchantID uuid.UUID, apps []core.CodeApplication,
+	decide func(*core.UseLedger, []core.CodeApplication) []core.UseDecision) ([]core.UseDecision, error) {
+	if len(apps) == 0 {
+		return nil, nil
+	}
+	reads := newUseReads(apps)
 	var ledger *core.UseLedger
-	var d core.UseDecision
+	var ds []core.UseDecision
 	err := db.decideInTx(ctx, func(b *pgx.Batch) { reads.queue(b, merchantID) },
 		func(br pgx.BatchResults) (err error) {
 			ledger, err = reads.scan(br)
 			return err
 		},
 		func(b *pgx.Batch) bool {
-			d = decide(ledger)
+			ds = decide(ledger, apps)
 			var w useWrites
-			w.add(app, d)
+			for i, d := range ds {
+				w.add(apps[i], d)
+			}
 			w.queue(b, merchantID, ledger)
 			return b.Len() > 0
 		})
 	if err != nil {
-		return core.UseDecision{}, fmt.Errorf("db: redeem: %w", err)
+		return nil, fmt.Errorf("db: redeem: %w", err)
 	}
-	return d, nil
+	return ds, nil
 }
 
 // addEvent writes one timeline event.

@@ -65,12 +65,19 @@ type countedRedemptions struct {
 }
 
 // Redeem implements core.RedemptionStore.
-func (r countedRedemptions) Redeem(ctx context.Context, merchantID uuid.UUID, ev core.OrderEvent, f core.FoundCode, decide func(*core.UseLedger) core.UseDecision) (core.UseDecision, error) {
-	out, err := r.RedemptionStore.Redeem(ctx, merchantID, ev, f, decide)
-	if err == nil && out.Outcome == core.OutcomeRedeemed {
-		r.m.Redemption(platformLabel(ev.Platform), channelLabel(ev.EventChannel()))
+func (r countedRedemptions) Redeem(ctx context.Context, merchantID uuid.UUID, apps []core.CodeApplication,
+	decide func(*core.UseLedger, []core.CodeApplication) []core.UseDecision) ([]core.UseDecision, error) {
+	ds, err := r.RedemptionStore.Redeem(ctx, merchantID, apps, decide)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	for i, d := range ds {
+		if d.Outcome == core.OutcomeRedeemed {
+			ev := apps[i].Event
+			r.m.Redemption(platformLabel(ev.Platform), channelLabel(ev.EventChannel()))
+		}
+	}
+	return ds, nil
 }
 
 // platformLabel keeps a label's platforms to the known ones: the neutral API's platform is the
