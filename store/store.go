@@ -60,6 +60,10 @@ func Open(ctx context.Context, databaseURL string, maxConns int, log *slog.Logge
 		// seconds, so the request answers 503 instead of hanging; connect_timeout in the URL wins.
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUID(conn)
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
