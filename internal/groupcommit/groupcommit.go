@@ -9,8 +9,8 @@
 // The caller that served keeps serving until its own request is answered, then hands whatever
 // still waits to a goroutine of its own, so serving others never delays its own answer.
 //
-// Core's group commit of allocations (one statement per list) and the store's code look-ups (one
-// statement for all) are its two users.
+// Core's group commits of allocations (one statement per list) and of order events (one
+// transaction per merchant), and the store's code look-ups (one statement for all), are its users.
 package groupcommit
 
 import "sync"
