@@ -40,16 +40,20 @@ type useReads struct {
 	statuses bool
 }
 
-// newUseReads gathers the distinct codes and order keys of apps.
+// newUseReads gathers the distinct codes and order keys of apps, the codes in list and seq order:
+// the order their row locks are taken in (each code's lock is taken as the read reaches its
+// element), so two transactions never wait for each other's codes.
 func newUseReads(apps []core.CodeApplication) *useReads {
 	r := &useReads{}
 	codes, keys := map[core.CodeRef]bool{}, map[core.OrderCodeKey]bool{}
 	for _, a := range apps {
+		codes[core.CodeRef{ListID: a.Code.List.ID, Seq: a.Code.Seq}] = true
+	}
+	for _, ref := range slices.SortedFunc(maps.Keys(codes), compareCodeRefs) {
+		r.lists, r.seqs = append(r.lists, ref.ListID), append(r.seqs, ref.Seq)
+	}
+	for _, a := range apps {
 		ref := core.CodeRef{ListID: a.Code.List.ID, Seq: a.Code.Seq}
-		if !codes[ref] {
-			codes[ref] = true
-			r.lists, r.seqs = append(r.lists, ref.ListID), append(r.seqs, ref.Seq)
-		}
 		r.statuses = r.statuses || a.Event.Status != core.OrderPaid
 		key := core.OrderCodeKey{Platform: a.Event.Platform, Shop: a.Event.Shop, OrderID: a.Event.OrderID, Code: ref}
 		if !keys[key] {
