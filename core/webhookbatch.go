@@ -87,7 +87,7 @@ type WebhookBatchStore interface {
 	// ApplyWebhookBatch, in one transaction, claims those of the batch's receipts that are still
 	// received and that no other transaction holds (FOR UPDATE SKIP LOCKED), takes the row locks
 	// of the codes the applications name and reads into a ledger what they are decided on (as
-	// RedemptionStore.Redeem does for one), calls decide with the claimed receipts' applications
+	// RedemptionStore.Redeem does), calls decide with the claimed receipts' applications
 	// in order, persists the decisions and records the claimed receipts' outcomes. claimed[i]
 	// says Receipts[i] was claimed; decisions[i] is Applications[i]'s (zero when its receipt was
 	// not claimed). Nothing is applied or recorded when it fails.
