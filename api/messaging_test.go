@@ -443,7 +443,9 @@ func multipartFields(t testing.TB, fields map[string]string, fileField, filename
 // disabled at its next failure and the merchant is told by email; a transient SMTP refusal is
 // retried and the message goes out once.
 func TestWebhookEndpointDisabledAfterDays(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the endpoint's disabling and the retried alert email are done by whichever
+	// harness's worker dispatches the merchant's events; among the package's parallel tests this
+	// overran its 30 s once in three runs (cause not yet found).
 	s := startMessagingStack(t, messagingfake.SinkConfig{})
 	m := s.NewMerchant(t, "Failing Hooks")
 	s.configure(t, m)

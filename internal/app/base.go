@@ -215,8 +215,8 @@ func (b *Base) allocator() *core.Allocator {
 // (the worker's sends), with the hand-out limits in Redis.
 func (b *Base) redeemLinks(alloc *core.Allocator) *core.RedeemLinks {
 	return core.NewRedeemLinks(b.DB, b.DB, b.DB, alloc, core.RedeemLimits{
-		PerClient: redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerClient, time.Hour).WithLogger(b.Log),
-		PerLink:   redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerLink, time.Minute).WithLogger(b.Log),
+		PerClient: redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerClient, time.Hour).WithLogger(b.Log).WithKeyPrefix(b.Config.QueuePrefix),
+		PerLink:   redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerLink, time.Minute).WithLogger(b.Log).WithKeyPrefix(b.Config.QueuePrefix),
 	}, b.Config.AppSecret, b.Config.AppURL, b.Log)
 }
 

@@ -78,7 +78,7 @@ func NewGateway(b *Base) *Gateway {
 		Imports:   core.NewImports(db, db, q),
 		Batches:   core.NewBatches(db, db, q),
 		Allocator: b.allocator(),
-		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute).WithLogger(log), cfg.HoldDuration, log),
+		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix), cfg.HoldDuration, log),
 		Redeemer:  b.redeemer(),
 		Recipient: core.NewRecipientView(db, db, db),
 	}
@@ -87,11 +87,11 @@ func NewGateway(b *Base) *Gateway {
 	g.WooCommerce = b.wooConnector()
 	g.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	g.Connections = b.connections()
-	g.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log), core.DefaultPasswordParams, log)
+	g.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix), core.DefaultPasswordParams, log)
 	g.RedeemLinks = b.redeemLinks(g.Allocator)
 	g.Scanner = core.NewScanner(db, g.Redeemer, core.ScannerLimits{
-		PerClient:   redisstore.NewFailureLimiter(rdb, core.ScannerPINClientFailures, core.ScannerPINWindow).WithLogger(log),
-		PerMerchant: redisstore.NewFailureLimiter(rdb, core.ScannerPINMerchantFailures, core.ScannerPINWindow).WithLogger(log),
+		PerClient:   redisstore.NewFailureLimiter(rdb, core.ScannerPINClientFailures, core.ScannerPINWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix),
+		PerMerchant: redisstore.NewFailureLimiter(rdb, core.ScannerPINMerchantFailures, core.ScannerPINWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix),
 	}, cfg.AppSecret, log)
 	g.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	g.Sender = b.messages()

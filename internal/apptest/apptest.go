@@ -69,6 +69,11 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Every fake outside service of the tests listens on loopback.
 	cfg.AllowPrivateNetworks = true
+	// So do the merchants' webhook endpoints. And the harnesses of a package share its database:
+	// any harness's sweeper may queue another test's outgoing webhooks to its own worker, which
+	// must reach them as the test's own would (a test of the refusal sets this false, with no
+	// worker or alone).
+	cfg.WebhooksAllowPrivate = true
 	// The harnesses of a test package share its Redis database: each names its queues apart, so
 	// that its worker takes only the tasks its own app queued and never renders one of another
 	// test's with its configuration (its APP_URL, its fakes).

@@ -131,6 +131,7 @@ type FailureLimiter struct {
 	limit   int64
 	window  time.Duration
 	log     *slog.Logger
+	prefix  string       // before every key (QUEUE_PREFIX)
 	local   atomic.Bool  // Redis failed the last count: failures are counted in this process
 	retryAt atomic.Int64 // while local, Redis is tried again from this time (Unix nanoseconds)
 	mu      sync.Mutex
@@ -157,8 +158,16 @@ func (f *FailureLimiter) WithLogger(log *slog.Logger) *FailureLimiter {
 	return f
 }
 
-func limiterKey(merchantID uuid.UUID, client string) string {
-	return fmt.Sprintf("cg:vfail:{%s}:%s", merchantID, client)
+// WithKeyPrefix puts prefix (the installation's QUEUE_PREFIX) before the limiter's keys, so that
+// installations sharing one Redis count their clients apart (a sign-in's client address names
+// no merchant).
+func (f *FailureLimiter) WithKeyPrefix(prefix string) *FailureLimiter {
+	f.prefix = prefix
+	return f
+}
+
+func (f *FailureLimiter) key(merchantID uuid.UUID, client string) string {
+	return fmt.Sprintf("%scg:vfail:{%s}:%s", f.prefix, merchantID, client)
 }
 
 // Blocked reports whether the client used up its failures, and for how long it stays blocked.
@@ -168,7 +177,7 @@ func (f *FailureLimiter) Blocked(_ context.Context, merchantID uuid.UUID, client
 	if len(f.blocked) == 0 {
 		return 0, nil // the usual case: nobody to find, so no key to build
 	}
-	key := limiterKey(merchantID, client)
+	key := f.key(merchantID, client)
 	until, ok := f.blocked[key]
 	if !ok {
 		return 0, nil
@@ -189,7 +198,7 @@ return {n, redis.call('PTTL', KEYS[1])}`)
 // Fail records one failed validation; at the limit the client is blocked for the rest of the
 // window. When Redis does not answer, the failure is counted in the process instead.
 func (f *FailureLimiter) Fail(ctx context.Context, merchantID uuid.UUID, client string) error {
-	key := limiterKey(merchantID, client)
+	key := f.key(merchantID, client)
 	if f.local.Load() && time.Now().UnixNano() < f.retryAt.Load() {
 		// Redis failed a moment ago: do not make every failure wait for its dial and retries.
 		f.failLocally(ctx, key, nil)

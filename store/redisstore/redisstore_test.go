@@ -119,6 +119,38 @@ func TestFailureLimiterBlocksAfterTheLimit(t *testing.T) {
 	}
 }
 
+// TestFailureLimitersOfTwoInstallationsCountApart: installations sharing one Redis (each its own
+// QUEUE_PREFIX) count failures apart, also for a client address that names no merchant (a
+// sign-in); the same prefix shares the count, as one installation's gateways do.
+func TestFailureLimitersOfTwoInstallationsCountApart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	suffix := uuid.NewString()[:8]
+	staging := redisstore.NewFailureLimiter(env.Redis, 2, time.Minute).WithKeyPrefix("staging-" + suffix + "-")
+	production := redisstore.NewFailureLimiter(env.Redis, 2, time.Minute).WithKeyPrefix("prod-" + suffix + "-")
+	for range 2 {
+		if err := staging.Fail(ctx, uuid.Nil, "10.9.9.9"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wait, _ := staging.Blocked(ctx, uuid.Nil, "10.9.9.9"); wait <= 0 {
+		t.Fatal("the installation that counted the failures does not block the client")
+	}
+	if err := production.Fail(ctx, uuid.Nil, "10.9.9.9"); err != nil {
+		t.Fatal(err)
+	}
+	if wait, _ := production.Blocked(ctx, uuid.Nil, "10.9.9.9"); wait != 0 {
+		t.Fatal("one failure in the other installation blocks the client: the counts are shared")
+	}
+	again := redisstore.NewFailureLimiter(env.Redis, 2, time.Minute).WithKeyPrefix("staging-" + suffix + "-")
+	if err := again.Fail(ctx, uuid.Nil, "10.9.9.9"); err != nil {
+		t.Fatal(err)
+	}
+	if wait, _ := again.Blocked(ctx, uuid.Nil, "10.9.9.9"); wait <= 0 {
+		t.Fatal("another gateway of the same installation does not share its count")
+	}
+}
+
 // records keeps the messages logged through it.
 type records struct {
 	mu   sync.Mutex
