@@ -122,8 +122,15 @@ func TestJourneyScanWithTheCamera(t *testing.T) {
 	browsertest.Run(b, "phone width", chromedp.EmulateViewport(390, 844))
 	b.Navigate(s.h.URL + "/app/scan?code=" + url.QueryEscape(code))
 	b.WaitText(".scan-verdict", "Already used")
-	if wide := browsertest.Eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth`); wide {
-		t.Fatal("the scanner is wider than a phone's screen")
+	// Once laid out (the camera's video takes its size when its stream starts), nothing reaches
+	// past the screen's right edge.
+	if !b.Poll(`document.documentElement.scrollWidth <= window.innerWidth`) {
+		past := browsertest.Eval[string](b, `[...document.querySelectorAll('body *')]
+			.filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+			.map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).trim().replace(/\s+/g, '.') : '') + ' ' + Math.round(e.getBoundingClientRect().width) + 'px')
+			.slice(0, 8).join(', ')`)
+		t.Fatalf("the scanner is wider than a phone's screen (%s wide, the screen %s): %s",
+			browsertest.Eval[string](b, `String(document.documentElement.scrollWidth)`), browsertest.Eval[string](b, `String(window.innerWidth)`), past)
 	}
 	if !strings.Contains(b.Text(".scan-last-use"), staff) {
 		t.Fatalf("a second scan does not say by whom: %q", b.Text(".scan-last-use"))
