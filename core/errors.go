@@ -89,6 +89,8 @@ var (
 	ErrUploadTooLarge   = newError(KindTooLarge, "upload_too_large", "the upload is larger than the configured limit")
 	ErrBodyTooLarge     = newError(KindTooLarge, "body_too_large", "the request body is larger than the configured limit")
 	ErrUnsupportedMedia = newError(KindMalformed, "unsupported_media_type", "send multipart/form-data with a file field, text/csv or text/plain")
+	// ErrUnavailable matches (errors.Is) every error Unavailable makes, whatever dependency it names.
+	ErrUnavailable = newError(KindUnavailable, "dependency_unavailable", "a dependency is not answering")
 )
 
 // RateLimited returns a 429-kind error that tells the caller when to come back.

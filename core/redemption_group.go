@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
@@ -21,7 +22,7 @@ import (
 // redemptionsInFlight transactions of its merchant running starts one at once, so an order alone
 // is never delayed; events that arrive while they run go together in the next. A transaction that
 // fails is tried again one event at a time, so an event that cannot be applied fails only its own
-// caller.
+// caller; one that failed because PostgreSQL is down (ErrUnavailable) fails them all at once.
 const (
 	// redemptionsInFlight is how many transactions of one merchant's order events one process
 	// runs at once: while one commits, the next can lock and read.
@@ -48,27 +49,30 @@ func (r *Redeemer) decideAll(l *UseLedger, apps []CodeApplication) []UseDecision
 func (r *Redeemer) serveRedemptions(merchantID uuid.UUID, batch []*redemptionCall) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].Ctx), groupTimeout)
 	defer cancel()
-	apps := make([]CodeApplication, len(batch))
-	for i, c := range batch {
+	r.applyCalls(ctx, merchantID, batch)
+}
+
+// applyCalls applies calls in one transaction. When it fails, each call is tried again alone, so
+// that only an event at fault fails; unless PostgreSQL is down, which would fail every one of
+// them again, each after its own wait.
+func (r *Redeemer) applyCalls(ctx context.Context, merchantID uuid.UUID, calls []*redemptionCall) {
+	apps := make([]CodeApplication, len(calls))
+	for i, c := range calls {
 		apps[i] = c.Req
 	}
 	ds, err := r.store.Redeem(ctx, merchantID, apps, r.decideAll)
-	if err != nil && len(batch) > 1 {
-		for _, c := range batch {
-			d, err := r.store.Redeem(ctx, merchantID, []CodeApplication{c.Req}, r.decideAll)
-			if err != nil {
-				c.Answer(UseDecision{}, err)
-				continue
-			}
-			c.Answer(d[0], nil)
+	switch {
+	case err == nil:
+		for i, c := range calls {
+			c.Answer(ds[i], nil)
 		}
-		return
-	}
-	for i, c := range batch {
-		if err != nil {
+	case len(calls) == 1 || errors.Is(err, ErrUnavailable):
+		for _, c := range calls {
 			c.Answer(UseDecision{}, err)
-			continue
 		}
-		c.Answer(ds[i], nil)
+	default:
+		for i := range calls {
+			r.applyCalls(ctx, merchantID, calls[i:i+1])
+		}
 	}
 }

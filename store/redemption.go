@@ -199,7 +199,8 @@ var _ core.RedemptionStore = (*DB)(nil)
 // row locks of the codes apps name, with the order keys and statuses recorded on them, read into
 // a ledger; then the decisions core takes on it, persisted (nothing to persist rolls back). Every
 // decision about a code is taken under its row lock, so concurrent and repeated events on it are
-// decided one after the other, each on what the one before committed.
+// decided one after the other, each on what the one before committed. PostgreSQL down or failing
+// over answers core.ErrUnavailable (IsUnavailable).
 func (db *DB) Redeem(ctx context.Context, merchantID uuid.UUID, apps []core.CodeApplication,
 	decide func(*core.UseLedger, []core.CodeApplication) []core.UseDecision) ([]core.UseDecision, error) {
 	if len(apps) == 0 {
@@ -222,6 +223,9 @@ func (db *DB) Redeem(ctx context.Context, merchantID uuid.UUID, apps []core.Code
 			w.queue(b, merchantID, ledger)
 			return b.Len() > 0
 		})
+	if IsUnavailable(err) {
+		return nil, core.Unavailable("PostgreSQL", fmt.Errorf("db: redeem: %w", err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("db: redeem: %w", err)
 	}
