@@ -281,7 +281,7 @@ func TestOutgoingWebhooksAndAlerts(t *testing.T) {
 	if r := s.Admin(t, m, http.MethodPost, "/api/v1/lists/"+list+"/codes/HOOK-1/redeem", map[string]any{"order_id": "till-1"}); r.Status != http.StatusOK {
 		t.Fatalf("redeem: %d %s", r.Status, r.Body)
 	}
-	apptest.Eventually(t, 30*time.Second, "code.delivered, code.redeemed and list.exhausted at the endpoint", func() bool {
+	apptest.Eventually(t, time.Minute, "code.delivered, code.redeemed and list.exhausted at the endpoint", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		types := map[string]bool{}

@@ -36,7 +36,7 @@ type Allocation struct {
 	Reused bool
 }
 
-// Allocation outcomes the store reports.
+// Allocation outcomes (Decide).
 const (
 	OutcomeOK             = "ok"
 	OutcomeMiss           = "miss"
@@ -47,7 +47,7 @@ const (
 	OutcomeListExhausted  = "list_exhausted"
 )
 
-// AllocateResult is what one allocation statement did.
+// AllocateResult is what one allocation did.
 type AllocateResult struct {
 	Outcome   string
 	Seq       int64
@@ -55,36 +55,38 @@ type AllocateResult struct {
 	ExpiresAt *time.Time
 	Reused    bool
 	// Available is the list's available count after the allocation, when AvailableKnown: the
-	// statement counts only near the list's tail, where a stock crossing can happen.
+	// store counts only near the list's tail, where a stock crossing can happen.
 	Available      int64
 	AvailableKnown bool
 	// NextSeq is the list's next free position: positions at or past it hold no code yet.
 	NextSeq           int64
 	LowStockThreshold int64
 	StockState        string
-	// HandsBack is true when the list hands a recipient's code back within its reassign window
-	// (AllocateBatch answers it; the batch's duplicates are served from it).
+	// HandsBack is true when the list hands a recipient's code back (a reassign window, or a
+	// redeem link asking): a group's duplicates are served from it.
 	HandsBack bool
 }
 
-// AllocationBatchItem is one request of a group-committed batch: a distinct recipient and
-// campaign, and the position drawn for it. A batch's requests all name the same redeem link, or
-// none.
+// AllocationBatchItem is one request of a transaction of allocations: a recipient and campaign
+// (distinct within the transaction), and the position drawn for it, or 0 for the first free code.
+// A transaction's requests all name the same redeem link, or none.
 type AllocationBatchItem struct {
 	Pos          int64
 	RecipientKey string
 	Req          AllocationRequest
 }
 
-// AllocationStore runs the allocation statement and records stock crossings.
+// AllocationStore locks and reads what allocations are decided on, persists the decisions, and
+// records stock crossings.
 type AllocationStore interface {
-	// Allocate hands out the code at position pos if it is free, or with pos nil the first free
-	// code; see migrations/00002 cg_allocate.
-	Allocate(ctx context.Context, merchantID, listID uuid.UUID, pos *int64, recipientKey string, req AllocationRequest) (AllocateResult, error)
-	// AllocateBatch does what Allocate does, at the given positions, for a batch of distinct
-	// recipients and campaigns, in one statement and one commit; its answers are in the items'
-	// order, OutcomeMiss where the position held no free code. See migrations/00021.
-	AllocateBatch(ctx context.Context, merchantID, listID uuid.UUID, items []AllocationBatchItem) ([]AllocateResult, error)
+	// Allocate runs one transaction of allocations of the list (see allocationrules.go): it takes
+	// the advisory locks of the items' recipients and campaigns, locks the codes at their positions
+	// (skipping those another transaction holds), the first free codes for the items at position
+	// 0, or a fixed list's code, and reads the list, the recipients' prior hand-outs and the
+	// list's counts into a ledger; then it calls decide and persists its decisions (one per item,
+	// in order) before it commits. At now it searches for free codes, and it stamps hand-outs.
+	Allocate(ctx context.Context, merchantID, listID uuid.UUID, items []AllocationBatchItem, now time.Time,
+		decide func(*AllocationLedger) []AllocationDecision) ([]AllocationDecision, error)
 	// RecordStockCrossings moves the list's stock state down to where its available count now is
 	// (ok → low → out) and records one domain event per state entered. It returns the events'
 	// types; a crossing already recorded records nothing.
@@ -92,7 +94,7 @@ type AllocationStore interface {
 }
 
 // AllocationCursor is a per-list counter over code positions, shared by every gateway process
-// (Redis). It is only a hint: the allocation statement checks each position, so a lost or reset
+// (Redis). It is only a hint: each position is decided on the code locked there (Decide), so a lost or reset
 // cursor costs speed, never correctness.
 type AllocationCursor interface {
 	// Next draws the next position of the list.
@@ -110,6 +112,7 @@ const maxMisses = 8
 // Allocator hands out codes: each code to exactly one recipient, under any concurrency, across
 // processes.
 type Allocator struct {
+	Clock
 	store  AllocationStore
 	cursor AllocationCursor
 	log    *slog.Logger
@@ -176,7 +179,7 @@ func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 			a.log.WarnContext(ctx, "allocation cursor unavailable; scanning instead", "err", err)
 			break
 		}
-		res, err := a.store.Allocate(ctx, merchantID, listID, &pos, key, req)
+		res, err := a.allocateOne(ctx, merchantID, listID, pos, key, req)
 		if err != nil {
 			return AllocateResult{}, err
 		}
@@ -187,7 +190,7 @@ func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 			break // past the last code: drawing further is pointless
 		}
 	}
-	res, err := a.store.Allocate(ctx, merchantID, listID, nil, key, req)
+	res, err := a.allocateOne(ctx, merchantID, listID, 0, key, req)
 	if err != nil {
 		return AllocateResult{}, err
 	}
@@ -205,7 +208,37 @@ func (a *Allocator) allocate(ctx context.Context, merchantID, listID uuid.UUID, 
 	return res, nil
 }
 
-// crossesStock reports whether the available count the statement answered lies past the list's
+// allocateOne decides one request in a transaction of its own: at position pos, or with pos 0
+// the first free code.
+func (a *Allocator) allocateOne(ctx context.Context, merchantID, listID uuid.UUID, pos int64, key string, req AllocationRequest) (AllocateResult, error) {
+	res, err := a.decide(ctx, merchantID, listID, []AllocationBatchItem{{Pos: pos, RecipientKey: key, Req: req}})
+	if err != nil {
+		return AllocateResult{}, err
+	}
+	return res[0], nil
+}
+
+// decide runs one transaction of allocations, decided by the rules of allocationrules.go at the
+// service's clock, and answers each item's result.
+func (a *Allocator) decide(ctx context.Context, merchantID, listID uuid.UUID, items []AllocationBatchItem) ([]AllocateResult, error) {
+	now := a.Now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
+	ds, err := a.store.Allocate(ctx, merchantID, listID, items, now, func(l *AllocationLedger) []AllocationDecision {
+		return DecideAllocations(l, items, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) != len(items) {
+		return nil, &Error{Kind: KindInternal, Code: "internal_error", Message: "allocation answered the wrong number of requests"}
+	}
+	out := make([]AllocateResult, len(ds))
+	for i, d := range ds {
+		out[i] = d.AllocateResult
+	}
+	return out, nil
+}
+
+// crossesStock reports whether the available count the allocation answered lies past the list's
 // stock state (a reused code answers no count, so never).
 func (r AllocateResult) crossesStock() bool {
 	return r.AvailableKnown && ((r.Available < r.LowStockThreshold && r.StockState == "ok") ||

@@ -11,22 +11,22 @@ import (
 
 // Group commit of allocations.
 //
-// Handing out one code costs PostgreSQL little; the transaction around it (a round trip, the
-// statement's start, the commit's WAL flush) costs most. So the allocations one process makes for
-// one list at the same moment are gathered and served by one set-based statement and one commit
-// (AllocationStore.AllocateBatch), each request still getting its own code, its own allocation
-// row (its delivered event) and its own answer.
+// Handing out one code costs PostgreSQL little; the transaction around it (two round trips, the
+// statements' starts, the commit's WAL flush) costs most. So the allocations one process makes
+// for one list at the same moment are gathered and decided in one transaction
+// (AllocationStore.Allocate, DecideAllocations), each request still getting its own code, its own
+// allocation row (its delivered event) and its own answer.
 //
 // Nothing waits on a timer (internal/groupcommit). A request that finds fewer than groupsInFlight
 // batches of its list running starts one at once, so a request alone is never delayed; requests
-// that arrive while batches run wait for the first of them to finish (about a millisecond: one
-// statement and one commit) and go together in the next. The busier the list, the bigger the
+// that arrive while batches run wait for the first of them to finish (about a millisecond: two
+// round trips and one commit) and go together in the next. The busier the list, the bigger the
 // batches.
 //
-// The guarantees are those of the single statement, which the batch statement keeps (see
-// migrations/00021): a code is taken only while it is still available at its position, so never
-// to two recipients across any number of processes; each recipient and campaign is locked in one
-// order; counts move by the batch's exact number. Within one batch each recipient and campaign
+// The guarantees are those of a transaction of one: a code is taken only while it is still
+// issuable at its position and under its row lock, so never by two recipients across any number
+// of processes; each recipient and campaign is locked in one order; counts move by the batch's
+// exact number. Within one batch each recipient and campaign
 // appears once: its duplicates are answered after it, as callers arriving just after it would be
 // (the same code within the list's reassign window, else a code of their own).
 const (
@@ -35,7 +35,7 @@ const (
 	groupsInFlight = 2
 	// maxGroupSize bounds a batch, and so the time its requests wait for each other.
 	maxGroupSize = 128
-	// groupTimeout bounds a batch's statement, which no single caller's cancellation stops.
+	// groupTimeout bounds a batch's transaction, which no single caller's cancellation stops.
 	groupTimeout = 30 * time.Second
 )
 
@@ -105,7 +105,7 @@ func (g *allocationGroups) serve(gk groupKey, batch []*groupedAllocation) {
 		followers = append(followers, nil)
 	}
 
-	results, err := a.store.AllocateBatch(ctx, gk.merchantID, gk.listID, items)
+	results, err := a.decide(ctx, gk.merchantID, gk.listID, items)
 	if err != nil {
 		for _, c := range batch {
 			c.Answer(AllocateResult{}, err)

@@ -3,17 +3,22 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/coupongate/coupongate/core"
+	"github.com/coupongate/coupongate/store"
 )
 
-// TestAllocateFindsEarlierHandOutWithOneProbe: a redeem-link hand-out (cg_allocate_once) finds the
-// recipient's earlier hand-out from the link with a few reads however many hand-outs the list has,
-// also on a pooled connection whose first hand-outs ran while the table was nearly empty (a new
-// installation). It once kept the plan made then, which read every allocation of the list on
-// each hand-out (migrations/00020).
+// TestAllocateFindsEarlierHandOutWithOneProbe: an allocation finds the recipient's earlier
+// hand-out from the list (the reassign window, a redeem link) with a few reads however many
+// hand-outs the list has, also on a pooled connection whose first hand-outs ran while the table
+// was nearly empty (a new installation), for one recipient and for a group. A plan made then once
+// read every allocation of the list on each hand-out (migrations/00020). The statements are the
+// store's, on a connection of their own, so PostgreSQL caches their plans as a pooled one does.
 func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 	t.Parallel()
 	db := open(t)
@@ -39,68 +44,75 @@ func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 		exec(`INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, recipient_email, campaign, channel, actor)
 			SELECT $1, $2, g, 'email:earlier-' || g || '@example.com', 'earlier-' || g || '@example.com', $3, 'redeem_link', $3
 			FROM generate_series($4::int, $5::int) g`, merchant, list, campaign, from, to)
-		exec(`UPDATE codes SET state = 'delivered' WHERE merchant_id = $1 AND list_id = $2 AND seq BETWEEN $3 AND $4`,
-			merchant, list, from, to)
 	}
-	allocate := func(q pgx.Tx, pos int, email string) (seq int64, reused bool) {
+	// lookup answers the seq of each recipient's last hand-out (0: none) and the rows of
+	// allocations it read, counted inside its transaction.
+	lookup := func(link bool, emails ...string) (seqs []int64, read int64) {
 		t.Helper()
-		var outcome string
-		if err := q.QueryRow(ctx, `SELECT outcome, seq, reused FROM cg_allocate_once($1, $2, $3, $4, NULL, $5, NULL, $6, 'redeem_link', $6, NULL)`,
-			merchant, list, pos, "email:"+email, email, campaign).Scan(&outcome, &seq, &reused); err != nil || outcome != "ok" {
-			t.Fatalf("allocate %s at %d: %s %v", email, pos, outcome, err)
+		keys, campaigns := make([]string, len(emails)), make([]string, len(emails))
+		for i, e := range emails {
+			keys[i], campaigns[i] = "email:"+e, campaign
 		}
-		return seq, reused
-	}
-	inTx := func(f func(tx pgx.Tx)) {
-		t.Helper()
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		f(tx)
-		if err := tx.Commit(ctx); err != nil {
+		reads := func() (n int64) {
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)), 0)
+				FROM pg_stat_xact_user_tables WHERE relid = 'allocations'::regclass`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := reads()
+		prior, err := store.ReadPriorHandOuts(ctx, tx, merchant, list, keys, campaigns, link)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, k := range keys {
+			seqs = append(seqs, prior[core.RecipientCampaign{RecipientKey: k, Campaign: campaign}].Seq)
+		}
+		return seqs, reads() - before
 	}
 
-	// A hundred hand-outs, then the connection's first calls: PL/pgSQL plans them now.
+	// Statistics that do not know the list (as when it was made after the last ANALYZE): other
+	// merchants' hand-outs from many lists, analysed. Planned on them, the list holds one
+	// allocation, and reading it through the primary key's prefix looks as cheap as a probe.
+	exec(`INSERT INTO allocations (merchant_id, list_id, seq, recipient_key, campaign, actor)
+		SELECT gen_random_uuid(), gen_random_uuid(), 1, 'email:other-' || g || '@example.com', '', 'test'
+		FROM generate_series(1, 5000) g`)
+	exec(`ANALYZE allocations`)
+
+	// A hundred hand-outs, then the connection's first look-ups: PostgreSQL plans them now.
 	earlier(1, 100)
-	for i := 101; i <= 110; i++ {
-		inTx(func(tx pgx.Tx) { allocate(tx, i, fmt.Sprintf("first-%d@example.com", i)) })
+	for i := 1; i <= 10; i++ {
+		lookup(true, fmt.Sprintf("earlier-%d@example.com", i))
+		lookup(false, fmt.Sprintf("earlier-%d@example.com", i), "nobody@example.com")
 	}
-	earlier(111, 20000)
+	earlier(101, 20000)
 
-	// Rows of allocations read by one hand-out, counted inside its transaction.
-	read := func(tx pgx.Tx) int64 {
-		t.Helper()
-		var n int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)
-			FROM pg_stat_xact_user_tables WHERE relid = 'allocations'::regclass`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	for _, c := range []struct {
-		email  string
-		pos    int
-		seq    int64
-		reused bool
+		name   string
+		link   bool
+		emails []string
+		seqs   []int64
 	}{
-		{"new@example.com", 20001, 20001, false},    // nobody had one: a new hand-out
-		{"new@example.com", 20002, 20001, true},     // asks again: the same code
-		{"earlier-5@example.com", 20003, 5, true},   // one of the 20,000: the same code
-		{"first-105@example.com", 20004, 105, true}, // asked on this connection before
+		{"nobody had one", true, []string{"new@example.com"}, []int64{0}},
+		{"one of the 20,000", true, []string{"earlier-5@example.com"}, []int64{5}},
+		{"one of the 20,000, in the reassign window", false, []string{"earlier-19999@example.com"}, []int64{19999}},
+		{"a group", false, []string{"earlier-7@example.com", "new@example.com", "earlier-15000@example.com"}, []int64{7, 0, 15000}},
+		{"a group from a link", true, []string{"earlier-8@example.com", "earlier-9@example.com"}, []int64{8, 9}},
 	} {
-		inTx(func(tx pgx.Tx) {
-			before := read(tx)
-			seq, reused := allocate(tx, c.pos, c.email)
-			if seq != c.seq || reused != c.reused {
-				t.Errorf("%s: code %d reused %v, want %d %v", c.email, seq, reused, c.seq, c.reused)
-			}
-			if n := read(tx) - before; n > 10 {
-				t.Errorf("%s: the hand-out read %d allocations of the list's 20,000, want a few", c.email, n)
-			}
-		})
+		seqs, read := lookup(c.link, c.emails...)
+		if !slices.Equal(seqs, c.seqs) {
+			t.Errorf("%s: found %v, want %v", c.name, seqs, c.seqs)
+		}
+		if read == 0 && slices.ContainsFunc(c.seqs, func(s int64) bool { return s > 0 }) {
+			t.Errorf("%s: no read of allocations counted, yet a hand-out was found", c.name)
+		}
+		if read > int64(10*len(c.emails)) {
+			t.Errorf("%s: the look-up read %d allocations of the list's 20,000, want a few", c.name, read)
+		}
 	}
 }

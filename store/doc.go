@@ -32,9 +32,9 @@
 // These stay pgx, each for the benchmark in bench/ that measures it (make bench, README's
 // Benchmarks table):
 //
-//   - Allocation (allocation.go, the cg_allocate and cg_allocate_batch functions): one round trip
-//     per hand-out; BenchmarkAllocate. Redeem links' hand-outs (cg_allocate_once):
-//     BenchmarkRedeemLinks.
+//   - Allocation (allocation.go): a group of hand-outs of one list in one transaction of two
+//     round trips, decided by core.AllocationLedger.Decide; BenchmarkAllocate. Redeem links'
+//     hand-outs: BenchmarkRedeemLinks.
 //   - Validation look-ups (codelookup.go): grouped into one statement by groupcommit;
 //     BenchmarkValidate.
 //   - Redemption (redemption.go): the paid-order path; BenchmarkPaidOrders.

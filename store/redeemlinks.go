@@ -16,7 +16,7 @@ import (
 )
 
 // redeemLinkSelect reads a redeem link's columns with its hand-out count summed over its counter
-// shards (redeem_link_counters, which cg_allocate_once adds to), as handed_out.
+// shards (redeem_link_counters, which an allocation from the link adds to), as handed_out.
 const redeemLinkSelect = `redeem_links.*, coalesce((SELECT sum(k.handed_out) FROM redeem_link_counters k
 	WHERE k.merchant_id = redeem_links.merchant_id AND k.link_id = redeem_links.id), 0)::bigint AS handed_out`
 
@@ -48,7 +48,7 @@ func (db *DB) CreateRedeemLink(ctx context.Context, l core.RedeemLink) error {
 		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("db: create redeem link: %w", err)
 		}
-		// cg_allocate_once adds to one shard at random.
+		// An allocation from the link adds to one shard at random.
 		if err := tx.Exec(`INSERT INTO redeem_link_counters (merchant_id, link_id, shard)
 			SELECT ?, ?, s FROM generate_series(0, 63) s`, l.MerchantID, l.ID).Error; err != nil {
 			return fmt.Errorf("db: create redeem link counters: %w", err)
