@@ -372,17 +372,9 @@ func eventJSON(ev core.OrderEvent, extra map[string]any) (recipient, details []b
 	return recipient, details
 }
 
-// genericPlans makes the statements of a decideInTx transaction run on their generic plans, made
-// on the tables' average estimates. A custom plan is made on the values given, and for a merchant
-// or list newer than the last ANALYZE the estimate is one row: a code's primary-key probe was
-// planned as a scan of another index's (merchant_id, …, list_id) range, which read the list's every
-// code (100,000 in TestTwoGatewaysAllocatingTogetherNeverRepeatACode) on each statement, and
-// PostgreSQL, finding such custom plans cheaper than the generic one, kept making them.
-const genericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
-
 // decideInTx runs one transaction of decisions (order events, allocations) in two round trips on
-// one connection: reads
-// (queued by read after BEGIN, scanned by scan), then decide, whose writes it sends with COMMIT.
+// one connection: reads (queued by read after BEGIN, scanned by scan), then decide, whose writes
+// it sends with COMMIT.
 // decide answers false to send nothing (the transaction is rolled back). A failure at any step
 // rolls the transaction back; a connection left inside it is closed by the pool.
 func (db *DB) decideInTx(ctx context.Context, read func(*pgx.Batch), scan func(pgx.BatchResults) error, decide func(*pgx.Batch) bool) error {
@@ -393,14 +385,8 @@ func (db *DB) decideInTx(ctx context.Context, read func(*pgx.Batch), scan func(p
 	defer conn.Release()
 	reads := &pgx.Batch{}
 	reads.Queue("BEGIN")
-	reads.Queue(genericPlans)
 	read(reads)
-	if err := sendBatch(ctx, conn, reads, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil { // genericPlans
-			return err
-		}
-		return scan(br)
-	}); err != nil {
+	if err := sendBatch(ctx, conn, reads, scan); err != nil {
 		rollback(ctx, conn)
 		return err
 	}
