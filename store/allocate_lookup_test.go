@@ -116,3 +116,64 @@ func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocateLocksCodesWithOneProbeOnANewList: an allocation locks the codes at its drawn
+// positions with one probe of the primary key each, also for a merchant and a list newer than
+// the last ANALYZE. Planned on their values, such a list holds one code, and the probe looked no
+// cheaper than a scan of another index's (merchant_id, …, list_id) range, which read the list's
+// every code on each allocation (100,000 codes made TestTwoGatewaysAllocatingTogetherNeverRepeatACode
+// run for over ten minutes).
+func TestAllocateLocksCodesWithOneProbeOnANewList(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Statistics that know neither: other merchants' codes in many lists, analysed.
+	other := newMerchant(t, db)
+	exec(`INSERT INTO codes (merchant_id, list_id, seq, code, lookup)
+		SELECT $1, gen_random_uuid(), 1, 'OT' || g, 'OT' || g FROM generate_series(1, 5000) g`, other)
+	exec(`ANALYZE codes`)
+	merchant, list := newMerchant(t, db), uuid.New()
+	exec(`INSERT INTO code_lists (merchant_id, id, name, next_seq) VALUES ($1, $2, 'new', 20001)`, merchant, list)
+	exec(`INSERT INTO codes (merchant_id, list_id, seq, code, lookup)
+		SELECT $1, $2, g, 'NW' || g, 'NW' || g FROM generate_series(1, 20000) g`, merchant, list)
+
+	for _, positions := range [][]int64{{17}, {18}, {19}, {20}, {21}, {22}, {5000, 5001, 19999}, {7, 8}, {9, 10}} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := func() (n int64) {
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)), 0)
+				FROM pg_stat_xact_user_tables WHERE relid = 'codes'::regclass`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := reads()
+		codes, err := store.LockCodesAt(ctx, tx, merchant, list, positions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := reads() - before
+		_ = tx.Rollback(ctx)
+		for _, p := range positions {
+			if c := codes[p]; c == nil || c.Code != fmt.Sprint("NW", p) || c.State != core.StateAvailable {
+				t.Errorf("position %d: %+v", p, c)
+			}
+		}
+		if read == 0 || read > int64(10*len(positions)) {
+			t.Errorf("locking %v read %d codes of the list's 20,000, want a few", positions, read)
+		}
+	}
+}

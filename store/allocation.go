@@ -109,15 +109,8 @@ func (r *allocationReads) queue(b *pgx.Batch, merchantID, listID uuid.UUID, now 
 		WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = 1
 		  AND EXISTS (SELECT 1 FROM code_lists l WHERE l.merchant_id = $1 AND l.id = $2 AND l.kind = 'fixed')
 		FOR UPDATE`, merchantID, listID)
-	switch len(r.positions) {
-	case 0:
-	case 1:
-		b.Queue(`SELECT `+offeredCodeColumns+` FROM codes c
-			WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = $3 FOR UPDATE SKIP LOCKED`, merchantID, listID, r.positions[0])
-	default:
-		b.Queue(`SELECT `+offeredCodeColumns+` FROM unnest($3::bigint[]) AS u(seq)
-			CROSS JOIN LATERAL (SELECT * FROM codes c WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = u.seq OFFSET 0) c
-			FOR UPDATE OF c SKIP LOCKED`, merchantID, listID, r.positions)
+	if len(r.positions) > 0 {
+		queueCodesAt(b, merchantID, listID, r.positions)
 	}
 	if r.scans > 0 {
 		// The first free codes of a unique list that still has some, by the conditions of
@@ -143,6 +136,36 @@ func (r *allocationReads) queue(b *pgx.Batch, merchantID, listID uuid.UUID, now 
 				(SELECT array[coalesce(sum(lc.available), 0), coalesce(sum(lc.delivered), 0)] FROM list_counters lc
 				  WHERE lc.merchant_id = $1 AND lc.list_id = $2) END
 		FROM code_lists l WHERE l.merchant_id = $1 AND l.id = $2`, merchantID, listID, from, len(r.keys))
+}
+
+// queueCodesAt queues the read of the codes at positions, each row-locked unless another
+// transaction holds it (SKIP LOCKED).
+func queueCodesAt(b *pgx.Batch, merchantID, listID uuid.UUID, positions []int64) {
+	if len(positions) == 1 {
+		b.Queue(`SELECT `+offeredCodeColumns+` FROM codes c
+			WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = $3 FOR UPDATE SKIP LOCKED`, merchantID, listID, positions[0])
+		return
+	}
+	b.Queue(`SELECT `+offeredCodeColumns+` FROM unnest($3::bigint[]) AS u(seq)
+		CROSS JOIN LATERAL (SELECT * FROM codes c WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq = u.seq OFFSET 0) c
+		FOR UPDATE OF c SKIP LOCKED`, merchantID, listID, positions)
+}
+
+// scanOfferedCodes reads the next answer of br, rows of offeredCodeColumns, into codes, and
+// answers their positions in order.
+func scanOfferedCodes(br pgx.BatchResults, codes map[int64]*core.OfferedCode) ([]int64, error) {
+	var seqs []int64
+	var c core.OfferedCode
+	var state string
+	rows, _ := br.Query()
+	_, err := pgx.ForEachRow(rows, []any{&c.Seq, &c.Code, &state, &c.IssueStart, &c.IssueEnd, &c.AvailableTill, &c.HoldID, &c.HeldUntil, &c.DeliveredAt}, func() error {
+		c.State = core.CodeState(state)
+		code := c
+		codes[c.Seq] = &code
+		seqs = append(seqs, c.Seq)
+		return nil
+	})
+	return seqs, err
 }
 
 // queuePriorHandOuts queues the read of recipients' last hand-outs from a list, when the list
@@ -192,20 +215,7 @@ func (r *allocationReads) scan(br pgx.BatchResults) (*core.AllocationLedger, err
 			return nil, err
 		}
 	}
-	codes := func() ([]int64, error) {
-		var seqs []int64
-		var c core.OfferedCode
-		var state string
-		rows, _ := br.Query()
-		_, err := pgx.ForEachRow(rows, []any{&c.Seq, &c.Code, &state, &c.IssueStart, &c.IssueEnd, &c.AvailableTill, &c.HoldID, &c.HeldUntil, &c.DeliveredAt}, func() error {
-			c.State = core.CodeState(state)
-			code := c
-			l.Codes[c.Seq] = &code
-			seqs = append(seqs, c.Seq)
-			return nil
-		})
-		return seqs, err
-	}
+	codes := func() ([]int64, error) { return scanOfferedCodes(br, l.Codes) }
 	if _, err := codes(); err != nil { // a fixed list's code
 		return nil, err
 	}

@@ -26,3 +26,21 @@ func ReadPriorHandOuts(ctx context.Context, tx pgx.Tx, merchantID, listID uuid.U
 	}
 	return prior, err
 }
+
+// LockCodesAt reads and row-locks the codes at positions in tx with the statements (and the plan
+// settings) an allocation locks them with, for tests of their plans.
+func LockCodesAt(ctx context.Context, tx pgx.Tx, merchantID, listID uuid.UUID, positions []int64) (map[int64]*core.OfferedCode, error) {
+	b := &pgx.Batch{}
+	b.Queue(genericPlans)
+	queueCodesAt(b, merchantID, listID, positions)
+	br := tx.SendBatch(ctx, b)
+	codes := map[int64]*core.OfferedCode{}
+	_, err := br.Exec()
+	if err == nil {
+		_, err = scanOfferedCodes(br, codes)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return codes, err
+}
