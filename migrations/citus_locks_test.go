@@ -354,20 +354,21 @@ func functionStatements(t *testing.T) []statement {
 	}
 	defer rows.Close()
 	var out []statement
-	var functions int
+	read := map[string]bool{}
 	for rows.Next() {
 		var name, body string
 		if err := rows.Scan(&name, &body); err != nil {
 			t.Fatal(err)
 		}
-		functions++
+		read[name] = true
 		out = append(out, lockingStatements("function "+name, body)...)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if functions < 5 {
-		t.Fatalf("found only %d SQL functions", functions)
+	// The function that still changes rows (a bulk send's chunk) must be among those read.
+	if !read["cg_deliver_chunk"] {
+		t.Fatalf("the scan read the functions %v, not cg_deliver_chunk", read)
 	}
 	return out
 }
