@@ -98,8 +98,8 @@ type AllocationDecision struct {
 	// FirstDelivery says a fixed list's code is handed out for the first time: it is marked
 	// delivered, at the transaction's time.
 	FirstDelivery bool
-	// TakesAvailable says a fixed list's code leaves the available count: this is its last hand-out
-	// under max_assignments.
+	// TakesAvailable says the hand-out takes a code from the list's available count: every one of
+	// a unique list, and a fixed list's last under max_assignments.
 	TakesAvailable bool
 }
 
@@ -189,6 +189,7 @@ func (l *AllocationLedger) Decide(it AllocationBatchItem, now time.Time) Allocat
 		code.State, code.DeliveredAt = StateDelivered, &now
 		l.Available--
 		l.Delivered++
+		d.TakesAvailable = true
 		d.Available, d.AvailableKnown = l.Available, l.CountsKnown
 	}
 	d.Outcome, d.Seq, d.Code, d.Take = OutcomeOK, code.Seq, code.Code, true

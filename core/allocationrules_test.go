@@ -175,8 +175,8 @@ func TestAllocationDecideMovesTheCounts(t *testing.T) {
 	}
 	ds := core.DecideAllocations(l, []core.AllocationBatchItem{{Pos: 1, RecipientKey: "a"}, {Pos: 2, RecipientKey: "b"}, {Pos: 3, RecipientKey: "c"}}, now)
 	for i, want := range []int64{4, 3, 2} {
-		if d := ds[i]; !d.Take || !d.AvailableKnown || d.Available != want {
-			t.Errorf("unique hand-out %d: take %v, available %d (known %v), want %d", i+1, d.Take, d.Available, d.AvailableKnown, want)
+		if d := ds[i]; !d.Take || !d.TakesAvailable || !d.AvailableKnown || d.Available != want {
+			t.Errorf("unique hand-out %d: take %v (from available %v), available %d (known %v), want %d", i+1, d.Take, d.TakesAvailable, d.Available, d.AvailableKnown, want)
 		}
 		if d := ds[i]; d.ExpiresAt == nil || !d.ExpiresAt.Equal(now.Add(time.Hour)) {
 			t.Errorf("unique hand-out %d expires %v, want an hour after it (valid_for)", i+1, d.ExpiresAt)

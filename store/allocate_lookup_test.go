@@ -24,17 +24,7 @@ func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 	db := open(t)
 	merchant := newMerchant(t, db)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn, exec := ownConnection(t)
 	list, campaign := uuid.New(), "redeem_link:"+uuid.NewString()
 	exec(`INSERT INTO code_lists (merchant_id, id, name, next_seq) VALUES ($1, $2, 'lookup', 30001)`, merchant, list)
 	exec(`INSERT INTO codes (merchant_id, list_id, seq, code, lookup)
@@ -58,13 +48,7 @@ func TestAllocateFindsEarlierHandOutWithOneProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		reads := func() (n int64) {
-			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)), 0)
-				FROM pg_stat_xact_user_tables WHERE relid = 'allocations'::regclass`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
+		reads := func() int64 { return rowsRead(t, tx, "allocations") }
 		before := reads()
 		prior, err := store.ReadPriorHandOuts(ctx, tx, merchant, list, keys, campaigns, link)
 		if err != nil {
@@ -127,17 +111,7 @@ func TestAllocateLocksCodesWithOneProbeOnANewList(t *testing.T) {
 	t.Parallel()
 	db := open(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn, exec := ownConnection(t)
 	// Statistics that know neither: other merchants' codes in many lists, analysed.
 	other := newMerchant(t, db)
 	exec(`INSERT INTO codes (merchant_id, list_id, seq, code, lookup)
@@ -153,13 +127,7 @@ func TestAllocateLocksCodesWithOneProbeOnANewList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reads := func() (n int64) {
-			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)), 0)
-				FROM pg_stat_xact_user_tables WHERE relid = 'codes'::regclass`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
+		reads := func() int64 { return rowsRead(t, tx, "codes") }
 		before := reads()
 		codes, err := store.LockCodesAt(ctx, tx, merchant, list, positions)
 		if err != nil {
@@ -176,4 +144,32 @@ func TestAllocateLocksCodesWithOneProbeOnANewList(t *testing.T) {
 			t.Errorf("locking %v read %d codes of the list's 20,000, want a few", positions, read)
 		}
 	}
+}
+
+// ownConnection opens a connection of the test's own (whose statements' plans PostgreSQL caches
+// as a pooled connection's), and a function that runs a statement on it or fails the test.
+func ownConnection(t *testing.T) (*pgx.Conn, func(sql string, args ...any)) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn, func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rowsRead is how many rows of table tx has read so far, through indexes or scans.
+func rowsRead(t *testing.T, tx pgx.Tx, table string) (n int64) {
+	t.Helper()
+	if err := tx.QueryRow(context.Background(), `SELECT coalesce(sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)), 0)
+		FROM pg_stat_xact_user_tables WHERE relid = $1::regclass`, table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -215,17 +215,16 @@ func (r *allocationReads) scan(br pgx.BatchResults) (*core.AllocationLedger, err
 			return nil, err
 		}
 	}
-	codes := func() ([]int64, error) { return scanOfferedCodes(br, l.Codes) }
-	if _, err := codes(); err != nil { // a fixed list's code
+	if _, err := scanOfferedCodes(br, l.Codes); err != nil { // a fixed list's code
 		return nil, err
 	}
 	if len(r.positions) > 0 {
-		if _, err := codes(); err != nil {
+		if _, err := scanOfferedCodes(br, l.Codes); err != nil {
 			return nil, err
 		}
 	}
 	if r.scans > 0 {
-		seqs, err := codes()
+		seqs, err := scanOfferedCodes(br, l.Codes)
 		if err != nil {
 			return nil, err
 		}
@@ -260,10 +259,10 @@ func (r *allocationReads) scan(br pgx.BatchResults) (*core.AllocationLedger, err
 }
 
 // queueAllocationWrites adds to b the statements that persist the decisions ds of items, decided
-// on ledger: the codes handed out (a unique list's, to their recipients; a fixed list's
-// code on its first hand-out), one allocation row each, the list's counters on one shard (drawn at
-// random, as a redeem link's hand-out count), and a redeem link's hand-out count. It answers false
-// when nothing is to be written.
+// on ledger: the codes handed out (a unique list's, to their recipients; a fixed list's code on
+// its first hand-out), one allocation row each, and the list's counters and a redeem link's
+// hand-out count, each on one shard drawn at random. It answers false when nothing is to be
+// written.
 func queueAllocationWrites(b *pgx.Batch, merchantID, listID uuid.UUID, items []core.AllocationBatchItem,
 	ledger *core.AllocationLedger, ds []core.AllocationDecision, now time.Time) bool {
 	var (
@@ -319,9 +318,6 @@ func queueAllocationWrites(b *pgx.Batch, merchantID, listID uuid.UUID, items []c
 			FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
 				AS u(seq, recipient_key, ext, email, phone, campaign, channel, actor)`,
 			listID, now, seqs, keys, ext, email, phone, campaigns, channels, actors)
-	}
-	if !fixed {
-		leavesAvailable = int64(n)
 	}
 	ws.add(`UPDATE list_counters SET available = available - $4, delivered = delivered + $5
 		WHERE merchant_id = $1 AND list_id = $2 AND shard = $3`, listID, randomShard(), leavesAvailable, int64(n))

@@ -211,12 +211,18 @@ func (b *Base) allocator() *core.Allocator {
 	return core.NewAllocator(b.DB, redisstore.NewCursor(b.Redis), b.Log)
 }
 
+// failureLimiter counts failures (or hand-outs) per client in Redis, up to limit a window, under
+// the installation's QUEUE_PREFIX so that installations sharing a Redis count apart.
+func (b *Base) failureLimiter(limit int, window time.Duration) *redisstore.FailureLimiter {
+	return redisstore.NewFailureLimiter(b.Redis, limit, window).WithLogger(b.Log).WithKeyPrefix(b.Config.QueuePrefix)
+}
+
 // redeemLinks hands out codes through public pages (the gateway) and puts a link in messages
 // (the worker's sends), with the hand-out limits in Redis.
 func (b *Base) redeemLinks(alloc *core.Allocator) *core.RedeemLinks {
 	return core.NewRedeemLinks(b.DB, b.DB, b.DB, alloc, core.RedeemLimits{
-		PerClient: redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerClient, time.Hour).WithLogger(b.Log).WithKeyPrefix(b.Config.QueuePrefix),
-		PerLink:   redisstore.NewFailureLimiter(b.Redis, b.Config.RedeemHandOutsPerLink, time.Minute).WithLogger(b.Log).WithKeyPrefix(b.Config.QueuePrefix),
+		PerClient: b.failureLimiter(b.Config.RedeemHandOutsPerClient, time.Hour),
+		PerLink:   b.failureLimiter(b.Config.RedeemHandOutsPerLink, time.Minute),
 	}, b.Config.AppSecret, b.Config.AppURL, b.Log)
 }
 

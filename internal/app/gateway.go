@@ -19,7 +19,6 @@ import (
 	"github.com/coupongate/coupongate/integrations/woocommerce"
 	"github.com/coupongate/coupongate/internal/metrics"
 	"github.com/coupongate/coupongate/internal/tracing"
-	"github.com/coupongate/coupongate/store/redisstore"
 )
 
 // Gateway is the gateway process wired: what its HTTP handlers call. Work the handlers queue
@@ -70,7 +69,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*Gat
 
 // NewGateway wires the gateway's services on b.
 func NewGateway(b *Base) *Gateway {
-	cfg, db, q, log, rdb := b.Config, b.DB, b.Queue, b.Log, b.Redis
+	cfg, db, q, log := b.Config, b.DB, b.Queue, b.Log
 	g := &Gateway{Base: b,
 		Merchants: core.NewMerchants(db),
 		Lists:     core.NewLists(db),
@@ -78,7 +77,7 @@ func NewGateway(b *Base) *Gateway {
 		Imports:   core.NewImports(db, db, q),
 		Batches:   core.NewBatches(db, db, q),
 		Allocator: b.allocator(),
-		Validator: core.NewValidator(db, db, redisstore.NewFailureLimiter(rdb, cfg.ValidationFailuresPerMinute, time.Minute).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix), cfg.HoldDuration, log),
+		Validator: core.NewValidator(db, db, b.failureLimiter(cfg.ValidationFailuresPerMinute, time.Minute), cfg.HoldDuration, log),
 		Redeemer:  b.redeemer(),
 		Recipient: core.NewRecipientView(db, db, db),
 	}
@@ -87,11 +86,11 @@ func NewGateway(b *Base) *Gateway {
 	g.WooCommerce = b.wooConnector()
 	g.WooCommerceIntake = woocommerce.NewIntake(db, q, log)
 	g.Connections = b.connections()
-	g.Users = core.NewUsers(db, redisstore.NewFailureLimiter(rdb, core.SignInFailures, core.SignInWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix), core.DefaultPasswordParams, log)
+	g.Users = core.NewUsers(db, b.failureLimiter(core.SignInFailures, core.SignInWindow), core.DefaultPasswordParams, log)
 	g.RedeemLinks = b.redeemLinks(g.Allocator)
 	g.Scanner = core.NewScanner(db, g.Redeemer, core.ScannerLimits{
-		PerClient:   redisstore.NewFailureLimiter(rdb, core.ScannerPINClientFailures, core.ScannerPINWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix),
-		PerMerchant: redisstore.NewFailureLimiter(rdb, core.ScannerPINMerchantFailures, core.ScannerPINWindow).WithLogger(log).WithKeyPrefix(cfg.QueuePrefix),
+		PerClient:   b.failureLimiter(core.ScannerPINClientFailures, core.ScannerPINWindow),
+		PerMerchant: b.failureLimiter(core.ScannerPINMerchantFailures, core.ScannerPINWindow),
 	}, cfg.AppSecret, log)
 	g.Channels = core.NewChannels(db, outbound.Guard{AllowPrivate: cfg.AllowPrivateNetworks})
 	g.Sender = b.messages()
