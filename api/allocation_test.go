@@ -346,7 +346,7 @@ func TestTwoGatewaysAllocatingTogetherNeverRepeatACode(t *testing.T) {
 	}
 	const total = 100_000
 	a := apptest.Start(t, env, apptest.Options{})
-	b := apptest.Start(t, env, apptest.Options{}) // a second, independent gateway: own pool, own caches
+	b := apptest.Start(t, env, apptest.Options{Database: a.DatabaseURL}) // a second, independent gateway: own pool, own caches
 	m := a.NewMerchant(t, "Two Gateways")
 	list := a.CreateList(t, m, map[string]any{"name": "big drop"})
 	seedCodes(t, a, m, list, "BIG", total)
@@ -457,7 +457,7 @@ func TestTwoGatewaysRacingForTheLastCodes(t *testing.T) {
 	}
 	const last, clients = 5_000, 64
 	a := apptest.Start(t, env, apptest.Options{})
-	b := apptest.Start(t, env, apptest.Options{}) // a second gateway: its own pool, cursor blocks and batches
+	b := apptest.Start(t, env, apptest.Options{Database: a.DatabaseURL}) // a second gateway: its own pool, cursor blocks and batches
 	m := a.NewMerchant(t, "Last Codes")
 	list := a.CreateList(t, m, map[string]any{"name": "last drop", "low_stock_threshold": 100})
 	seedCodes(t, a, m, list, "END", last)

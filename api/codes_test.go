@@ -159,7 +159,7 @@ func TestCodeSearchCaseInsensitiveList(t *testing.T) {
 // unique lookup index (merchant_id, lookup, list_id), whose C collation makes a prefix a byte range,
 // and that a wide prefix is read in index order under the LIMIT (no sort of every match).
 func TestPrefixSearchUsesTheLookupIndex(t *testing.T) {
-	// not parallel: it ANALYZEs the shared codes table and asserts on a plan that depends on every test's rows
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Index Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Big"})

@@ -24,7 +24,7 @@ import (
 // push finish with the code the store refused and its reason, asks for a reconciliation, and
 // disconnects after confirming. The app-authorization form sends the browser to the store.
 func TestShopPagesConnectPushReconcileDisconnect(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{TLS: true})
 	m := s.NewMerchant(t, "Shop Pages")
 	b := lpSignIn(t, s.Harness, m, "owner@example.com", core.RoleOwner)
@@ -144,7 +144,7 @@ func TestShopPagesConnectPushReconcileDisconnect(t *testing.T) {
 // reasons, everything the merchant or the shop wrote as text, and follows the push (data-poll)
 // while it runs.
 func TestShopPagesShowRefusedCodes(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Refused Codes")
 	b := lpSignIn(t, h, m, "owner@example.com", core.RoleOwner)

@@ -733,7 +733,7 @@ func TestImportResumesAfterACrash(t *testing.T) {
 }
 
 func TestSweeperRequeuesLostImportsAndFailsStaleUploads(t *testing.T) {
-	// not parallel: its sweeper requeues and fails any merchant's imports, and other harnesses' sweepers would take its lost import
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{})
 	m := h.NewMerchant(t, "Sweep Shop")
 	ctx := context.Background()

@@ -96,7 +96,7 @@ func TestPostgresOutageAnswers503(t *testing.T) {
 	pg := apptest.NewProxy(t, hostOf(t, env.DatabaseURL))
 	logs := newLogLines(t)
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Log: slog.New(logs), Configure: func(c *config.Config) {
-		c.DatabaseURL = pg.URL(t, env.DatabaseURL)
+		c.DatabaseURL = pg.URL(t, c.DatabaseURL)
 	}})
 	m := h.NewMerchant(t, "Outage Shop")
 	list := h.CreateList(t, m, map[string]any{"name": "Flyer", "kind": "fixed", "fixed_code": "OUTAGE5"})

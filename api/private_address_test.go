@@ -29,7 +29,7 @@ import (
 // finds them resolving to 127.0.0.1. With private networks allowed the same paths deliver: the
 // other tests of this package run that way.
 func TestMerchantAddressesCheckedAtDialTime(t *testing.T) {
-	// not parallel: its harness refuses loopback addresses, and its sweeper and worker take other tests' deliveries, webhooks and pushes (any merchant's) and fail them
+	t.Parallel()
 	sink := messagingfake.NewSMTPSink(t, messagingfake.SinkConfig{})
 	fcm := messagingfake.NewFCM(t)
 	store := woofake.New(t, woofake.Config{})
@@ -69,7 +69,7 @@ func TestMerchantAddressesCheckedAtDialTime(t *testing.T) {
 	storeCalls := store.Requests()
 
 	// Used when refused.
-	now := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
+	now := apptest.Start(t, env, apptest.Options{Worker: true, Database: then.DatabaseURL, Configure: func(c *config.Config) {
 		c.FCMAPIURL = fcm.URL()
 		c.AllowPrivateNetworks = false
 		c.WebhooksAllowPrivate = false

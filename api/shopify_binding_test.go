@@ -26,7 +26,7 @@ func shopifyOrderFor(t testing.TB, name, shop string) []byte {
 // webhook_mismatch), nothing is stored, and the other shop keeps its connection, its deliveries and
 // its customer's data. The same bodies with their own headers are taken.
 func TestShopifyWebhookHeadersBoundToBody(t *testing.T) {
-	// not parallel: it counts webhook_deliveries across all merchants before and after a refused webhook
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.ShopifyAPISecret = testShopifySecret
 	}})

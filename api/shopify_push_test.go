@@ -139,7 +139,7 @@ func orderWebhook(orderID int64, financialStatus, code string) []byte {
 // removed codes are deleted, a paid order webhook and a reconciled order both redeem, and
 // disconnecting removes the webhooks and forgets the token.
 func TestShopifyInstallPushAndRedeem(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startShopifyStack(t, shopifyfake.Config{BulkDelay: 20 * time.Millisecond})
 	ctx := context.Background()
 	m := s.NewMerchant(t, "Push Shop")
@@ -304,7 +304,7 @@ func codeUses(t testing.TB, h *apptest.Harness, m apptest.Merchant, code string)
 // access token that expires mid-push, and then reruns over recorded states a crash could leave:
 // the shop ends with every code exactly once and one discount.
 func TestShopifyPushThrottledFailingAndRerun(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startShopifyStack(t, shopifyfake.Config{BulkDelay: 10 * time.Millisecond, BucketSize: 40, RestoreRate: 200})
 	ctx := context.Background()
 	db := s.App.DB.Pool()
@@ -413,7 +413,7 @@ func importAndPushClash(t *testing.T, s shopifyStack, m apptest.Merchant, list, 
 // the app through OAuth, the embedded app (with session tokens) creates a list, imports codes
 // and pushes them into the shop, and a paid Shopify order that used a pushed code redeems it.
 func TestShopifyMerchantJourney(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	fake := shopifyfake.New(t, shopifyfake.Config{ClientID: testShopifyKey, ClientSecret: testShopifySecret})
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) { shopifyConfig(c, fake) }})
 	shop := testShop("journey")
@@ -497,7 +497,7 @@ func TestShopifyMerchantJourney(t *testing.T) {
 // turns error and its push stops; installing again and asking for the push again resumes it
 // where it stopped, into the same discount.
 func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startShopifyStack(t, shopifyfake.Config{BulkDelay: 10 * time.Millisecond})
 	ctx := context.Background()
 	m := s.NewMerchant(t, "Revoked Shop")
@@ -553,7 +553,7 @@ func TestShopifyRevokedAccessAndReinstall(t *testing.T) {
 // there, so Shopify answers "already been taken") keeps the subscriptions' ids, so that
 // disconnecting afterwards removes every subscription from the shop.
 func TestShopifyReinstallThenDisconnect(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startShopifyStack(t, shopifyfake.Config{})
 	ctx := context.Background()
 	m := s.NewMerchant(t, "Reinstalled Shop")

@@ -18,7 +18,7 @@ const testShopifySecret = "shpss_test_secret"
 // TestShopifyWebhooks replays the real order fixtures through POST /webhooks/shopify, with the
 // worker running: only a paid order redeems, once, whatever the retries.
 func TestShopifyWebhooks(t *testing.T) {
-	// not parallel: it counts webhook_deliveries across all merchants, and its backdated lost receipt is for whichever sweeper runs first
+	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Worker: true, Configure: func(c *config.Config) {
 		c.ShopifyAPISecret = testShopifySecret
 	}})

@@ -61,7 +61,7 @@ func storeHoldsExactly(t *testing.T, fake *woofake.Fake, codes []string, tag str
 // flight when the first 429 came are answered 429 too (a client that sent again at once, or kept
 // sending, would collect more).
 func TestWooCommercePushBacksOffOn429(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{})
 	m := s.NewMerchant(t, "Woo Throttled")
 	var conn struct {
@@ -148,7 +148,7 @@ func (d *dyingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // of the list exactly once, each recorded pushed with the id of the coupon the push made (found by
 // its tag, not taken as the store's own), counted once, with one pushed event on its timeline.
 func TestWooCommercePushKilledMidway(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	fake := woofake.New(t, woofake.Config{})
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.ReconcileInterval = time.Hour }})
 	h.UseWooCommerceClient(fake.Client())

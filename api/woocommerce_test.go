@@ -66,7 +66,7 @@ func wooOrder(id int64, status, code string) map[string]any {
 // as coupons, and paid orders redeem them, whether their delivery arrives or only reconciliation
 // finds them; disconnecting deletes the webhooks and forgets the keys.
 func TestWooCommerceConnectPushRedeem(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	db := s.App.DB.Pool()
@@ -391,7 +391,7 @@ func TestWooCommerceAppAuthorization(t *testing.T) {
 // TestWooCommercePrivateAddressRefused: unless the operator allows it, a store on a loopback or
 // private address is not called.
 func TestWooCommercePrivateAddressRefused(t *testing.T) {
-	// not parallel: its harness refuses loopback addresses, and its sweeper and worker take other tests' deliveries, webhooks and pushes (any merchant's) and fail them
+	t.Parallel()
 	fake := woofake.New(t, woofake.Config{TLS: true})
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) { c.AllowPrivateNetworks = false }})
 	m := h.NewMerchant(t, "Woo Private")
@@ -428,7 +428,7 @@ func waitPushOf(t *testing.T, h *apptest.Harness, m apptest.Merchant, list strin
 // TestWooCommercePlainHTTPStore: a store without TLS is called with OAuth 1.0a (the fake refuses
 // anything else over plain HTTP), and a push rides out 429 and 503 answers.
 func TestWooCommercePlainHTTPStore(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{})
 	m := s.NewMerchant(t, "Woo Plain")
 	var conn struct {
@@ -464,7 +464,7 @@ func TestWooCommercePlainHTTPStore(t *testing.T) {
 // is still found in its upper-case form, and one whose push is still submitted through the push;
 // a repeated delivery counts once.
 func TestWooCommerceCodeCaseNeverPushed(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	db := s.App.DB.Pool()
@@ -517,7 +517,7 @@ func TestWooCommerceCodeCaseNeverPushed(t *testing.T) {
 // which carry the push's tag, are recorded as the push's own: removing a code from the list
 // deletes its coupon. A coupon the merchant made by hand (no tag) is never deleted.
 func TestWooCommerceLostBatchAnswer(t *testing.T) {
-	// not parallel: any harness's sweeper resumes a push that is behind, and another test's worker would push it with its own shop client (Shopify admin URL, the fake store's TLS certificate)
+	t.Parallel()
 	s := startWooStack(t, woofake.Config{TLS: true})
 	ctx := context.Background()
 	db := s.App.DB.Pool()

@@ -1,5 +1,6 @@
-// Package apptest runs a whole Coupongate, gateway and optionally worker, inside a test, against the
-// package's own database and Redis (see dbtest), and speaks to it over real HTTP.
+// Package apptest runs a whole Coupongate, gateway and optionally worker, inside a test, against a
+// database of its own (cloned from the migrated template, see dbtest) and the package's Redis, and
+// speaks to it over real HTTP.
 package apptest
 
 import (
@@ -30,6 +31,8 @@ type Harness struct {
 	App    *App
 	Server *httptest.Server
 	URL    string
+	// DatabaseURL is the harness's database: its own, or the one it was given (Options.Database).
+	DatabaseURL string
 }
 
 // App is what a test reaches of the running Coupongate: the gateway's and the worker's wirings,
@@ -53,26 +56,43 @@ type Options struct {
 	Configure func(*config.Config)
 	// Log, when set, is the app's logger instead of one writing to the test's output.
 	Log *slog.Logger
+	// Database, when set, is a migrated database the harness runs on instead of a new one of its
+	// own: another harness's DatabaseURL (two gateways of one installation), or a failover pair's.
+	Database string
 }
 
-// Start builds the app on env's database and Redis and serves it; everything stops when the test ends.
+// Start builds the app on a new database cloned from the migrated template (or Options.Database)
+// and env's Redis, and serves it; everything stops, and the database is dropped, when the test
+// ends.
+//
+// A harness has a database of its own because a worker sweeps the whole database: on a shared
+// one, any harness's worker would queue another test's work (its outgoing webhooks, its stalled
+// imports) to its own queues, where the task is lost when that test ends first.
 func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	t.Helper()
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DatabaseURL = env.DatabaseURL
+	if opts.Database != "" {
+		cfg.DatabaseURL = opts.Database
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		dbURL, drop, err := dbtest.NewDatabase(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(drop) // registered first, so it runs after the app has stopped
+		cfg.DatabaseURL = dbURL
+	}
 	cfg.RedisURL = env.RedisURL()
 	cfg.DBMaxConns = 16
 	cfg.WorkerConcurrency = 4
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Every fake outside service of the tests listens on loopback.
 	cfg.AllowPrivateNetworks = true
-	// So do the merchants' webhook endpoints. And the harnesses of a package share its database:
-	// any harness's sweeper may queue another test's outgoing webhooks to its own worker, which
-	// must reach them as the test's own would (a test of the refusal sets this false, with no
-	// worker or alone).
+	// So do the merchants' webhook endpoints (a test of the refusal sets this false).
 	cfg.WebhooksAllowPrivate = true
 	// The harnesses of a test package share its Redis database: each names its queues apart, so
 	// that its worker takes only the tasks its own app queued and never renders one of another
@@ -101,7 +121,7 @@ func Start(t testing.TB, env dbtest.Env, opts Options) *Harness {
 	srv.Config = api.NewHTTPServer(cfg, a.Gateway.Router(), log)
 	srv.Listener = api.Listener(srv.Listener) // as cmd/gateway serves it
 	srv.Start()
-	h := &Harness{App: a, Server: srv, URL: srv.URL}
+	h := &Harness{App: a, Server: srv, URL: srv.URL, DatabaseURL: cfg.DatabaseURL}
 	var wg sync.WaitGroup
 	if opts.Worker {
 		deps := a.Worker.Deps()

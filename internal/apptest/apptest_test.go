@@ -14,13 +14,14 @@ import (
 	"github.com/coupongate/coupongate/worker"
 )
 
-// env is the package's database and Redis database, which all its harnesses share.
+// env is the package's Redis database, which all its harnesses share; each harness has a
+// database of its own unless it is given one (Options.Database).
 var env dbtest.Env
 
 func TestMain(m *testing.M) { dbtest.Main(m, &env) }
 
-// TestHarnessesTakeOnlyTheirOwnTasks: two harnesses of one package share its database and its
-// Redis database, yet the worker of one never takes a task the other queued. Harness a runs no
+// TestHarnessesTakeOnlyTheirOwnTasks: two harnesses share a database and the package's Redis
+// database, yet the worker of one never takes a task the other queued. Harness a runs no
 // worker; its import is queued first, b's import second, both on the bulk queue. Each harness
 // names its queues apart, so b's worker runs b's import to the end and drains b's queues while
 // a's task still waits in a's queue. With one prefix for both (the control case, as every
@@ -39,15 +40,15 @@ func TestHarnessesTakeOnlyTheirOwnTasks(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			opts := func(worker bool) apptest.Options {
-				o := apptest.Options{Worker: worker}
+			opts := func(worker bool, database string) apptest.Options {
+				o := apptest.Options{Worker: worker, Database: database}
 				if tc.shared != "" {
 					o.Configure = func(c *config.Config) { c.QueuePrefix = tc.shared }
 				}
 				return o
 			}
-			a := apptest.Start(t, env, opts(false))
-			b := apptest.Start(t, env, opts(true))
+			a := apptest.Start(t, env, opts(false, ""))
+			b := apptest.Start(t, env, opts(true, a.DatabaseURL))
 			ma := a.NewMerchant(t, "Harness A")
 			listA := a.CreateList(t, ma, map[string]any{"name": "A"})
 			importA := upload(t, a, ma, listA, "A1\nA2\n")
@@ -113,6 +114,28 @@ func TestQueueStatsReadOnlyTheirPrefix(t *testing.T) {
 		if info.Queue != worker.QueueBulk || info.Pending != tc.wantPending {
 			t.Errorf("%s's bulk queue: %s with %d pending, want %s with %d", tc.name, info.Queue, info.Pending, worker.QueueBulk, tc.wantPending)
 		}
+	}
+}
+
+// TestHarnessesHaveADatabaseEach: a merchant made on one harness is unknown to another, whose
+// worker therefore never sweeps its work, unless that harness was started on the same database.
+func TestHarnessesHaveADatabaseEach(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, env, apptest.Options{})
+	b := apptest.Start(t, env, apptest.Options{})
+	c := apptest.Start(t, env, apptest.Options{Database: a.DatabaseURL})
+	m := a.NewMerchant(t, "Own Database")
+	for _, tc := range []struct {
+		name string
+		h    *apptest.Harness
+		want int
+	}{{"a, where it was made", a, http.StatusOK}, {"b, on a database of its own", b, http.StatusUnauthorized}, {"c, on a's database", c, http.StatusOK}} {
+		if r := tc.h.Admin(t, m, http.MethodGet, "/api/v1/lists", nil); r.Status != tc.want {
+			t.Errorf("%s answers the merchant's key with %d, want %d", tc.name, r.Status, tc.want)
+		}
+	}
+	if a.DatabaseURL == b.DatabaseURL || a.DatabaseURL != c.DatabaseURL {
+		t.Errorf("databases: a %s, b %s, c %s", a.DatabaseURL, b.DatabaseURL, c.DatabaseURL)
 	}
 }
 

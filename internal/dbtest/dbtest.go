@@ -68,7 +68,7 @@ func templateName() string {
 }
 
 // NewDatabase creates a fresh database with the migrated schema and returns its URL and a
-// function that drops it. Packages call it once, from TestMain.
+// function that drops it. Main calls it once for a package, and apptest once for each app it starts.
 func NewDatabase(ctx context.Context) (string, func(), error) {
 	admin, err := pgx.Connect(ctx, ServerURL())
 	if err != nil {

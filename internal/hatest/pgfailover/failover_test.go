@@ -122,8 +122,9 @@ func TestPrimaryFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := apptest.Start(t, env, apptest.Options{
-		Worker: true,
-		Log:    slog.New(&countingHandler{Handler: dbtest.Logger(t).Handler(), counts: &counts}),
+		Database: env.DatabaseURL,
+		Worker:   true,
+		Log:      slog.New(&countingHandler{Handler: dbtest.Logger(t).Handler(), counts: &counts}),
 		Configure: func(c *config.Config) {
 			c.ShopifyAPISecret = shopifySecret
 		},
