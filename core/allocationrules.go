@@ -14,8 +14,8 @@ import (
 // counts move. The store reads what they are decided on (an AllocationLedger) under the
 // recipients' advisory locks and the codes' row locks, calls DecideAllocations, and persists the
 // decisions in the same transaction; it decides nothing itself. An allocation through the API, a
-// redeem link, a message or a group of them is decided by the same function. (A bulk send's chunks
-// are still decided by their set-based statement, cg_deliver_chunk, which keeps these rules.)
+// redeem link, a message, a group of them or a bulk send's chunk (DecideChunk) is decided by the
+// same function.
 
 // RecipientCampaign names one recipient's hand-outs of one campaign: within a list's reassign
 // window, or from a redeem link, they get one code.
@@ -137,18 +137,10 @@ func (l *AllocationLedger) Decide(it AllocationBatchItem, now time.Time) Allocat
 	if link && hasPrior {
 		return handBack()
 	}
-	switch {
-	case list.ArchivedAt != nil:
-		d.Outcome = OutcomeListArchived
-	case list.StartsAt != nil && list.StartsAt.After(now):
-		d.Outcome = OutcomeListNotStarted
-	case list.ExpiresAt != nil && !list.ExpiresAt.After(now):
-		d.Outcome = OutcomeListExpired
-	}
-	if d.Outcome != "" {
+	if d.Outcome = l.refusal(now); d.Outcome != "" {
 		return d
 	}
-	if hasPrior && list.ReassignWindow > 0 && prior.AllocatedAt.After(now.Add(-list.ReassignWindow)) {
+	if l.withinWindow(rc, now) {
 		return handBack()
 	}
 	var code *OfferedCode
@@ -196,6 +188,30 @@ func (l *AllocationLedger) Decide(it AllocationBatchItem, now time.Time) Allocat
 	d.ExpiresAt = CodeExpiresAt(*list, code.AvailableTill, &now)
 	l.Prior[rc] = PriorHandOut{Seq: code.Seq, Code: code.Code, AllocatedAt: now, AvailableTill: code.AvailableTill, DeliveredAt: code.DeliveredAt}
 	return d
+}
+
+// withinWindow reports whether the list's reassign window still holds the recipient's and
+// campaign's last hand-out, which they are then handed back.
+func (l *AllocationLedger) withinWindow(rc RecipientCampaign, now time.Time) bool {
+	prior, ok := l.Prior[rc]
+	return ok && l.List.ReassignWindow > 0 && prior.AllocatedAt.After(now.Add(-l.List.ReassignWindow))
+}
+
+// refusal is why the list hands out nothing at now: it does not exist, is archived, has not
+// started or has expired ("" when it hands out codes).
+func (l *AllocationLedger) refusal(now time.Time) string {
+	list := l.List
+	switch {
+	case list == nil:
+		return OutcomeListNotFound
+	case list.ArchivedAt != nil:
+		return OutcomeListArchived
+	case list.StartsAt != nil && list.StartsAt.After(now):
+		return OutcomeListNotStarted
+	case list.ExpiresAt != nil && !list.ExpiresAt.After(now):
+		return OutcomeListExpired
+	}
+	return ""
 }
 
 // DecideAllocations decides items in order, each as Decide decides one, at now: a later request

@@ -78,10 +78,14 @@ type BulkSendStore interface {
 	// ListBulkSends pages through a list's jobs, newest first, each with its deliveries
 	// counted by status.
 	ListBulkSends(ctx context.Context, merchantID, listID uuid.UUID, page Page) ([]BulkSend, string, error)
-	// DeliverChunk allocates codes to a chunk of a job's recipients and stores their deliveries,
-	// in one statement (see DeliveryChunk); a recipient left without a code gets a waiting
-	// delivery, one who had a delivery keeps it.
-	DeliverChunk(ctx context.Context, c DeliveryChunk) (ChunkResult, error)
+	// DeliverChunk runs one transaction for a chunk of a job's recipients: it takes their advisory
+	// locks and reads what the chunk is decided on (a ChunkLedger: the list, the free codes from
+	// the chunk's start and, when short, from the list's start, the recipients' last hand-outs and
+	// the deliveries they have), calls decide, and persists the decision: the codes handed out,
+	// their allocations, the new deliveries and the counters. A delivery another transaction
+	// stored first for a recipient is answered as stored, not made. A decision that refuses the
+	// chunk writes nothing.
+	DeliverChunk(ctx context.Context, c DeliveryChunk, decide func(*ChunkLedger) ChunkDecision) (ChunkResult, error)
 	// RecordStockCrossings is AllocationStore.RecordStockCrossings.
 	RecordStockCrossings(ctx context.Context, merchantID, listID uuid.UUID) ([]string, error)
 }

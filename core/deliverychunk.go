@@ -11,7 +11,8 @@ import (
 )
 
 // DeliveryChunk is a chunk of a bulk send's recipients, handed to the store at once: one
-// statement allocates their codes and stores their deliveries (BulkSendStore.DeliverChunk).
+// transaction allocates their codes and stores their deliveries (BulkSendStore.DeliverChunk), as
+// DecideChunk decides.
 type DeliveryChunk struct {
 	MerchantID, ListID, JobID uuid.UUID
 	Channel                   Channel
@@ -24,7 +25,98 @@ type DeliveryChunk struct {
 	// Recipients[i] gets if this call stores it.
 	Recipients []MessageRecipient
 	IDs        []uuid.UUID
-	CreatedAt  time.Time
+	// CreatedAt is the chunk's time: its deliveries are created, its codes handed out and the
+	// list's dates checked at it.
+	CreatedAt time.Time
+}
+
+// AllocationItems are the chunk's recipients as allocation requests, in its order: each takes the
+// first free code the store found (position 0), through the job's channel, by the job.
+func (c DeliveryChunk) AllocationItems() []AllocationBatchItem {
+	items := make([]AllocationBatchItem, len(c.Recipients))
+	for i, r := range c.Recipients {
+		rr := r.Recipient()
+		items[i] = AllocationBatchItem{RecipientKey: RecipientKey(rr),
+			Req: AllocationRequest{Recipient: rr, Campaign: c.Campaign, Channel: string(c.Channel), Actor: c.Actor}}
+	}
+	return items
+}
+
+// ChunkLedger is what a chunk is decided on: its list's allocation ledger, read as for the
+// chunk's recipients' allocations, and the deliveries of the list, channel and campaign they have
+// already, by their index in the chunk (as stored, with the chunk's job).
+type ChunkLedger struct {
+	*AllocationLedger
+	Existing map[int]Delivery
+}
+
+// CodesWanted is how many free codes of a unique list the chunk's recipients will take, decided
+// on what the ledger read besides the codes: none when the list hands out nothing or its one
+// code is a fixed list's, else one for each recipient who has no delivery and is handed back no
+// code. The store locks that many before it decides (too many would keep them from others until
+// the commit).
+func (l *ChunkLedger) CodesWanted(c DeliveryChunk) int {
+	if l.refusal(c.CreatedAt) != "" || l.List.Kind != KindUnique {
+		return 0
+	}
+	n := 0
+	for i, r := range c.Recipients {
+		_, has := l.Existing[i]
+		if !has && !l.withinWindow(RecipientCampaign{RecipientKey: DeliveryKey(r), Campaign: c.Campaign}, c.CreatedAt) {
+			n++
+		}
+	}
+	return n
+}
+
+// ChunkDecision is what a chunk does: the result to answer, and the allocation decisions the
+// store persists with it (one for each recipient, in the chunk's order; the zero decision for one
+// who keeps a delivery).
+type ChunkDecision struct {
+	ChunkResult
+	Allocations []AllocationDecision
+}
+
+// DecideChunk decides a chunk of a bulk send, at its CreatedAt:
+//
+//   - a list that does not exist, is archived, has not started or has expired refuses the whole
+//     chunk, and nothing is stored;
+//   - a recipient who has a delivery of the list on the channel for the campaign keeps it (a
+//     rerun of the chunk, a request made before) and is handed no code;
+//   - every other recipient is decided as an allocation is (AllocationLedger.Decide: a code
+//     handed back within the reassign window, a fixed list's code up to max_assignments, the
+//     first issuable code the store found) and gets a new delivery: queued with the code, or
+//     waiting for one when the list has none to give.
+//
+// Available is the list's count after the chunk, and LastSeq the last position handed out.
+func DecideChunk(l *ChunkLedger, c DeliveryChunk) ChunkDecision {
+	now := c.CreatedAt
+	if refusal := l.refusal(now); refusal != "" {
+		return ChunkDecision{ChunkResult: ChunkResult{Outcome: refusal}}
+	}
+	n := len(c.Recipients)
+	out := ChunkDecision{ChunkResult: ChunkResult{Outcome: OutcomeOK, Deliveries: make([]Delivery, n), Created: make([]bool, n)},
+		Allocations: make([]AllocationDecision, n)}
+	for i, it := range c.AllocationItems() {
+		if d, ok := l.Existing[i]; ok {
+			out.Deliveries[i] = d
+			continue
+		}
+		a := l.Decide(it, now)
+		out.Allocations[i] = a
+		jobID := c.JobID
+		d := Delivery{MerchantID: c.MerchantID, ID: c.IDs[i], ListID: c.ListID, JobID: &jobID, Channel: c.Channel,
+			TemplateID: c.TemplateID, Campaign: c.Campaign, Recipient: c.Recipients[i], Status: DeliveryWaiting, CreatedAt: now}
+		if a.Outcome == OutcomeOK {
+			d.Status, d.Seq, d.Code = DeliveryQueued, a.Seq, a.Code
+		}
+		if a.Take {
+			out.LastSeq = max(out.LastSeq, a.Seq)
+		}
+		out.Deliveries[i], out.Created[i] = d, true
+	}
+	out.Available, out.LowStockThreshold, out.StockState = l.Available, l.List.LowStockThreshold, l.StockState
+	return out
 }
 
 // ChunkResult is what DeliverChunk did.
@@ -58,7 +150,7 @@ const sendBatchSize = 128
 const maxRecipientKey = 320
 
 // deliverChunk allocates codes to the chunk's recipients and stores their deliveries in one
-// statement, then queues their sends in batches. A recipient who had a delivery already is
+// transaction (DecideChunk decides them), then queues their sends in batches. A recipient who had a delivery already is
 // answered as a request made again is (Deliveries.existing): a failed one is sent again with its
 // code, a queued one has its send queued (again). It returns how many rows it refused, and moves
 // next, the job's own hint of where the list's free codes are, past the codes it handed out.
@@ -68,7 +160,7 @@ const maxRecipientKey = 320
 func (s *BulkSends) deliverChunk(ctx context.Context, j BulkSend, chunk []DeliveryInput, lastRow int64, next *atomic.Int64) (int64, error) {
 	var refused int64
 	in := DeliveryChunk{MerchantID: j.MerchantID, ListID: j.ListID, JobID: j.ID, Channel: j.Channel, TemplateID: j.TemplateID,
-		Campaign: j.Campaign, Actor: "delivery_job:" + j.ID.String(), CreatedAt: s.deliveries.Now().UTC()}
+		Campaign: j.Campaign, Actor: "delivery_job:" + j.ID.String(), CreatedAt: s.deliveries.Now().UTC().Truncate(time.Microsecond)}
 	seen := make(map[string]bool, len(chunk))
 	for _, c := range chunk {
 		key := DeliveryKey(c.Recipient)
@@ -96,7 +188,7 @@ func (s *BulkSends) deliverChunk(ctx context.Context, j BulkSend, chunk []Delive
 			in.Start = max(pos, in.Start)
 		}
 	}
-	res, err := s.store.DeliverChunk(ctx, in)
+	res, err := s.store.DeliverChunk(ctx, in, func(l *ChunkLedger) ChunkDecision { return DecideChunk(l, in) })
 	if err != nil {
 		return refused, err
 	}

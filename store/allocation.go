@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -65,11 +66,12 @@ type allocationReads struct {
 	keys, campaigns []string // the items' recipients and campaigns
 	positions       []int64  // the positions drawn, in the items' order
 	scans           int      // how many items take the first free code
+	scanFrom        int64    // where the scan starts: the list's start, or a bulk send's chunk's
 	link            bool     // a redeem link asks: its recipients' last hand-outs are always read
 }
 
 func newAllocationReads(items []core.AllocationBatchItem) *allocationReads {
-	r := &allocationReads{link: items[0].Req.RedeemLink != uuid.Nil}
+	r := &allocationReads{link: items[0].Req.RedeemLink != uuid.Nil, scanFrom: 1}
 	for _, it := range items {
 		r.keys, r.campaigns = append(r.keys, it.RecipientKey), append(r.campaigns, it.Req.Campaign)
 		if it.Pos > 0 {
@@ -113,21 +115,13 @@ func (r *allocationReads) queue(b *pgx.Batch, merchantID, listID uuid.UUID, now 
 		queueCodesAt(b, merchantID, listID, r.positions)
 	}
 	if r.scans > 0 {
-		// The first free codes of a unique list that still has some, by the conditions of
-		// core.OfferedCode.Issuable (which decides each).
-		b.Queue(`SELECT `+offeredCodeColumns+` FROM codes c
-			WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.state = 'available'
-			  AND (c.issue_start IS NULL OR c.issue_start <= $3) AND (c.issue_end IS NULL OR c.issue_end > $3)
-			  AND (c.available_till IS NULL OR c.available_till > $3) AND (c.hold_id IS NULL OR c.held_until <= $3)
-			  AND EXISTS (SELECT 1 FROM code_lists l WHERE l.merchant_id = $1 AND l.id = $2 AND l.kind = 'unique')
-			  AND (SELECT sum(lc.available) FROM list_counters lc WHERE lc.merchant_id = $1 AND lc.list_id = $2) > 0
-			ORDER BY c.seq LIMIT $4 FOR UPDATE SKIP LOCKED`, merchantID, listID, now, r.scans)
+		queueFreeCodes(b, merchantID, listID, now, r.scanFrom, math.MaxInt64, r.scans)
 	}
 	// The recipients' last hand-outs, when the list hands codes back.
 	queuePriorHandOuts(b, merchantID, listID, r.keys, r.campaigns, r.link)
 	// The list, and its counts (64 rows) for a fixed list, a scan, or near a unique list's tail.
 	var from *int64
-	if r.scans == 0 {
+	if r.scans == 0 && len(r.positions) > 0 {
 		from = new(slices.Min(r.positions))
 	}
 	b.Queue(`SELECT l.kind, l.max_assignments, l.starts_at, l.expires_at, l.archived_at, l.reassign_window,
@@ -136,6 +130,20 @@ func (r *allocationReads) queue(b *pgx.Batch, merchantID, listID uuid.UUID, now 
 				(SELECT array[coalesce(sum(lc.available), 0), coalesce(sum(lc.delivered), 0)] FROM list_counters lc
 				  WHERE lc.merchant_id = $1 AND lc.list_id = $2) END
 		FROM code_lists l WHERE l.merchant_id = $1 AND l.id = $2`, merchantID, listID, from, len(r.keys))
+}
+
+// queueFreeCodes queues the scan for the first free codes (at most limit) of a unique list that
+// still has some, at positions from from up to before, by the conditions of
+// core.OfferedCode.Issuable (which decides each). Each is row-locked unless another transaction
+// holds it (SKIP LOCKED).
+func queueFreeCodes(b *pgx.Batch, merchantID, listID uuid.UUID, now time.Time, from, before int64, limit int) {
+	b.Queue(`SELECT `+offeredCodeColumns+` FROM codes c
+		WHERE c.merchant_id = $1 AND c.list_id = $2 AND c.seq >= $4 AND c.seq < $5 AND c.state = 'available'
+		  AND (c.issue_start IS NULL OR c.issue_start <= $3) AND (c.issue_end IS NULL OR c.issue_end > $3)
+		  AND (c.available_till IS NULL OR c.available_till > $3) AND (c.hold_id IS NULL OR c.held_until <= $3)
+		  AND EXISTS (SELECT 1 FROM code_lists l WHERE l.merchant_id = $1 AND l.id = $2 AND l.kind = 'unique')
+		  AND (SELECT sum(lc.available) FROM list_counters lc WHERE lc.merchant_id = $1 AND lc.list_id = $2) > 0
+		ORDER BY c.seq LIMIT $6 FOR UPDATE SKIP LOCKED`, merchantID, listID, now, from, before, limit)
 }
 
 // queueCodesAt queues the read of the codes at positions, each row-locked unless another

@@ -386,7 +386,7 @@ func (db *DB) decideInTx(ctx context.Context, read func(*pgx.Batch), scan func(p
 	reads := &pgx.Batch{}
 	reads.Queue("BEGIN")
 	read(reads)
-	if err := sendBatch(ctx, conn, reads, scan); err != nil {
+	if err := sendBatch(ctx, conn, reads, afterBegin(scan)); err != nil {
 		rollback(ctx, conn)
 		return err
 	}
@@ -403,32 +403,41 @@ func (db *DB) decideInTx(ctx context.Context, read func(*pgx.Batch), scan func(p
 	return nil
 }
 
-// sendBatch sends b. With scan given, it skips the first statement's answer (BEGIN) and lets
-// scan read the answers that follow; without, it checks every answer.
+// sendBatch sends b and lets scan read its answers from the first; without scan, it checks
+// every answer. Answers scan leaves unread are checked too.
 func sendBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, scan func(pgx.BatchResults) error) error {
 	n := b.Len()
 	br := conn.SendBatch(ctx, b)
-	err := readBatch(br, n, scan)
+	var err error
+	if scan != nil {
+		err = scan(br)
+	} else {
+		err = execAnswers(br, n)
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// readBatch reads the n answers of br as sendBatch says.
-func readBatch(br pgx.BatchResults, n int, scan func(pgx.BatchResults) error) error {
-	if scan != nil {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		return scan(br)
-	}
+// execAnswers checks the next n answers of br.
+func execAnswers(br pgx.BatchResults, n int) error {
 	for range n {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// afterBegin is scan after the answer of a batch's BEGIN.
+func afterBegin(scan func(pgx.BatchResults) error) func(pgx.BatchResults) error {
+	return func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return scan(br)
+	}
 }
 
 // rollback ends a transaction that failed or has nothing to write, within a few seconds even

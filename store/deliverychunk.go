@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -13,72 +14,225 @@ import (
 	"github.com/coupongate/coupongate/core"
 )
 
-// DeliverChunk implements core.BulkSendStore with cg_deliver_chunk (migrations/00024): the
-// chunk's codes are allocated and its deliveries stored in one statement and one commit.
-func (db *DB) DeliverChunk(ctx context.Context, c core.DeliveryChunk) (core.ChunkResult, error) {
+// DeliverChunk implements core.BulkSendStore. A chunk is decided in core (core.DecideChunk) on
+// what one transaction reads, in the shape of an allocation's (store/allocation.go):
+//
+//   - the first round trip begins it and takes the recipients' advisory locks (sorted, the keys
+//     allocations take) and a fixed list's code lock, then reads the recipients' deliveries of the
+//     list, channel and campaign, their last hand-outs and the list with its counts;
+//   - the next takes as many free codes as core says the chunk wants (ChunkLedger.CodesWanted)
+//     from the chunk's start (SKIP LOCKED: codes other transactions are taking are passed over),
+//     and, when they fall short, a third those before it (holes other processes left);
+//   - core decides; the last writes the codes handed out, their allocations and the counters,
+//     stores the new deliveries (ON CONFLICT DO NOTHING), reads the list's available count back,
+//     and commits. A recipient whose delivery a concurrent request stored first is answered with
+//     that delivery, read after the commit.
+//
+// A deadlock PostgreSQL broke is retried; PostgreSQL down or failing over answers
+// core.ErrUnavailable.
+func (db *DB) DeliverChunk(ctx context.Context, c core.DeliveryChunk, decide func(*core.ChunkLedger) core.ChunkDecision) (core.ChunkResult, error) {
 	db.keepStatistics(ctx)
-	n := len(c.Recipients)
-	keys := make([]string, n)
-	ext, email, phone := make([]*string, n), make([]*string, n), make([]*string, n)
-	recipients := make([][]byte, n)
+	items := c.AllocationItems()
+	reads := newAllocationReads(items)
+	reads.scans = 0 // the chunk's scan is a round trip of its own, for the codes it wants
+	recipients := make([][]byte, len(c.Recipients))
 	for i, r := range c.Recipients {
-		rr := r.Recipient()
-		keys[i] = core.RecipientKey(rr)
-		ext[i], email[i], phone[i] = nullable(rr.ExternalID), nullable(rr.Email), nullable(rr.Phone)
 		b, err := json.Marshal(r)
 		if err != nil {
 			return core.ChunkResult{}, err
 		}
 		recipients[i] = b
 	}
-	var start *int64
-	if c.Start > 0 {
-		start = &c.Start
-	}
-	rows, err := db.pool.Query(ctx, `SELECT idx, id, status, seq, code, error, created, outcome, available, low_stock_threshold,
-			stock_state, last_seq
-		FROM cg_deliver_chunk($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb[], $15)`,
-		c.MerchantID, c.ListID, c.JobID, string(c.Channel), c.TemplateID, c.Campaign, c.Actor, start, c.IDs, keys, ext, email, phone,
-		recipients, c.CreatedAt)
-	if err != nil {
-		return core.ChunkResult{}, fmt.Errorf("db: deliver chunk: %w", err)
-	}
-	defer rows.Close()
-	res := core.ChunkResult{Deliveries: make([]core.Delivery, n), Created: make([]bool, n)}
-	seen := 0
-	for rows.Next() {
-		var (
-			idx                         int
-			id                          *uuid.UUID
-			status, code, reason        *string
-			seq, avail, thresh, lastSeq *int64
-			stock                       *string
-			created                     bool
-		)
-		if err := rows.Scan(&idx, &id, &status, &seq, &code, &reason, &created, &res.Outcome, &avail, &thresh, &stock, &lastSeq); err != nil {
+	for attempt := 1; ; attempt++ {
+		res, err := db.deliverChunk(ctx, c, items, reads, recipients, decide)
+		switch {
+		case err == nil:
+			return res, nil
+		case isDeadlock(err) && attempt < 3:
+			continue
+		case IsUnavailable(err):
+			return core.ChunkResult{}, core.Unavailable("PostgreSQL", fmt.Errorf("db: deliver chunk: %w", err))
+		default:
 			return core.ChunkResult{}, fmt.Errorf("db: deliver chunk: %w", err)
 		}
-		if res.Outcome != core.OutcomeOK {
-			return core.ChunkResult{Outcome: res.Outcome}, nil
+	}
+}
+
+// deliverChunk runs the chunk's transaction once (DeliverChunk).
+func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []core.AllocationBatchItem, reads *allocationReads,
+	recipients [][]byte, decide func(*core.ChunkLedger) core.ChunkDecision) (core.ChunkResult, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return core.ChunkResult{}, err
+	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn)
 		}
-		if idx < 1 || idx > n {
-			return core.ChunkResult{}, fmt.Errorf("db: deliver chunk: row %d of %d", idx, n)
+	}()
+	now := c.CreatedAt
+	ledger := &core.ChunkLedger{}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	reads.queue(b, c.MerchantID, c.ListID, now)
+	queueDeliveriesOf(b, c, reads.keys)
+	if err := sendBatch(ctx, conn, b, afterBegin(func(br pgx.BatchResults) (err error) {
+		if ledger.AllocationLedger, err = reads.scan(br); err != nil {
+			return err
 		}
-		res.Available, res.LowStockThreshold, res.StockState, res.LastSeq = deref(avail), deref(thresh), deref(stock), deref(lastSeq)
+		ledger.Existing, err = scanDeliveriesOf(br, c, reads.keys)
+		return err
+	})); err != nil {
+		return core.ChunkResult{}, err
+	}
+	// The free codes the chunk wants, from its start, then (when short) from the list's.
+	from := max(c.Start, 1)
+	for _, r := range [][2]int64{{from, math.MaxInt64}, {1, from}} {
+		want := ledger.CodesWanted(c) - len(ledger.Scanned)
+		if want <= 0 || r[0] >= r[1] {
+			break
+		}
+		b := &pgx.Batch{}
+		queueFreeCodes(b, c.MerchantID, c.ListID, now, r[0], r[1], want)
+		if err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			seqs, err := scanOfferedCodes(br, ledger.Codes)
+			ledger.Scanned = append(seqs, ledger.Scanned...) // those before the start first, in order
+			return err
+		}); err != nil {
+			return core.ChunkResult{}, err
+		}
+	}
+	d := decide(ledger)
+	if d.Outcome != core.OutcomeOK {
+		return core.ChunkResult{Outcome: d.Outcome}, nil
+	}
+
+	b = &pgx.Batch{}
+	queueAllocationWrites(b, c.MerchantID, c.ListID, items, ledger.AllocationLedger, d.Allocations, now)
+	writes := b.Len()
+	inserting := queueNewDeliveries(b, c, d.ChunkResult, reads.keys, recipients)
+	// The count after the chunk, read after its own writes, so it sees the chunks that committed
+	// meanwhile: the last of two chunks in flight notices the crossing they made together.
+	b.Queue(`SELECT coalesce(sum(available), 0) FROM list_counters WHERE merchant_id = $1 AND list_id = $2`, c.MerchantID, c.ListID)
+	b.Queue("COMMIT")
+	made := map[uuid.UUID]bool{}
+	if err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+		if err := execAnswers(br, writes); err != nil {
+			return err
+		}
+		if inserting {
+			var id uuid.UUID
+			rows, _ := br.Query()
+			if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				made[id] = true
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return br.QueryRow().Scan(&d.Available)
+	}); err != nil {
+		return core.ChunkResult{}, err
+	}
+	committed = true
+
+	// A recipient whose delivery a concurrent request stored first (the insert met the unique
+	// key) is answered with that delivery, as stored.
+	var late []string
+	for i, dv := range d.Deliveries {
+		if d.Created[i] && !made[dv.ID] {
+			late = append(late, reads.keys[i])
+		}
+	}
+	if len(late) > 0 {
+		b := &pgx.Batch{}
+		queueDeliveriesOf(b, c, late)
+		if err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			stored, err := scanDeliveriesOf(br, c, reads.keys)
+			for i, dv := range stored {
+				d.Deliveries[i], d.Created[i] = dv, false
+			}
+			return err
+		}); err != nil {
+			return core.ChunkResult{}, err
+		}
+	}
+	return d.ChunkResult, nil
+}
+
+// queueDeliveriesOf queues the read of the deliveries of c's list, channel and campaign to the
+// recipients of keys: one probe of the deliveries' unique key each (LIMIT 1 keeps it a probe
+// whatever the statistics say).
+func queueDeliveriesOf(b *pgx.Batch, c core.DeliveryChunk, keys []string) {
+	b.Queue(`SELECT u.k, d.id, d.status, d.seq, d.code, d.error FROM unnest($5::text[]) AS u(k)
+		CROSS JOIN LATERAL (SELECT d.id, d.status, d.seq, d.code, d.error FROM deliveries d
+			WHERE d.merchant_id = $1 AND d.list_id = $2 AND d.channel = $3 AND d.recipient_key = u.k AND d.campaign = $4
+			LIMIT 1) d`, c.MerchantID, c.ListID, string(c.Channel), c.Campaign, keys)
+}
+
+// scanDeliveriesOf reads the answer of queueDeliveriesOf as deliveries of the chunk's
+// recipients, by their index in it (keys are the chunk's recipients' keys, in its order).
+func scanDeliveriesOf(br pgx.BatchResults, c core.DeliveryChunk, keys []string) (map[int]core.Delivery, error) {
+	index := make(map[string]int, len(keys))
+	for i, k := range keys {
+		index[k] = i
+	}
+	out := map[int]core.Delivery{}
+	var (
+		key, status  string
+		id           uuid.UUID
+		seq          *int64
+		code, reason *string
+	)
+	rows, _ := br.Query()
+	_, err := pgx.ForEachRow(rows, []any{&key, &id, &status, &seq, &code, &reason}, func() error {
+		i, ok := index[key]
+		if !ok {
+			return fmt.Errorf("a delivery of recipient %q, not in the chunk", key)
+		}
 		jobID := c.JobID
-		res.Deliveries[idx-1] = core.Delivery{MerchantID: c.MerchantID, ID: deref(id), ListID: c.ListID, JobID: &jobID, Channel: c.Channel,
-			TemplateID: c.TemplateID, Campaign: c.Campaign, Recipient: c.Recipients[idx-1], Status: deref(status), Seq: deref(seq),
+		out[i] = core.Delivery{MerchantID: c.MerchantID, ID: id, ListID: c.ListID, JobID: &jobID, Channel: c.Channel,
+			TemplateID: c.TemplateID, Campaign: c.Campaign, Recipient: c.Recipients[i], Status: status, Seq: deref(seq),
 			Code: deref(code), Error: deref(reason), CreatedAt: c.CreatedAt}
-		res.Created[idx-1] = created
-		seen++
+		return nil
+	})
+	return out, err
+}
+
+// queueNewDeliveries queues the insert of the deliveries r made (ON CONFLICT DO NOTHING, answering
+// the ids stored), and answers false when it made none.
+func queueNewDeliveries(b *pgx.Batch, c core.DeliveryChunk, r core.ChunkResult, keys []string, recipients [][]byte) bool {
+	var (
+		ids             []uuid.UUID
+		rkeys, statuses []string
+		rows            [][]byte
+		seqs            []*int64
+		codes           []*string
+	)
+	for i, d := range r.Deliveries {
+		if !r.Created[i] {
+			continue
+		}
+		ids, rkeys, statuses, rows = append(ids, d.ID), append(rkeys, keys[i]), append(statuses, d.Status), append(rows, recipients[i])
+		if d.Status == core.DeliveryWaiting {
+			seqs, codes = append(seqs, nil), append(codes, nil)
+		} else {
+			seqs, codes = append(seqs, &d.Seq), append(codes, &d.Code)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return core.ChunkResult{}, fmt.Errorf("db: deliver chunk: %w", err)
+	if len(ids) == 0 {
+		return false
 	}
-	if seen != n {
-		return core.ChunkResult{}, fmt.Errorf("db: deliver chunk: %d deliveries for %d recipients", seen, n)
-	}
-	return res, nil
+	b.Queue(`INSERT INTO deliveries (merchant_id, id, list_id, job_id, channel, template_id, campaign, recipient_key, recipient,
+			status, seq, code, created_at)
+		SELECT $1, u.id, $2, $3, $4, $5, $6, u.k, u.r, u.status, u.seq, u.code, $7
+		FROM unnest($8::uuid[], $9::text[], $10::jsonb[], $11::text[], $12::bigint[], $13::text[]) AS u(id, k, r, status, seq, code)
+		ON CONFLICT (merchant_id, list_id, channel, recipient_key, campaign) DO NOTHING
+		RETURNING id`, c.MerchantID, c.ListID, c.JobID, string(c.Channel), c.TemplateID, c.Campaign, c.CreatedAt,
+		ids, rkeys, rows, statuses, seqs, codes)
+	return true
 }
 
 // claimedColumns are a claimed delivery's columns with what its message needs of its list, code
