@@ -96,7 +96,8 @@ func BenchmarkBulkEmail100k(b *testing.B) {
 	}
 
 	// What one commit costs on this machine now: the CSV reader commits once a chunk of 256 rows
-	// (cg_deliver_chunk) and its checkpoint, the sends twice a group of 32 (claim, outcomes).
+	// (its transaction, store.DeliverChunk) and its checkpoint, the sends twice a group of 32 (claim,
+	// outcomes).
 	const probes = 1000
 	for _, q := range []string{`DROP TABLE IF EXISTS raw_commit_probe`, `CREATE TABLE raw_commit_probe (i int)`} {
 		if _, err := p.Exec(ctx, q); err != nil {

@@ -7,9 +7,9 @@ import (
 
 // Clock is the time a core service reads: time.Now, unless a test set another with SetClock, as
 // asynq's SetClock and river's archetype do. Services embed it, so a test moves any of them past
-// an expiry, a grace period or a schedule without sleeping. The rules still decided at
-// PostgreSQL's own now() (a list's start and end, and a code's issue window, in a bulk send's
-// chunk statement, cg_deliver_chunk) are moved in tests by moving the rows' times instead.
+// an expiry, a grace period or a schedule without sleeping. Every rule of a hand-out or a use is
+// decided in core at its service's clock, a bulk send's chunk's too (DecideChunk, at the chunk's
+// CreatedAt).
 type Clock struct {
 	now atomic.Pointer[func() time.Time]
 }

@@ -366,9 +366,10 @@ func functionStatements(t *testing.T) []statement {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// The function that still changes rows (a bulk send's chunk) must be among those read.
-	if !read["cg_deliver_chunk"] {
-		t.Fatalf("the scan read the functions %v, not cg_deliver_chunk", read)
+	// The function that still writes rows (the trigger that counts a job's deliveries) must be
+	// among those read.
+	if !read["cg_count_job_deliveries"] {
+		t.Fatalf("the scan read the functions %v, not cg_count_job_deliveries", read)
 	}
 	return out
 }

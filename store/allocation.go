@@ -20,7 +20,7 @@ import (
 // they are decided on and persists the decisions. A transaction takes two round trips, each one
 // pipeline of statements, as an order event's does (decideInTx). The first begins it and takes,
 // in this order, the advisory locks of its recipients and campaigns (sorted, so two transactions
-// never wait for each other's, and the same keys as a bulk send's chunk takes, cg_deliver_chunk),
+// never wait for each other's, and the keys a bulk send's chunk takes too: store/deliverychunk.go),
 // the row lock of a fixed list's code, the row locks of the codes at the drawn positions (SKIP
 // LOCKED: a code another transaction is taking is a miss, never a wait), the free codes of a scan,
 // and then, each in a statement of its own so that it reads what was committed before the locks
@@ -181,8 +181,7 @@ func scanOfferedCodes(br pgx.BatchResults, codes map[int64]*core.OfferedCode) ([
 // and one of the codes' primary key, whatever the row estimates: planned on a new list's (one
 // allocation, one code), the primary keys' prefix looked cheaper, and read the list's every
 // allocation for each recipient (migrations/00020; TestAllocateFindsEarlierHandOutWithOneProbe).
-// With sorts off, only allocations_recipient gives the newest first without one (as
-// cg_deliver_chunk reads it).
+// With sorts off, only allocations_recipient gives the newest first without one.
 func queuePriorHandOuts(b *pgx.Batch, merchantID, listID uuid.UUID, keys, campaigns []string, link bool) {
 	b.Queue(`SET LOCAL enable_sort = off`)
 	b.Queue(`SELECT u.k, u.c, a.seq, a.allocated_at, c.code, c.available_till, c.delivered_at

@@ -366,3 +366,78 @@ func TestBulkJobsRaceTheAPI(t *testing.T) {
 	}
 	f.checkCodes(t)
 }
+
+// TestChunkAnswersADeliveryStoredMeanwhile: a recipient whose delivery another transaction
+// stores while the chunk decides (a single delivery's insert takes no advisory lock) keeps that
+// delivery: the chunk's insert waits for it, stores nothing for the recipient, and answers the
+// delivery as the other stored it; the chunk's other recipients get theirs.
+func TestChunkAnswersADeliveryStoredMeanwhile(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := context.Background()
+	f := newBulkFixture(t, db, core.ListInput{Name: "Meanwhile"}, 10)
+	other, err := db.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	theirs := uuid.New()
+	if _, err := other.Exec(ctx, `INSERT INTO deliveries (merchant_id, id, list_id, channel, template_id, campaign, recipient_key, recipient, status)
+		VALUES ($1, $2, $3, 'email', $4, 'spring', 'email:b@example.com', '{"email": "b@example.com"}', 'waiting')`,
+		f.merchantID, theirs, f.list.ID, f.template); err != nil {
+		t.Fatal(err)
+	}
+	c := core.DeliveryChunk{MerchantID: f.merchantID, ListID: f.list.ID, JobID: uuid.New(), Channel: core.ChannelEmail, TemplateID: f.template,
+		Campaign: "spring", Actor: "test", CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+		Recipients: []core.MessageRecipient{{Email: "a@example.com"}, {Email: "b@example.com"}, {Email: "c@example.com"}},
+		IDs:        []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}}
+	type answer struct {
+		res core.ChunkResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := db.DeliverChunk(ctx, c, func(l *core.ChunkLedger) core.ChunkDecision { return core.DecideChunk(l, c) })
+		done <- answer{res, err}
+	}()
+	// The chunk's insert waits on the uncommitted delivery's key.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var waiting bool
+		if err := db.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO deliveries%' AND query LIKE '%$13::text[]%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case got := <-done:
+			t.Fatalf("the chunk ended without waiting for the other transaction's delivery: %+v, %v", got.res, got.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chunk's insert never waited for the other transaction's delivery")
+		}
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	for i, want := range []struct {
+		id      uuid.UUID
+		created bool
+	}{{c.IDs[0], true}, {theirs, false}, {c.IDs[2], true}} {
+		if d := got.res.Deliveries[i]; d.ID != want.id || got.res.Created[i] != want.created {
+			t.Errorf("recipient %d: delivery %s (made by the chunk: %v), want %s (%v)", i, d.ID, got.res.Created[i], want.id, want.created)
+		}
+	}
+	if d := got.res.Deliveries[1]; d.Status != core.DeliveryWaiting || d.Code != "" {
+		t.Errorf("b's delivery answered as %s %q, want it as stored: waiting, no code", d.Status, d.Code)
+	}
+	if n := f.count(t, `SELECT count(*) FROM deliveries WHERE merchant_id = $1 AND list_id = $2`); n != 3 {
+		t.Fatalf("%d deliveries, want 3", n)
+	}
+}

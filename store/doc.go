@@ -47,8 +47,9 @@
 //     woocommerce.go); BenchmarkShopifyIntake, BenchmarkWooCommerceIntake.
 //   - Pushes of codes to the shops (pushes.go): BenchmarkShopifyPush100k,
 //     BenchmarkWooCommercePush100k.
-//   - Bulk sends and message deliveries (messaging.go's deliveries and bulk sends,
-//     deliverychunk.go): BenchmarkBulkEmail100k.
+//   - Bulk sends and message deliveries (messaging.go's deliveries and bulk sends;
+//     deliverychunk.go, a chunk of a bulk send in one transaction decided by core.DecideChunk):
+//     BenchmarkBulkEmail100k.
 //
 // Plain tables keep pgx where a function decides under row locks or makes a guarded update,
 // which reads more plainly as the one SQL statement it is:
