@@ -109,19 +109,21 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 		return core.ChunkResult{Outcome: d.Outcome}, nil
 	}
 
+	// The deliveries first: their insert may wait for a concurrent one of the same key, and the
+	// counters' shard row, which the allocation writes lock last, is then not held meanwhile.
 	b = &pgx.Batch{}
+	inserting := queueNewDeliveries(b, c, d.ChunkResult, reads.keys, recipients)
 	queueAllocationWrites(b, c.MerchantID, c.ListID, items, ledger.AllocationLedger, d.Allocations, now)
 	writes := b.Len()
-	inserting := queueNewDeliveries(b, c, d.ChunkResult, reads.keys, recipients)
+	if inserting {
+		writes--
+	}
 	// The count after the chunk, read after its own writes, so it sees the chunks that committed
 	// meanwhile: the last of two chunks in flight notices the crossing they made together.
 	b.Queue(`SELECT coalesce(sum(available), 0) FROM list_counters WHERE merchant_id = $1 AND list_id = $2`, c.MerchantID, c.ListID)
 	b.Queue("COMMIT")
 	made := map[uuid.UUID]bool{}
 	if err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-		if err := execAnswers(br, writes); err != nil {
-			return err
-		}
 		if inserting {
 			var id uuid.UUID
 			rows, _ := br.Query()
@@ -132,6 +134,9 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 				return err
 			}
 		}
+		if err := execAnswers(br, writes); err != nil {
+			return err
+		}
 		return br.QueryRow().Scan(&d.Available)
 	}); err != nil {
 		return core.ChunkResult{}, err
@@ -140,23 +145,29 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 
 	// A recipient whose delivery a concurrent request stored first (the insert met the unique
 	// key) is answered with that delivery, as stored.
-	var late []string
+	late := map[int]bool{}
+	var lateKeys []string
 	for i, dv := range d.Deliveries {
 		if d.Created[i] && !made[dv.ID] {
-			late = append(late, reads.keys[i])
+			late[i], lateKeys = true, append(lateKeys, reads.keys[i])
 		}
 	}
 	if len(late) > 0 {
 		b := &pgx.Batch{}
-		queueDeliveriesOf(b, c, late)
+		queueDeliveriesOf(b, c, lateKeys)
 		if err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
 			stored, err := scanDeliveriesOf(br, c, reads.keys)
 			for i, dv := range stored {
 				d.Deliveries[i], d.Created[i] = dv, false
+				delete(late, i)
 			}
 			return err
 		}); err != nil {
 			return core.ChunkResult{}, err
+		}
+		if len(late) > 0 {
+			// Stored by another and gone again (a list deleted meanwhile): the chunk is run again.
+			return core.ChunkResult{}, fmt.Errorf("%d deliveries neither stored nor found", len(late))
 		}
 	}
 	return d.ChunkResult, nil
