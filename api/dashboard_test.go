@@ -64,6 +64,11 @@ func (f *dashFixture) member(t *testing.T, name string, role core.Role) core.Sig
 	return s
 }
 
+// tokenTTL is how long the ID tokens a test signs before its parallel subtests stay valid:
+// Shopify's last a minute, but a subtest can wait minutes for a parallel slot on a busy machine
+// (TestDashboardWhoIsSignedIn's good tokens had expired when their subtests ran, in CI).
+const tokenTTL = time.Hour
+
 // idToken is an ID token for shop, signed as Shopify signs it (ttl may be negative: expired).
 func idToken(shop string, ttl time.Duration, secret string) string {
 	now := time.Now()
@@ -142,7 +147,7 @@ func TestDashboardWhoIsSignedIn(t *testing.T) {
 		}
 		return q.Encode()
 	}
-	good := idToken(f.shop, time.Minute, testShopifySecret)
+	good := idToken(f.shop, tokenTTL, testShopifySecret)
 	embeddedCSP := "frame-ancestors https://" + f.shop + " https://admin.shopify.com;"
 	const noneCSP = "frame-ancestors 'none';"
 	tests := []struct {
@@ -170,17 +175,17 @@ func TestDashboardWhoIsSignedIn(t *testing.T) {
 			body: `<meta name="shopify-api-key" content="` + testShopifyKey + `">`},
 		{name: "embedded with an expired id_token: the bounce page", req: dashRequest{path: "/app/lists?" + embeddedQuery("id_token", idToken(f.shop, -time.Minute, testShopifySecret))},
 			status: http.StatusFound, location: "/auth/session-token?", csp: embeddedCSP},
-		{name: "embedded with another shop's id_token", req: dashRequest{path: "/app?" + embeddedQuery("id_token", idToken(other, time.Minute, testShopifySecret))},
+		{name: "embedded with another shop's id_token", req: dashRequest{path: "/app?" + embeddedQuery("id_token", idToken(other, tokenTTL, testShopifySecret))},
 			status: http.StatusUnauthorized, csp: embeddedCSP},
-		{name: "embedded with a forged id_token", req: dashRequest{path: "/app?" + embeddedQuery("id_token", idToken(f.shop, time.Minute, "not-the-secret"))},
+		{name: "embedded with a forged id_token", req: dashRequest{path: "/app?" + embeddedQuery("id_token", idToken(f.shop, tokenTTL, "not-the-secret"))},
 			status: http.StatusUnauthorized, csp: embeddedCSP},
 		{name: "embedded with a shop that is not a shop", req: dashRequest{path: "/app?embedded=1&shop=evil.example.com"}, status: http.StatusBadRequest, csp: noneCSP},
 		{name: "a good bearer token", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + good}}, status: http.StatusOK, csp: embeddedCSP, body: "<h1>Lists</h1>"},
-		{name: "a forged bearer token", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + idToken(f.shop, time.Minute, "not-the-secret")}},
+		{name: "a forged bearer token", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + idToken(f.shop, tokenTTL, "not-the-secret")}},
 			status: http.StatusUnauthorized, csp: noneCSP, retry: true},
 		{name: "an expired bearer token", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + idToken(f.shop, -time.Minute, testShopifySecret)}},
 			status: http.StatusUnauthorized, csp: noneCSP, retry: true},
-		{name: "a bearer token of a shop not connected", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + idToken(other, time.Minute, testShopifySecret)}},
+		{name: "a bearer token of a shop not connected", req: dashRequest{path: "/app/lists", header: map[string]string{"Authorization": "Bearer " + idToken(other, tokenTTL, testShopifySecret)}},
 			status: http.StatusNotFound, csp: noneCSP, body: "install the app first"},
 		{name: "a bearer token beats a cookie", req: dashRequest{path: "/app/lists", cookies: sessionOf(f.owner),
 			header: map[string]string{"Authorization": "Bearer garbage"}}, status: http.StatusUnauthorized, csp: noneCSP, retry: true},
