@@ -61,10 +61,10 @@ type AlertEvent struct {
 type DispatchStore interface {
 	EventSubscribers(ctx context.Context) ([]uuid.UUID, error)
 	DispatchEvents(ctx context.Context, merchantID uuid.UUID, lag time.Duration, limit int) (Dispatched, error)
-	// PendingWebhookMessages returns pending messages that were never tried and were created
-	// before untriedBefore, or that were created before before, oldest first: their task may be
+	// PendingWebhookMessages returns pending messages whose next attempt was due before before
+	// (a message never tried is due when it is made), the longest due first: their task may be
 	// lost.
-	PendingWebhookMessages(ctx context.Context, untriedBefore, before time.Time, limit int) ([]MessageRef, error)
+	PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]MessageRef, error)
 	PendingAlerts(ctx context.Context, before time.Time, limit int) ([]AlertRef, error)
 	AlertEvent(ctx context.Context, merchantID uuid.UUID, eventID int64) (AlertEvent, error)
 	FinishAlert(ctx context.Context, merchantID uuid.UUID, eventID int64, status, reason string) error
@@ -126,11 +126,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context) error {
 	}
 	// A message or alert whose task was lost (an enqueue that failed after the commit, or Redis
 	// lost its queue) is queued again; a task that still exists is not duplicated (task ids are
-	// the message's). A message never tried is looked at after a minute; one being retried has
-	// its task waiting out the schedule, and is looked at only once the schedule (about 28 h)
-	// could have ended.
+	// the message's). A message is looked at a minute after its next attempt was due: a message
+	// never tried a minute after it was made, one being retried a minute after its retry.
 	now := time.Now()
-	stalled, err := d.store.PendingWebhookMessages(ctx, now.Add(-time.Minute), now.Add(-26*time.Hour), 1000)
+	stalled, err := d.store.PendingWebhookMessages(ctx, now.Add(-time.Minute), 1000)
 	errs = append(errs, err)
 	for _, msg := range stalled {
 		errs = append(errs, d.queue.EnqueueWebhookMessage(ctx, msg))

@@ -58,6 +58,9 @@ type WebhookAttempt struct {
 	Error      string
 	DurationMS int
 	At         time.Time
+	// RetryIn is how long until the message's next attempt, when the attempt failed and it is
+	// tried again (0 when it is not).
+	RetryIn time.Duration
 }
 
 // Errors of endpoints.

@@ -357,6 +357,7 @@ func (db *DB) WebhookMessage(ctx context.Context, merchantID, endpointID uuid.UU
 
 // RecordWebhookAttempt logs one attempt and moves the message and endpoint along: a success
 // delivers the message and clears the endpoint's failing mark; a failure counts the attempt,
+// records when the next is due (a.RetryIn from now),
 // marks the endpoint failing since now (if it was not, or if its previous attempt was longer
 // ago than failingStreakGap), and fails the message when final. It
 // answers whether the endpoint has been failing for longer than disableAfter (and disables it).
@@ -382,8 +383,10 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, m core.WebhookMessage, a
 		case final:
 			status = "failed"
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_messages SET attempts = attempts + 1, status = $4
-			WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3 AND status = 'pending'`, m.MerchantID, m.EndpointID, m.ID, status); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_messages SET attempts = attempts + 1, status = $4,
+				next_attempt_at = now() + make_interval(secs => $5)
+			WHERE merchant_id = $1 AND endpoint_id = $2 AND id = $3 AND status = 'pending'`,
+			m.MerchantID, m.EndpointID, m.ID, status, a.RetryIn.Seconds()); err != nil {
 			return err
 		}
 		if ok {
@@ -433,11 +436,10 @@ func (db *DB) PendingAlerts(ctx context.Context, before time.Time, limit int) ([
 }
 
 // PendingWebhookMessages implements core.DispatchStore.
-func (db *DB) PendingWebhookMessages(ctx context.Context, untriedBefore, before time.Time, limit int) ([]core.MessageRef, error) {
+func (db *DB) PendingWebhookMessages(ctx context.Context, before time.Time, limit int) ([]core.MessageRef, error) {
 	rows, err := db.pool.Query(ctx, `SELECT merchant_id, endpoint_id, id FROM webhook_messages
-		WHERE status = 'pending' AND created_at < greatest($1::timestamptz, $2::timestamptz)
-		  AND (created_at < $2 OR attempts = 0)
-		ORDER BY created_at LIMIT $3`, untriedBefore, before, limit)
+		WHERE status = 'pending' AND next_attempt_at < $1
+		ORDER BY next_attempt_at LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, err
 	}

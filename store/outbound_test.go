@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,8 +77,9 @@ func TestEndpointDisabledOnlyAfterFailingForDays(t *testing.T) {
 }
 
 // TestLostWebhookTasksAreFoundSoon: a message whose task was never queued (Redis failed after
-// the commit) is found after a minute; one being retried is left to its task until the retry
-// schedule could have ended.
+// the commit) is found a minute after it was made; one being retried is found a minute after its
+// retry was due (its task lost with Redis), and not before; a failed attempt records when the
+// next is due.
 func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
 	t.Parallel()
 	db := sealed(t)
@@ -90,29 +92,49 @@ func TestLostWebhookTasksAreFoundSoon(t *testing.T) {
 	for _, msg := range []struct {
 		id       string
 		attempts int
-		age      time.Duration
+		age      time.Duration // since it was made
+		due      time.Duration // since its next attempt was due (negative: not yet)
 	}{
-		{"msg_new", 0, 10 * time.Second}, {"msg_untried", 0, 2 * time.Minute},
-		{"msg_retrying", 2, 3 * time.Hour}, {"msg_retried_long_ago", 7, 27 * time.Hour},
+		{"msg_new", 0, 10 * time.Second, 10 * time.Second},
+		{"msg_untried", 0, 3 * time.Minute, 3 * time.Minute},
+		{"msg_retrying", 2, 3 * time.Hour, -25 * time.Minute},
+		{"msg_retry_lost", 3, 2 * time.Hour, 4 * time.Minute},
 	} {
-		if _, err := db.Pool().Exec(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload, attempts, created_at)
-			VALUES ($1, $2, $3, 'code.redeemed', '{}', $4, now() - make_interval(secs => $5))`, m.ID, msg.id, endpoint, msg.attempts, msg.age.Seconds()); err != nil {
+		if _, err := db.Pool().Exec(ctx, `INSERT INTO webhook_messages (merchant_id, id, endpoint_id, event_type, payload, attempts, created_at, next_attempt_at)
+			VALUES ($1, $2, $3, 'code.redeemed', '{}', $4, now() - make_interval(secs => $5), now() - make_interval(secs => $6))`,
+			m.ID, msg.id, endpoint, msg.attempts, msg.age.Seconds(), msg.due.Seconds()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	now := time.Now()
-	refs, err := db.PendingWebhookMessages(ctx, now.Add(-time.Minute), now.Add(-26*time.Hour), 100)
-	if err != nil {
+	found := func(before time.Time) []string {
+		t.Helper()
+		refs, err := db.PendingWebhookMessages(ctx, before, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range refs {
+			if r.MerchantID == m.ID {
+				got = append(got, r.MessageID)
+			}
+		}
+		return got
+	}
+	if got := found(time.Now().Add(-time.Minute)); strings.Join(got, " ") != "msg_retry_lost msg_untried" {
+		t.Fatalf("found %v; want the retry due four minutes ago, then the message never tried (the longest due first)", got)
+	}
+
+	// A failed attempt of the untried message: its next attempt is due in five minutes.
+	msg := core.WebhookMessage{MerchantID: m.ID, ID: "msg_untried", EndpointID: endpoint, EventType: "code.redeemed", Status: "pending"}
+	if _, err := db.RecordWebhookAttempt(ctx, msg, core.WebhookAttempt{MessageID: msg.ID, EventType: msg.EventType, StatusCode: 503,
+		RetryIn: 5 * time.Minute}, false, false, 5*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, r := range refs {
-		if r.MerchantID == m.ID {
-			got = append(got, r.MessageID)
-		}
+	if got := found(time.Now().Add(-time.Minute)); strings.Join(got, " ") != "msg_retry_lost" {
+		t.Fatalf("after a failed attempt: found %v; want the untried message off the list until its retry is due", got)
 	}
-	if len(got) != 2 || got[0] != "msg_retried_long_ago" || got[1] != "msg_untried" {
-		t.Fatalf("found %v; want the one retried long ago and the untried one, oldest first", got)
+	if got := found(time.Now().Add(5*time.Minute + time.Second)); !slices.Contains(got, "msg_untried") {
+		t.Fatalf("found %v as of five minutes on; want the message whose retry is due then", got)
 	}
 }
 

@@ -152,6 +152,9 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 	if m.Status != "pending" {
 		return nil
 	}
+	// A task queued again after its first was lost counts its retries from 0: the message's
+	// own count of attempts keeps the schedule where it was.
+	attempt = max(attempt, m.Attempts)
 	e, err := d.store.GetEndpoint(ctx, ref.MerchantID, ref.EndpointID)
 	if errors.Is(err, core.ErrEndpointNotFound) {
 		return nil
@@ -195,6 +198,9 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 	}
 	ok := err == nil && a.StatusCode >= 200 && a.StatusCode < 300
 	final := attempt >= len(RetrySchedule) || forbidden
+	if !ok && !final {
+		a.RetryIn = RetrySchedule[attempt]
+	}
 	disabled, rerr := d.store.RecordWebhookAttempt(ctx, m, a, ok, final, d.DisableAfter)
 	if rerr != nil {
 		return rerr
@@ -209,5 +215,5 @@ func (d *Deliverer) Deliver(ctx context.Context, ref core.MessageRef, attempt in
 	if reason == "" {
 		reason = "HTTP " + strconv.Itoa(a.StatusCode)
 	}
-	return &retryError{reason: "webhook " + m.ID + " to " + e.ID.String() + ": " + reason, wait: RetrySchedule[attempt]}
+	return &retryError{reason: "webhook " + m.ID + " to " + e.ID.String() + ": " + reason, wait: a.RetryIn}
 }
