@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -90,7 +92,8 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 }
 
 // Only MAX_CONCURRENT_UPLOADS uploads (imports and bulk deliveries together) are read at once; one
-// more answers 503 uploads_busy with Retry-After, and a place frees when an upload ends.
+// more, an import or a bulk delivery, answers 503 uploads_busy with Retry-After, and a place frees
+// when an upload ends.
 func TestConcurrentUploadsAreCapped(t *testing.T) {
 	t.Parallel()
 	h := apptest.Start(t, env, apptest.Options{Configure: func(c *config.Config) {
@@ -112,15 +115,32 @@ func TestConcurrentUploadsAreCapped(t *testing.T) {
 		t.Fatalf("busy with no upload running: %d %s", r.Status, r.Body)
 	}
 
-	first := stall(t, h, post(imports, "text/plain", m.APIKey))
-	stall(t, h, post(bulk, "multipart/form-data; boundary=b", m.APIKey))
-	apptest.Eventually(t, 10*time.Second, "a third upload refused while two are read", func() bool { return busy(probe(imports)) })
+	// Two uploads stall, each once the gateway has admitted it (its import is then uploading): a
+	// probe sent before the gateway gets to an upload could take the last place for a moment, and
+	// the upload would be refused.
+	ctx := context.Background()
+	uploading := func() int {
+		var n int
+		if err := h.App.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM imports WHERE merchant_id = $1 AND list_id = $2 AND status = 'uploading'`,
+			m.ID, list).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var stalled []net.Conn
+	for i := 1; i <= 2; i++ {
+		stalled = append(stalled, stall(t, h, post(imports, "text/plain", m.APIKey)))
+		apptest.Eventually(t, 10*time.Second, fmt.Sprintf("upload %d admitted", i), func() bool { return uploading() == i })
+	}
+	if r := probe(imports); !busy(r) {
+		t.Fatalf("a third upload while two are read: %d %s; want 503 uploads_busy with Retry-After", r.Status, r.Body)
+	}
 	if r := probe(bulk); !busy(r) {
 		t.Fatalf("a bulk delivery while two uploads are read: %d %s; want 503 uploads_busy with Retry-After", r.Status, r.Body)
 	}
 
 	// The first upload's client goes away: its place is free again.
-	first.Close()
+	stalled[0].Close()
 	apptest.Eventually(t, 10*time.Second, "a place freed by an upload that ended", func() bool { return !busy(probe(imports)) })
 	if r := probe(imports); r.Status != http.StatusBadRequest && r.Status != http.StatusUnsupportedMediaType {
 		t.Fatalf("probe with a free place: %d %s", r.Status, r.Body)
