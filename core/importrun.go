@@ -155,6 +155,12 @@ func (r *ImportRunner) Run(ctx context.Context, merchantID, importID uuid.UUID) 
 			case errors.As(err, &fe):
 				return r.fail(ctx, imp, "the file cannot be read on from "+fe.Error())
 			}
+			if r.endedElsewhere(ctx, merchantID, importID) {
+				// Another run (a task delivered twice, or queued again by the sweeper) finished or
+				// failed the import, and deleted its file, while this one read it.
+				r.log.InfoContext(ctx, "import ended by another run meanwhile", "import_id", importID)
+				return nil
+			}
 			return fmt.Errorf("read import file: %w", err)
 		}
 		if row.Line <= imp.LinesDone {
@@ -190,6 +196,12 @@ func (r *ImportRunner) Run(ctx context.Context, merchantID, importID uuid.UUID) 
 		"duration_ms", time.Since(started).Milliseconds())
 	notifyCodesChanged(ctx, r.Listener, r.log, merchantID, imp.ListID)
 	return nil
+}
+
+// endedElsewhere reports whether the import has ended, or is gone, since this run started it.
+func (r *ImportRunner) endedElsewhere(ctx context.Context, merchantID, importID uuid.UUID) bool {
+	imp, err := r.store.StartImport(ctx, merchantID, importID) // a running import is answered as it is
+	return errors.Is(err, ErrImportNotFound) || (err == nil && imp.Status != ImportRunning)
 }
 
 // fail ends the import with message for the whole file.

@@ -36,6 +36,9 @@ type fakeImportStore struct {
 	batches  []core.ImportBatch
 	opened   int
 	failWith error // returned by SaveImportBatch when set
+	// cutFile, when set, runs when the file is first read, which then ends early (its pieces
+	// deleted): another run ending the import, or not.
+	cutFile func(*fakeImportStore)
 }
 
 func (f *fakeImportStore) StartImport(_ context.Context, merchantID, importID uuid.UUID) (core.Import, error) {
@@ -50,7 +53,45 @@ func (f *fakeImportStore) StartImport(_ context.Context, merchantID, importID uu
 
 func (f *fakeImportStore) OpenImportFile(context.Context, uuid.UUID, uuid.UUID) (io.ReadCloser, error) {
 	f.opened++
+	if f.cutFile != nil {
+		return io.NopCloser(readerFunc(func([]byte) (int, error) {
+			f.cutFile(f)
+			return 0, fmt.Errorf("db: import file ends at 0 of %d bytes: %w", len(f.file), io.ErrUnexpectedEOF)
+		})), nil
+	}
 	return io.NopCloser(bytes.NewReader(f.file)), nil
+}
+
+// readerFunc is a function as an io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestImportRunEndedByAnotherRun: a run whose file vanishes under it because another run ended
+// the import (two deliveries of one task) leaves it as that run left it, without an error to
+// retry; a file that ends early while the import still runs is an error, and the task is retried.
+func TestImportRunEndedByAnotherRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		other   func(*fakeImportStore)
+		wantErr bool
+		status  core.ImportStatus
+	}{
+		{"another run finished it", func(f *fakeImportStore) { f.imp.Status = core.ImportSucceeded }, false, core.ImportSucceeded},
+		{"another run failed it", func(f *fakeImportStore) { f.imp.Status, f.imp.Error = core.ImportFailed, "bad file" }, false, core.ImportFailed},
+		{"the file ends early, the import still running", func(*fakeImportStore) {}, true, core.ImportRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, store := newRunnerFixture(core.FormatText, "C1\nC2\n")
+			store.cutFile = tc.other
+			err := r.Run(context.Background(), store.imp.MerchantID, store.imp.ID)
+			if (err != nil) != tc.wantErr || store.imp.Status != tc.status || len(store.batches) != 0 {
+				t.Fatalf("run: %v, import %s with %d batches; want an error %v, %s and no batch", err, store.imp.Status, len(store.batches), tc.wantErr, tc.status)
+			}
+		})
+	}
 }
 
 func (f *fakeImportStore) SaveImportBatch(_ context.Context, imp core.Import, _ core.List, b core.ImportBatch) (core.Import, error) {
