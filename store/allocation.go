@@ -66,12 +66,11 @@ type allocationReads struct {
 	keys, campaigns []string // the items' recipients and campaigns
 	positions       []int64  // the positions drawn, in the items' order
 	scans           int      // how many items take the first free code
-	scanFrom        int64    // where the scan starts: the list's start, or a bulk send's chunk's
 	link            bool     // a redeem link asks: its recipients' last hand-outs are always read
 }
 
 func newAllocationReads(items []core.AllocationBatchItem) *allocationReads {
-	r := &allocationReads{link: items[0].Req.RedeemLink != uuid.Nil, scanFrom: 1}
+	r := &allocationReads{link: items[0].Req.RedeemLink != uuid.Nil}
 	for _, it := range items {
 		r.keys, r.campaigns = append(r.keys, it.RecipientKey), append(r.campaigns, it.Req.Campaign)
 		if it.Pos > 0 {
@@ -115,7 +114,7 @@ func (r *allocationReads) queue(b *pgx.Batch, merchantID, listID uuid.UUID, now 
 		queueCodesAt(b, merchantID, listID, r.positions)
 	}
 	if r.scans > 0 {
-		queueFreeCodes(b, merchantID, listID, now, r.scanFrom, math.MaxInt64, r.scans)
+		queueFreeCodes(b, merchantID, listID, now, 1, math.MaxInt64, r.scans)
 	}
 	// The recipients' last hand-outs, when the list hands codes back.
 	queuePriorHandOuts(b, merchantID, listID, r.keys, r.campaigns, r.link)

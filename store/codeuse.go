@@ -378,29 +378,37 @@ func eventJSON(ev core.OrderEvent, extra map[string]any) (recipient, details []b
 // decide answers false to send nothing (the transaction is rolled back). A failure at any step
 // rolls the transaction back; a connection left inside it is closed by the pool.
 func (db *DB) decideInTx(ctx context.Context, read func(*pgx.Batch), scan func(pgx.BatchResults) error, decide func(*pgx.Batch) bool) error {
+	return db.onTxConn(ctx, func(conn *pgxpool.Conn) (bool, error) {
+		reads := &pgx.Batch{}
+		reads.Queue("BEGIN")
+		read(reads)
+		if err := sendBatch(ctx, conn, reads, afterBegin(scan)); err != nil {
+			return false, err
+		}
+		writes := &pgx.Batch{}
+		if !decide(writes) {
+			return false, nil
+		}
+		writes.Queue("COMMIT")
+		err := sendBatch(ctx, conn, writes, nil)
+		return err == nil, err
+	})
+}
+
+// onTxConn runs fn on one connection of the pool for a transaction fn begins and commits itself,
+// in as many round trips as it needs; unless fn answers that it committed, the transaction is
+// rolled back (a connection left inside it is closed by the pool).
+func (db *DB) onTxConn(ctx context.Context, fn func(*pgxpool.Conn) (committed bool, err error)) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	reads := &pgx.Batch{}
-	reads.Queue("BEGIN")
-	read(reads)
-	if err := sendBatch(ctx, conn, reads, afterBegin(scan)); err != nil {
+	committed, err := fn(conn)
+	if !committed {
 		rollback(ctx, conn)
-		return err
 	}
-	writes := &pgx.Batch{}
-	if !decide(writes) {
-		rollback(ctx, conn)
-		return nil
-	}
-	writes.Queue("COMMIT")
-	if err := sendBatch(ctx, conn, writes, nil); err != nil {
-		rollback(ctx, conn)
-		return err
-	}
-	return nil
+	return err
 }
 
 // sendBatch sends b and lets scan read its answers from the first; without scan, it checks

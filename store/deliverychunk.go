@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/coupongate/coupongate/core"
 )
@@ -44,7 +45,11 @@ func (db *DB) DeliverChunk(ctx context.Context, c core.DeliveryChunk, decide fun
 		recipients[i] = b
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := db.deliverChunk(ctx, c, items, reads, recipients, decide)
+		var res core.ChunkResult
+		err := db.onTxConn(ctx, func(conn *pgxpool.Conn) (committed bool, err error) {
+			res, committed, err = deliverChunk(ctx, conn, c, items, reads, recipients, decide)
+			return committed, err
+		})
 		switch {
 		case err == nil:
 			return res, nil
@@ -58,20 +63,10 @@ func (db *DB) DeliverChunk(ctx context.Context, c core.DeliveryChunk, decide fun
 	}
 }
 
-// deliverChunk runs the chunk's transaction once (DeliverChunk).
-func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []core.AllocationBatchItem, reads *allocationReads,
-	recipients [][]byte, decide func(*core.ChunkLedger) core.ChunkDecision) (core.ChunkResult, error) {
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return core.ChunkResult{}, err
-	}
-	defer conn.Release()
-	committed := false
-	defer func() {
-		if !committed {
-			rollback(ctx, conn)
-		}
-	}()
+// deliverChunk runs the chunk's transaction once on conn (DeliverChunk), and says whether it
+// committed.
+func deliverChunk(ctx context.Context, conn *pgxpool.Conn, c core.DeliveryChunk, items []core.AllocationBatchItem, reads *allocationReads,
+	recipients [][]byte, decide func(*core.ChunkLedger) core.ChunkDecision) (core.ChunkResult, bool, error) {
 	now := c.CreatedAt
 	ledger := &core.ChunkLedger{}
 	b := &pgx.Batch{}
@@ -85,12 +80,12 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 		ledger.Existing, err = scanDeliveriesOf(br, c, reads.keys)
 		return err
 	})); err != nil {
-		return core.ChunkResult{}, err
+		return core.ChunkResult{}, false, err
 	}
 	// The free codes the chunk wants, from its start, then (when short) from the list's.
-	from := max(c.Start, 1)
+	from, wanted := max(c.Start, 1), ledger.CodesWanted(c)
 	for _, r := range [][2]int64{{from, math.MaxInt64}, {1, from}} {
-		want := ledger.CodesWanted(c) - len(ledger.Scanned)
+		want := wanted - len(ledger.Scanned)
 		if want <= 0 || r[0] >= r[1] {
 			break
 		}
@@ -101,23 +96,21 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 			ledger.Scanned = append(seqs, ledger.Scanned...) // those before the start first, in order
 			return err
 		}); err != nil {
-			return core.ChunkResult{}, err
+			return core.ChunkResult{}, false, err
 		}
 	}
 	d := decide(ledger)
 	if d.Outcome != core.OutcomeOK {
-		return core.ChunkResult{Outcome: d.Outcome}, nil
+		return core.ChunkResult{Outcome: d.Outcome}, false, nil
 	}
 
 	// The deliveries first: their insert may wait for a concurrent one of the same key, and the
 	// counters' shard row, which the allocation writes lock last, is then not held meanwhile.
 	b = &pgx.Batch{}
 	inserting := queueNewDeliveries(b, c, d.ChunkResult, reads.keys, recipients)
+	queued := b.Len()
 	queueAllocationWrites(b, c.MerchantID, c.ListID, items, ledger.AllocationLedger, d.Allocations, now)
-	writes := b.Len()
-	if inserting {
-		writes--
-	}
+	writes := b.Len() - queued
 	// The count after the chunk, read after its own writes, so it sees the chunks that committed
 	// meanwhile: the last of two chunks in flight notices the crossing they made together.
 	b.Queue(`SELECT coalesce(sum(available), 0) FROM list_counters WHERE merchant_id = $1 AND list_id = $2`, c.MerchantID, c.ListID)
@@ -139,9 +132,8 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 		}
 		return br.QueryRow().Scan(&d.Available)
 	}); err != nil {
-		return core.ChunkResult{}, err
+		return core.ChunkResult{}, false, err
 	}
-	committed = true
 
 	// A recipient whose delivery a concurrent request stored first (the insert met the unique
 	// key) is answered with that delivery, as stored.
@@ -163,14 +155,14 @@ func (db *DB) deliverChunk(ctx context.Context, c core.DeliveryChunk, items []co
 			}
 			return err
 		}); err != nil {
-			return core.ChunkResult{}, err
+			return core.ChunkResult{}, true, err
 		}
 		if len(late) > 0 {
 			// Stored by another and gone again (a list deleted meanwhile): the chunk is run again.
-			return core.ChunkResult{}, fmt.Errorf("%d deliveries neither stored nor found", len(late))
+			return core.ChunkResult{}, true, fmt.Errorf("%d deliveries neither stored nor found", len(late))
 		}
 	}
-	return d.ChunkResult, nil
+	return d.ChunkResult, true, nil
 }
 
 // queueDeliveriesOf queues the read of the deliveries of c's list, channel and campaign to the
